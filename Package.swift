@@ -1,0 +1,102 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "CampusPKI",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "CampusPKI", targets: ["CampusPKI"]),
+        .library(name: "CampusAuthority", targets: ["CampusAuthority"]),
+        .library(name: "CampusBlackboard", targets: ["CampusBlackboard"]),
+        .library(name: "CampusStudent", targets: ["CampusStudent"]),
+        .executable(name: "cuhk", targets: ["cuhk"]),
+        .executable(name: "blackboard", targets: ["blackboard"]),
+        .executable(name: "student", targets: ["student"]),
+        .executable(name: "campus-demo", targets: ["campus-demo"]),
+        .executable(name: "campus-bench", targets: ["campus-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        .target(
+            name: "CampusPKI",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "CampusAuthority", dependencies: ["CampusPKI"], swiftSettings: swiftSettings),
+        .target(name: "CampusBlackboard", dependencies: ["CampusPKI"], swiftSettings: swiftSettings),
+        .target(name: "CampusStudent", dependencies: ["CampusPKI"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "cuhk",
+            dependencies: [
+                "CampusAuthority",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "blackboard",
+            dependencies: [
+                "CampusBlackboard",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "student",
+            dependencies: [
+                "CampusStudent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "campus-demo",
+            dependencies: [
+                "CampusAuthority", "CampusBlackboard", "CampusStudent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "campus-bench",
+            dependencies: [
+                "CampusAuthority", "CampusBlackboard", "CampusStudent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "CampusPKITests", dependencies: ["CampusPKI"], swiftSettings: swiftSettings),
+        .testTarget(name: "CampusAuthorityTests", dependencies: ["CampusAuthority"], swiftSettings: swiftSettings),
+        .testTarget(name: "CampusBlackboardTests", dependencies: ["CampusBlackboard"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["CampusAuthority", "CampusBlackboard", "CampusStudent"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

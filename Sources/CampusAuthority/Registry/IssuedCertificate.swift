@@ -1,0 +1,32 @@
+import CampusPKI
+import Foundation
+
+/// One certificate CUHK issued, as the registry keeps it.
+public struct IssuedCertificate: Sendable, Hashable {
+    /// The serial number, lower-case hex.
+    public var serial: String
+    /// The student it was issued to.
+    public var studentID: StudentID
+    public var notValidBefore: Date
+    public var notValidAfter: Date
+    /// The certificate, PEM.
+    public var pem: String
+    /// When CUHK signed it.
+    public var issuedAt: Date
+
+    public init(
+        serial: String,
+        studentID: StudentID,
+        notValidBefore: Date,
+        notValidAfter: Date,
+        pem: String,
+        issuedAt: Date
+    ) {
+        self.serial = serial
+        self.studentID = studentID
+        self.notValidBefore = notValidBefore
+        self.notValidAfter = notValidAfter
+        self.pem = pem
+        self.issuedAt = issuedAt
+    }
+}

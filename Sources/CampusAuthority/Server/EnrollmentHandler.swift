@@ -1,0 +1,22 @@
+import CampusPKI
+import Logging
+
+/// One enrollment connection: one request, one answer (cert 2 or an error), then the connection closes.
+struct EnrollmentHandler: Sendable {
+    let authority: CertificateAuthority
+    let reporter: StepReporter
+
+    func serve(_ frames: FrameChannel, logger: Logger) async throws {
+        let (message, _) = try await frames.receive()
+        guard case .enrollmentRequest(let csrPEM) = message else {
+            throw CampusError(.unexpectedMessage, "expected an enrollment request, got \(message.kind)")
+        }
+        logger.info("CSR received", metadata: ["bytes": "\(csrPEM.utf8.count)"])
+        let (issued, _) = try await authority.issue(csrPEM: csrPEM)
+        logger.info("certificate issued", metadata: ["sid": "\(issued.studentID)", "serial": "\(issued.serial)"])
+        reporter(.certificate, "CSR for SID \(issued.studentID) verified; cert 2 issued, serial \(issued.serial)")
+        try await frames.send(
+            .enrollmentCertificate(certificatePEM: issued.pem, rootPEM: authority.root.certificatePEM)
+        )
+    }
+}

@@ -1,0 +1,144 @@
+import CampusPKI
+import Foundation
+import Logging
+import SwiftASN1
+import X509
+import _CryptoExtras
+
+/// Seed step 2: CUHK turns a student's CSR into cert 2.
+///
+/// The request is parsed, its signature algorithm and its own signature are checked (the original skipped
+/// the signature, so anyone could ask for a certificate on someone else's key), the ``IssuingPolicy`` decides,
+/// and the certificate is built from CUHK's own template — nothing else in the CSR is copied — signed with the
+/// root key, recorded durably, and only then returned.
+public struct CertificateAuthority: Sendable {
+    /// How certificates are issued.
+    public struct Configuration: Sendable {
+        /// Validity of cert 2, in days.
+        public var validityDays: Int
+        /// How far in the past a certificate starts, for clocks that run behind.
+        public var clockSkewAllowance: TimeInterval
+        /// The smallest RSA key accepted in a CSR.
+        public var minimumKeyBits: Int
+
+        public init(validityDays: Int = 365, clockSkewAllowance: TimeInterval = 5 * 60, minimumKeyBits: Int = 2048) {
+            self.validityDays = validityDays
+            self.clockSkewAllowance = clockSkewAllowance
+            self.minimumKeyBits = minimumKeyBits
+        }
+    }
+
+    public let root: RootAuthority
+    public let registry: any CertificateRegistry
+    public let configuration: Configuration
+    public let policy: IssuingPolicy
+
+    public init(
+        root: RootAuthority,
+        registry: any CertificateRegistry,
+        configuration: Configuration = Configuration(),
+        policy: IssuingPolicy? = nil
+    ) {
+        self.root = root
+        self.registry = registry
+        self.configuration = configuration
+        self.policy = policy ?? .standard(minimumKeyBits: configuration.minimumKeyBits)
+    }
+
+    /// Issues cert 2 for a PEM CSR.
+    ///
+    /// - Parameters:
+    ///   - csrPEM: The request, PEM (`CERTIFICATE REQUEST`).
+    ///   - now: The issuing time.
+    /// - Returns: The recorded certificate and the parsed certificate.
+    /// - Throws: ``CampusError`` with the code of the first check that failed.
+    public func issue(csrPEM: String, now: Date = Date()) async throws -> (IssuedCertificate, Certificate) {
+        let request = try parse(csrPEM: csrPEM)
+        if let refusal = policy.rules.lazy.compactMap({ $0 as? SignatureAlgorithmRule }).first?.evaluate(request) {
+            throw refusal
+        }
+        guard request.publicKey.isValidSignature(request.signature, for: request) else {
+            throw CampusError(.invalidCSRSignature, "the CSR's signature does not verify with its own public key")
+        }
+        if let refusal = policy.evaluate(request) { throw refusal }
+        guard let studentID = request.subject.studentID else {
+            throw CampusError(.invalidSubject, "the CSR does not name a student")  // the policy already checks
+        }
+
+        while true {
+            let certificate = try makeCertificate(for: studentID, publicKey: request.publicKey, now: now)
+            let issued = IssuedCertificate(
+                serial: certificate.serialNumber.hex,
+                studentID: studentID,
+                notValidBefore: certificate.notValidBefore,
+                notValidAfter: certificate.notValidAfter,
+                pem: try certificate.serializeAsPEM().pemString,
+                issuedAt: now
+            )
+            do {
+                try await registry.record(issued)
+                return (issued, certificate)
+            } catch RegistryError.duplicateSerial {
+                continue  // 128 random bits collided; draw again.
+            }
+        }
+    }
+
+    /// Parses a PEM CSR, telling a too-small RSA key apart from other damage.
+    func parse(csrPEM: String) throws -> CertificateSigningRequest {
+        let document: PEMDocument
+        do {
+            document = try PEMDocument(pemString: csrPEM)
+        } catch {
+            throw CampusError(.malformedCSR, "the CSR is not valid PEM")
+        }
+        guard document.discriminator == "CERTIFICATE REQUEST" || document.discriminator == "NEW CERTIFICATE REQUEST"
+        else {
+            throw CampusError(.malformedCSR, "expected a CERTIFICATE REQUEST PEM block, got \(document.discriminator)")
+        }
+        do {
+            return try CertificateSigningRequest(derEncoded: document.derBytes)
+        } catch {
+            if let bits = RSAKeyInspector.keySize(inCSR: document.derBytes), bits < configuration.minimumKeyBits {
+                throw CampusError(
+                    .keyTooSmall,
+                    "the key has \(bits) bits; at least \(configuration.minimumKeyBits) are required"
+                )
+            }
+            throw CampusError(.malformedCSR, "the CSR cannot be parsed: \(error)")
+        }
+    }
+
+    /// Cert 2 from CUHK's template: subject `CN=<SID>` plus the root's O/OU, CA:FALSE, digitalSignature +
+    /// keyEncipherment, clientAuth, SKI and AKI.
+    func makeCertificate(for studentID: StudentID, publicKey: Certificate.PublicKey, now: Date) throws -> Certificate {
+        let organisation = root.certificate.subject.flatMap { rdn in
+            rdn.filter {
+                $0.type == .RDNAttributeType.organizationName || $0.type == .RDNAttributeType.organizationalUnitName
+            }
+        }
+        let subject = DistinguishedName(
+            organisation.map { RelativeDistinguishedName($0) }
+                + [RelativeDistinguishedName(.init(type: .RDNAttributeType.commonName, utf8String: studentID.rawValue))]
+        )
+        let notBefore = now.addingTimeInterval(-configuration.clockSkewAllowance)
+        return try Certificate(
+            version: .v3,
+            serialNumber: SerialNumbers.random(),
+            publicKey: publicKey,
+            notValidBefore: notBefore,
+            notValidAfter: now.addingTimeInterval(Double(configuration.validityDays) * 86_400),
+            issuer: root.certificate.subject,
+            subject: subject,
+            signatureAlgorithm: .sha256WithRSAEncryption,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
+                try ExtendedKeyUsage([.clientAuth])
+                SubjectKeyIdentifier(keyIdentifier: RootAuthority.keyIdentifier(of: publicKey)[...])
+                AuthorityKeyIdentifier(keyIdentifier: root.keyIdentifier[...])
+            },
+            issuerPrivateKey: root.privateKey
+        )
+    }
+}

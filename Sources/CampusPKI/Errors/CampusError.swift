@@ -1,0 +1,107 @@
+/// The error every CampusPKI component reports, locally and on the wire.
+///
+/// Each error has a stable numeric ``Code`` (it travels in error frames, see docs/PROTOCOL.md) and a human
+/// reason. A client tells "SID mismatch" from "expired" by the code, never by parsing the reason.
+public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Stable error codes. Numbers are never reused or renumbered.
+    public enum Code: UInt16, Sendable, CaseIterable {
+        // Framing and protocol (1–99).
+        case malformedMessage = 1
+        case frameTooLarge = 2
+        case unsupportedVersion = 3
+        case unknownMessageType = 4
+        case unexpectedMessage = 5
+        case timeout = 6
+        case internalError = 7
+        case serverBusy = 8
+        case truncatedFrame = 9
+        case connectionClosed = 10
+        case shuttingDown = 11
+
+        // Enrollment at CUHK (100–199).
+        case malformedCSR = 100
+        case invalidCSRSignature = 101
+        case invalidSubject = 102
+        case keyTooSmall = 103
+        case unsupportedKeyAlgorithm = 104
+        case weakSignatureAlgorithm = 105
+        case issuanceFailed = 106
+
+        // The Blackboard handshake (200–299).
+        case rootUnavailable = 200
+        case malformedCertificate = 201
+        case untrustedCertificate = 202
+        case certificateExpired = 203
+        case certificateNotYetValid = 204
+        case notAClientCertificate = 205
+        case missingClientAuthUsage = 206
+        case missingKeyEnciphermentUsage = 207
+        case sidMismatch = 208
+        case malformedRequest = 209
+        case keyConfirmationFailed = 210
+
+        // Report messages (300–399).
+        case messageAuthenticationFailed = 300
+        case replayedMessage = 301
+        case outOfOrderMessage = 302
+        case messageTooLarge = 303
+        case storageFailed = 304
+
+        /// The code's stable name, as written in docs/PROTOCOL.md.
+        public var name: String {
+            switch self {
+            case .malformedMessage: "malformed-message"
+            case .frameTooLarge: "frame-too-large"
+            case .unsupportedVersion: "unsupported-version"
+            case .unknownMessageType: "unknown-message-type"
+            case .unexpectedMessage: "unexpected-message"
+            case .timeout: "timeout"
+            case .internalError: "internal-error"
+            case .serverBusy: "server-busy"
+            case .truncatedFrame: "truncated-frame"
+            case .connectionClosed: "connection-closed"
+            case .shuttingDown: "shutting-down"
+            case .malformedCSR: "malformed-csr"
+            case .invalidCSRSignature: "invalid-csr-signature"
+            case .invalidSubject: "invalid-subject"
+            case .keyTooSmall: "key-too-small"
+            case .unsupportedKeyAlgorithm: "unsupported-key-algorithm"
+            case .weakSignatureAlgorithm: "weak-signature-algorithm"
+            case .issuanceFailed: "issuance-failed"
+            case .rootUnavailable: "root-unavailable"
+            case .malformedCertificate: "malformed-certificate"
+            case .untrustedCertificate: "untrusted-certificate"
+            case .certificateExpired: "certificate-expired"
+            case .certificateNotYetValid: "certificate-not-yet-valid"
+            case .notAClientCertificate: "not-a-client-certificate"
+            case .missingClientAuthUsage: "missing-client-auth-usage"
+            case .missingKeyEnciphermentUsage: "missing-key-encipherment-usage"
+            case .sidMismatch: "sid-mismatch"
+            case .malformedRequest: "malformed-request"
+            case .keyConfirmationFailed: "key-confirmation-failed"
+            case .messageAuthenticationFailed: "message-authentication-failed"
+            case .replayedMessage: "replayed-message"
+            case .outOfOrderMessage: "out-of-order-message"
+            case .messageTooLarge: "message-too-large"
+            case .storageFailed: "storage-failed"
+            }
+        }
+    }
+
+    /// The stable machine code.
+    public var code: Code
+    /// A sentence for people; may change between versions.
+    public var reason: String
+
+    /// Creates an error.
+    ///
+    /// - Parameters:
+    ///   - code: The stable code that travels on the wire.
+    ///   - reason: A sentence that says what was wrong with which input.
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { "\(code.name) (\(code.rawValue)): \(reason)" }
+}

@@ -1,0 +1,63 @@
+import NIOCore
+
+/// One connection, seen as a sequence of ``WireMessage`` values in each direction.
+///
+/// Both servers and the client use it inside `NIOAsyncChannel.executeThenClose`. It is not `Sendable`: one task
+/// owns a connection.
+public final class FrameChannel {
+    private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private let channel: any Channel
+
+    /// Wraps the two halves of an `NIOAsyncChannel` built by ``FramePipeline``.
+    public init(
+        inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
+        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        channel: any Channel
+    ) {
+        self.inbound = inbound.makeAsyncIterator()
+        self.outbound = outbound
+        self.channel = channel
+    }
+
+    /// The peer's address, for logs.
+    public var remoteAddress: String { channel.remoteAddress?.description ?? "unknown peer" }
+
+    /// Waits for the next message.
+    ///
+    /// - Returns: The message and its payload bytes exactly as received (for the handshake transcript).
+    /// - Throws: ``CampusError``: a framing or decoding error, `timeout`, or `connectionClosed` at end of stream.
+    public func receive() async throws -> (message: WireMessage, payload: ByteBuffer) {
+        let payload: ByteBuffer?
+        do {
+            payload = try await inbound.next()
+        } catch let error as CampusError {
+            throw error
+        } catch {
+            throw CampusError(.connectionClosed, "the connection failed: \(error)")
+        }
+        guard let payload else {
+            throw CampusError(.connectionClosed, "the peer closed the connection")
+        }
+        return (try WireMessage.decode(payload), payload)
+    }
+
+    /// Sends one message.
+    ///
+    /// - Returns: The payload bytes sent (for the handshake transcript).
+    @discardableResult
+    public func send(_ message: WireMessage) async throws -> ByteBuffer {
+        let payload = message.encoded(allocator: channel.allocator)
+        do {
+            try await outbound.write(payload)
+        } catch {
+            throw CampusError(.connectionClosed, "could not send \(message.kind): \(error)")
+        }
+        return payload
+    }
+
+    /// Changes how long the connection may stay silent from now on.
+    public func setTimeout(_ timeout: TimeAmount, waitingFor phase: String) async {
+        try? await channel.triggerUserOutboundEvent(IdleTimeoutHandler.SetTimeout(timeout, phase: phase)).get()
+    }
+}

@@ -1,0 +1,89 @@
+import NIOCore
+
+/// Fails the connection with a `timeout` error when no frame moves in either direction for a while.
+///
+/// It sits after the frame decoder, so only whole frames count as activity: a peer that trickles one byte at a
+/// time, or stops inside a frame, still times out. The async side can change the allowance (Blackboard moves from
+/// its handshake timeout to its idle timeout) with ``SetTimeout``.
+public final class IdleTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    /// A user outbound event that replaces the allowance and restarts the clock.
+    public struct SetTimeout: Sendable {
+        public var timeout: TimeAmount
+        public var phase: String
+        public init(_ timeout: TimeAmount, phase: String) {
+            self.timeout = timeout
+            self.phase = phase
+        }
+    }
+
+    private var timeout: TimeAmount
+    private var phase: String
+    private var scheduled: Scheduled<Void>?
+
+    /// - Parameters:
+    ///   - timeout: How long the connection may stay silent.
+    ///   - phase: Named in the error, so the peer learns what it was expected to send.
+    public init(timeout: TimeAmount, phase: String) {
+        self.timeout = timeout
+        self.phase = phase
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { restart(context: context) }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        scheduled?.cancel()
+        scheduled = nil
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        restart(context: context)
+        context.fireChannelActive()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        scheduled?.cancel()
+        scheduled = nil
+        context.fireChannelInactive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        restart(context: context)
+        context.fireChannelRead(data)
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        restart(context: context)
+        context.write(data, promise: promise)
+    }
+
+    public func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        if let change = event as? SetTimeout {
+            timeout = change.timeout
+            phase = change.phase
+            restart(context: context)
+            promise?.succeed()
+        } else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+        }
+    }
+
+    private func restart(context: ChannelHandlerContext) {
+        scheduled?.cancel()
+        let limit = timeout
+        let phase = phase
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        scheduled = context.eventLoop.scheduleTask(in: limit) {
+            let seconds = Double(limit.nanoseconds) / 1e9
+            loopBound.value.fireErrorCaught(
+                CampusError(.timeout, "nothing received for \(seconds) s while waiting for \(phase)")
+            )
+        }
+    }
+}

@@ -1,0 +1,260 @@
+import NIOCore
+
+/// A message of the CampusPKI protocol, as carried in the payload of one frame.
+///
+/// Every payload starts with the protocol version and a type byte; docs/PROTOCOL.md gives each body byte by
+/// byte. Variable-length fields are a 4-byte big-endian length followed by that many bytes.
+public enum WireMessage: Sendable, Hashable {
+    /// Student → CUHK (step 1): a PEM certificate signing request.
+    case enrollmentRequest(csrPEM: String)
+    /// CUHK → Student (step 2): cert 2 and the root it chains to, both PEM.
+    case enrollmentCertificate(certificatePEM: String, rootPEM: String)
+    /// Student → Blackboard (step 3): the seed's `Request | Cert 2`.
+    case uploadRequest(requestText: String, certificatePEM: String)
+    /// Blackboard → Student (step 4): the session ID and the session key encrypted with RSA-OAEP-SHA256.
+    case sessionKey(sessionID: [UInt8], encryptedKey: [UInt8])
+    /// Student → Blackboard (step 5): proof that the student decrypted the session key.
+    case keyConfirmation(mac: [UInt8])
+    /// Blackboard → Student (step 5): the session is secure, with Blackboard's own proof.
+    case sessionSecure(mac: [UInt8])
+    /// Student → Blackboard (step 6): one message of the report, `content | HMAC`.
+    case reportMessage(sequence: UInt64, content: [UInt8], mac: [UInt8])
+    /// Blackboard → Student (step 6): the message with this sequence number is stored durably.
+    case messageAcknowledged(sequence: UInt64)
+    /// Student → Blackboard: the report is complete after `sequence - 1` messages.
+    case endOfReport(sequence: UInt64, mac: [UInt8])
+    /// Blackboard → Student: the report is recorded; the receipt.
+    case receipt(ReportReceipt)
+    /// Either direction: a refusal with a stable code; the sender closes the connection after it.
+    case error(CampusError)
+
+    /// The protocol version this implementation speaks.
+    public static let protocolVersion: UInt8 = 1
+
+    /// Type bytes, as in docs/PROTOCOL.md.
+    public enum Kind: UInt8, Sendable, CaseIterable {
+        case enrollmentRequest = 0x01
+        case enrollmentCertificate = 0x02
+        case uploadRequest = 0x10
+        case sessionKey = 0x11
+        case keyConfirmation = 0x12
+        case sessionSecure = 0x13
+        case reportMessage = 0x14
+        case messageAcknowledged = 0x15
+        case endOfReport = 0x16
+        case receipt = 0x17
+        case error = 0x7F
+    }
+
+    /// Length of session IDs, in bytes.
+    public static let sessionIDLength = 16
+    /// Length of every MAC and digest, in bytes (SHA-256).
+    public static let macLength = 32
+
+    /// The message's type byte.
+    public var kind: Kind {
+        switch self {
+        case .enrollmentRequest: .enrollmentRequest
+        case .enrollmentCertificate: .enrollmentCertificate
+        case .uploadRequest: .uploadRequest
+        case .sessionKey: .sessionKey
+        case .keyConfirmation: .keyConfirmation
+        case .sessionSecure: .sessionSecure
+        case .reportMessage: .reportMessage
+        case .messageAcknowledged: .messageAcknowledged
+        case .endOfReport: .endOfReport
+        case .receipt: .receipt
+        case .error: .error
+        }
+    }
+
+    /// Writes the payload (version, type, body) into `buffer`.
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(Self.protocolVersion)
+        buffer.writeInteger(kind.rawValue)
+        switch self {
+        case .enrollmentRequest(let csrPEM):
+            buffer.writeField(Array(csrPEM.utf8))
+        case .enrollmentCertificate(let certificatePEM, let rootPEM):
+            buffer.writeField(Array(certificatePEM.utf8))
+            buffer.writeField(Array(rootPEM.utf8))
+        case .uploadRequest(let requestText, let certificatePEM):
+            buffer.writeField(Array(requestText.utf8))
+            buffer.writeField(Array(certificatePEM.utf8))
+        case .sessionKey(let sessionID, let encryptedKey):
+            buffer.writeBytes(sessionID)
+            buffer.writeField(encryptedKey)
+        case .keyConfirmation(let mac), .sessionSecure(let mac):
+            buffer.writeBytes(mac)
+        case .reportMessage(let sequence, let content, let mac):
+            buffer.writeInteger(sequence)
+            buffer.writeField(content)
+            buffer.writeBytes(mac)
+        case .messageAcknowledged(let sequence):
+            buffer.writeInteger(sequence)
+        case .endOfReport(let sequence, let mac):
+            buffer.writeInteger(sequence)
+            buffer.writeBytes(mac)
+        case .receipt(let receipt):
+            buffer.writeInteger(receipt.reportID)
+            buffer.writeInteger(receipt.messageCount)
+            buffer.writeInteger(receipt.totalBytes)
+            buffer.writeBytes(receipt.digest)
+        case .error(let error):
+            buffer.writeInteger(error.code.rawValue)
+            buffer.writeField(Array(error.reason.utf8))
+        }
+    }
+
+    /// The payload as a new buffer.
+    public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 64)
+        encode(into: &buffer)
+        return buffer
+    }
+
+    /// Decodes one payload.
+    ///
+    /// - Parameter payload: The bytes of one frame, without its length prefix.
+    /// - Returns: The message.
+    /// - Throws: ``CampusError`` with `unsupportedVersion`, `unknownMessageType` or `malformedMessage`.
+    public static func decode(_ payload: ByteBuffer) throws -> WireMessage {
+        var buffer = payload
+        guard let version = buffer.readInteger(as: UInt8.self), let typeByte = buffer.readInteger(as: UInt8.self)
+        else {
+            throw CampusError(.malformedMessage, "a payload needs at least a version byte and a type byte")
+        }
+        guard version == protocolVersion else {
+            throw CampusError(
+                .unsupportedVersion,
+                "protocol version \(version) is not supported; this peer speaks version \(protocolVersion)"
+            )
+        }
+        guard let kind = Kind(rawValue: typeByte) else {
+            throw CampusError(.unknownMessageType, "unknown message type 0x\(String(typeByte, radix: 16))")
+        }
+        let message: WireMessage
+        switch kind {
+        case .enrollmentRequest:
+            message = .enrollmentRequest(csrPEM: try buffer.readTextField(named: "csr"))
+        case .enrollmentCertificate:
+            message = .enrollmentCertificate(
+                certificatePEM: try buffer.readTextField(named: "certificate"),
+                rootPEM: try buffer.readTextField(named: "root")
+            )
+        case .uploadRequest:
+            message = .uploadRequest(
+                requestText: try buffer.readTextField(named: "request"),
+                certificatePEM: try buffer.readTextField(named: "certificate")
+            )
+        case .sessionKey:
+            message = .sessionKey(
+                sessionID: try buffer.readFixed(sessionIDLength, named: "session ID"),
+                encryptedKey: try buffer.readField(named: "encrypted key")
+            )
+        case .keyConfirmation:
+            message = .keyConfirmation(mac: try buffer.readFixed(macLength, named: "MAC"))
+        case .sessionSecure:
+            message = .sessionSecure(mac: try buffer.readFixed(macLength, named: "MAC"))
+        case .reportMessage:
+            message = .reportMessage(
+                sequence: try buffer.readUInt64(named: "sequence"),
+                content: try buffer.readField(named: "content"),
+                mac: try buffer.readFixed(macLength, named: "MAC")
+            )
+        case .messageAcknowledged:
+            message = .messageAcknowledged(sequence: try buffer.readUInt64(named: "sequence"))
+        case .endOfReport:
+            message = .endOfReport(
+                sequence: try buffer.readUInt64(named: "sequence"),
+                mac: try buffer.readFixed(macLength, named: "MAC")
+            )
+        case .receipt:
+            message = .receipt(
+                ReportReceipt(
+                    reportID: try buffer.readUInt64(named: "report ID"),
+                    messageCount: try buffer.readUInt64(named: "message count"),
+                    totalBytes: try buffer.readUInt64(named: "total bytes"),
+                    digest: try buffer.readFixed(macLength, named: "digest")
+                )
+            )
+        case .error:
+            guard let rawCode = buffer.readInteger(as: UInt16.self) else {
+                throw CampusError(.malformedMessage, "error message is missing its code")
+            }
+            let reason = try buffer.readTextField(named: "reason")
+            // An unknown code from a newer peer is still an error; keep its number in the reason.
+            let code = CampusError.Code(rawValue: rawCode) ?? .internalError
+            let text = CampusError.Code(rawValue: rawCode) == nil ? "code \(rawCode): \(reason)" : reason
+            message = .error(CampusError(code, text))
+        }
+        guard buffer.readableBytes == 0 else {
+            throw CampusError(
+                .malformedMessage,
+                "\(buffer.readableBytes) unexpected bytes after the end of a \(kind) message"
+            )
+        }
+        return message
+    }
+}
+
+/// What Blackboard returns when a report is complete (docs/PROTOCOL.md, "Receipt").
+public struct ReportReceipt: Sendable, Hashable {
+    /// Blackboard's number for the report.
+    public var reportID: UInt64
+    /// How many messages the report holds.
+    public var messageCount: UInt64
+    /// The sum of the messages' content lengths.
+    public var totalBytes: UInt64
+    /// SHA-256 over the contents of all messages, in order, concatenated.
+    public var digest: [UInt8]
+
+    public init(reportID: UInt64, messageCount: UInt64, totalBytes: UInt64, digest: [UInt8]) {
+        self.reportID = reportID
+        self.messageCount = messageCount
+        self.totalBytes = totalBytes
+        self.digest = digest
+    }
+}
+
+extension ByteBuffer {
+    mutating func writeField(_ bytes: [UInt8]) {
+        writeInteger(UInt32(bytes.count))
+        writeBytes(bytes)
+    }
+
+    mutating func readField(named name: String) throws -> [UInt8] {
+        guard let length = readInteger(as: UInt32.self) else {
+            throw CampusError(.malformedMessage, "the \(name) field is missing its length")
+        }
+        guard Int(length) <= readableBytes, let bytes = readBytes(length: Int(length)) else {
+            throw CampusError(
+                .malformedMessage,
+                "the \(name) field says \(length) bytes but only \(readableBytes) remain"
+            )
+        }
+        return bytes
+    }
+
+    mutating func readTextField(named name: String) throws -> String {
+        let bytes = try readField(named: name)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw CampusError(.malformedMessage, "the \(name) field is not valid UTF-8")
+        }
+        return text
+    }
+
+    mutating func readFixed(_ count: Int, named name: String) throws -> [UInt8] {
+        guard let bytes = readBytes(length: count) else {
+            throw CampusError(.malformedMessage, "the \(name) field needs \(count) bytes, \(readableBytes) remain")
+        }
+        return bytes
+    }
+
+    mutating func readUInt64(named name: String) throws -> UInt64 {
+        guard let value = readInteger(as: UInt64.self) else {
+            throw CampusError(.malformedMessage, "the \(name) field needs 8 bytes, \(readableBytes) remain")
+        }
+        return value
+    }
+}

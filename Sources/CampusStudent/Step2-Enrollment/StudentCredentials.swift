@@ -1,0 +1,66 @@
+import CampusPKI
+import Foundation
+import X509
+import _CryptoExtras
+
+/// The Student's key and cert 2, as saved in `<SID>.key` (0600) and `<SID>.cer`.
+public struct StudentCredentials: Sendable {
+    public let studentID: StudentID
+    public let privateKey: _RSA.Signing.PrivateKey
+    public let certificate: Certificate
+    public let certificatePEM: String
+
+    public init(studentID: StudentID, privateKey: _RSA.Signing.PrivateKey, certificatePEM: String) throws {
+        self.studentID = studentID
+        self.privateKey = privateKey
+        self.certificatePEM = certificatePEM
+        self.certificate = try Certificate(pemEncoded: certificatePEM)
+    }
+
+    public static func keyPath(for studentID: StudentID, in directory: String) -> String {
+        SecureFile.join(directory, "\(studentID).key")
+    }
+
+    public static func certificatePath(for studentID: StudentID, in directory: String) -> String {
+        SecureFile.join(directory, "\(studentID).cer")
+    }
+
+    /// The saved key, if any.
+    static func loadKey(for studentID: StudentID, in directory: String) throws -> _RSA.Signing.PrivateKey? {
+        let path = keyPath(for: studentID, in: directory)
+        guard let pem = try SecureFile.readText(at: path) else { return nil }
+        do {
+            return try _RSA.Signing.PrivateKey(pemRepresentation: pem)
+        } catch {
+            throw StudentError.local("\(path) is not an RSA private key in PEM")
+        }
+    }
+
+    /// The saved key and certificate, if both exist, belong together, are for this SID and valid now.
+    ///
+    /// - Parameter root: When given, the certificate must also chain to it.
+    static func loadValid(for studentID: StudentID, in directory: String, root: Certificate?) async throws
+        -> StudentCredentials?
+    {
+        guard let key = try loadKey(for: studentID, in: directory),
+            let pem = try SecureFile.readText(at: certificatePath(for: studentID, in: directory)),
+            let credentials = try? StudentCredentials(studentID: studentID, privateKey: key, certificatePEM: pem),
+            credentials.certificate.publicKey == Certificate.PublicKey(key.publicKey),
+            credentials.certificate.subject.studentID == studentID
+        else { return nil }
+        let now = Date()
+        guard credentials.certificate.notValidBefore <= now, now < credentials.certificate.notValidAfter else {
+            return nil
+        }
+        if let root {
+            guard (try? await StudentCertificateVerifier(root: root).verify(certificatePEM: pem, for: studentID)) != nil
+            else { return nil }
+        }
+        return credentials
+    }
+
+    /// The key for decrypting step 4's session key.
+    var decryptionKey: _RSA.Encryption.PrivateKey {
+        get throws { try _RSA.Encryption.PrivateKey(derRepresentation: privateKey.derRepresentation) }
+    }
+}
