@@ -91,7 +91,7 @@ struct Enroll: AsyncParsableCommand {
     @OptionGroup var options: EnrollmentOptions
 
     func run() async throws {
-        ServiceRunnerLogging.bootstrap()
+        StudentLogging.bootstrap()
         try await runReportingFailures { _ = try await options.enroll() }
     }
 }

@@ -1,3 +1,4 @@
+import CampusPKI
 import X509
 
 /// Certificate serial numbers: 128 random bits from the system CSPRNG, positive, never zero.
@@ -10,12 +11,5 @@ enum SerialNumbers {
         var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
         bytes[0] = (bytes[0] & 0x7F) | 0x40  // positive, and a full 16 bytes (no leading zero to strip)
         return Certificate.SerialNumber(bytes: bytes)
-    }
-}
-
-extension Certificate.SerialNumber {
-    /// The serial in lower-case hex, as `openssl x509 -serial` shows it (without its colons).
-    public var hex: String {
-        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 }

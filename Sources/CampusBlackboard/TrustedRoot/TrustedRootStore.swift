@@ -1,0 +1,62 @@
+import CampusPKI
+import Synchronization
+import X509
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The root Blackboard trusts, read from `cuhk.cer` and re-read when the file changes.
+///
+/// The seed starts CUHK and Blackboard together, so the file may not exist yet when Blackboard starts: until it
+/// appears every handshake is refused with `root-unavailable`. Each handshake compares the file's identity
+/// (device, inode, size, modification time) with what was loaded, one `stat(2)`, and reloads when it differs.
+public final class TrustedRootStore: Sendable {
+    private struct Loaded: Sendable {
+        var identity: [Int]
+        var root: Certificate
+    }
+
+    /// The watched file.
+    public let path: String
+    private let state = Mutex<Loaded?>(nil)
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    /// The current root.
+    ///
+    /// - Throws: ``CampusError`` with `root-unavailable` when the file is missing or unreadable.
+    public func currentRoot() throws -> Certificate {
+        guard let identity = Self.identity(of: path) else {
+            state.withLock { $0 = nil }
+            throw CampusError(.rootUnavailable, "Blackboard has no trusted root yet (\(path) does not exist)")
+        }
+        if let loaded = state.withLock({ $0 }), loaded.identity == identity {
+            return loaded.root
+        }
+        let root: Certificate
+        do {
+            guard let pem = try SecureFile.readText(at: path) else {
+                throw CampusError(.rootUnavailable, "\(path) disappeared while being read")
+            }
+            root = try Certificate(pemEncoded: pem)
+        } catch {
+            throw CampusError(.rootUnavailable, "Blackboard cannot read its trusted root \(path)")
+        }
+        state.withLock { $0 = Loaded(identity: identity, root: root) }
+        return root
+    }
+
+    private static func identity(of path: String) -> [Int]? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return [
+            Int(info.st_dev), Int(info.st_ino), Int(info.st_size), Int(info.st_mtim.tv_sec),
+            Int(info.st_mtim.tv_nsec),
+        ]
+    }
+}
