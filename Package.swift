@@ -90,7 +90,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "CampusPKITests", dependencies: ["CampusPKI"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CampusPKITests",
+            dependencies: [
+                "CampusPKI",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "CampusAuthorityTests", dependencies: ["CampusAuthority"], swiftSettings: swiftSettings),
         .testTarget(name: "CampusBlackboardTests", dependencies: ["CampusBlackboard"], swiftSettings: swiftSettings),
         .testTarget(

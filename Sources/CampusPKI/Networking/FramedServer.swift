@@ -95,6 +95,8 @@ public final class FramedServer: Service, Sendable {
                 .serverChannelOption(.backlog, value: configuration.backlog)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                // A peer that half-closes (or ends inside a frame) still gets its error frame.
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .bind(host: configuration.host, port: configuration.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try FramePipeline.configure(

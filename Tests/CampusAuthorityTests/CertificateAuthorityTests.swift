@@ -1,0 +1,141 @@
+@testable import CampusAuthority
+import CampusPKI
+import Foundation
+import SwiftASN1
+import Testing
+import X509
+import _CryptoExtras
+
+@Suite struct CertificateAuthorityTests {
+    static let root = try! RootAuthority.make()
+
+    func authority(registry: any CertificateRegistry = InMemoryCertificateRegistry()) -> CertificateAuthority {
+        CertificateAuthority(root: Self.root, registry: registry)
+    }
+
+    func refusal(_ csrPEM: String) async -> CampusError.Code? {
+        do {
+            _ = try await authority().issue(csrPEM: csrPEM)
+            return nil
+        } catch {
+            return (error as? CampusError)?.code
+        }
+    }
+
+    @Test func issuesCertificateWithTheTemplateFields() async throws {
+        let registry = InMemoryCertificateRegistry()
+        let now = Date()
+        let (issued, certificate) = try await authority(registry: registry).issue(csrPEM: try makeCSR(), now: now)
+
+        #expect(certificate.version == .v3)
+        #expect(certificate.signatureAlgorithm == .sha256WithRSAEncryption)
+        #expect(certificate.issuer == Self.root.certificate.subject)
+        #expect(certificate.subject.commonNames == ["1155123456"])
+        #expect(certificate.subject.description.contains("O=CUHK"))
+        #expect(certificate.publicKey == Certificate.PublicKey(TestKeys.student.publicKey))
+        #expect(certificate.serialNumber.bytes.count >= 8)
+        #expect(certificate.serialNumber.bytes.first.map { $0 & 0x80 == 0 } == true)
+        #expect(abs(certificate.notValidBefore.timeIntervalSince(now) + 300) < 2)
+        #expect(abs(certificate.notValidAfter.timeIntervalSince(now) - 365 * 86_400) < 2)
+        #expect(try certificate.extensions.basicConstraints == .notCertificateAuthority)
+        #expect(certificate.extensions[oid: .X509ExtensionID.basicConstraints]?.critical == true)
+        let usage = try #require(try certificate.extensions.keyUsage)
+        #expect(usage.digitalSignature && usage.keyEncipherment && !usage.keyCertSign)
+        #expect(certificate.extensions[oid: .X509ExtensionID.keyUsage]?.critical == true)
+        #expect(try certificate.extensions.extendedKeyUsage == ExtendedKeyUsage([.clientAuth]))
+        #expect(try certificate.extensions.subjectKeyIdentifier != nil)
+        #expect(
+            try certificate.extensions.authorityKeyIdentifier?.keyIdentifier.map(Array.init)
+                == Self.root.keyIdentifier
+        )
+        #expect(Self.root.certificate.publicKey.isValidSignature(certificate.signature, for: certificate))
+        #expect(try await registry.certificates(for: nil) == [issued])
+        #expect(issued.serial == certificate.serialNumber.hex)
+    }
+
+    @Test func copiesNothingElseFromTheRequest() async throws {
+        // A request that asks for more (an extra OU and an email in the subject) gets only CN=<SID> + CA's O.
+        let subject = try DistinguishedName {
+            OrganizationalUnitName("Admins")
+            CommonName("1155123456")
+        }
+        let csr = try CertificateSigningRequest(
+            version: .v1,
+            subject: subject,
+            privateKey: Certificate.PrivateKey(TestKeys.student),
+            attributes: .init(),
+            signatureAlgorithm: .sha256WithRSAEncryption
+        )
+        let (_, certificate) = try await authority().issue(csrPEM: try csr.serializeAsPEM().pemString)
+        #expect(!certificate.subject.description.contains("Admins"))
+        #expect(certificate.extensions.count == 5)
+    }
+
+    @Test func serialsAreDistinct() async throws {
+        let authority = authority()
+        var serials = Set<String>()
+        for _ in 0..<20 { serials.insert(try await authority.issue(csrPEM: try makeCSR()).0.serial) }
+        #expect(serials.count == 20)
+    }
+
+    @Test(arguments: [[String](), ["115512345"], ["1155123456", "1155123457"], ["student"], ["1155123456x"]])
+    func refusesSubjectsThatAreNotOneStudentID(_ names: [String]) async throws {
+        #expect(await refusal(try makeCSR(cn: names)) == .invalidSubject)
+    }
+
+    @Test func refusesAWeakKey() async throws {
+        #expect(await refusal(try makeCSR(key: TestKeys.weak)) == .keyTooSmall)
+    }
+
+    @Test func refusesKeysBelowAConfiguredMinimum() async throws {
+        let strict = CertificateAuthority(
+            root: Self.root,
+            registry: InMemoryCertificateRegistry(),
+            configuration: .init(minimumKeyBits: 3072)
+        )
+        await #expect(throws: CampusError(.keyTooSmall, "the key has 2048 bits; at least 3072 are required")) {
+            try await strict.issue(csrPEM: try makeCSR())
+        }
+    }
+
+    @Test func refusesSHA1() async throws {
+        #expect(await refusal(try makeCSR(algorithm: .sha1WithRSAEncryption)) == .weakSignatureAlgorithm)
+    }
+
+    @Test func refusesABrokenSignature() async throws {
+        let document = try PEMDocument(pemString: try makeCSR())
+        var der = document.derBytes
+        der[der.count - 1] ^= 0x01
+        let broken = PEMDocument(type: "CERTIFICATE REQUEST", derBytes: der).pemString
+        #expect(await refusal(broken) == .invalidCSRSignature)
+    }
+
+    @Test func refusesMalformedPEM() async {
+        #expect(await refusal("hello") == .malformedCSR)
+        #expect(await refusal(PEMDocument(type: "CERTIFICATE REQUEST", derBytes: [0x30, 0x03, 1, 2, 3]).pemString) == .malformedCSR)
+        #expect(await refusal(Self.root.certificatePEM) == .malformedCSR)
+    }
+
+    @Test func rulesAcceptAndRefuseIndividually() throws {
+        let good = try CertificateSigningRequest(pemEncoded: try makeCSR())
+        let badName = try CertificateSigningRequest(pemEncoded: try makeCSR(cn: ["x"]))
+        let sha1 = try CertificateSigningRequest(pemEncoded: try makeCSR(algorithm: .sha1WithRSAEncryption))
+        #expect(StudentSubjectRule().evaluate(good) == nil)
+        #expect(StudentSubjectRule().evaluate(badName)?.code == .invalidSubject)
+        #expect(SignatureAlgorithmRule().evaluate(good) == nil)
+        #expect(SignatureAlgorithmRule().evaluate(sha1)?.code == .weakSignatureAlgorithm)
+        #expect(MinimumKeySizeRule(minimumBits: 2048).evaluate(good) == nil)
+        #expect(MinimumKeySizeRule(minimumBits: 4096).evaluate(good)?.code == .keyTooSmall)
+    }
+
+    @Test func sqliteRegistryIsDurableAndRefusesDuplicateSerials() async throws {
+        let path = SecureFile.join(try temporaryDirectory(), "cuhk.db")
+        let (issued, _) = try await authority(registry: try SQLiteCertificateRegistry(path: path)).issue(
+            csrPEM: try makeCSR()
+        )
+        let reopened = try SQLiteCertificateRegistry(path: path)
+        #expect(try await reopened.certificates(for: StudentID("1155123456")) == [issued])
+        #expect(try await reopened.certificates(for: StudentID("1155000000")) == [])
+        await #expect(throws: RegistryError.duplicateSerial(issued.serial)) { try await reopened.record(issued) }
+    }
+}

@@ -1,0 +1,104 @@
+import CampusPKI
+import NIOCore
+import NIOEmbedded
+import NIOExtras
+import Testing
+
+@Suite struct WireMessageTests {
+    static let samples: [WireMessage] = [
+        .enrollmentRequest(csrPEM: "-----BEGIN CERTIFICATE REQUEST-----\nAA==\n-----END CERTIFICATE REQUEST-----\n"),
+        .enrollmentCertificate(certificatePEM: "cert", rootPEM: "root"),
+        .uploadRequest(requestText: "SID:1155123456 requests to upload report !", certificatePEM: "pem"),
+        .sessionKey(sessionID: Array(0..<16), encryptedKey: Array(repeating: 0x5a, count: 256)),
+        .keyConfirmation(mac: Array(repeating: 1, count: 32)),
+        .sessionSecure(mac: Array(repeating: 2, count: 32)),
+        .reportMessage(sequence: 7, content: Array("hello".utf8), mac: Array(repeating: 3, count: 32)),
+        .messageAcknowledged(sequence: 7),
+        .endOfReport(sequence: 8, mac: Array(repeating: 4, count: 32)),
+        .receipt(ReportReceipt(reportID: 1, messageCount: 7, totalBytes: 35, digest: Array(repeating: 5, count: 32))),
+        .error(CampusError(.sidMismatch, "no")),
+    ]
+
+    @Test(arguments: samples)
+    func roundTrips(_ message: WireMessage) throws {
+        let payload = message.encoded()
+        #expect(payload.getInteger(at: 0, as: UInt8.self) == 1)
+        #expect(payload.getInteger(at: 1, as: UInt8.self) == message.kind.rawValue)
+        #expect(try WireMessage.decode(payload) == message)
+    }
+
+    @Test func errorLayoutIsCodeThenReason() {
+        let payload = WireMessage.error(CampusError(.keyTooSmall, "ab")).encoded()
+        #expect(Array(payload.readableBytesView) == [0x01, 0x7F, 0x00, 0x67, 0, 0, 0, 2, 0x61, 0x62])
+    }
+
+    @Test func refusesUnknownVersionTypeAndDamage() {
+        func code(_ bytes: [UInt8]) -> CampusError.Code? {
+            do {
+                _ = try WireMessage.decode(ByteBuffer(bytes: bytes))
+                return nil
+            } catch {
+                return (error as? CampusError)?.code
+            }
+        }
+        #expect(code([2, 0x01, 0, 0, 0, 0]) == .unsupportedVersion)
+        #expect(code([1, 0x55]) == .unknownMessageType)
+        #expect(code([1]) == .malformedMessage)
+        #expect(code([1, 0x01, 0xff, 0xff, 0xff, 0xff]) == .malformedMessage)  // field longer than the payload
+        #expect(code([1, 0x15, 0, 0, 0, 0, 0, 0, 0, 1, 9]) == .malformedMessage)  // trailing byte
+        #expect(code([1, 0x12, 1, 2, 3]) == .malformedMessage)  // MAC too short
+        #expect(code([1, 0x01, 0, 0, 0, 2, 0xff, 0xfe]) == .malformedMessage)  // not UTF-8
+    }
+
+    @Test func stableCodesAreUnique() {
+        let codes = CampusError.Code.allCases
+        #expect(Set(codes.map(\.rawValue)).count == codes.count)
+        #expect(Set(codes.map(\.name)).count == codes.count)
+    }
+}
+
+@Suite struct FrameDecoderTests {
+    func makeChannel(maximum: Int = 16) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(
+            ByteToMessageHandler(FrameDecoder(maximumFrameSize: maximum))
+        )
+        try channel.pipeline.syncOperations.addHandler(LengthFieldPrepender(lengthFieldBitLength: .fourBytes))
+        return channel
+    }
+
+    @Test func splitsFramesAcrossAndWithinReads() throws {
+        let channel = try makeChannel()
+        try channel.writeInbound(ByteBuffer(bytes: [0, 0, 0, 2, 0xa, 0xb, 0, 0]))
+        try channel.writeInbound(ByteBuffer(bytes: [0, 1, 0xc]))
+        #expect(try channel.readInbound(as: ByteBuffer.self) == ByteBuffer(bytes: [0xa, 0xb]))
+        #expect(try channel.readInbound(as: ByteBuffer.self) == ByteBuffer(bytes: [0xc]))
+        #expect(try channel.readInbound(as: ByteBuffer.self) == nil)
+    }
+
+    @Test func refusesOversizedLengthBeforeThePayloadArrives() throws {
+        let channel = try makeChannel(maximum: 16)
+        #expect {
+            try channel.writeInbound(ByteBuffer(bytes: [0, 0, 0, 17]))
+        } throws: { error in
+            (error as? CampusError)?.code == .frameTooLarge
+        }
+    }
+
+    @Test func reportsATruncatedFrameAtEndOfInput() throws {
+        let channel = try makeChannel()
+        try channel.writeInbound(ByteBuffer(bytes: [0, 0, 0, 9, 1, 2]))
+        #expect {
+            _ = try channel.finish()
+        } throws: { error in
+            (error as? CampusError)?.code == .truncatedFrame
+        }
+    }
+
+    @Test func prependsTheLengthOnOutput() throws {
+        let channel = try makeChannel()
+        try channel.writeOutbound(ByteBuffer(bytes: [7, 8, 9]))
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(bytes: [0, 0, 0, 3]))
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(bytes: [7, 8, 9]))
+    }
+}
