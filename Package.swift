@@ -102,7 +102,10 @@ let package = Package(
         .testTarget(name: "CampusBlackboardTests", dependencies: ["CampusBlackboard"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["CampusAuthority", "CampusBlackboard", "CampusStudent"],
+            dependencies: [
+                "CampusAuthority", "CampusBlackboard", "CampusStudent",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

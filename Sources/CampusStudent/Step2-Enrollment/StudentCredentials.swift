@@ -32,6 +32,11 @@ public struct StudentCredentials: Sendable {
         do {
             return try _RSA.Signing.PrivateKey(pemRepresentation: pem)
         } catch {
+            if let weak = try? _RSA.Signing.PrivateKey(unsafePEMRepresentation: pem) {
+                throw StudentError.local(
+                    "\(path) holds a \(weak.keySizeInBits)-bit key; at least 2048 bits are required (use --renew)"
+                )
+            }
             throw StudentError.local("\(path) is not an RSA private key in PEM")
         }
     }

@@ -1,0 +1,108 @@
+import CampusAuthority
+import CampusBlackboard
+import CampusPKI
+import CampusStudent
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import X509
+import _CryptoExtras
+
+/// Real CUHK and Blackboard servers on free loopback ports, in a fresh directory.
+struct LiveServers {
+    var directory: String
+    var cuhk: CUHKServer
+    var blackboard: BlackboardServer
+    var cuhkAddress: ServerAddress
+    var blackboardAddress: ServerAddress
+
+    var cuhkDirectory: String { SecureFile.join(directory, "cuhk") }
+    var rootPath: String { SecureFile.join(cuhkDirectory, "cuhk.cer") }
+
+    static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// Starts both servers, runs `body`, and stops them.
+    static func with<T: Sendable>(
+        directory: String? = nil,
+        cuhkTimeout: TimeAmount = .seconds(10),
+        cuhkMinimumKeyBits: Int = 2048,
+        configureBlackboard: (inout BlackboardServer.Configuration) -> Void = { _ in },
+        _ body: (LiveServers) async throws -> T
+    ) async throws -> T {
+        let directory = try directory ?? temporaryDirectory()
+        let cuhkDirectory = SecureFile.join(directory, "cuhk")
+        let cuhk = try CUHKServer(
+            configuration: .init(
+                directory: cuhkDirectory,
+                port: 0,
+                issuing: .init(minimumKeyBits: cuhkMinimumKeyBits),
+                timeout: cuhkTimeout
+            ),
+            logger: quiet
+        )
+        var blackboardConfiguration = BlackboardServer.Configuration(
+            directory: SecureFile.join(directory, "blackboard"),
+            rootCertificatePath: SecureFile.join(cuhkDirectory, "cuhk.cer"),
+            port: 0
+        )
+        configureBlackboard(&blackboardConfiguration)
+        let blackboard = try BlackboardServer(configuration: blackboardConfiguration, logger: quiet)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await cuhk.run() }
+            group.addTask { try await blackboard.run() }
+            defer { group.cancelAll() }
+            let servers = LiveServers(
+                directory: directory,
+                cuhk: cuhk,
+                blackboard: blackboard,
+                cuhkAddress: try await ServerAddress(cuhk.listeningAddress()),
+                blackboardAddress: try await ServerAddress(blackboard.listeningAddress())
+            )
+            return try await body(servers)
+        }
+    }
+
+    /// An enrollment client for `studentID` in its own directory, using a pre-made key (RSA key generation is
+    /// slow in debug builds and is not what these tests are about).
+    func enrollment(for studentID: StudentID, key: _RSA.Signing.PrivateKey = TestKeys.pool[0]) throws
+        -> EnrollmentClient
+    {
+        let studentDirectory = SecureFile.join(directory, "student-\(studentID)")
+        try SecureFile.createDirectory(studentDirectory)
+        let keyPath = StudentCredentials.keyPath(for: studentID, in: studentDirectory)
+        if !SecureFile.exists(keyPath) {
+            try SecureFile.write(key.pemRepresentation, to: keyPath, mode: SecureFile.privateMode, replacing: false)
+        }
+        return EnrollmentClient(configuration: .init(directory: studentDirectory, certificateAuthority: cuhkAddress))
+    }
+
+    func enroll(_ studentID: StudentID, key: _RSA.Signing.PrivateKey = TestKeys.pool[0]) async throws
+        -> StudentCredentials
+    {
+        try await enrollment(for: studentID, key: key).enroll(studentID).0
+    }
+
+    func uploader(window: Int = 8) -> UploadClient {
+        UploadClient(configuration: .init(blackboard: blackboardAddress, window: window))
+    }
+}
+
+extension ServerAddress {
+    init(_ address: SocketAddress) {
+        self.init(host: address.ipAddress ?? "127.0.0.1", port: address.port ?? 0)
+    }
+}
+
+enum TestKeys {
+    static let pool: [_RSA.Signing.PrivateKey] = (0..<4).map { _ in try! _RSA.Signing.PrivateKey(keySize: .bits2048) }
+    static let weak = try! _RSA.Signing.PrivateKey(unsafeKeySize: .init(bitCount: 1024))
+}
+
+func temporaryDirectory() throws -> String {
+    var template = Array((NSTemporaryDirectory() + "campuspki-e2e-XXXXXX").utf8CString)
+    guard let path = mkdtemp(&template) else { throw CampusError(.internalError, "mkdtemp failed") }
+    return String(cString: path)
+}
+
+let sid = StudentID("1155123456")!
