@@ -54,13 +54,12 @@ public struct CertificateAuthority: Sendable {
     /// - Throws: ``CampusError`` with the code of the first check that failed.
     public func issue(csrPEM: String, now: Date = Date()) async throws -> (IssuedCertificate, Certificate) {
         let request = try parse(csrPEM: csrPEM)
-        if let refusal = policy.rules.lazy.compactMap({ $0 as? SignatureAlgorithmRule }).first?.evaluate(request) {
-            throw refusal
-        }
+        // The policy looks only at what the request says, so it runs first: a SHA-1 request is told that its
+        // algorithm is weak rather than that its signature cannot be checked.
+        if let refusal = policy.evaluate(request) { throw refusal }
         guard request.publicKey.isValidSignature(request.signature, for: request) else {
             throw CampusError(.invalidCSRSignature, "the CSR's signature does not verify with its own public key")
         }
-        if let refusal = policy.evaluate(request) { throw refusal }
         guard let studentID = request.subject.studentID else {
             throw CampusError(.invalidSubject, "the CSR does not name a student")  // the policy already checks
         }
@@ -80,6 +79,9 @@ public struct CertificateAuthority: Sendable {
                 return (issued, certificate)
             } catch RegistryError.duplicateSerial {
                 continue  // 128 random bits collided; draw again.
+            } catch {
+                // Nothing is sent unless it is recorded.
+                throw CampusError(.issuanceFailed, "the certificate could not be recorded, so it was not issued")
             }
         }
     }

@@ -112,15 +112,17 @@ public final class BlackboardServer: Service, Sendable {
             var logger = logger
             logger[metadataKey: "sid"] = "\(session.studentID)"
             await frames.setTimeout(idleTimeout, waitingFor: "the next report message")
-            let sessionNumber = try await store.openSession(
+            let sessionNumber = try await ReportReceiver.storing("the session") {
+                try await store.openSession(
                 SessionRecord(
                     sessionID: session.sessionID,
                     studentID: session.studentID,
                     certificateSerial: session.certificateSerial,
                     peer: frames.remoteAddress,
                     startedAt: Date()
+                    )
                 )
-            )
+            }
             do {
                 let receipt = try await receiver.run(session, storedAs: sessionNumber, on: frames, logger: logger)
                 reporter(

@@ -40,19 +40,19 @@ struct ReportReceiver {
                             + "this session's student"
                     )
                 }
-                guard sequence == expected else {
-                    throw sequence < expected
-                        ? CampusError(.replayedMessage, "message \(sequence) was already received; expected \(expected)")
-                        : CampusError(.outOfOrderMessage, "message \(sequence) arrived while \(expected) was expected")
+                if let error = Self.sequenceError(sequence, expected: expected, what: "message \(sequence)") {
+                    throw error
                 }
                 reporter(
                     .messages,
                     "receive from \(session.studentID) #\(sequence): \(MessageDisplay.text(content)) (Valid message!)"
                 )
-                try await store.appendMessage(
-                    StoredMessage(sequence: sequence, content: content, mac: mac, receivedAt: Date()),
-                    toSession: sessionNumber
-                )
+                try await Self.storing("message \(sequence)") {
+                    try await store.appendMessage(
+                        StoredMessage(sequence: sequence, content: content, mac: mac, receivedAt: Date()),
+                        toSession: sessionNumber
+                    )
+                }
                 digest.update(data: content)
                 totalBytes += UInt64(content.count)
                 try await frames.send(.messageAcknowledged(sequence: sequence))
@@ -62,11 +62,8 @@ struct ReportReceiver {
                 guard authenticator.isValidEndMAC(mac, sequence: sequence) else {
                     throw CampusError(.messageAuthenticationFailed, "the end-of-report MAC does not verify")
                 }
-                guard sequence == expected else {
-                    throw CampusError(
-                        .outOfOrderMessage,
-                        "the report ends at \(sequence) but \(expected - 1) messages were received"
-                    )
+                if let error = Self.sequenceError(sequence, expected: expected, what: "the end of the report") {
+                    throw error
                 }
                 var summary = ReportSummary(
                     sessionID: session.sessionID,
@@ -77,7 +74,9 @@ struct ReportReceiver {
                     digest: Array(digest.finalize()),
                     completedAt: Date()
                 )
-                summary.id = try await store.completeReport(ofSession: sessionNumber, summary: summary)
+                summary.id = try await Self.storing("the report") {
+                    try await store.completeReport(ofSession: sessionNumber, summary: summary)
+                }
                 let receipt = ReportReceipt(
                     reportID: UInt64(summary.id),
                     messageCount: summary.messageCount,
@@ -94,6 +93,26 @@ struct ReportReceiver {
             default:
                 throw CampusError(.unexpectedMessage, "expected a report message or its end, got \(message.kind)")
             }
+        }
+    }
+
+    /// A number below the expected one has been used already (a replay); one above skips messages.
+    static func sequenceError(_ sequence: UInt64, expected: UInt64, what: String) -> CampusError? {
+        if sequence < expected {
+            return CampusError(.replayedMessage, "\(what) carries number \(sequence), already used; expected \(expected)")
+        }
+        if sequence > expected {
+            return CampusError(.outOfOrderMessage, "\(what) carries number \(sequence) while \(expected) was expected")
+        }
+        return nil
+    }
+
+    /// Runs a store write; a failure reaches the student as `storage-failed`, and nothing is acknowledged.
+    static func storing<T>(_ what: String, _ write: () async throws -> T) async throws -> T {
+        do {
+            return try await write()
+        } catch {
+            throw CampusError(.storageFailed, "\(what) could not be stored durably; it is not acknowledged")
         }
     }
 }

@@ -16,7 +16,6 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
         case serverBusy = 8
         case truncatedFrame = 9
         case connectionClosed = 10
-        case shuttingDown = 11
 
         // Enrollment at CUHK (100–199).
         case malformedCSR = 100
@@ -60,7 +59,6 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
             case .serverBusy: "server-busy"
             case .truncatedFrame: "truncated-frame"
             case .connectionClosed: "connection-closed"
-            case .shuttingDown: "shutting-down"
             case .malformedCSR: "malformed-csr"
             case .invalidCSRSignature: "invalid-csr-signature"
             case .invalidSubject: "invalid-subject"

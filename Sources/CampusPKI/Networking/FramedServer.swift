@@ -155,14 +155,27 @@ public final class FramedServer: Service, Sendable {
                     } else {
                         logger.warning("refused", metadata: ["error": "\(error)"])
                         _ = try? await frames.send(.error(error))
+                        await Self.lingerBeforeClose(connection.channel)
                     }
                 } catch {
                     logger.error("connection failed", metadata: ["error": "\(error)"])
                     _ = try? await frames.send(.error(CampusError(.internalError, "the server could not complete the request")))
+                    await Self.lingerBeforeClose(connection.channel)
                 }
             }
         } catch {
             logger.debug("connection closed with error", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// After an error frame: stop sending, and give the peer up to a second to read the frame and close.
+    ///
+    /// Closing at once while the peer's unread bytes sit in the socket would make the kernel send a TCP reset,
+    /// which can destroy the error frame before the peer reads it.
+    static func lingerBeforeClose(_ channel: any Channel) async {
+        try? await channel.close(mode: .output)
+        let timer = channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+        try? await channel.closeFuture.get()
+        timer.cancel()
     }
 }

@@ -44,7 +44,8 @@ public struct StudentCertificateVerifier: Sendable {
             guard let first = failures.first else {
                 throw CampusError(
                     .untrustedCertificate,
-                    "the certificate is not signed by the trusted root \(root.subject)"
+                    "no valid chain to the trusted root \(root.subject): another issuer, a bad signature, "
+                        + "or a critical extension CampusPKI does not handle"
                 )
             }
             throw Self.error(from: "\(first.policyFailureReason)")

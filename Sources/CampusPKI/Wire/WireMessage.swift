@@ -25,7 +25,7 @@ public enum WireMessage: Sendable, Hashable {
     case endOfReport(sequence: UInt64, mac: [UInt8])
     /// Blackboard → Student: the report is recorded; the receipt.
     case receipt(ReportReceipt)
-    /// Either direction: a refusal with a stable code; the sender closes the connection after it.
+    /// Server → client: a refusal with a stable code; the server closes the connection after it.
     case error(CampusError)
 
     /// The protocol version this implementation speaks.
