@@ -9,7 +9,8 @@ import NIOCore
 struct BlackboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "blackboard",
-        abstract: "Blackboard: verifies students' cert 2 (step 3), runs the session (steps 4–5), stores reports (step 6).",
+        abstract:
+            "Blackboard: verifies students' cert 2 (step 3), runs the session (steps 4–5), stores reports (step 6).",
         subcommands: [Serve.self, Reports.self, Show.self],
         defaultSubcommand: Serve.self
     )
@@ -154,7 +155,8 @@ struct Show: AsyncParsableCommand {
         Terminal.line("  bytes:              \(summary.totalBytes)")
         Terminal.line("  SHA-256:            \(summary.digest.hexString)")
         for message in messages {
-            Terminal.line("  #\(message.sequence) \(format.string(from: message.receivedAt)) HMAC \(message.mac.hexString)")
+            Terminal.line(
+                "  #\(message.sequence) \(format.string(from: message.receivedAt)) HMAC \(message.mac.hexString)")
             Terminal.line("     \(MessageDisplay.text(message.content))")
         }
     }

@@ -54,7 +54,9 @@ struct CampusDemo: AsyncParsableCommand {
             reporter: Terminal.reporter(role: "Blackboard")
         )
         let services = ServiceGroup(
-            configuration: .init(services: [cuhk, blackboard], gracefulShutdownSignals: [.sigint, .sigterm], logger: Logger(label: "demo"))
+            configuration: .init(
+                services: [cuhk, blackboard], gracefulShutdownSignals: [.sigint, .sigterm],
+                logger: Logger(label: "demo"))
         )
 
         let receipt = try await withThrowingTaskGroup(of: ReportReceipt?.self) { group in
@@ -79,7 +81,8 @@ struct CampusDemo: AsyncParsableCommand {
                 ).enroll(studentID)
                 reporter(.certificate, "SID: \(studentID) sign finished.")
                 let receipt = try await UploadClient(
-                    configuration: .init(blackboard: ServerAddress(host: "127.0.0.1", port: blackboardAddress.port ?? 0)),
+                    configuration: .init(
+                        blackboard: ServerAddress(host: "127.0.0.1", port: blackboardAddress.port ?? 0)),
                     reporter: reporter
                 ).upload(ReportSource.messages(ReportSource.seedMessages).contents(), as: credentials)
                 reporter(

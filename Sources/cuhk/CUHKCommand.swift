@@ -92,7 +92,8 @@ struct Serve: AsyncParsableCommand {
 }
 
 struct Init: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create (or check) the root key and certificate, then exit.")
+    static let configuration = CommandConfiguration(
+        abstract: "Create (or check) the root key and certificate, then exit.")
 
     @OptionGroup var options: DirectoryOptions
 
@@ -100,7 +101,8 @@ struct Init: AsyncParsableCommand {
         do {
             let (root, origin) = try RootAuthority.load(or: .init(directory: options.dir, keySize: options.keySize))
             let verb = origin == .created ? "created" : "already present"
-            Terminal.line("[Step 0] Root \(verb): \(root.certificate.subject), serial \(root.certificate.serialNumber.hex)")
+            Terminal.line(
+                "[Step 0] Root \(verb): \(root.certificate.subject), serial \(root.certificate.serialNumber.hex)")
         } catch {
             Terminal.error("cuhk init: \(error)")
             throw ExitCode(2)
@@ -131,7 +133,8 @@ struct Issued: AsyncParsableCommand {
         let registry = try SQLiteCertificateRegistry(path: path)
         let certificates = try await registry.certificates(for: studentID)
         let format = ISO8601DateFormatter()
-        Terminal.line("SERIAL                            SID         NOT BEFORE            NOT AFTER             ISSUED AT")
+        Terminal.line(
+            "SERIAL                            SID         NOT BEFORE            NOT AFTER             ISSUED AT")
         for certificate in certificates {
             Terminal.line(
                 [

@@ -1,10 +1,11 @@
-@testable import CampusAuthority
 import CampusPKI
 import Foundation
 import SwiftASN1
 import Testing
 import X509
 import _CryptoExtras
+
+@testable import CampusAuthority
 
 @Suite struct CertificateAuthorityTests {
     static let root = try! RootAuthority.make()
@@ -112,7 +113,9 @@ import _CryptoExtras
 
     @Test func refusesMalformedPEM() async {
         #expect(await refusal("hello") == .malformedCSR)
-        #expect(await refusal(PEMDocument(type: "CERTIFICATE REQUEST", derBytes: [0x30, 0x03, 1, 2, 3]).pemString) == .malformedCSR)
+        #expect(
+            await refusal(PEMDocument(type: "CERTIFICATE REQUEST", derBytes: [0x30, 0x03, 1, 2, 3]).pemString)
+                == .malformedCSR)
         #expect(await refusal(Self.root.certificatePEM) == .malformedCSR)
     }
 

@@ -1,8 +1,9 @@
-@testable import CampusAuthority
 import CampusPKI
 import Foundation
 import Testing
 import X509
+
+@testable import CampusAuthority
 
 @Suite struct RootAuthorityTests {
     @Test func createsThenReloadsTheSameRoot() throws {

@@ -14,7 +14,9 @@ import Testing
     func storesAReportWithItsMessagesInOrder(_ store: any ReportStore) async throws {
         let sid = StudentID("1155123456")!
         let session = try await store.openSession(
-            SessionRecord(sessionID: Array(repeating: 1, count: 16), studentID: sid, certificateSerial: "ab", peer: "p", startedAt: Date())
+            SessionRecord(
+                sessionID: Array(repeating: 1, count: 16), studentID: sid, certificateSerial: "ab", peer: "p",
+                startedAt: Date())
         )
         for sequence in [1, 2] as [UInt64] {
             try await store.appendMessage(
@@ -23,7 +25,8 @@ import Testing
             )
         }
         await #expect(throws: (any Error).self) {
-            try await store.appendMessage(StoredMessage(sequence: 2, content: [0], mac: [9], receivedAt: Date()), toSession: session)
+            try await store.appendMessage(
+                StoredMessage(sequence: 2, content: [0], mac: [9], receivedAt: Date()), toSession: session)
         }
         let id = try await store.completeReport(
             ofSession: session,

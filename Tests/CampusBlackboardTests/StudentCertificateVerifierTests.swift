@@ -24,7 +24,9 @@ import X509
     }
 
     @Test func refusesAnotherCA() async throws {
-        #expect(await failure(try CertificateFactory.student(issuerKey: CertificateFactory.otherRootKey)) == .untrustedCertificate)
+        #expect(
+            await failure(try CertificateFactory.student(issuerKey: CertificateFactory.otherRootKey))
+                == .untrustedCertificate)
     }
 
     @Test func refusesExpiredAndNotYetValid() async throws {
@@ -48,7 +50,8 @@ import X509
     }
 
     @Test func refusesMissingUsages() async throws {
-        #expect(await failure(try CertificateFactory.student(extendedKeyUsage: [.serverAuth])) == .missingClientAuthUsage)
+        #expect(
+            await failure(try CertificateFactory.student(extendedKeyUsage: [.serverAuth])) == .missingClientAuthUsage)
         #expect(
             await failure(try CertificateFactory.student(keyUsage: KeyUsage(digitalSignature: true)))
                 == .missingKeyEnciphermentUsage
@@ -64,7 +67,8 @@ import X509
             _ = try await verifier.verify(certificatePEM: "garbage", for: sid)
         }
         #expect(
-            (try? StudentCertificateVerifier.parseCertificate(pem: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+            (try? StudentCertificateVerifier.parseCertificate(
+                pem: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
                 == nil
         )
     }
@@ -78,7 +82,8 @@ import X509
     }
 
     @Test(arguments: [
-        "SID:115512345 requests to upload report !", "SID:1155123456 requests to upload report", "sid:1155123456 requests to upload report !",
+        "SID:115512345 requests to upload report !", "SID:1155123456 requests to upload report",
+        "sid:1155123456 requests to upload report !",
         "SID:1155123456  requests to upload report !", "", "SID:11551234567 requests to upload report !",
     ])
     func refusesOtherTexts(_ text: String) {

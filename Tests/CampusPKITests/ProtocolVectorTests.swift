@@ -81,7 +81,8 @@ import Testing
     }
 
     @Test func messageVectors() throws {
-        let keys = SessionKeys(sessionKey: SymmetricKey(data: try vector("session_key")), sessionID: try vector("session_id"))
+        let keys = SessionKeys(
+            sessionKey: SymmetricKey(data: try vector("session_key")), sessionID: try vector("session_id"))
         let authenticator = SessionAuthenticator(keys: keys)
         let first = try vector("message_1_content")
         let second = try vector("message_2_content")

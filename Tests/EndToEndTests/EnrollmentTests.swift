@@ -21,7 +21,9 @@ import _CryptoExtras
             #expect(outcome == .issued)
             let keyPath = StudentCredentials.keyPath(for: sid, in: client.configuration.directory)
             #expect(SecureFile.mode(of: keyPath) == 0o600)
-            let saved = try #require(try SecureFile.readText(at: StudentCredentials.certificatePath(for: sid, in: client.configuration.directory)))
+            let saved = try #require(
+                try SecureFile.readText(
+                    at: StudentCredentials.certificatePath(for: sid, in: client.configuration.directory)))
             #expect(saved == credentials.certificatePEM)
             #expect(credentials.certificate.subject.studentID == sid)
             let registry = try await servers.cuhk.authority.registry.certificates(for: sid)
@@ -76,8 +78,10 @@ import _CryptoExtras
 
     // MARK: Bad input: each gets its documented error, and the server goes on serving.
 
-    func csr(cn: String = "1155123456", key: _RSA.Signing.PrivateKey = TestKeys.pool[1],
-             algorithm: Certificate.SignatureAlgorithm = .sha256WithRSAEncryption) throws -> String {
+    func csr(
+        cn: String = "1155123456", key: _RSA.Signing.PrivateKey = TestKeys.pool[1],
+        algorithm: Certificate.SignatureAlgorithm = .sha256WithRSAEncryption
+    ) throws -> String {
         let request = try CertificateSigningRequest(
             version: .v1,
             subject: try DistinguishedName { CommonName(cn) },
@@ -109,18 +113,28 @@ import _CryptoExtras
         try await LiveServers.with(cuhkTimeout: .seconds(1)) { servers in
             let address = servers.cuhkAddress
             // An HTTP request: its first four bytes read as a length of about 1.2 GB.
-            #expect(try await RawClient.errorCode(address, sending: Array("GET / HTTP/1.1\r\n\r\n".utf8)) == .frameTooLarge)
+            #expect(
+                try await RawClient.errorCode(address, sending: Array("GET / HTTP/1.1\r\n\r\n".utf8)) == .frameTooLarge)
             try await expectStillServing(servers)
             // A length above the 64 KiB maximum, refused before any payload is sent.
             #expect(try await RawClient.errorCode(address, sending: [0x00, 0x01, 0x00, 0x01]) == .frameTooLarge)
             // Garbage inside a well-formed frame.
-            #expect(try await RawClient.errorCode(address, sending: RawClient.frame([1, 0x01, 0xff, 0xff, 0xff, 0xff, 0x42])) == .malformedMessage)
-            #expect(try await RawClient.errorCode(address, sending: RawClient.frame([2, 0x01, 0, 0, 0, 0])) == .unsupportedVersion)
+            #expect(
+                try await RawClient.errorCode(
+                    address, sending: RawClient.frame([1, 0x01, 0xff, 0xff, 0xff, 0xff, 0x42])) == .malformedMessage)
+            #expect(
+                try await RawClient.errorCode(address, sending: RawClient.frame([2, 0x01, 0, 0, 0, 0]))
+                    == .unsupportedVersion)
             #expect(try await RawClient.errorCode(address, sending: RawClient.frame([1, 0x66])) == .unknownMessageType)
-            #expect(try await RawClient.errorCode(address, sending: RawClient.frame(.keyConfirmation(mac: Array(repeating: 0, count: 32)))) == .unexpectedMessage)
+            #expect(
+                try await RawClient.errorCode(
+                    address, sending: RawClient.frame(.keyConfirmation(mac: Array(repeating: 0, count: 32))))
+                    == .unexpectedMessage)
             try await expectStillServing(servers)
             // A frame that stops half-way, then the client half-closes.
-            #expect(try await RawClient.errorCode(address, sending: [0, 0, 0, 100, 1, 1], halfClose: true) == .truncatedFrame)
+            #expect(
+                try await RawClient.errorCode(address, sending: [0, 0, 0, 100, 1, 1], halfClose: true)
+                    == .truncatedFrame)
             // A frame that stops half-way and a client that then says nothing.
             #expect(try await RawClient.errorCode(address, sending: [0, 0, 0, 100, 1, 1]) == .timeout)
             // A client that sends nothing at all.
@@ -135,11 +149,15 @@ import _CryptoExtras
             #expect(try await refusal(servers, csrPEM: try csr(cn: "student")) == .invalidSubject)
             #expect(try await refusal(servers, csrPEM: try csr(cn: "11551234567")) == .invalidSubject)
             #expect(try await refusal(servers, csrPEM: try csr(key: TestKeys.weak)) == .keyTooSmall)
-            #expect(try await refusal(servers, csrPEM: try csr(algorithm: .sha1WithRSAEncryption)) == .weakSignatureAlgorithm)
+            #expect(
+                try await refusal(servers, csrPEM: try csr(algorithm: .sha1WithRSAEncryption))
+                    == .weakSignatureAlgorithm)
             let document = try PEMDocument(pemString: try csr())
             var der = document.derBytes
             der[der.count - 5] ^= 0xff
-            #expect(try await refusal(servers, csrPEM: PEMDocument(type: "CERTIFICATE REQUEST", derBytes: der).pemString) == .invalidCSRSignature)
+            #expect(
+                try await refusal(servers, csrPEM: PEMDocument(type: "CERTIFICATE REQUEST", derBytes: der).pemString)
+                    == .invalidCSRSignature)
             try await expectStillServing(servers)
             #expect(try await servers.cuhk.authority.registry.certificates(for: nil).count == 1)
         }
@@ -167,7 +185,8 @@ import _CryptoExtras
                 mode: SecureFile.privateMode,
                 replacing: false
             )
-            let client = EnrollmentClient(configuration: .init(directory: directory, certificateAuthority: servers.cuhkAddress))
+            let client = EnrollmentClient(
+                configuration: .init(directory: directory, certificateAuthority: servers.cuhkAddress))
             await #expect {
                 _ = try await client.enroll(sid)
             } throws: { error in
@@ -179,7 +198,8 @@ import _CryptoExtras
 
     @Test func anUnreachableCAIsANetworkError() async throws {
         let client = EnrollmentClient(
-            configuration: .init(directory: try temporaryDirectory(), certificateAuthority: ServerAddress(host: "127.0.0.1", port: 1))
+            configuration: .init(
+                directory: try temporaryDirectory(), certificateAuthority: ServerAddress(host: "127.0.0.1", port: 1))
         )
         await #expect {
             _ = try await client.enroll(sid)

@@ -41,7 +41,8 @@ struct OpenSSLInteroperabilityTests {
             let credentials = try await servers.enroll(sid)
             let directory = SecureFile.join(servers.directory, "student-\(sid)")
             let keyModulus = try OpenSSL.run(["rsa", "-in", directory + "/\(sid).key", "-noout", "-modulus"]).output
-            let certificateModulus = try OpenSSL.run(["x509", "-in", directory + "/\(sid).cer", "-noout", "-modulus"]).output
+            let certificateModulus = try OpenSSL.run(["x509", "-in", directory + "/\(sid).cer", "-noout", "-modulus"])
+                .output
             #expect(!keyModulus.isEmpty && keyModulus == certificateModulus)
             #expect(credentials.certificate.subject.studentID == sid)
         }

@@ -1,13 +1,14 @@
 import CampusAuthority
 import CampusBlackboard
 import CampusPKI
-@testable import CampusStudent
 import Crypto
 import Foundation
 import NIOCore
 import Testing
 import X509
 import _CryptoExtras
+
+@testable import CampusStudent
 
 @Suite struct UploadSessionTests {
     @Test func fullFlowStoresTheReportExactlyAsSent() async throws {
@@ -63,7 +64,10 @@ import _CryptoExtras
             let receipts = try await withThrowingTaskGroup(of: (StudentID, ReportReceipt).self) { group in
                 for credential in credentials {
                     group.addTask {
-                        (credential.studentID, try await uploader.upload(contents(of: credential.studentID), as: credential))
+                        (
+                            credential.studentID,
+                            try await uploader.upload(contents(of: credential.studentID), as: credential)
+                        )
                     }
                 }
                 return try await group.reduce(into: [StudentID: ReportReceipt]()) { $0[$1.0] = $1.1 }
@@ -183,19 +187,28 @@ import _CryptoExtras
         try await LiveServers.with { servers in
             try await withSessionInProgress(servers) { () async throws in
                 let csr = try CertificateRequestBuilder.makeRequest(for: sid, key: TestKeys.pool[0])
-                let otherCA = CertificateAuthority(root: try RootAuthority.make(), registry: InMemoryCertificateRegistry())
+                let otherCA = CertificateAuthority(
+                    root: try RootAuthority.make(), registry: InMemoryCertificateRegistry())
                 let (_, foreign) = try await otherCA.issue(csrPEM: csr)
                 #expect(try await refusal(servers, presenting: foreign) == .untrustedCertificate)
 
-                let (_, expired) = try await servers.cuhk.authority.issue(csrPEM: csr, now: Date().addingTimeInterval(-400 * 86_400))
+                let (_, expired) = try await servers.cuhk.authority.issue(
+                    csrPEM: csr, now: Date().addingTimeInterval(-400 * 86_400))
                 #expect(try await refusal(servers, presenting: expired) == .certificateExpired)
 
-                let (_, future) = try await servers.cuhk.authority.issue(csrPEM: csr, now: Date().addingTimeInterval(10 * 86_400))
+                let (_, future) = try await servers.cuhk.authority.issue(
+                    csrPEM: csr, now: Date().addingTimeInterval(10 * 86_400))
                 #expect(try await refusal(servers, presenting: future) == .certificateNotYetValid)
 
-                #expect(try await refusal(servers, presenting: servers.cuhk.authority.root.certificate) == .notAClientCertificate)
-                #expect(try await refusal(servers, presenting: try certificate(servers, isCA: true)) == .notAClientCertificate)
-                #expect(try await refusal(servers, presenting: try certificate(servers, usages: [.serverAuth])) == .missingClientAuthUsage)
+                #expect(
+                    try await refusal(servers, presenting: servers.cuhk.authority.root.certificate)
+                        == .notAClientCertificate)
+                #expect(
+                    try await refusal(servers, presenting: try certificate(servers, isCA: true))
+                        == .notAClientCertificate)
+                #expect(
+                    try await refusal(servers, presenting: try certificate(servers, usages: [.serverAuth]))
+                        == .missingClientAuthUsage)
 
                 let (_, good) = try await servers.cuhk.authority.issue(csrPEM: csr)
                 #expect(try await refusal(servers, presenting: good, as: StudentID("1155000001")!) == .sidMismatch)
@@ -210,12 +223,17 @@ import _CryptoExtras
                 let address = servers.blackboardAddress
                 #expect(try await RawClient.errorCode(address, sending: Array("garbage!".utf8)) == .frameTooLarge)
                 #expect(try await RawClient.errorCode(address, sending: [0x7f, 0, 0, 0]) == .frameTooLarge)
-                #expect(try await RawClient.errorCode(address, sending: RawClient.frame([1, 0x10, 0, 0])) == .malformedMessage)
-                #expect(try await RawClient.errorCode(address, sending: RawClient.frame([9, 0x10])) == .unsupportedVersion)
+                #expect(
+                    try await RawClient.errorCode(address, sending: RawClient.frame([1, 0x10, 0, 0]))
+                        == .malformedMessage)
+                #expect(
+                    try await RawClient.errorCode(address, sending: RawClient.frame([9, 0x10])) == .unsupportedVersion)
                 let badText = WireMessage.uploadRequest(requestText: "SID:1155123456 wants in", certificatePEM: "x")
                 #expect(try await RawClient.errorCode(address, sending: RawClient.frame(badText)) == .malformedRequest)
-                let badPEM = WireMessage.uploadRequest(requestText: "SID:1155123456 requests to upload report !", certificatePEM: "x")
-                #expect(try await RawClient.errorCode(address, sending: RawClient.frame(badPEM)) == .malformedCertificate)
+                let badPEM = WireMessage.uploadRequest(
+                    requestText: "SID:1155123456 requests to upload report !", certificatePEM: "x")
+                #expect(
+                    try await RawClient.errorCode(address, sending: RawClient.frame(badPEM)) == .malformedCertificate)
             }
         }
     }
@@ -223,9 +241,12 @@ import _CryptoExtras
     @Test func aWrongKeyConfirmationIsRefused() async throws {
         try await LiveServers.with { servers in
             let credentials = try await servers.enroll(sid)
-            let code = try await FramedClient.withConnection(to: servers.blackboardAddress) { frames -> CampusError.Code? in
+            let code = try await FramedClient.withConnection(to: servers.blackboardAddress) {
+                frames -> CampusError.Code? in
                 try await frames.send(
-                    .uploadRequest(requestText: "SID:\(sid) requests to upload report !", certificatePEM: credentials.certificatePEM)
+                    .uploadRequest(
+                        requestText: "SID:\(sid) requests to upload report !",
+                        certificatePEM: credentials.certificatePEM)
                 )
                 guard case .sessionKey = try await frames.receive().message else { return nil }
                 try await frames.send(.keyConfirmation(mac: Array(repeating: 0x42, count: 32)))
@@ -265,14 +286,17 @@ import _CryptoExtras
                 #expect(tampered == .messageAuthenticationFailed)
 
                 let replayed = try await sessionError(servers) { frames, authenticator in
-                    let message = WireMessage.reportMessage(sequence: 1, content: [7], mac: authenticator.messageMAC(sequence: 1, content: [7]))
+                    let message = WireMessage.reportMessage(
+                        sequence: 1, content: [7], mac: authenticator.messageMAC(sequence: 1, content: [7]))
                     try await frames.send(message)
                     try await frames.send(message)
                 }
                 #expect(replayed == .replayedMessage)
 
                 let reordered = try await sessionError(servers) { frames, authenticator in
-                    try await frames.send(.reportMessage(sequence: 2, content: [2], mac: authenticator.messageMAC(sequence: 2, content: [2])))
+                    try await frames.send(
+                        .reportMessage(
+                            sequence: 2, content: [2], mac: authenticator.messageMAC(sequence: 2, content: [2])))
                 }
                 #expect(reordered == .outOfOrderMessage)
 
@@ -291,7 +315,9 @@ import _CryptoExtras
         try await LiveServers.with(configureBlackboard: { $0.maximumMessageSize = 100 }) { servers in
             let code = try await sessionError(servers) { frames, authenticator in
                 let content = [UInt8](repeating: 1, count: 101)
-                try await frames.send(.reportMessage(sequence: 1, content: content, mac: authenticator.messageMAC(sequence: 1, content: content)))
+                try await frames.send(
+                    .reportMessage(
+                        sequence: 1, content: content, mac: authenticator.messageMAC(sequence: 1, content: content)))
             }
             #expect(code == .messageTooLarge)
         }
@@ -318,7 +344,8 @@ import _CryptoExtras
                 guard case .refusedByBlackboard(let refusal) = error as? StudentError else { return false }
                 return refusal.code == .rootUnavailable && (error as! StudentError).exitCode == 4
             }
-            try SecureFile.write(servers.cuhk.authority.root.certificatePEM, to: laterRoot, mode: 0o644, replacing: false)
+            try SecureFile.write(
+                servers.cuhk.authority.root.certificatePEM, to: laterRoot, mode: 0o644, replacing: false)
             let receipt = try await servers.uploader().upload([[1]], as: credentials)
             #expect(receipt.messageCount == 1)
 

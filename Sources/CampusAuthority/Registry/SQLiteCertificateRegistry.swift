@@ -42,7 +42,8 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
         do {
             try await database.write { db in
                 try db.execute(
-                    sql: "INSERT INTO certificate (serial, sid, not_before, not_after, pem, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    sql:
+                        "INSERT INTO certificate (serial, sid, not_before, not_after, pem, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
                     arguments: [
                         certificate.serial, certificate.studentID.rawValue,
                         certificate.notValidBefore.timeIntervalSince1970,

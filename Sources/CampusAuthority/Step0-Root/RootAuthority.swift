@@ -113,13 +113,15 @@ public struct RootAuthority: Sendable {
             throw LoadError.onlyOneFilePresent(present: certificatePath, missing: keyPath)
         case (false, false):
             try SecureFile.createDirectory(configuration.directory)
-            let root = try make(keySize: configuration.keySize, subject: configuration.subject,
-                                validityDays: configuration.validityDays)
+            let root = try make(
+                keySize: configuration.keySize, subject: configuration.subject,
+                validityDays: configuration.validityDays)
             // The key is published first and never replaces a file; the certificate follows.
             try SecureFile.write(
                 root.privateKeyPEM, to: keyPath, mode: SecureFile.privateMode, replacing: false
             )
-            try SecureFile.write(root.certificatePEM, to: certificatePath, mode: SecureFile.publicMode, replacing: false)
+            try SecureFile.write(
+                root.certificatePEM, to: certificatePath, mode: SecureFile.publicMode, replacing: false)
             return (root, .created)
         }
     }

@@ -78,7 +78,8 @@ public final class BlackboardServer: Service, Sendable {
         reporter: @escaping StepReporter = { _, _ in }
     ) throws {
         try SecureFile.createDirectory(configuration.directory)
-        let store = try store ?? SQLiteReportStore(path: SecureFile.join(configuration.directory, SQLiteReportStore.fileName))
+        let store =
+            try store ?? SQLiteReportStore(path: SecureFile.join(configuration.directory, SQLiteReportStore.fileName))
         let roots = TrustedRootStore(path: configuration.rootPath)
         self.store = store
         self.roots = roots
@@ -114,12 +115,12 @@ public final class BlackboardServer: Service, Sendable {
             await frames.setTimeout(idleTimeout, waitingFor: "the next report message")
             let sessionNumber = try await ReportReceiver.storing("the session") {
                 try await store.openSession(
-                SessionRecord(
-                    sessionID: session.sessionID,
-                    studentID: session.studentID,
-                    certificateSerial: session.certificateSerial,
-                    peer: frames.remoteAddress,
-                    startedAt: Date()
+                    SessionRecord(
+                        sessionID: session.sessionID,
+                        studentID: session.studentID,
+                        certificateSerial: session.certificateSerial,
+                        peer: frames.remoteAddress,
+                        startedAt: Date()
                     )
                 )
             }

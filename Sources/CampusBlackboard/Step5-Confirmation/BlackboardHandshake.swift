@@ -62,7 +62,8 @@ struct BlackboardHandshake {
             )
         }
         transcript.append(confirmationPayload)
-        try await frames.send(.sessionSecure(mac: authenticator.blackboardConfirmation(transcriptDigest: transcript.digest)))
+        try await frames.send(
+            .sessionSecure(mac: authenticator.blackboardConfirmation(transcriptDigest: transcript.digest)))
         reporter(.confirmation, "Session secure! SID \(studentID)")
         logger.info("session established", metadata: ["sid": "\(studentID)", "serial": "\(serial)"])
         return Established(

@@ -86,7 +86,9 @@ struct ReportReceiver {
                 try await frames.send(.receipt(receipt))
                 logger.info(
                     "report complete",
-                    metadata: ["report": "\(summary.id)", "messages": "\(summary.messageCount)", "bytes": "\(totalBytes)"]
+                    metadata: [
+                        "report": "\(summary.id)", "messages": "\(summary.messageCount)", "bytes": "\(totalBytes)",
+                    ]
                 )
                 return receipt
 
@@ -99,7 +101,8 @@ struct ReportReceiver {
     /// A number below the expected one has been used already (a replay); one above skips messages.
     static func sequenceError(_ sequence: UInt64, expected: UInt64, what: String) -> CampusError? {
         if sequence < expected {
-            return CampusError(.replayedMessage, "\(what) carries number \(sequence), already used; expected \(expected)")
+            return CampusError(
+                .replayedMessage, "\(what) carries number \(sequence), already used; expected \(expected)")
         }
         if sequence > expected {
             return CampusError(.outOfOrderMessage, "\(what) carries number \(sequence) while \(expected) was expected")

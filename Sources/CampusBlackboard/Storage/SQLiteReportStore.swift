@@ -58,7 +58,8 @@ public final class SQLiteReportStore: ReportStore {
     public func openSession(_ session: SessionRecord) async throws -> Int64 {
         try await database.write { db in
             try db.execute(
-                sql: "INSERT INTO session (session_id, sid, certificate_serial, peer, started_at) VALUES (?, ?, ?, ?, ?)",
+                sql:
+                    "INSERT INTO session (session_id, sid, certificate_serial, peer, started_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [
                     Data(session.sessionID), session.studentID.rawValue, session.certificateSerial, session.peer,
                     session.startedAt.timeIntervalSince1970,
@@ -114,7 +115,8 @@ public final class SQLiteReportStore: ReportStore {
                 """
             let rows =
                 if let studentID {
-                    try Row.fetchAll(db, sql: select + " WHERE report.sid = ? ORDER BY report.id", arguments: [studentID.rawValue])
+                    try Row.fetchAll(
+                        db, sql: select + " WHERE report.sid = ? ORDER BY report.id", arguments: [studentID.rawValue])
                 } else {
                     try Row.fetchAll(db, sql: select + " ORDER BY report.id")
                 }

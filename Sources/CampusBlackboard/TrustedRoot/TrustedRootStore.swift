@@ -3,9 +3,9 @@ import Synchronization
 import X509
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The root Blackboard trusts, read from `cuhk.cer` and re-read when the file changes.

@@ -159,7 +159,8 @@ public final class FramedServer: Service, Sendable {
                     }
                 } catch {
                     logger.error("connection failed", metadata: ["error": "\(error)"])
-                    _ = try? await frames.send(.error(CampusError(.internalError, "the server could not complete the request")))
+                    _ = try? await frames.send(
+                        .error(CampusError(.internalError, "the server could not complete the request")))
                     await Self.lingerBeforeClose(connection.channel)
                 }
             }

@@ -65,7 +65,9 @@ public struct SessionAuthenticator: Sendable {
 
     /// The MAC that ends a report: HMAC-SHA256(message key, 0x16 ‖ sequence).
     public func endMAC(sequence: UInt64) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Self.header(kind: .endOfReport, sequence: sequence), using: keys.messageKey))
+        Array(
+            HMAC<SHA256>.authenticationCode(
+                for: Self.header(kind: .endOfReport, sequence: sequence), using: keys.messageKey))
     }
 
     /// Whether `mac` ends the report at `sequence`.

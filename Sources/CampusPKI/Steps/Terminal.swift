@@ -1,9 +1,9 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Lines for people, on standard output, flushed at once so scripts and tests reading a pipe see them.
@@ -49,4 +49,3 @@ public enum Terminal {
         }
     }
 }
-

@@ -25,13 +25,16 @@ public struct ClientCertificatePolicy: VerifierPolicy {
             return Self.failure(.notAClientCertificate, "a CA certificate cannot be used as a student's certificate")
         }
         if chain.count < 2 {
-            return Self.failure(.notAClientCertificate, "the root certificate cannot be used as a student's certificate")
+            return Self.failure(
+                .notAClientCertificate, "the root certificate cannot be used as a student's certificate")
         }
         guard let keyUsage, keyUsage.keyEncipherment else {
-            return Self.failure(.missingKeyEnciphermentUsage, "the certificate's KeyUsage does not allow keyEncipherment")
+            return Self.failure(
+                .missingKeyEnciphermentUsage, "the certificate's KeyUsage does not allow keyEncipherment")
         }
         guard let extendedKeyUsage, extendedKeyUsage.contains(.clientAuth) else {
-            return Self.failure(.missingClientAuthUsage, "the certificate's ExtendedKeyUsage does not include clientAuth")
+            return Self.failure(
+                .missingClientAuthUsage, "the certificate's ExtendedKeyUsage does not include clientAuth")
         }
         return .meetsPolicy
     }

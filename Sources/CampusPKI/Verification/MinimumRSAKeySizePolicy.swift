@@ -16,7 +16,8 @@ public struct MinimumRSAKeySizePolicy: VerifierPolicy {
             return Self.failure(.unsupportedKeyAlgorithm, "the certificate's key is not an RSA key")
         }
         guard key.keySizeInBits >= minimumBits else {
-            return Self.failure(.keyTooSmall, "the key has \(key.keySizeInBits) bits; at least \(minimumBits) are required")
+            return Self.failure(
+                .keyTooSmall, "the key has \(key.keySizeInBits) bits; at least \(minimumBits) are required")
         }
         return .meetsPolicy
     }

@@ -70,7 +70,10 @@ public struct EnrollmentClient: Sendable {
         let existingKey = configuration.renew ? nil : try StudentCredentials.loadKey(for: studentID, in: directory)
         let key = try existingKey ?? CertificateRequestBuilder.makeKey(bits: configuration.keyBits)
         let csrPEM = try CertificateRequestBuilder.makeRequest(for: studentID, key: key)
-        reporter(.request, existingKey == nil ? "Key pair generated; CSR Request Generated." : "CSR Request Generated with the saved key.")
+        reporter(
+            .request,
+            existingKey == nil
+                ? "Key pair generated; CSR Request Generated." : "CSR Request Generated with the saved key.")
 
         let (certificatePEM, rootPEM) = try await requestCertificate(csrPEM: csrPEM)
         reporter(.certificate, "Get Cert2!")

@@ -1,9 +1,9 @@
 import CampusPKI
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Where the report's messages come from: `--message` texts, a file cut into pieces, or standard input lines.

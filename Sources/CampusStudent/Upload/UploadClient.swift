@@ -1,7 +1,7 @@
 import CampusPKI
-import NIOCore
 import Crypto
 import Foundation
+import NIOCore
 import X509
 import _CryptoExtras
 
@@ -15,7 +15,8 @@ public struct UploadClient: Sendable {
         /// How long Blackboard may stay silent.
         public var timeout: TimeAmount
 
-        public init(blackboard: ServerAddress = .defaultBlackboard, window: Int = 8, timeout: TimeAmount = .seconds(30)) {
+        public init(blackboard: ServerAddress = .defaultBlackboard, window: Int = 8, timeout: TimeAmount = .seconds(30))
+        {
             self.blackboard = blackboard
             self.window = window
             self.timeout = timeout
@@ -96,7 +97,8 @@ public struct UploadClient: Sendable {
 
         // Step 5: prove possession of the key with a MAC; the key itself never leaves this process.
         transcript.append(
-            try await frames.send(.keyConfirmation(mac: authenticator.studentConfirmation(transcriptDigest: transcript.digest)))
+            try await frames.send(
+                .keyConfirmation(mac: authenticator.studentConfirmation(transcriptDigest: transcript.digest)))
         )
         switch try await frames.receive().message {
         case .sessionSecure(let mac):

@@ -15,7 +15,8 @@ public struct MinimumKeySizeRule: IssuingRule {
             return CampusError(.unsupportedKeyAlgorithm, "the CSR's key is not RSA; CampusPKI needs RSA for step 4")
         }
         guard key.keySizeInBits >= minimumBits else {
-            return CampusError(.keyTooSmall, "the key has \(key.keySizeInBits) bits; at least \(minimumBits) are required")
+            return CampusError(
+                .keyTooSmall, "the key has \(key.keySizeInBits) bits; at least \(minimumBits) are required")
         }
         return nil
     }
