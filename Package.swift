@@ -85,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "campus-bench",
             dependencies: [
-                "CampusAuthority", "CampusBlackboard", "CampusStudent",
+                "CampusPKI", "CampusStudent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -60,8 +60,11 @@ public struct UploadClient: Sendable {
         }
     }
 
-    /// Steps 3–5.
-    func handshake(on frames: FrameChannel, credentials: StudentCredentials) async throws -> SessionAuthenticator {
+    /// Steps 3–5 on an open connection.
+    ///
+    /// - Returns: The session's authenticator, once Blackboard has confirmed the session.
+    /// - Throws: ``StudentError`` for a refusal or a failed check; ``CampusError`` for connection failures.
+    public func handshake(on frames: FrameChannel, credentials: StudentCredentials) async throws -> SessionAuthenticator {
         var transcript = HandshakeTranscript()
         let requestText = "SID:\(credentials.studentID) requests to upload report !"
         transcript.append(
@@ -116,7 +119,7 @@ public struct UploadClient: Sendable {
 
     /// Step 6 and the receipt. Up to ``Configuration/window`` messages travel before the first acknowledgement
     /// is awaited; acknowledgements must come back in order.
-    func send(_ messages: some Sequence<[UInt8]>, on frames: FrameChannel, authenticator: SessionAuthenticator)
+    public func send(_ messages: some Sequence<[UInt8]>, on frames: FrameChannel, authenticator: SessionAuthenticator)
         async throws -> ReportReceipt
     {
         var sequence: UInt64 = 0

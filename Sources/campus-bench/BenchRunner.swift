@@ -1,0 +1,321 @@
+import CampusPKI
+import CampusStudent
+import Crypto
+import Foundation
+import NIOCore
+import Synchronization
+import X509
+import _CryptoExtras
+
+/// Starts the release servers in a temporary directory and runs each workload against them.
+final class BenchRunner: @unchecked Sendable {
+    let settings: Settings
+    let cores: Int
+    let directory: String
+    let executables: String
+    let progress: (String) -> Void
+    private var children: [ChildServer] = []
+    /// RSA key generation is not what most figures measure: a small pool serves every simulated student.
+    let keys: [_RSA.Signing.PrivateKey]
+
+    init(settings: Settings, cores: Int, progress: @escaping (String) -> Void) throws {
+        self.settings = settings
+        self.cores = cores
+        self.progress = progress
+        executables = try ChildServer.releaseExecutables()
+        var template = Array((NSTemporaryDirectory() + "campus-bench-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw BenchError("cannot create a temporary directory") }
+        directory = String(cString: made)
+        keys = try (0..<4).map { _ in try _RSA.Signing.PrivateKey(keySize: .bits2048) }
+    }
+
+    func start(_ name: String, _ arguments: [String]) throws -> ChildServer {
+        let child = try ChildServer(SecureFile.join(executables, name), arguments: arguments, directory: directory)
+        children.append(child)
+        return child
+    }
+
+    func stop() {
+        for child in children { child.stop() }
+        children.removeAll()
+    }
+
+    func runAll() async throws -> [Figure] {
+        let cuhkDirectory = SecureFile.join(directory, "cuhk")
+        let cuhk = try start("cuhk", ["--dir", cuhkDirectory])
+        let blackboard = try start(
+            "blackboard",
+            ["--dir", SecureFile.join(directory, "blackboard"), "--root-cert", SecureFile.join(cuhkDirectory, "cuhk.cer")]
+        )
+        var figures: [Figure] = []
+        progress("issuing…")
+        figures += try await issuing(cuhk: cuhk)
+        progress("handshakes…")
+        figures += try await handshakes(cuhk: cuhk, blackboard: blackboard)
+        progress("uploads…")
+        figures += try await uploads(cuhk: cuhk, blackboard: blackboard)
+        progress("end to end…")
+        figures += try await endToEnd(cuhk: cuhk, blackboard: blackboard)
+        progress("memory…")
+        figures += try await memory(cuhk: cuhk, cuhkDirectory: cuhkDirectory)
+        return figures
+    }
+
+    // MARK: Issuing
+
+    func studentID(_ index: Int, base: Int) -> StudentID {
+        StudentID(String(base + index))!
+    }
+
+    func issuing(cuhk: ChildServer) async throws -> [Figure] {
+        let count = settings.issue
+        let requests = try (0..<count).map { index in
+            try CertificateRequestBuilder.makeRequest(for: studentID(index, base: 1_000_000_000), key: keys[index % keys.count])
+        }
+        let address = cuhk.address
+        let work = WorkQueue()
+        let start = now()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<settings.concurrency {
+                group.addTask {
+                    while true {
+                        let index = work.take()
+                        guard index < count else { return }
+                        let began = now()
+                        let answer = try await FramedClient.withConnection(to: address) { frames in
+                            try await frames.send(.enrollmentRequest(csrPEM: requests[index]))
+                            return try await frames.receive().message
+                        }
+                        guard case .enrollmentCertificate = answer else { throw BenchError("CUHK answered \(answer.kind)") }
+                        work.record(now() - began)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = now() - start
+        let limit = try CryptoLimits.signingRate(key: keys[0], seconds: settings.limitSeconds) * Double(cores)
+        let samples = work.samples
+        return [
+            Figure(
+                "issuing", "certificates/s (\(settings.concurrency) clients, \(count) requests)",
+                Double(count) / elapsed, "1/s", limit: limit, target: "≥ 0.8"),
+            Figure("issuing", "latency p50", samples.percentile(0.5) * 1000, "ms"),
+            Figure("issuing", "latency p99", samples.percentile(0.99) * 1000, "ms"),
+        ]
+    }
+
+    // MARK: Handshakes
+
+    /// Enrolls `count` students (keys from the pool) and returns their credentials.
+    func enroll(_ count: Int, base: Int, cuhk: ChildServer) async throws -> [StudentCredentials] {
+        try await withThrowingTaskGroup(of: StudentCredentials.self) { group in
+            for index in 0..<count {
+                let studentID = studentID(index, base: base)
+                let studentDirectory = SecureFile.join(directory, "students/\(studentID)")
+                try SecureFile.createDirectory(studentDirectory)
+                try SecureFile.write(
+                    keys[index % keys.count].pemRepresentation,
+                    to: StudentCredentials.keyPath(for: studentID, in: studentDirectory),
+                    mode: SecureFile.privateMode,
+                    replacing: true
+                )
+                let client = EnrollmentClient(configuration: .init(directory: studentDirectory, certificateAuthority: cuhk.address))
+                group.addTask { try await client.enroll(studentID).0 }
+                if index >= 2 * settings.concurrency { _ = try await group.next().map { [$0] } }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
+    func handshakes(cuhk: ChildServer, blackboard: ChildServer) async throws -> [Figure] {
+        let credentials = try await enroll(8, base: 1_100_000_000, cuhk: cuhk)
+        let client = UploadClient(configuration: .init(blackboard: blackboard.address))
+        let count = settings.handshakes
+        let work = WorkQueue()
+        // Warm up the server (first connections pay for lazy initialisation).
+        for credential in credentials.prefix(2) {
+            try await FramedClient.withConnection(to: blackboard.address) { frames in
+                _ = try await client.handshake(on: frames, credentials: credential)
+            }
+        }
+        let cpuBefore = blackboard.cpuSeconds
+        let start = now()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<settings.concurrency {
+                group.addTask {
+                    while true {
+                        let index = work.take()
+                        guard index < count else { return }
+                        let began = now()
+                        try await FramedClient.withConnection(to: blackboard.address) { frames in
+                            _ = try await client.handshake(on: frames, credentials: credentials[index % credentials.count])
+                        }
+                        work.record(now() - began)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = now() - start
+        // Sessions that end right after the handshake are closed by the server asynchronously; let them finish.
+        try await Task.sleep(for: .milliseconds(300))
+        let cpuPerHandshake = (blackboard.cpuSeconds - cpuBefore) / Double(count)
+        let root = try Certificate(pemEncoded: try SecureFile.readText(at: SecureFile.join(directory, "cuhk/cuhk.cer"))!)
+        let floor = try CryptoLimits.handshakeFloor(
+            certificate: credentials[0].certificate,
+            root: root,
+            seconds: settings.limitSeconds
+        )
+        let samples = work.samples
+        return [
+            Figure("handshake", "handshakes/s (\(settings.concurrency) clients)", Double(count) / elapsed, "1/s"),
+            Figure("handshake", "latency p50", samples.percentile(0.5) * 1000, "ms"),
+            Figure("handshake", "latency p99", samples.percentile(0.99) * 1000, "ms"),
+            Figure(
+                "handshake", "Blackboard CPU per handshake", cpuPerHandshake * 1e6, "µs", limit: floor * 1e6,
+                target: "≤ 1.5"),
+        ]
+    }
+
+    // MARK: Uploads
+
+    func uploads(cuhk: ChildServer, blackboard: ChildServer) async throws -> [Figure] {
+        let credential = try await enroll(1, base: 1_200_000_000, cuhk: cuhk)[0]
+        let client = UploadClient(configuration: .init(blackboard: blackboard.address, window: 16))
+        var figures: [Figure] = []
+        for size in [64, 4 * 1024, 64 * 1024, 1024 * 1024] {
+            let count = max(4, min(20_000, Int(settings.uploadMiB * 1024 * 1024) / size))
+            let content = [UInt8](repeating: 0x61, count: size)
+            let elapsed = try await FramedClient.withConnection(to: blackboard.address) { frames in
+                let authenticator = try await client.handshake(on: frames, credentials: credential)
+                let start = now()
+                _ = try await client.send(repeatElement(content, count: count), on: frames, authenticator: authenticator)
+                return now() - start
+            }
+            let rate = Double(count) / elapsed
+            let limit = CryptoLimits.hmacRate(size: size, seconds: settings.limitSeconds)
+            let label = size >= 1024 * 1024 ? "1 MiB" : size >= 1024 ? "\(size / 1024) KiB" : "\(size) B"
+            figures.append(
+                Figure(
+                    "upload", "\(label) messages/s (\(count) messages)", rate, "1/s", limit: limit,
+                    target: size == 64 * 1024 ? "≥ 0.5" : nil))
+            figures.append(Figure("upload", "\(label) content throughput", rate * Double(size) / 1e6, "MB/s"))
+        }
+        return figures
+    }
+
+    // MARK: End to end
+
+    func endToEnd(cuhk: ChildServer, blackboard: ChildServer) async throws -> [Figure] {
+        let messages = ReportSource.seedMessages
+        var withKeys = Samples()
+        var withoutKeys = Samples()
+        for run in 0..<settings.endToEnd {
+            for generateKey in [true, false] {
+                let studentID = studentID(run * 2 + (generateKey ? 0 : 1), base: 1_300_000_000)
+                let studentDirectory = SecureFile.join(directory, "e2e/\(studentID)")
+                try SecureFile.createDirectory(studentDirectory)
+                if !generateKey {
+                    try SecureFile.write(
+                        keys[run % keys.count].pemRepresentation,
+                        to: StudentCredentials.keyPath(for: studentID, in: studentDirectory),
+                        mode: SecureFile.privateMode,
+                        replacing: false
+                    )
+                }
+                let start = now()
+                let (credentials, _) = try await EnrollmentClient(
+                    configuration: .init(directory: studentDirectory, certificateAuthority: cuhk.address)
+                ).enroll(studentID)
+                _ = try await UploadClient(configuration: .init(blackboard: blackboard.address)).upload(
+                    try ReportSource.messages(messages).contents(),
+                    as: credentials
+                )
+                let elapsed = (now() - start) * 1000
+                if generateKey { withKeys.add(elapsed) } else { withoutKeys.add(elapsed) }
+            }
+        }
+        return [
+            Figure("end to end", "with key generation p50", withKeys.percentile(0.5), "ms"),
+            Figure("end to end", "with key generation p99", withKeys.percentile(0.99), "ms"),
+            Figure("end to end", "without key generation p50", withoutKeys.percentile(0.5), "ms", target: "≤ 10 ms"),
+            Figure("end to end", "without key generation p99", withoutKeys.percentile(0.99), "ms"),
+        ]
+    }
+
+    // MARK: Memory
+
+    /// A fresh Blackboard: resident memory with no sessions, then with K idle established sessions.
+    func memory(cuhk: ChildServer, cuhkDirectory: String) async throws -> [Figure] {
+        let blackboard = try start(
+            "blackboard",
+            [
+                "--dir", SecureFile.join(directory, "blackboard-memory"), "--root-cert",
+                SecureFile.join(cuhkDirectory, "cuhk.cer"), "--idle-timeout", "600", "--handshake-timeout", "600",
+            ]
+        )
+        defer { blackboard.stop() }
+        let credentials = try await enroll(8, base: 1_400_000_000, cuhk: cuhk)
+        let client = UploadClient(configuration: .init(blackboard: blackboard.address))
+        // One complete session first, so the baseline includes what every process pays once.
+        _ = try await client.upload([[1]], as: credentials[0])
+        try await Task.sleep(for: .milliseconds(200))
+        let baseline = blackboard.residentBytes
+
+        let sessions = settings.idle
+        let established = WorkQueue()
+        let (release, releaseContinuation) = AsyncStream<Void>.makeStream()
+        let measured = try await withThrowingTaskGroup(of: Int?.self) { group in
+            for index in 0..<sessions {
+                group.addTask {
+                    try await FramedClient.withConnection(to: blackboard.address, timeout: .seconds(600)) { frames in
+                        let authenticator = try await client.handshake(
+                            on: frames,
+                            credentials: credentials[index % credentials.count]
+                        )
+                        _ = established.take()
+                        for await _ in release { break }
+                        _ = try await client.send([[UInt8]](), on: frames, authenticator: authenticator)
+                    }
+                    return nil
+                }
+                if index % 64 == 63 {
+                    while established.taken < index - 32 { try await Task.sleep(for: .milliseconds(5)) }
+                }
+            }
+            group.addTask {
+                while established.taken < sessions { try await Task.sleep(for: .milliseconds(20)) }
+                try await Task.sleep(for: .milliseconds(500))
+                let resident = blackboard.residentBytes
+                releaseContinuation.finish()
+                return resident
+            }
+            var resident = 0
+            for try await value in group { if let value { resident = value } }
+            return resident
+        }
+        let perSession = Double(measured - baseline) / Double(sessions)
+        return [
+            Figure("memory", "Blackboard resident, no sessions", Double(baseline) / 1_048_576, "MiB"),
+            Figure("memory", "Blackboard resident, \(sessions) idle sessions", Double(measured) / 1_048_576, "MiB"),
+            Figure("memory", "per idle session", perSession / 1024, "KiB", target: "≤ 16 KiB"),
+        ]
+    }
+}
+
+/// Hands out indexes to concurrent workers and collects their latencies.
+final class WorkQueue: Sendable {
+    private let next = Atomic<Int>(0)
+    private let latencies = Mutex(Samples())
+
+    /// The next index; every call gets a different one.
+    func take() -> Int { next.add(1, ordering: .relaxed).oldValue }
+
+    /// How many indexes were handed out.
+    var taken: Int { next.load(ordering: .relaxed) }
+
+    func record(_ latency: Double) { latencies.withLock { $0.add(latency) } }
+
+    var samples: Samples { latencies.withLock { $0 } }
+}

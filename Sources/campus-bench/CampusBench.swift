@@ -1,0 +1,93 @@
+import ArgumentParser
+import CampusPKI
+import CampusStudent
+import Foundation
+import X509
+import _CryptoExtras
+
+/// Measures CampusPKI against the limits of the machine it runs on (docs/PERFORMANCE.md).
+@main
+struct CampusBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "campus-bench",
+        abstract: "Measure issuing, handshakes, uploads, the end-to-end flow and memory against the crypto limits."
+    )
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Flag(help: "A short run (about 20 seconds).")
+    var quick = false
+
+    @Flag(help: "A few requests of each kind, to check the benchmark still runs (CI).")
+    var smoke = false
+
+    @Option(help: "Certificates to issue.")
+    var issueRequests: Int?
+
+    @Option(help: "Concurrent issuing clients (default 2 × cores).")
+    var concurrency: Int?
+
+    @Option(help: "Handshakes to run.")
+    var handshakes: Int?
+
+    @Option(help: "Upload bytes per message size, in MiB.")
+    var uploadMiB: Double?
+
+    @Option(help: "End-to-end runs, each way.")
+    var endToEndRuns: Int?
+
+    @Option(help: "Idle sessions for the memory figure.")
+    var idleSessions: Int?
+
+    func run() async throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let scale: Settings =
+            smoke
+            ? .init(issue: 8, handshakes: 8, uploadMiB: 0.25, endToEnd: 2, idle: 20, limitSeconds: 0.1)
+            : quick
+                ? .init(issue: 300, handshakes: 300, uploadMiB: 8, endToEnd: 10, idle: 300, limitSeconds: 0.3)
+                : .init(issue: 2000, handshakes: 2000, uploadMiB: 48, endToEnd: 40, idle: 1000, limitSeconds: 1)
+        let settings = Settings(
+            issue: issueRequests ?? scale.issue,
+            handshakes: handshakes ?? scale.handshakes,
+            uploadMiB: uploadMiB ?? scale.uploadMiB,
+            endToEnd: endToEndRuns ?? scale.endToEnd,
+            idle: idleSessions ?? scale.idle,
+            limitSeconds: scale.limitSeconds,
+            concurrency: concurrency ?? 2 * cores
+        )
+        let runner = try BenchRunner(settings: settings, cores: cores, progress: json ? { _ in } : { Terminal.error($0) })
+        defer { runner.stop() }
+        let figures = try await runner.runAll()
+        let machine = [
+            "cores": String(cores),
+            "cpu": Self.cpuModel(),
+            "date": ISO8601DateFormatter().string(from: Date()),
+            "mode": smoke ? "smoke" : quick ? "quick" : "default",
+        ]
+        if json {
+            Terminal.line(try Report.json(figures, machine: machine))
+        } else {
+            Terminal.line("campus-bench — \(machine["cpu"]!), \(cores) cores, \(machine["date"]!), \(machine["mode"]!) run")
+            Terminal.line(Report.table(figures))
+        }
+    }
+
+    static func cpuModel() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") })
+        else { return "unknown CPU" }
+        return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "?"
+    }
+}
+
+struct Settings {
+    var issue: Int
+    var handshakes: Int
+    var uploadMiB: Double
+    var endToEnd: Int
+    var idle: Int
+    var limitSeconds: Double
+    var concurrency: Int = 4
+}
