@@ -45,7 +45,10 @@ final class BenchRunner: @unchecked Sendable {
         let cuhk = try start("cuhk", ["--dir", cuhkDirectory])
         let blackboard = try start(
             "blackboard",
-            ["--dir", SecureFile.join(directory, "blackboard"), "--root-cert", SecureFile.join(cuhkDirectory, "cuhk.cer")]
+            [
+                "--dir", SecureFile.join(directory, "blackboard"), "--root-cert",
+                SecureFile.join(cuhkDirectory, "cuhk.cer"),
+            ]
         )
         var figures: [Figure] = []
         progress("issuing…")
@@ -70,7 +73,8 @@ final class BenchRunner: @unchecked Sendable {
     func issuing(cuhk: ChildServer) async throws -> [Figure] {
         let count = settings.issue
         let requests = try (0..<count).map { index in
-            try CertificateRequestBuilder.makeRequest(for: studentID(index, base: 1_000_000_000), key: keys[index % keys.count])
+            try CertificateRequestBuilder.makeRequest(
+                for: studentID(index, base: 1_000_000_000), key: keys[index % keys.count])
         }
         let address = cuhk.address
         let work = WorkQueue()
@@ -86,7 +90,9 @@ final class BenchRunner: @unchecked Sendable {
                             try await frames.send(.enrollmentRequest(csrPEM: requests[index]))
                             return try await frames.receive().message
                         }
-                        guard case .enrollmentCertificate = answer else { throw BenchError("CUHK answered \(answer.kind)") }
+                        guard case .enrollmentCertificate = answer else {
+                            throw BenchError("CUHK answered \(answer.kind)")
+                        }
                         work.record(now() - began)
                     }
                 }
@@ -120,7 +126,8 @@ final class BenchRunner: @unchecked Sendable {
                     mode: SecureFile.privateMode,
                     replacing: true
                 )
-                let client = EnrollmentClient(configuration: .init(directory: studentDirectory, certificateAuthority: cuhk.address))
+                let client = EnrollmentClient(
+                    configuration: .init(directory: studentDirectory, certificateAuthority: cuhk.address))
                 group.addTask { try await client.enroll(studentID).0 }
                 if index >= 2 * settings.concurrency { _ = try await group.next().map { [$0] } }
             }
@@ -149,7 +156,8 @@ final class BenchRunner: @unchecked Sendable {
                         guard index < count else { return }
                         let began = now()
                         try await FramedClient.withConnection(to: blackboard.address) { frames in
-                            _ = try await client.handshake(on: frames, credentials: credentials[index % credentials.count])
+                            _ = try await client.handshake(
+                                on: frames, credentials: credentials[index % credentials.count])
                         }
                         work.record(now() - began)
                     }
@@ -161,7 +169,8 @@ final class BenchRunner: @unchecked Sendable {
         // Sessions that end right after the handshake are closed by the server asynchronously; let them finish.
         try await Task.sleep(for: .milliseconds(300))
         let cpuPerHandshake = (blackboard.cpuSeconds - cpuBefore) / Double(count)
-        let root = try Certificate(pemEncoded: try SecureFile.readText(at: SecureFile.join(directory, "cuhk/cuhk.cer"))!)
+        let root = try Certificate(
+            pemEncoded: try SecureFile.readText(at: SecureFile.join(directory, "cuhk/cuhk.cer"))!)
         let floor = try CryptoLimits.handshakeFloor(
             certificate: credentials[0].certificate,
             root: root,
@@ -190,7 +199,8 @@ final class BenchRunner: @unchecked Sendable {
             let elapsed = try await FramedClient.withConnection(to: blackboard.address) { frames in
                 let authenticator = try await client.handshake(on: frames, credentials: credential)
                 let start = now()
-                _ = try await client.send(repeatElement(content, count: count), on: frames, authenticator: authenticator)
+                _ = try await client.send(
+                    repeatElement(content, count: count), on: frames, authenticator: authenticator)
                 return now() - start
             }
             let rate = Double(count) / elapsed

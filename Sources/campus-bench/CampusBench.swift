@@ -57,7 +57,8 @@ struct CampusBench: AsyncParsableCommand {
             limitSeconds: scale.limitSeconds,
             concurrency: concurrency ?? 2 * cores
         )
-        let runner = try BenchRunner(settings: settings, cores: cores, progress: json ? { _ in } : { Terminal.error($0) })
+        let runner = try BenchRunner(
+            settings: settings, cores: cores, progress: json ? { _ in } : { Terminal.error($0) })
         defer { runner.stop() }
         let figures = try await runner.runAll()
         let machine = [
@@ -69,7 +70,8 @@ struct CampusBench: AsyncParsableCommand {
         if json {
             Terminal.line(try Report.json(figures, machine: machine))
         } else {
-            Terminal.line("campus-bench — \(machine["cpu"]!), \(cores) cores, \(machine["date"]!), \(machine["mode"]!) run")
+            Terminal.line(
+                "campus-bench — \(machine["cpu"]!), \(cores) cores, \(machine["date"]!), \(machine["mode"]!) run")
             Terminal.line(Report.table(figures))
         }
     }

@@ -38,7 +38,8 @@ enum CryptoLimits {
             precondition(root.publicKey.isValidSignature(certificate.signature, for: certificate))
             let sessionKey = SymmetricKey(size: .bits256)
             _ = try sessionKey.withUnsafeBytes { try encryptionKey.encrypt($0, padding: .PKCS1_OAEP_SHA256) }
-            let authenticator = SessionAuthenticator(keys: SessionKeys(sessionKey: sessionKey, sessionID: Array(repeating: 1, count: 16)))
+            let authenticator = SessionAuthenticator(
+                keys: SessionKeys(sessionKey: sessionKey, sessionID: Array(repeating: 1, count: 16)))
             let digest = Array(SHA256.hash(data: transcriptBytes))
             let mac = authenticator.studentConfirmation(transcriptDigest: digest)
             precondition(authenticator.isValidStudentConfirmation(mac, transcriptDigest: digest))

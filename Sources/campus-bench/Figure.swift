@@ -13,7 +13,8 @@ struct Figure: Codable {
     /// The target, as a ratio (or an absolute bound for figures without a limit).
     var target: String?
 
-    init(_ group: String, _ name: String, _ value: Double, _ unit: String, limit: Double? = nil, target: String? = nil) {
+    init(_ group: String, _ name: String, _ value: Double, _ unit: String, limit: Double? = nil, target: String? = nil)
+    {
         self.group = group
         self.name = name
         self.value = value

@@ -141,4 +141,18 @@ import _CryptoExtras
         #expect(try await reopened.certificates(for: StudentID("1155000000")) == [])
         await #expect(throws: RegistryError.duplicateSerial(issued.serial)) { try await reopened.record(issued) }
     }
+
+    @Test func aCertificateThatCannotBeRecordedIsNotIssued() async throws {
+        struct FullDisk: CertificateRegistry {
+            func record(_ certificate: IssuedCertificate) async throws {
+                throw CampusError(.internalError, "disk full")
+            }
+            func certificates(for studentID: StudentID?) async throws -> [IssuedCertificate] { [] }
+        }
+        await #expect {
+            _ = try await authority(registry: FullDisk()).issue(csrPEM: try makeCSR())
+        } throws: { error in
+            (error as? CampusError)?.code == .issuanceFailed
+        }
+    }
 }

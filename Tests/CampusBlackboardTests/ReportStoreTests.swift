@@ -18,15 +18,13 @@ import Testing
                 sessionID: Array(repeating: 1, count: 16), studentID: sid, certificateSerial: "ab", peer: "p",
                 startedAt: Date())
         )
-        for sequence in [1, 2] as [UInt64] {
-            try await store.appendMessage(
-                StoredMessage(sequence: sequence, content: [UInt8(sequence)], mac: [9], receivedAt: Date()),
-                toSession: session
-            )
-        }
+        try await store.appendMessages(
+            [1, 2].map { StoredMessage(sequence: $0, content: [UInt8($0)], mac: [9], receivedAt: Date()) },
+            toSession: session
+        )
         await #expect(throws: (any Error).self) {
-            try await store.appendMessage(
-                StoredMessage(sequence: 2, content: [0], mac: [9], receivedAt: Date()), toSession: session)
+            try await store.appendMessages(
+                [StoredMessage(sequence: 2, content: [0], mac: [9], receivedAt: Date())], toSession: session)
         }
         let id = try await store.completeReport(
             ofSession: session,

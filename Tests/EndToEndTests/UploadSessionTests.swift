@@ -359,4 +359,44 @@ import _CryptoExtras
             }
         }
     }
+
+    @Test func aStorageFailureIsReportedAndNothingIsAcknowledged() async throws {
+        let store = FailingReportStore()
+        try await LiveServers.with(blackboardStore: store) { servers in
+            let credentials = try await servers.enroll(sid)
+            let started = ContinuousClock.now
+            await #expect {
+                _ = try await servers.uploader().upload([[1], [2]], as: credentials)
+            } throws: { error in
+                guard case .refusedByBlackboard(let refusal) = error as? StudentError else { return false }
+                return refusal.code == .storageFailed
+            }
+            // The refusal arrives at once, not after a timeout.
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(try await store.reports(for: nil).isEmpty)
+        }
+    }
+}
+
+/// A store whose message writes fail, as a full disk would make them.
+final class FailingReportStore: ReportStore {
+    let inner = InMemoryReportStore()
+
+    func openSession(_ session: SessionRecord) async throws -> Int64 { try await inner.openSession(session) }
+
+    func appendMessages(_ messages: [StoredMessage], toSession session: Int64) async throws {
+        throw CampusError(.internalError, "disk full")
+    }
+
+    func completeReport(ofSession session: Int64, summary: ReportSummary) async throws -> Int64 {
+        try await inner.completeReport(ofSession: session, summary: summary)
+    }
+
+    func failSession(_ session: Int64, reason: String) async throws {
+        try await inner.failSession(session, reason: reason)
+    }
+
+    func reports(for studentID: StudentID?) async throws -> [ReportSummary] { try await inner.reports(for: studentID) }
+
+    func report(_ id: Int64) async throws -> (ReportSummary, [StoredMessage])? { try await inner.report(id) }
 }

@@ -185,7 +185,7 @@ public struct RootAuthority: Sendable {
         return try RootAuthority(certificate: certificate, privateKey: privateKey)
     }
 
-    /// The key as written to `cuhk.key` (PKCS#8 PEM).
+    /// The key as written to `cuhk.key` (PKCS#1 PEM, `RSA PRIVATE KEY`).
     var privateKeyPEM: String {
         get throws { try privateKey.serializeAsPEM().pemString }
     }

@@ -78,7 +78,7 @@ public struct CertificateAuthority: Sendable {
                 try await registry.record(issued)
                 return (issued, certificate)
             } catch RegistryError.duplicateSerial {
-                continue  // 128 random bits collided; draw again.
+                continue  // 126 random bits collided; draw again.
             } catch {
                 // Nothing is sent unless it is recorded.
                 throw CampusError(.issuanceFailed, "the certificate could not be recorded, so it was not issued")

@@ -1,10 +1,11 @@
 import CampusPKI
 import X509
 
-/// Certificate serial numbers: 128 random bits from the system CSPRNG, positive, never zero.
+/// Certificate serial numbers: 16 bytes from the system CSPRNG with the top two bits fixed (126 random bits),
+/// so the number is positive, never zero, and always 16 bytes long.
 ///
 /// RFC 5280 asks for positive serials of at most 20 bytes; CA/Browser rules ask for at least 64 random bits.
-/// The registry's UNIQUE constraint catches the (astronomically unlikely) repeat.
+/// The registry's PRIMARY KEY constraint catches the (astronomically unlikely) repeat.
 enum SerialNumbers {
     static func random() -> Certificate.SerialNumber {
         var generator = SystemRandomNumberGenerator()

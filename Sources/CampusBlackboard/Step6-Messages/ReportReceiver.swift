@@ -2,12 +2,17 @@ import CampusPKI
 import Crypto
 import Foundation
 import Logging
+import Synchronization
 
 /// Seed step 6 on Blackboard's side: `content | HMAC` messages until the student ends the report.
 ///
 /// Each message's MAC covers its sequence number, so a replayed, reordered, dropped or cross-session message
 /// fails. A verified message is shown, stored durably, and only then acknowledged. The first failure ends the
 /// session: the original printed "(Invalid message!)" and went on, which let an attacker probe at leisure.
+///
+/// Reading and storing overlap: this task reads and verifies messages while a second task commits what has
+/// been verified so far in one transaction (group commit) and then acknowledges each of those messages. A
+/// student that keeps several messages in flight pays for one durable commit per batch, not per message.
 struct ReportReceiver {
     let store: any ReportStore
     let maximumMessageSize: Int
@@ -19,10 +24,44 @@ struct ReportReceiver {
         on frames: FrameChannel,
         logger: Logger
     ) async throws -> ReportReceipt {
+        let queue = VerifiedQueue()
+        let writer = frames.writer
+        let store = store
+        return try await withThrowingTaskGroup(of: ReportReceipt?.self) { group in
+            group.addTask {
+                do {
+                    return try await Self.commitAndAcknowledge(
+                        queue, session: session, storedAs: sessionNumber, store: store, writer: writer, logger: logger)
+                } catch let error as CampusError {
+                    // The reading task may be waiting for the student; closing the connection wakes it.
+                    await writer.fail(with: error)
+                    throw error
+                }
+            }
+            do {
+                try await readAndVerify(session, on: frames, into: queue)
+            } catch {
+                // What was verified before the failure is still stored and acknowledged; then the error goes out.
+                // A failure of the committing task comes first: it is why reading stopped.
+                queue.finish()
+                while try await group.next() != nil {}
+                throw error
+            }
+            guard let receipt = try await group.next() ?? nil else {
+                throw CampusError(.internalError, "the report ended without a receipt")
+            }
+            return receipt
+        }
+    }
+
+    /// Reads messages until the end of the report, verifying each before it is queued for storage.
+    private func readAndVerify(
+        _ session: BlackboardHandshake.Established,
+        on frames: FrameChannel,
+        into queue: VerifiedQueue
+    ) async throws {
         let authenticator = session.authenticator
         var expected: UInt64 = 1
-        var totalBytes: UInt64 = 0
-        var digest = SHA256()
         while true {
             let (message, _) = try await frames.receive()
             switch message {
@@ -47,15 +86,7 @@ struct ReportReceiver {
                     .messages,
                     "receive from \(session.studentID) #\(sequence): \(MessageDisplay.text(content)) (Valid message!)"
                 )
-                try await Self.storing("message \(sequence)") {
-                    try await store.appendMessage(
-                        StoredMessage(sequence: sequence, content: content, mac: mac, receivedAt: Date()),
-                        toSession: sessionNumber
-                    )
-                }
-                digest.update(data: content)
-                totalBytes += UInt64(content.count)
-                try await frames.send(.messageAcknowledged(sequence: sequence))
+                queue.push(.message(StoredMessage(sequence: sequence, content: content, mac: mac, receivedAt: Date())))
                 expected += 1
 
             case .endOfReport(let sequence, let mac):
@@ -65,37 +96,72 @@ struct ReportReceiver {
                 if let error = Self.sequenceError(sequence, expected: expected, what: "the end of the report") {
                     throw error
                 }
-                var summary = ReportSummary(
-                    sessionID: session.sessionID,
-                    studentID: session.studentID,
-                    certificateSerial: session.certificateSerial,
-                    messageCount: expected - 1,
-                    totalBytes: totalBytes,
-                    digest: Array(digest.finalize()),
-                    completedAt: Date()
-                )
-                summary.id = try await Self.storing("the report") {
-                    try await store.completeReport(ofSession: sessionNumber, summary: summary)
-                }
-                let receipt = ReportReceipt(
-                    reportID: UInt64(summary.id),
-                    messageCount: summary.messageCount,
-                    totalBytes: summary.totalBytes,
-                    digest: summary.digest
-                )
-                try await frames.send(.receipt(receipt))
-                logger.info(
-                    "report complete",
-                    metadata: [
-                        "report": "\(summary.id)", "messages": "\(summary.messageCount)", "bytes": "\(totalBytes)",
-                    ]
-                )
-                return receipt
+                queue.push(.end)
+                queue.finish()
+                return
 
             default:
                 throw CampusError(.unexpectedMessage, "expected a report message or its end, got \(message.kind)")
             }
         }
+    }
+
+    /// Commits each batch of verified messages in one transaction, then acknowledges them; at the end, records
+    /// the report and sends the receipt.
+    private static func commitAndAcknowledge(
+        _ queue: VerifiedQueue,
+        session: BlackboardHandshake.Established,
+        storedAs sessionNumber: Int64,
+        store: any ReportStore,
+        writer: FrameWriter,
+        logger: Logger
+    ) async throws -> ReportReceipt? {
+        var count: UInt64 = 0
+        var totalBytes: UInt64 = 0
+        var digest = SHA256()
+        while let batch = await queue.next() {
+            let messages = batch.compactMap { item -> StoredMessage? in
+                if case .message(let message) = item { return message }
+                return nil
+            }
+            if !messages.isEmpty {
+                try await storing("messages \(messages[0].sequence)–\(messages[messages.count - 1].sequence)") {
+                    try await store.appendMessages(messages, toSession: sessionNumber)
+                }
+                for message in messages {
+                    digest.update(data: message.content)
+                    totalBytes += UInt64(message.content.count)
+                    count = message.sequence
+                    try await writer.send(.messageAcknowledged(sequence: message.sequence))
+                }
+            }
+            guard batch.contains(where: { if case .end = $0 { true } else { false } }) else { continue }
+            var summary = ReportSummary(
+                sessionID: session.sessionID,
+                studentID: session.studentID,
+                certificateSerial: session.certificateSerial,
+                messageCount: count,
+                totalBytes: totalBytes,
+                digest: Array(digest.finalize()),
+                completedAt: Date()
+            )
+            summary.id = try await storing("the report") {
+                try await store.completeReport(ofSession: sessionNumber, summary: summary)
+            }
+            let receipt = ReportReceipt(
+                reportID: UInt64(summary.id),
+                messageCount: summary.messageCount,
+                totalBytes: summary.totalBytes,
+                digest: summary.digest
+            )
+            try await writer.send(.receipt(receipt))
+            logger.info(
+                "report complete",
+                metadata: ["report": "\(summary.id)", "messages": "\(count)", "bytes": "\(totalBytes)"]
+            )
+            return receipt
+        }
+        return nil
     }
 
     /// A number below the expected one has been used already (a replay); one above skips messages.
@@ -105,7 +171,8 @@ struct ReportReceiver {
                 .replayedMessage, "\(what) carries number \(sequence), already used; expected \(expected)")
         }
         if sequence > expected {
-            return CampusError(.outOfOrderMessage, "\(what) carries number \(sequence) while \(expected) was expected")
+            return CampusError(
+                .outOfOrderMessage, "\(what) carries number \(sequence) while \(expected) was expected")
         }
         return nil
     }
@@ -116,6 +183,63 @@ struct ReportReceiver {
             return try await write()
         } catch {
             throw CampusError(.storageFailed, "\(what) could not be stored durably; it is not acknowledged")
+        }
+    }
+}
+
+/// Verified messages waiting for their commit, handed from the reading task to the committing task.
+final class VerifiedQueue: Sendable {
+    enum Item: Sendable {
+        case message(StoredMessage)
+        case end
+    }
+
+    private struct State {
+        var items: [Item] = []
+        var finished = false
+        var waiter: CheckedContinuation<[Item]?, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Adds an item; wakes the committing task if it waits.
+    func push(_ item: Item) {
+        state.withLock { state in
+            state.items.append(item)
+            if let waiter = state.waiter {
+                state.waiter = nil
+                let items = state.items
+                state.items.removeAll(keepingCapacity: true)
+                waiter.resume(returning: items)
+            }
+        }
+    }
+
+    /// No more items will come.
+    func finish() {
+        state.withLock { state in
+            state.finished = true
+            if let waiter = state.waiter, state.items.isEmpty {
+                state.waiter = nil
+                waiter.resume(returning: nil)
+            }
+        }
+    }
+
+    /// Everything queued since the last call, waiting if nothing is; `nil` once finished and empty.
+    func next() async -> [Item]? {
+        await withCheckedContinuation { continuation in
+            state.withLock { state in
+                if !state.items.isEmpty {
+                    let items = state.items
+                    state.items.removeAll(keepingCapacity: true)
+                    continuation.resume(returning: items)
+                } else if state.finished {
+                    continuation.resume(returning: nil)
+                } else {
+                    state.waiter = continuation
+                }
+            }
         }
     }
 }

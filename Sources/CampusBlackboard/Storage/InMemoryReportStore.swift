@@ -22,12 +22,15 @@ public final class InMemoryReportStore: ReportStore {
         }
     }
 
-    public func appendMessage(_ message: StoredMessage, toSession session: Int64) async throws {
+    public func appendMessages(_ messages: [StoredMessage], toSession session: Int64) async throws {
         try state.withLock { state in
-            guard !(state.messages[session] ?? []).contains(where: { $0.sequence == message.sequence }) else {
-                throw CampusError(.storageFailed, "message \(message.sequence) of session \(session) already stored")
+            let stored = Set((state.messages[session] ?? []).map(\.sequence))
+            guard stored.isDisjoint(with: messages.map(\.sequence)),
+                Set(messages.map(\.sequence)).count == messages.count
+            else {
+                throw CampusError(.storageFailed, "a message of session \(session) is already stored")
             }
-            state.messages[session, default: []].append(message)
+            state.messages[session, default: []] += messages
         }
     }
 

@@ -9,8 +9,8 @@ public protocol ReportStore: Sendable {
     /// - Returns: The session's number in the store.
     func openSession(_ session: SessionRecord) async throws -> Int64
 
-    /// Stores one verified message of a session.
-    func appendMessage(_ message: StoredMessage, toSession session: Int64) async throws
+    /// Stores verified messages of a session, all in one durable commit.
+    func appendMessages(_ messages: [StoredMessage], toSession session: Int64) async throws
 
     /// Records the report of a session as complete.
     ///

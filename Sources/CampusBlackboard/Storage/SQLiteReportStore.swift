@@ -69,15 +69,17 @@ public final class SQLiteReportStore: ReportStore {
         }
     }
 
-    public func appendMessage(_ message: StoredMessage, toSession session: Int64) async throws {
+    public func appendMessages(_ messages: [StoredMessage], toSession session: Int64) async throws {
         try await database.write { db in
-            try db.execute(
-                sql: "INSERT INTO message (session, sequence, content, mac, received_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [
+            let statement = try db.cachedStatement(
+                sql: "INSERT INTO message (session, sequence, content, mac, received_at) VALUES (?, ?, ?, ?, ?)"
+            )
+            for message in messages {
+                try statement.execute(arguments: [
                     session, Int64(message.sequence), Data(message.content), Data(message.mac),
                     message.receivedAt.timeIntervalSince1970,
-                ]
-            )
+                ])
+            }
         }
     }
 

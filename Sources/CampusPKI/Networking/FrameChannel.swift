@@ -6,8 +6,9 @@ import NIOCore
 /// owns a connection.
 public final class FrameChannel {
     private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
-    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     private let channel: any Channel
+    /// The sending half, which another task may use while this one reads.
+    public let writer: FrameWriter
 
     /// Wraps the two halves of an `NIOAsyncChannel` built by ``FramePipeline``.
     public init(
@@ -16,8 +17,8 @@ public final class FrameChannel {
         channel: any Channel
     ) {
         self.inbound = inbound.makeAsyncIterator()
-        self.outbound = outbound
         self.channel = channel
+        self.writer = FrameWriter(outbound: outbound, channel: channel)
     }
 
     /// The peer's address, for logs.
@@ -47,6 +48,25 @@ public final class FrameChannel {
     /// - Returns: The payload bytes sent (for the handshake transcript).
     @discardableResult
     public func send(_ message: WireMessage) async throws -> ByteBuffer {
+        try await writer.send(message)
+    }
+
+    /// Changes how long the connection may stay silent from now on.
+    public func setTimeout(_ timeout: TimeAmount, waitingFor phase: String) async {
+        try? await channel.triggerUserOutboundEvent(IdleTimeoutHandler.SetTimeout(timeout, phase: phase)).get()
+    }
+}
+
+/// The sending half of a ``FrameChannel``.
+public struct FrameWriter: Sendable {
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let channel: any Channel
+
+    /// Sends one message.
+    ///
+    /// - Returns: The payload bytes sent (for the handshake transcript).
+    @discardableResult
+    public func send(_ message: WireMessage) async throws -> ByteBuffer {
         let payload = message.encoded(allocator: channel.allocator)
         do {
             try await outbound.write(payload)
@@ -56,8 +76,9 @@ public final class FrameChannel {
         return payload
     }
 
-    /// Changes how long the connection may stay silent from now on.
-    public func setTimeout(_ timeout: TimeAmount, waitingFor phase: String) async {
-        try? await channel.triggerUserOutboundEvent(IdleTimeoutHandler.SetTimeout(timeout, phase: phase)).get()
+    /// Sends `error` and closes the connection, so a task blocked reading from it wakes up.
+    public func fail(with error: CampusError) async {
+        _ = try? await send(.error(error))
+        try? await channel.close()
     }
 }

@@ -145,6 +145,7 @@ public final class FramedServer: Service, Sendable {
                     )
                     logger.warning("refused connection", metadata: ["error": "\(refusal)"])
                     try await frames.send(.error(refusal))
+                    await Self.lingerBeforeClose(connection.channel)
                     return
                 }
                 do {

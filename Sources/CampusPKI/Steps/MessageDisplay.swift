@@ -1,10 +1,25 @@
 /// How a message's content is shown in a terminal.
 public enum MessageDisplay {
+    /// The most characters shown of one message.
+    public static let maximumCharacters = 200
+
     /// UTF-8 text without control characters as is (cut at 200 characters), anything else as its size.
+    ///
+    /// Only the first bytes are examined, so showing a 1 MiB message costs no more than showing a short one.
     public static func text(_ content: [UInt8]) -> String {
-        guard let text = String(validating: content, as: UTF8.self),
+        let limit = maximumCharacters * 4
+        let head = content.prefix(limit)
+        var text = String(validating: head, as: UTF8.self)
+        if text == nil, content.count > limit {
+            // The cut may fall inside a multi-byte character: drop up to three bytes to find its start.
+            for dropped in 1...3 where text == nil {
+                text = String(validating: head.dropLast(dropped), as: UTF8.self)
+            }
+        }
+        guard let text,
             !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\t" })
         else { return "<\(content.count) bytes>" }
-        return text.count > 200 ? text.prefix(200) + "… (\(content.count) bytes)" : text
+        let shown = text.prefix(maximumCharacters)
+        return shown.utf8.count == content.count ? String(shown) : "\(shown)… (\(content.count) bytes)"
     }
 }

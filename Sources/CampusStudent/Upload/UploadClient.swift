@@ -64,7 +64,8 @@ public struct UploadClient: Sendable {
     ///
     /// - Returns: The session's authenticator, once Blackboard has confirmed the session.
     /// - Throws: ``StudentError`` for a refusal or a failed check; ``CampusError`` for connection failures.
-    public func handshake(on frames: FrameChannel, credentials: StudentCredentials) async throws -> SessionAuthenticator {
+    public func handshake(on frames: FrameChannel, credentials: StudentCredentials) async throws -> SessionAuthenticator
+    {
         var transcript = HandshakeTranscript()
         let requestText = "SID:\(credentials.studentID) requests to upload report !"
         transcript.append(

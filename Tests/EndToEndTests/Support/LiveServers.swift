@@ -27,6 +27,7 @@ struct LiveServers {
         directory: String? = nil,
         cuhkTimeout: TimeAmount = .seconds(10),
         cuhkMinimumKeyBits: Int = 2048,
+        blackboardStore: (any ReportStore)? = nil,
         configureBlackboard: (inout BlackboardServer.Configuration) -> Void = { _ in },
         _ body: (LiveServers) async throws -> T
     ) async throws -> T {
@@ -47,7 +48,11 @@ struct LiveServers {
             port: 0
         )
         configureBlackboard(&blackboardConfiguration)
-        let blackboard = try BlackboardServer(configuration: blackboardConfiguration, logger: quiet)
+        let blackboard = try BlackboardServer(
+            configuration: blackboardConfiguration,
+            store: blackboardStore,
+            logger: quiet
+        )
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await cuhk.run() }
             group.addTask { try await blackboard.run() }

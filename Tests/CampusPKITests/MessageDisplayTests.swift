@@ -1,0 +1,23 @@
+import CampusPKI
+import Testing
+
+@Suite struct MessageDisplayTests {
+    @Test func showsShortTextAsIs() {
+        #expect(MessageDisplay.text(Array("This is No.1 Message.".utf8)) == "This is No.1 Message.")
+        #expect(MessageDisplay.text(Array("學生 報告".utf8)) == "學生 報告")
+    }
+
+    @Test func showsBinaryAsItsSize() {
+        #expect(MessageDisplay.text([0, 1, 2]) == "<3 bytes>")
+        #expect(MessageDisplay.text([0xff, 0xfe]) == "<2 bytes>")
+        #expect(MessageDisplay.text(Array("line\nbreak".utf8)) == "<10 bytes>")
+    }
+
+    @Test func cutsLongTextEvenInsideAMultiByteCharacter() {
+        let long = String(repeating: "報", count: 1000)  // 3 bytes each; the 800-byte cut falls inside one
+        let shown = MessageDisplay.text(Array(long.utf8))
+        #expect(shown == String(repeating: "報", count: 200) + "… (3000 bytes)")
+        let ascii = MessageDisplay.text(Array(repeating: UInt8(ascii: "a"), count: 1 << 20))
+        #expect(ascii == String(repeating: "a", count: 200) + "… (1048576 bytes)")
+    }
+}
