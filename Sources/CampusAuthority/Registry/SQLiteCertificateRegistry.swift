@@ -8,6 +8,7 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
     public static let fileName = "cuhk.db"
 
     private let database: DatabasePool
+    private let writer: GroupCommitWriter
 
     /// Opens (or creates) the registry.
     ///
@@ -36,11 +37,12 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
             )
         }
         try migrator.migrate(database)
+        writer = GroupCommitWriter(database: database)
     }
 
     public func record(_ certificate: IssuedCertificate) async throws {
         do {
-            try await database.write { db in
+            try await writer.write { db in
                 try db.execute(
                     sql:
                         "INSERT INTO certificate (serial, sid, not_before, not_after, pem, issued_at) VALUES (?, ?, ?, ?, ?, ?)",

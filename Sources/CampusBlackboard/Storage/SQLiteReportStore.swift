@@ -7,6 +7,7 @@ public final class SQLiteReportStore: ReportStore {
     public static let fileName = "blackboard.db"
 
     private let database: DatabasePool
+    private let writer: GroupCommitWriter
 
     /// Opens (or creates) the store.
     public init(path: String) throws {
@@ -53,10 +54,11 @@ public final class SQLiteReportStore: ReportStore {
             )
         }
         try migrator.migrate(database)
+        writer = GroupCommitWriter(database: database)
     }
 
     public func openSession(_ session: SessionRecord) async throws -> Int64 {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql:
                     "INSERT INTO session (session_id, sid, certificate_serial, peer, started_at) VALUES (?, ?, ?, ?, ?)",
@@ -70,7 +72,7 @@ public final class SQLiteReportStore: ReportStore {
     }
 
     public func appendMessages(_ messages: [StoredMessage], toSession session: Int64) async throws {
-        try await database.write { db in
+        try await writer.write { db in
             let statement = try db.cachedStatement(
                 sql: "INSERT INTO message (session, sequence, content, mac, received_at) VALUES (?, ?, ?, ?, ?)"
             )
@@ -84,7 +86,7 @@ public final class SQLiteReportStore: ReportStore {
     }
 
     public func completeReport(ofSession session: Int64, summary: ReportSummary) async throws -> Int64 {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: """
                     INSERT INTO report (session, sid, certificate_serial, message_count, total_bytes, digest, completed_at)
@@ -102,7 +104,7 @@ public final class SQLiteReportStore: ReportStore {
     }
 
     public func failSession(_ session: Int64, reason: String) async throws {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: "UPDATE session SET status = 'failed', failure = ? WHERE id = ? AND status = 'open'",
                 arguments: [reason, session]
