@@ -31,7 +31,7 @@ struct CampusBench: AsyncParsableCommand {
     @Option(help: "Handshakes to run.")
     var handshakes: Int?
 
-    @Option(help: "Upload bytes per message size, in MiB.")
+    @Option(name: .customLong("upload-mib"), help: "Upload bytes per message size, in MiB.")
     var uploadMiB: Double?
 
     @Option(help: "End-to-end runs, each way.")

@@ -67,25 +67,25 @@ final class ChildServer: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// The directory of the release executables, building them if they are not there yet.
+    /// The directory of the release executables, built (or brought up to date) first: `swift run campus-bench`
+    /// builds only the benchmark itself, and a stale server binary would measure old code.
     static func releaseExecutables() throws -> String {
         let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let missing = ["cuhk", "blackboard"].filter {
-            !FileManager.default.isExecutableFile(atPath: here.appendingPathComponent($0).path)
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        guard FileManager.default.fileExists(atPath: packageRoot.appendingPathComponent("Package.swift").path) else {
+            // Installed without its sources: use the executables beside the benchmark as they are.
+            return here.path
         }
-        if !missing.isEmpty {
-            let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent()
-            for product in missing {
-                Terminal.error("campus-bench: building \(product) (release)…")
-                let build = Process()
-                build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                build.arguments = ["swift", "build", "-c", "release", "--product", product]
-                build.currentDirectoryURL = packageRoot
-                try build.run()
-                build.waitUntilExit()
-                guard build.terminationStatus == 0 else { throw BenchError("building \(product) failed") }
-            }
+        for product in ["cuhk", "blackboard"] {
+            let build = Process()
+            build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            build.arguments = ["swift", "build", "-c", "release", "--product", product]
+            build.currentDirectoryURL = packageRoot
+            build.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            try build.run()
+            build.waitUntilExit()
+            guard build.terminationStatus == 0 else { throw BenchError("building \(product) (release) failed") }
         }
         return here.path
     }

@@ -113,28 +113,19 @@ public final class BlackboardServer: Service, Sendable {
             var logger = logger
             logger[metadataKey: "sid"] = "\(session.studentID)"
             await frames.setTimeout(idleTimeout, waitingFor: "the next report message")
-            let sessionNumber = try await ReportReceiver.storing("the session") {
-                try await store.openSession(
-                    SessionRecord(
-                        sessionID: session.sessionID,
-                        studentID: session.studentID,
-                        certificateSerial: session.certificateSerial,
-                        peer: frames.remoteAddress,
-                        startedAt: Date()
-                    )
-                )
-            }
-            do {
-                let receipt = try await receiver.run(session, storedAs: sessionNumber, on: frames, logger: logger)
-                reporter(
-                    .messages,
-                    "Report \(receipt.reportID) from \(session.studentID) complete: \(receipt.messageCount) messages, "
-                        + "\(receipt.totalBytes) bytes, SHA-256 \(receipt.digest.hexString)"
-                )
-            } catch {
-                try? await store.failSession(sessionNumber, reason: "\(error)")
-                throw error
-            }
+            let record = SessionRecord(
+                sessionID: session.sessionID,
+                studentID: session.studentID,
+                certificateSerial: session.certificateSerial,
+                peer: frames.remoteAddress,
+                startedAt: Date()
+            )
+            let receipt = try await receiver.run(session, record: record, on: frames, logger: logger)
+            reporter(
+                .messages,
+                "Report \(receipt.reportID) from \(session.studentID) complete: \(receipt.messageCount) messages, "
+                    + "\(receipt.totalBytes) bytes, SHA-256 \(receipt.digest.hexString)"
+            )
         }
     }
 

@@ -20,7 +20,22 @@ struct ReportReceiver {
 
     func run(
         _ session: BlackboardHandshake.Established,
-        storedAs sessionNumber: Int64,
+        record: SessionRecord,
+        on frames: FrameChannel,
+        logger: Logger
+    ) async throws -> ReportReceipt {
+        let stored = LazySession(record: record, store: store)
+        do {
+            return try await receive(session, storedAs: stored, on: frames, logger: logger)
+        } catch {
+            await stored.markFailed(reason: "\(error)")
+            throw error
+        }
+    }
+
+    private func receive(
+        _ session: BlackboardHandshake.Established,
+        storedAs sessionNumber: LazySession,
         on frames: FrameChannel,
         logger: Logger
     ) async throws -> ReportReceipt {
@@ -111,7 +126,7 @@ struct ReportReceiver {
     private static func commitAndAcknowledge(
         _ queue: VerifiedQueue,
         session: BlackboardHandshake.Established,
-        storedAs sessionNumber: Int64,
+        storedAs stored: LazySession,
         store: any ReportStore,
         writer: FrameWriter,
         logger: Logger
@@ -126,7 +141,7 @@ struct ReportReceiver {
             }
             if !messages.isEmpty {
                 try await storing("messages \(messages[0].sequence)–\(messages[messages.count - 1].sequence)") {
-                    try await store.appendMessages(messages, toSession: sessionNumber)
+                    try await store.appendMessages(messages, toSession: try await stored.number())
                 }
                 for message in messages {
                     digest.update(data: message.content)
@@ -146,7 +161,7 @@ struct ReportReceiver {
                 completedAt: Date()
             )
             summary.id = try await storing("the report") {
-                try await store.completeReport(ofSession: sessionNumber, summary: summary)
+                try await store.completeReport(ofSession: try await stored.number(), summary: summary)
             }
             let receipt = ReportReceipt(
                 reportID: UInt64(summary.id),
@@ -184,6 +199,33 @@ struct ReportReceiver {
         } catch {
             throw CampusError(.storageFailed, "\(what) could not be stored durably; it is not acknowledged")
         }
+    }
+}
+
+/// The session's row in the store, written with the first batch: a session that never sends anything costs no
+/// write. Only the committing task opens it; it is marked failed after that task has ended.
+final class LazySession: Sendable {
+    let record: SessionRecord
+    let store: any ReportStore
+    private let opened = Mutex<Int64?>(nil)
+
+    init(record: SessionRecord, store: any ReportStore) {
+        self.record = record
+        self.store = store
+    }
+
+    /// The session's number, writing its row the first time.
+    func number() async throws -> Int64 {
+        if let number = opened.withLock({ $0 }) { return number }
+        let number = try await store.openSession(record)
+        opened.withLock { $0 = number }
+        return number
+    }
+
+    /// Records why the session ended early, if it was ever written.
+    func markFailed(reason: String) async {
+        guard let number = opened.withLock({ $0 }) else { return }
+        try? await store.failSession(number, reason: reason)
     }
 }
 
