@@ -39,6 +39,8 @@ struct ReportReceiver {
         on frames: FrameChannel,
         logger: Logger
     ) async throws -> ReportReceipt {
+        // The committing task starts with the first message, so an idle session holds one task, not two.
+        let first = try await frames.receive().message
         let queue = VerifiedQueue()
         let writer = frames.writer
         let store = store
@@ -54,7 +56,7 @@ struct ReportReceiver {
                 }
             }
             do {
-                try await readAndVerify(session, on: frames, into: queue)
+                try await readAndVerify(session, startingWith: first, on: frames, into: queue)
             } catch {
                 // What was verified before the failure is still stored and acknowledged; then the error goes out.
                 // A failure of the committing task comes first: it is why reading stopped.
@@ -72,13 +74,21 @@ struct ReportReceiver {
     /// Reads messages until the end of the report, verifying each before it is queued for storage.
     private func readAndVerify(
         _ session: BlackboardHandshake.Established,
+        startingWith first: WireMessage,
         on frames: FrameChannel,
         into queue: VerifiedQueue
     ) async throws {
         let authenticator = session.authenticator
         var expected: UInt64 = 1
+        var next: WireMessage? = first
         while true {
-            let (message, _) = try await frames.receive()
+            let message: WireMessage
+            if let pending = next {
+                message = pending
+                next = nil
+            } else {
+                message = try await frames.receive().message
+            }
             switch message {
             case .reportMessage(let sequence, let content, let mac):
                 guard content.count <= maximumMessageSize else {
