@@ -325,8 +325,8 @@ import _CryptoExtras
 
     @Test func stalledClientsTimeOut() async throws {
         try await LiveServers.with(configureBlackboard: {
-            $0.handshakeTimeout = .seconds(1)
-            $0.idleTimeout = .seconds(1)
+            $0.handshakeTimeout = .seconds(2)
+            $0.idleTimeout = .seconds(2)
         }) { servers in
             #expect(try await RawClient.errorCode(servers.blackboardAddress, sending: []) == .timeout)
             let idle = try await sessionError(servers) { _, _ in }
@@ -382,14 +382,9 @@ import _CryptoExtras
 final class FailingReportStore: ReportStore {
     let inner = InMemoryReportStore()
 
-    func openSession(_ session: SessionRecord) async throws -> Int64 { try await inner.openSession(session) }
-
-    func appendMessages(_ messages: [StoredMessage], toSession session: Int64) async throws {
-        throw CampusError(.internalError, "disk full")
-    }
-
-    func completeReport(ofSession session: Int64, summary: ReportSummary) async throws -> Int64 {
-        try await inner.completeReport(ofSession: session, summary: summary)
+    func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored {
+        guard batch.messages.isEmpty else { throw CampusError(.internalError, "disk full") }
+        return try await inner.commit(batch)
     }
 
     func failSession(_ session: Int64, reason: String) async throws {

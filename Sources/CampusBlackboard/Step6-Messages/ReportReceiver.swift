@@ -43,12 +43,11 @@ struct ReportReceiver {
         let first = try await frames.receive().message
         let queue = VerifiedQueue()
         let writer = frames.writer
-        let store = store
         return try await withThrowingTaskGroup(of: ReportReceipt?.self) { group in
             group.addTask {
                 do {
                     return try await Self.commitAndAcknowledge(
-                        queue, session: session, storedAs: sessionNumber, store: store, writer: writer, logger: logger)
+                        queue, session: session, storedAs: sessionNumber, writer: writer, logger: logger)
                 } catch let error as CampusError {
                     // The reading task may be waiting for the student; closing the connection wakes it.
                     await writer.fail(with: error)
@@ -137,7 +136,6 @@ struct ReportReceiver {
         _ queue: VerifiedQueue,
         session: BlackboardHandshake.Established,
         storedAs stored: LazySession,
-        store: any ReportStore,
         writer: FrameWriter,
         logger: Logger
     ) async throws -> ReportReceipt? {
@@ -149,32 +147,33 @@ struct ReportReceiver {
                 if case .message(let message) = item { return message }
                 return nil
             }
-            if !messages.isEmpty {
-                try await storing("messages \(messages[0].sequence)–\(messages[messages.count - 1].sequence)") {
-                    try await store.appendMessages(messages, toSession: try await stored.number())
-                }
-                for message in messages {
-                    digest.update(data: message.content)
-                    totalBytes += UInt64(message.content.count)
-                    count = message.sequence
-                    try await writer.send(.messageAcknowledged(sequence: message.sequence))
-                }
+            for message in messages {
+                digest.update(data: message.content)
+                totalBytes += UInt64(message.content.count)
+                count = message.sequence
             }
-            guard batch.contains(where: { if case .end = $0 { true } else { false } }) else { continue }
-            var summary = ReportSummary(
-                sessionID: session.sessionID,
-                studentID: session.studentID,
-                certificateSerial: session.certificateSerial,
-                messageCount: count,
-                totalBytes: totalBytes,
-                digest: Array(digest.finalize()),
-                completedAt: Date()
-            )
-            summary.id = try await storing("the report") {
-                try await store.completeReport(ofSession: try await stored.number(), summary: summary)
+            let ends = batch.contains { if case .end = $0 { true } else { false } }
+            let summary =
+                ends
+                ? ReportSummary(
+                    sessionID: session.sessionID,
+                    studentID: session.studentID,
+                    certificateSerial: session.certificateSerial,
+                    messageCount: count,
+                    totalBytes: totalBytes,
+                    digest: Array(digest.finalize()),
+                    completedAt: Date()
+                ) : nil
+            // One durable commit for the batch: the session's row the first time, the messages, the report.
+            let reportID = try await storing(messages.isEmpty ? "the report" : "messages up to \(count)") {
+                try await stored.commit(messages: messages, report: summary)
             }
+            for message in messages {
+                try await writer.send(.messageAcknowledged(sequence: message.sequence))
+            }
+            guard let summary, let reportID else { continue }
             let receipt = ReportReceipt(
-                reportID: UInt64(summary.id),
+                reportID: UInt64(reportID),
                 messageCount: summary.messageCount,
                 totalBytes: summary.totalBytes,
                 digest: summary.digest
@@ -182,7 +181,7 @@ struct ReportReceiver {
             try await writer.send(.receipt(receipt))
             logger.info(
                 "report complete",
-                metadata: ["report": "\(summary.id)", "messages": "\(count)", "bytes": "\(totalBytes)"]
+                metadata: ["report": "\(reportID)", "messages": "\(count)", "bytes": "\(totalBytes)"]
             )
             return receipt
         }
@@ -212,29 +211,36 @@ struct ReportReceiver {
     }
 }
 
-/// The session's row in the store, written with the first batch: a session that never sends anything costs no
-/// write. Only the committing task opens it; it is marked failed after that task has ended.
+/// The session in the store: its row is written with its first batch, so a session that never sends anything
+/// costs no write. Only the committing task commits; the session is marked failed after that task has ended.
 final class LazySession: Sendable {
     let record: SessionRecord
     let store: any ReportStore
-    private let opened = Mutex<Int64?>(nil)
+    private let number = Mutex<Int64?>(nil)
 
     init(record: SessionRecord, store: any ReportStore) {
         self.record = record
         self.store = store
     }
 
-    /// The session's number, writing its row the first time.
-    func number() async throws -> Int64 {
-        if let number = opened.withLock({ $0 }) { return number }
-        let number = try await store.openSession(record)
-        opened.withLock { $0 = number }
-        return number
+    /// Commits a batch.
+    ///
+    /// - Returns: The report's number when `report` completed it.
+    func commit(messages: [StoredMessage], report: ReportSummary?) async throws -> Int64? {
+        let batch = SessionBatch(
+            session: record,
+            storedSession: number.withLock { $0 },
+            messages: messages,
+            report: report
+        )
+        let stored = try await store.commit(batch)
+        number.withLock { $0 = stored.session }
+        return stored.report
     }
 
     /// Records why the session ended early, if it was ever written.
     func markFailed(reason: String) async {
-        guard let number = opened.withLock({ $0 }) else { return }
+        guard let number = number.withLock({ $0 }) else { return }
         try? await store.failSession(number, reason: reason)
     }
 }

@@ -14,33 +14,26 @@ public final class InMemoryReportStore: ReportStore {
 
     public init() {}
 
-    public func openSession(_ session: SessionRecord) async throws -> Int64 {
-        state.withLock { state in
-            state.sessions.append(session)
-            state.status.append("open")
-            return Int64(state.sessions.count)
-        }
-    }
-
-    public func appendMessages(_ messages: [StoredMessage], toSession session: Int64) async throws {
+    public func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored {
         try state.withLock { state in
+            var session = batch.storedSession ?? 0
+            if batch.storedSession == nil {
+                state.sessions.append(batch.session)
+                state.status.append("open")
+                session = Int64(state.sessions.count)
+            }
             let stored = Set((state.messages[session] ?? []).map(\.sequence))
-            guard stored.isDisjoint(with: messages.map(\.sequence)),
-                Set(messages.map(\.sequence)).count == messages.count
+            guard stored.isDisjoint(with: batch.messages.map(\.sequence)),
+                Set(batch.messages.map(\.sequence)).count == batch.messages.count
             else {
                 throw CampusError(.storageFailed, "a message of session \(session) is already stored")
             }
-            state.messages[session, default: []] += messages
-        }
-    }
-
-    public func completeReport(ofSession session: Int64, summary: ReportSummary) async throws -> Int64 {
-        state.withLock { state in
-            var summary = summary
+            state.messages[session, default: []] += batch.messages
+            guard var summary = batch.report else { return SessionBatch.Stored(session: session, report: nil) }
             summary.id = Int64(state.reports.count + 1)
             state.reports.append((session, summary))
             state.status[Int(session) - 1] = "complete"
-            return summary.id
+            return SessionBatch.Stored(session: session, report: summary.id)
         }
     }
 

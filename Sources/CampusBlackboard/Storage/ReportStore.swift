@@ -4,18 +4,11 @@ import Foundation
 /// Where Blackboard keeps sessions, messages and reports. Every write returns after a durable commit, and only
 /// then is the student told.
 public protocol ReportStore: Sendable {
-    /// Records a session that completed its handshake.
+    /// Stores one batch of a session in a single durable commit: the session's row if no earlier batch stored
+    /// it, the verified messages, and the report when the batch completes it.
     ///
-    /// - Returns: The session's number in the store.
-    func openSession(_ session: SessionRecord) async throws -> Int64
-
-    /// Stores verified messages of a session, all in one durable commit.
-    func appendMessages(_ messages: [StoredMessage], toSession session: Int64) async throws
-
-    /// Records the report of a session as complete.
-    ///
-    /// - Returns: The report's number.
-    func completeReport(ofSession session: Int64, summary: ReportSummary) async throws -> Int64
+    /// - Returns: The session's number and, when the batch completed the report, the report's number.
+    func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored
 
     /// Marks a session as failed, with the reason.
     func failSession(_ session: Int64, reason: String) async throws
@@ -25,6 +18,34 @@ public protocol ReportStore: Sendable {
 
     /// One report with its messages in order.
     func report(_ id: Int64) async throws -> (ReportSummary, [StoredMessage])?
+}
+
+/// What one commit stores for a session.
+public struct SessionBatch: Sendable {
+    /// The numbers the store gave.
+    public struct Stored: Sendable, Hashable {
+        public var session: Int64
+        public var report: Int64?
+
+        public init(session: Int64, report: Int64?) {
+            self.session = session
+            self.report = report
+        }
+    }
+
+    public var session: SessionRecord
+    /// The session's number when an earlier batch stored it; `nil` for the first batch.
+    public var storedSession: Int64?
+    public var messages: [StoredMessage]
+    /// Set when the batch completes the report.
+    public var report: ReportSummary?
+
+    public init(session: SessionRecord, storedSession: Int64?, messages: [StoredMessage], report: ReportSummary?) {
+        self.session = session
+        self.storedSession = storedSession
+        self.messages = messages
+        self.report = report
+    }
 }
 
 /// A session that passed the handshake.

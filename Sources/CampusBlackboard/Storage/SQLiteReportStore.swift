@@ -57,36 +57,33 @@ public final class SQLiteReportStore: ReportStore {
         writer = GroupCommitWriter(database: database)
     }
 
-    public func openSession(_ session: SessionRecord) async throws -> Int64 {
+    public func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored {
         try await writer.write { db in
-            try db.execute(
-                sql:
-                    "INSERT INTO session (session_id, sid, certificate_serial, peer, started_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [
-                    Data(session.sessionID), session.studentID.rawValue, session.certificateSerial, session.peer,
-                    session.startedAt.timeIntervalSince1970,
-                ]
-            )
-            return db.lastInsertedRowID
-        }
-    }
-
-    public func appendMessages(_ messages: [StoredMessage], toSession session: Int64) async throws {
-        try await writer.write { db in
-            let statement = try db.cachedStatement(
+            var session = batch.storedSession ?? 0
+            if batch.storedSession == nil {
+                let record = batch.session
+                try db.execute(
+                    sql: """
+                        INSERT INTO session (session_id, sid, certificate_serial, peer, started_at)
+                        VALUES (?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        Data(record.sessionID), record.studentID.rawValue, record.certificateSerial, record.peer,
+                        record.startedAt.timeIntervalSince1970,
+                    ]
+                )
+                session = db.lastInsertedRowID
+            }
+            let insertMessage = try db.cachedStatement(
                 sql: "INSERT INTO message (session, sequence, content, mac, received_at) VALUES (?, ?, ?, ?, ?)"
             )
-            for message in messages {
-                try statement.execute(arguments: [
+            for message in batch.messages {
+                try insertMessage.execute(arguments: [
                     session, Int64(message.sequence), Data(message.content), Data(message.mac),
                     message.receivedAt.timeIntervalSince1970,
                 ])
             }
-        }
-    }
-
-    public func completeReport(ofSession session: Int64, summary: ReportSummary) async throws -> Int64 {
-        try await writer.write { db in
+            guard let summary = batch.report else { return SessionBatch.Stored(session: session, report: nil) }
             try db.execute(
                 sql: """
                     INSERT INTO report (session, sid, certificate_serial, message_count, total_bytes, digest, completed_at)
@@ -97,9 +94,9 @@ public final class SQLiteReportStore: ReportStore {
                     Int64(summary.totalBytes), Data(summary.digest), summary.completedAt.timeIntervalSince1970,
                 ]
             )
-            let id = db.lastInsertedRowID
+            let report = db.lastInsertedRowID
             try db.execute(sql: "UPDATE session SET status = 'complete' WHERE id = ?", arguments: [session])
-            return id
+            return SessionBatch.Stored(session: session, report: report)
         }
     }
 

@@ -153,9 +153,10 @@ public struct UploadClient: Sendable {
                 try await awaitAcknowledgement()
             }
         }
-        while acknowledged < sequence { try await awaitAcknowledgement() }
-
+        // The end goes out at once, behind the last messages: Blackboard can store them and the report in one
+        // commit. Every acknowledgement must still arrive, and then the receipt.
         try await frames.send(.endOfReport(sequence: sequence + 1, mac: authenticator.endMAC(sequence: sequence + 1)))
+        while acknowledged < sequence { try await awaitAcknowledgement() }
         switch try await frames.receive().message {
         case .receipt(let receipt):
             let expectedDigest = Array(digest.finalize())
