@@ -168,9 +168,7 @@ struct ReportReceiver {
             let reportID = try await storing(messages.isEmpty ? "the report" : "messages up to \(count)") {
                 try await stored.commit(messages: messages, report: summary)
             }
-            for message in messages {
-                try await writer.send(.messageAcknowledged(sequence: message.sequence))
-            }
+            try await writer.send(contentsOf: messages.map { .messageAcknowledged(sequence: $0.sequence) })
             guard let summary, let reportID else { continue }
             let receipt = ReportReceipt(
                 reportID: UInt64(reportID),

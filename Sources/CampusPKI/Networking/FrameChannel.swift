@@ -76,6 +76,16 @@ public struct FrameWriter: Sendable {
         return payload
     }
 
+    /// Sends several messages with one flush.
+    public func send(contentsOf messages: [WireMessage]) async throws {
+        guard !messages.isEmpty else { return }
+        do {
+            try await outbound.write(contentsOf: messages.map { $0.encoded(allocator: channel.allocator) })
+        } catch {
+            throw CampusError(.connectionClosed, "could not send \(messages.count) messages: \(error)")
+        }
+    }
+
     /// Sends `error` and closes the connection, so a task blocked reading from it wakes up.
     public func fail(with error: CampusError) async {
         _ = try? await send(.error(error))

@@ -54,8 +54,11 @@ public struct EnrollmentClient: Sendable {
     public func enroll(_ studentID: StudentID) async throws -> (StudentCredentials, Outcome) {
         let directory = configuration.directory
         let pinnedRoot = try loadPinnedRoot()
-        if !configuration.renew,
-            let saved = try await StudentCredentials.loadValid(for: studentID, in: directory, root: pinnedRoot)
+        // The saved key is read once: parsing an RSA private key is not free.
+        let existingKey = configuration.renew ? nil : try StudentCredentials.loadKey(for: studentID, in: directory)
+        if let existingKey,
+            let saved = try await StudentCredentials.loadValid(
+                for: studentID, key: existingKey, in: directory, root: pinnedRoot)
         {
             reporter(.certificate, "Reusing the saved key and certificate \(studentID).key / \(studentID).cer")
             return (saved, .reused)
@@ -67,7 +70,6 @@ public struct EnrollmentClient: Sendable {
             throw StudentError.local("\(error)")
         }
         let keyPath = StudentCredentials.keyPath(for: studentID, in: directory)
-        let existingKey = configuration.renew ? nil : try StudentCredentials.loadKey(for: studentID, in: directory)
         let key = try existingKey ?? CertificateRequestBuilder.makeKey(bits: configuration.keyBits)
         let csrPEM = try CertificateRequestBuilder.makeRequest(for: studentID, key: key)
         reporter(

@@ -41,14 +41,16 @@ public struct StudentCredentials: Sendable {
         }
     }
 
-    /// The saved key and certificate, if both exist, belong together, are for this SID and valid now.
+    /// The saved certificate with `key`, if it exists, belongs to the key, is for this SID and is valid now.
     ///
     /// - Parameter root: When given, the certificate must also chain to it.
-    static func loadValid(for studentID: StudentID, in directory: String, root: Certificate?) async throws
-        -> StudentCredentials?
-    {
-        guard let key = try loadKey(for: studentID, in: directory),
-            let pem = try SecureFile.readText(at: certificatePath(for: studentID, in: directory)),
+    static func loadValid(
+        for studentID: StudentID,
+        key: _RSA.Signing.PrivateKey,
+        in directory: String,
+        root: Certificate?
+    ) async throws -> StudentCredentials? {
+        guard let pem = try SecureFile.readText(at: certificatePath(for: studentID, in: directory)),
             let credentials = try? StudentCredentials(studentID: studentID, privateKey: key, certificatePEM: pem),
             credentials.certificate.publicKey == Certificate.PublicKey(key.publicKey),
             credentials.certificate.subject.studentID == studentID
