@@ -16,10 +16,14 @@ public enum MessageDisplay {
                 text = String(validating: head.dropLast(dropped), as: UTF8.self)
             }
         }
-        guard let text,
-            !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\t" })
-        else { return "<\(content.count) bytes>" }
+        guard let text, !text.unicodeScalars.contains(where: isControl) else { return "<\(content.count) bytes>" }
         let shown = text.prefix(maximumCharacters)
         return shown.utf8.count == content.count ? String(shown) : "\(shown)… (\(content.count) bytes)"
+    }
+
+    /// Control characters other than tab; ASCII is decided without the Unicode tables.
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.value < 0x80 { return (scalar.value < 0x20 && scalar != "\t") || scalar.value == 0x7F }
+        return scalar.properties.generalCategory == .control
     }
 }

@@ -30,9 +30,10 @@ public struct UploadClient: Sendable {
     }
 
     public var configuration: Configuration
-    public var reporter: StepReporter
+    /// Receives what the Student shows; `nil` keeps it silent, and then no line is even formatted.
+    public var reporter: StepReporter?
 
-    public init(configuration: Configuration, reporter: @escaping StepReporter = { _, _ in }) {
+    public init(configuration: Configuration, reporter: StepReporter? = nil) {
         self.configuration = configuration
         self.reporter = reporter
     }
@@ -71,7 +72,7 @@ public struct UploadClient: Sendable {
         transcript.append(
             try await frames.send(.uploadRequest(requestText: requestText, certificatePEM: credentials.certificatePEM))
         )
-        reporter(.verification, "Send request to Blackboard: \"\(requestText)\" | Cert 2")
+        reporter?(.verification, "Send request to Blackboard: \"\(requestText)\" | Cert 2")
 
         let (answer, answerPayload) = try await frames.receive()
         let sessionID: [UInt8]
@@ -94,7 +95,7 @@ public struct UploadClient: Sendable {
         guard decrypted.count == SessionKeys.sessionKeyLength else {
             throw StudentError.invalidResponse("the session key has \(decrypted.count) bytes, not 32")
         }
-        reporter(.sessionKey, "Encrypted session key received and decrypted with the private key")
+        reporter?(.sessionKey, "Encrypted session key received and decrypted with the private key")
         let authenticator = SessionAuthenticator(
             keys: SessionKeys(sessionKey: SymmetricKey(data: decrypted), sessionID: sessionID)
         )
@@ -114,7 +115,7 @@ public struct UploadClient: Sendable {
         case let other:
             throw StudentError.invalidResponse("Blackboard answered the key confirmation with \(other.kind)")
         }
-        reporter(.confirmation, "Session secure!")
+        reporter?(.confirmation, "Session secure!")
         return authenticator
     }
 
@@ -132,7 +133,7 @@ public struct UploadClient: Sendable {
             switch try await frames.receive().message {
             case .messageAcknowledged(let number) where number == acknowledged + 1:
                 acknowledged = number
-                reporter(.messages, "Blackboard stored message #\(number)")
+                reporter?(.messages, "Blackboard stored message #\(number)")
             case .messageAcknowledged(let number):
                 throw StudentError.invalidResponse("acknowledgement for #\(number) while #\(acknowledged + 1) was due")
             case .error(let error):
@@ -148,7 +149,7 @@ public struct UploadClient: Sendable {
             totalBytes += UInt64(content.count)
             let mac = authenticator.messageMAC(sequence: sequence, content: content)
             try await frames.send(.reportMessage(sequence: sequence, content: content, mac: mac))
-            reporter(.messages, "Send #\(sequence): \(MessageDisplay.text(content))")
+            reporter?(.messages, "Send #\(sequence): \(MessageDisplay.text(content))")
             while sequence - acknowledged >= UInt64(max(configuration.window, 1)) {
                 try await awaitAcknowledgement()
             }
