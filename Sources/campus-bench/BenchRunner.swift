@@ -77,34 +77,19 @@ final class BenchRunner: @unchecked Sendable {
                 for: studentID(index, base: 1_000_000_000), key: keys[index % keys.count])
         }
         let address = cuhk.address
-        let work = WorkQueue()
         let cpuBefore = cuhk.cpuSeconds
         let start = now()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<settings.concurrency {
-                group.addTask {
-                    while true {
-                        let index = work.take()
-                        guard index < count else { return }
-                        let began = now()
-                        let answer = try await FramedClient.withConnection(to: address) { frames in
-                            try await frames.send(.enrollmentRequest(csrPEM: requests[index]))
-                            return try await frames.receive().message
-                        }
-                        guard case .enrollmentCertificate = answer else {
-                            throw BenchError("CUHK answered \(answer.kind)")
-                        }
-                        work.record(now() - began)
-                    }
-                }
+        let samples = try await runConcurrently(count) { index in
+            let answer = try await FramedClient.withConnection(to: address) { frames in
+                try await frames.send(.enrollmentRequest(csrPEM: requests[index]))
+                return try await frames.receive().message
             }
-            try await group.waitForAll()
+            guard case .enrollmentCertificate = answer else { throw BenchError("CUHK answered \(answer.kind)") }
         }
         let elapsed = now() - start
         let cpuPerCertificate = (cuhk.cpuSeconds - cpuBefore) / Double(count)
         let signingRate = try CryptoLimits.signingRate(key: keys[0], seconds: settings.limitSeconds)
         let limit = signingRate * Double(cores)
-        let samples = work.samples
         return [
             Figure(
                 "issuing", "certificates/s (\(settings.concurrency) clients, \(count) requests)",
@@ -116,11 +101,34 @@ final class BenchRunner: @unchecked Sendable {
         ]
     }
 
+    /// Runs `operation` for indexes 0..<count from `settings.concurrency` workers; returns the latencies.
+    func runConcurrently(_ count: Int, _ operation: @escaping @Sendable (Int) async throws -> Void) async throws
+        -> Samples
+    {
+        let work = WorkQueue()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<settings.concurrency {
+                group.addTask {
+                    while true {
+                        let index = work.take()
+                        guard index < count else { return }
+                        let began = now()
+                        try await operation(index)
+                        work.record(now() - began)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return work.samples
+    }
+
     // MARK: Handshakes
 
     /// Enrolls `count` students (keys from the pool) and returns their credentials.
     func enroll(_ count: Int, base: Int, cuhk: ChildServer) async throws -> [StudentCredentials] {
         try await withThrowingTaskGroup(of: StudentCredentials.self) { group in
+            var enrolled: [StudentCredentials] = []
             for index in 0..<count {
                 let studentID = studentID(index, base: base)
                 let studentDirectory = SecureFile.join(directory, "students/\(studentID)")
@@ -134,9 +142,10 @@ final class BenchRunner: @unchecked Sendable {
                 let client = EnrollmentClient(
                     configuration: .init(directory: studentDirectory, certificateAuthority: cuhk.address))
                 group.addTask { try await client.enroll(studentID).0 }
-                if index >= 2 * settings.concurrency { _ = try await group.next().map { [$0] } }
+                // At most 2 × concurrency enrollments in flight.
+                if index >= 2 * settings.concurrency, let done = try await group.next() { enrolled.append(done) }
             }
-            return try await group.reduce(into: []) { $0.append($1) }
+            return try await group.reduce(into: enrolled) { $0.append($1) }
         }
     }
 
@@ -144,7 +153,6 @@ final class BenchRunner: @unchecked Sendable {
         let credentials = try await enroll(8, base: 1_100_000_000, cuhk: cuhk)
         let client = UploadClient(configuration: .init(blackboard: blackboard.address))
         let count = settings.handshakes
-        let work = WorkQueue()
         // Warm up the server (first connections pay for lazy initialisation).
         for credential in credentials.prefix(2) {
             try await FramedClient.withConnection(to: blackboard.address) { frames in
@@ -153,22 +161,10 @@ final class BenchRunner: @unchecked Sendable {
         }
         let cpuBefore = blackboard.cpuSeconds
         let start = now()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<settings.concurrency {
-                group.addTask {
-                    while true {
-                        let index = work.take()
-                        guard index < count else { return }
-                        let began = now()
-                        try await FramedClient.withConnection(to: blackboard.address) { frames in
-                            _ = try await client.handshake(
-                                on: frames, credentials: credentials[index % credentials.count])
-                        }
-                        work.record(now() - began)
-                    }
-                }
+        let samples = try await runConcurrently(count) { index in
+            try await FramedClient.withConnection(to: blackboard.address) { frames in
+                _ = try await client.handshake(on: frames, credentials: credentials[index % credentials.count])
             }
-            try await group.waitForAll()
         }
         let elapsed = now() - start
         // Sessions that end right after the handshake are closed by the server asynchronously; let them finish.
@@ -181,7 +177,6 @@ final class BenchRunner: @unchecked Sendable {
             root: root,
             seconds: settings.limitSeconds
         )
-        let samples = work.samples
         return [
             Figure("handshake", "handshakes/s (\(settings.concurrency) clients)", Double(count) / elapsed, "1/s"),
             Figure("handshake", "latency p50", samples.percentile(0.5) * 1000, "ms"),

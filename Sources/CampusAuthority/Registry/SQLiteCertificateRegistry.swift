@@ -14,30 +14,23 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
     ///
     /// - Parameter path: The database file.
     public init(path: String) throws {
-        var configuration = GRDB.Configuration()
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+        (database, writer) = try DurableDatabase.open(path: path) { migrator in
+            migrator.registerMigration("v1") { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE certificate (
+                            serial TEXT PRIMARY KEY NOT NULL,
+                            sid TEXT NOT NULL,
+                            not_before REAL NOT NULL,
+                            not_after REAL NOT NULL,
+                            pem TEXT NOT NULL,
+                            issued_at REAL NOT NULL
+                        );
+                        CREATE INDEX certificate_sid ON certificate(sid);
+                        """
+                )
+            }
         }
-        configuration.busyMode = .timeout(10)
-        database = try DatabasePool(path: path, configuration: configuration)
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE certificate (
-                        serial TEXT PRIMARY KEY NOT NULL,
-                        sid TEXT NOT NULL,
-                        not_before REAL NOT NULL,
-                        not_after REAL NOT NULL,
-                        pem TEXT NOT NULL,
-                        issued_at REAL NOT NULL
-                    );
-                    CREATE INDEX certificate_sid ON certificate(sid);
-                    """
-            )
-        }
-        try migrator.migrate(database)
-        writer = GroupCommitWriter(database: database)
     }
 
     public func record(_ certificate: IssuedCertificate) async throws {

@@ -11,50 +11,43 @@ public final class SQLiteReportStore: ReportStore {
 
     /// Opens (or creates) the store.
     public init(path: String) throws {
-        var configuration = GRDB.Configuration()
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+        (database, writer) = try DurableDatabase.open(path: path) { migrator in
+            migrator.registerMigration("v1") { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE session (
+                            id INTEGER PRIMARY KEY,
+                            session_id BLOB NOT NULL UNIQUE,
+                            sid TEXT NOT NULL,
+                            certificate_serial TEXT NOT NULL,
+                            peer TEXT NOT NULL,
+                            started_at REAL NOT NULL,
+                            status TEXT NOT NULL DEFAULT 'open',
+                            failure TEXT
+                        );
+                        CREATE TABLE message (
+                            session INTEGER NOT NULL REFERENCES session(id),
+                            sequence INTEGER NOT NULL,
+                            content BLOB NOT NULL,
+                            mac BLOB NOT NULL,
+                            received_at REAL NOT NULL,
+                            PRIMARY KEY (session, sequence)
+                        );
+                        CREATE TABLE report (
+                            id INTEGER PRIMARY KEY,
+                            session INTEGER NOT NULL UNIQUE REFERENCES session(id),
+                            sid TEXT NOT NULL,
+                            certificate_serial TEXT NOT NULL,
+                            message_count INTEGER NOT NULL,
+                            total_bytes INTEGER NOT NULL,
+                            digest BLOB NOT NULL,
+                            completed_at REAL NOT NULL
+                        );
+                        CREATE INDEX report_sid ON report(sid);
+                        """
+                )
+            }
         }
-        configuration.busyMode = .timeout(10)
-        database = try DatabasePool(path: path, configuration: configuration)
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE session (
-                        id INTEGER PRIMARY KEY,
-                        session_id BLOB NOT NULL UNIQUE,
-                        sid TEXT NOT NULL,
-                        certificate_serial TEXT NOT NULL,
-                        peer TEXT NOT NULL,
-                        started_at REAL NOT NULL,
-                        status TEXT NOT NULL DEFAULT 'open',
-                        failure TEXT
-                    );
-                    CREATE TABLE message (
-                        session INTEGER NOT NULL REFERENCES session(id),
-                        sequence INTEGER NOT NULL,
-                        content BLOB NOT NULL,
-                        mac BLOB NOT NULL,
-                        received_at REAL NOT NULL,
-                        PRIMARY KEY (session, sequence)
-                    );
-                    CREATE TABLE report (
-                        id INTEGER PRIMARY KEY,
-                        session INTEGER NOT NULL UNIQUE REFERENCES session(id),
-                        sid TEXT NOT NULL,
-                        certificate_serial TEXT NOT NULL,
-                        message_count INTEGER NOT NULL,
-                        total_bytes INTEGER NOT NULL,
-                        digest BLOB NOT NULL,
-                        completed_at REAL NOT NULL
-                    );
-                    CREATE INDEX report_sid ON report(sid);
-                    """
-            )
-        }
-        try migrator.migrate(database)
-        writer = GroupCommitWriter(database: database)
     }
 
     public func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored {
