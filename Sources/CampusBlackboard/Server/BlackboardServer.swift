@@ -134,9 +134,6 @@ public final class BlackboardServer: Service, Sendable {
         try await server.listeningAddress()
     }
 
-    /// How many connections are being served now.
-    public var connectionCount: Int { server.connectionCount }
-
     public func run() async throws {
         try await server.run()
     }

@@ -5,7 +5,6 @@ import Synchronization
 public final class InMemoryReportStore: ReportStore {
     private struct State {
         var sessions: [SessionRecord] = []
-        var status: [String] = []
         var messages: [Int64: [StoredMessage]] = [:]
         var reports: [(session: Int64, summary: ReportSummary)] = []
     }
@@ -19,7 +18,6 @@ public final class InMemoryReportStore: ReportStore {
             var session = batch.storedSession ?? 0
             if batch.storedSession == nil {
                 state.sessions.append(batch.session)
-                state.status.append("open")
                 session = Int64(state.sessions.count)
             }
             let stored = Set((state.messages[session] ?? []).map(\.sequence))
@@ -32,15 +30,12 @@ public final class InMemoryReportStore: ReportStore {
             guard var summary = batch.report else { return SessionBatch.Stored(session: session, report: nil) }
             summary.id = Int64(state.reports.count + 1)
             state.reports.append((session, summary))
-            state.status[Int(session) - 1] = "complete"
             return SessionBatch.Stored(session: session, report: summary.id)
         }
     }
 
     public func failSession(_ session: Int64, reason: String) async throws {
-        state.withLock { state in
-            if state.status[Int(session) - 1] == "open" { state.status[Int(session) - 1] = "failed: \(reason)" }
-        }
+        // Nothing to record: a failed session has no report, which is all this store is asked for.
     }
 
     public func reports(for studentID: StudentID?) async throws -> [ReportSummary] {
@@ -53,13 +48,6 @@ public final class InMemoryReportStore: ReportStore {
         state.withLock { state in
             guard let entry = state.reports.first(where: { $0.summary.id == id }) else { return nil }
             return (entry.summary, (state.messages[entry.session] ?? []).sorted { $0.sequence < $1.sequence })
-        }
-    }
-
-    /// The status of a session: `open`, `complete` or `failed: reason`.
-    public func status(ofSession session: Int64) -> String? {
-        state.withLock { state in
-            state.status.indices.contains(Int(session) - 1) ? state.status[Int(session) - 1] : nil
         }
     }
 }

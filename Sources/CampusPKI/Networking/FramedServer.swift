@@ -82,9 +82,6 @@ public final class FramedServer: Service, Sendable {
         try await bound.futureResult.get()
     }
 
-    /// How many connections are being served now.
-    public var connectionCount: Int { activeConnections.load(ordering: .relaxed) }
-
     /// Listens and serves until cancelled or gracefully shut down.
     public func run() async throws {
         let configuration = configuration

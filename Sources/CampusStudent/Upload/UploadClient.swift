@@ -68,7 +68,7 @@ public struct UploadClient: Sendable {
     public func handshake(on frames: FrameChannel, credentials: StudentCredentials) async throws -> SessionAuthenticator
     {
         var transcript = HandshakeTranscript()
-        let requestText = "SID:\(credentials.studentID) requests to upload report !"
+        let requestText = UploadRequestText.make(for: credentials.studentID)
         transcript.append(
             try await frames.send(.uploadRequest(requestText: requestText, certificatePEM: credentials.certificatePEM))
         )

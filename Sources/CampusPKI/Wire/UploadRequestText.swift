@@ -1,6 +1,4 @@
-import CampusPKI
-
-/// The seed's request text: `SID:<id> requests to upload report !`.
+/// The seed's request text, `SID:<id> requests to upload report !`: the Student writes it, Blackboard reads it.
 public enum UploadRequestText {
     static let prefix = "SID:"
     static let suffix = " requests to upload report !"
