@@ -43,17 +43,26 @@ let package = Package(
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(name: "CampusAuthority", dependencies: ["CampusPKI"], swiftSettings: swiftSettings),
+        .target(
+            name: "CampusCommandLine",
+            dependencies: [
+                "CampusPKI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "CampusBlackboard", dependencies: ["CampusPKI"], swiftSettings: swiftSettings),
         .target(name: "CampusStudent", dependencies: ["CampusPKI"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "cuhk",
             dependencies: [
-                "CampusAuthority",
+                "CampusAuthority", "CampusCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -61,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "blackboard",
             dependencies: [
-                "CampusBlackboard",
+                "CampusBlackboard", "CampusCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -69,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "student",
             dependencies: [
-                "CampusStudent",
+                "CampusStudent", "CampusCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -77,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "campus-demo",
             dependencies: [
-                "CampusAuthority", "CampusBlackboard", "CampusStudent",
+                "CampusAuthority", "CampusBlackboard", "CampusStudent", "CampusCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -85,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "campus-bench",
             dependencies: [
-                "CampusPKI", "CampusStudent",
+                "CampusPKI", "CampusStudent", "CampusCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -1,6 +1,9 @@
 import CampusPKI
 
 /// Why the Student stopped. Each case has its own exit code (README, "Exit codes").
+///
+/// The messages are written for a student who has never heard of NIO or errno: what happened, at which address,
+/// and what to check. ``fromConnection(_:server:)`` is the one place that turns a connection's errors into them.
 public enum StudentError: Error, Sendable, CustomStringConvertible {
     /// CUHK answered with an error.
     case refusedByCUHK(CampusError)
@@ -10,8 +13,33 @@ public enum StudentError: Error, Sendable, CustomStringConvertible {
     case network(String)
     /// A server answered something that fails the Student's own checks.
     case invalidResponse(String)
-    /// A local file could not be read or written.
+    /// A local file or input is missing, unreadable or unusable.
     case local(String)
+
+    /// The server a conversation is with, for messages.
+    public struct Server: Sendable, CustomStringConvertible {
+        /// `CUHK` or `Blackboard`.
+        public var name: String
+        public var address: ServerAddress
+        /// The program that serves it, `cuhk` or `blackboard`.
+        public var program: String
+        /// The option that sets its address.
+        public var option: String
+        /// What this Student sends it first, and what the other server expects instead.
+        var otherName: String
+
+        public static func cuhk(_ address: ServerAddress) -> Server {
+            Server(name: "CUHK", address: address, program: "cuhk", option: "--ca", otherName: "Blackboard")
+        }
+
+        public static func blackboard(_ address: ServerAddress) -> Server {
+            Server(
+                name: "Blackboard", address: address, program: "blackboard", option: "--blackboard",
+                otherName: "CUHK")
+        }
+
+        public var description: String { "\(name) at \(address)" }
+    }
 
     /// The process exit code for this failure.
     public var exitCode: Int32 {
@@ -28,23 +56,46 @@ public enum StudentError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .refusedByCUHK(let error): "CUHK refused: \(error.reason) [\(error.code.name)]"
         case .refusedByBlackboard(let error): "Blackboard refused: \(error.reason) [\(error.code.name)]"
-        case .network(let reason): "network error: \(reason)"
-        case .invalidResponse(let reason): "invalid response: \(reason)"
+        case .network(let reason): reason
+        case .invalidResponse(let reason): reason
         case .local(let reason): reason
         }
     }
 
     /// Classifies an error raised while talking to a server.
-    static func fromConnection(_ error: any Error, server: String) -> StudentError {
+    static func fromConnection(_ error: any Error, server: Server) -> StudentError {
         switch error {
         case let error as StudentError:
             return error
-        case let error as CampusError where error.code == .connectionClosed || error.code == .timeout:
-            return .network("\(server): \(error.reason)")
+        case let error as ConnectError:
+            return .network(
+                "cannot reach \(server) (\(error.reason)): is \(server.program) running there? see \(server.option)")
         case let error as CampusError:
-            return .invalidResponse("\(server): \(error.reason)")
+            switch error.code {
+            case .connectionClosed, .timeout:
+                return .network("\(server): \(error.reason)")
+            case .frameTooLarge, .unsupportedVersion, .unknownMessageType, .malformedMessage, .truncatedFrame:
+                return .invalidResponse(
+                    "the server at \(server.address) does not speak the CampusPKI protocol (\(error.reason)); "
+                        + "is \(server.option) the address of \(server.name)?")
+            default:
+                return .invalidResponse("\(server): \(error.reason)")
+            }
         default:
-            return .network("\(server): \(error)")
+            return .network("\(server): \(NetworkFailure.describe(error))")
         }
+    }
+
+    /// The error for a refusal from `server`.
+    ///
+    /// Each server takes the Student's first message from anyone, so `unexpected-message` in answer to it means
+    /// the address is another server's (CUHK's and Blackboard's first messages differ).
+    static func refusal(_ error: CampusError, by server: Server, answeringFirstMessage: Bool = false) -> StudentError {
+        if answeringFirstMessage, error.code == .unexpectedMessage {
+            return .invalidResponse(
+                "the server at \(server.address) is not \(server.name) (it answered \"\(error.reason)\"; "
+                    + "it looks like \(server.otherName)); check \(server.option)")
+        }
+        return server.name == "CUHK" ? .refusedByCUHK(error) : .refusedByBlackboard(error)
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import CampusBlackboard
+import CampusCommandLine
 import CampusPKI
+import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -11,12 +13,16 @@ struct BlackboardCommand: AsyncParsableCommand {
         commandName: "blackboard",
         abstract:
             "Blackboard: verifies students' cert 2 (step 3), runs the session (steps 4–5), stores reports (step 6).",
-        subcommands: [Serve.self, Reports.self, Show.self],
+        version: CampusPKIVersion.current,
+        subcommands: [Serve.self, Reports.self, Show.self, Export.self],
         defaultSubcommand: Serve.self
     )
-}
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
+    static func main() async {
+        SubcommandSuggestion.check(self, arguments: Array(CommandLine.arguments.dropFirst()))
+        await main(nil)
+    }
+}
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Accept sessions and store reports.")
@@ -40,50 +46,63 @@ struct Serve: AsyncParsableCommand {
     var handshakeTimeout: Int = 10
 
     @Option(help: "Seconds an established session may stay silent.")
-    var idleTimeout: Int = 60
+    var idleTimeout: Int = BlackboardServer.defaultIdleTimeoutSeconds
 
-    @Option(help: "Most connections served at once.")
-    var maxConnections: Int = 4096
+    @Option(
+        help: ArgumentHelp(
+            "Most connections served at once.",
+            discussion: "Default: what the file descriptor limit allows, at most "
+                + "\(ConnectionLimit.defaultMaximumConnections)."
+        ))
+    var maxConnections: Int?
+
+    @Option(help: "Seconds that sessions in flight may go on after SIGINT or SIGTERM; a second signal ends them.")
+    var shutdownGrace: Int = ConnectionLimit.defaultShutdownGraceSeconds
 
     @Option(help: "Smallest RSA key accepted in cert 2, in bits.")
     var minKeySize: Int = 2048
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    @Option(help: "Operational log level (standard error).")
     var logLevel: Logger.Level = .info
 
     func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0–65535") }
-        guard maxMessageSize > 0, handshakeTimeout > 0, idleTimeout > 0, maxConnections > 0 else {
+        try ArgumentChecks.listeningPort(port)
+        guard maxMessageSize > 0, handshakeTimeout > 0, idleTimeout > 0, maxConnections ?? 1 > 0 else {
             throw ValidationError("sizes, timeouts and limits must be positive")
         }
+        guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more") }
         guard minKeySize >= 2048 else { throw ValidationError("--min-key-size must be at least 2048") }
     }
 
     func run() async throws {
         ServiceRunner.bootstrapLogging(level: logLevel)
         let logger = Logger(label: "blackboard")
-        let server: BlackboardServer
-        do {
-            server = try BlackboardServer(
-                configuration: .init(
-                    directory: dir,
-                    rootCertificatePath: rootCert,
-                    host: host,
-                    port: port,
-                    maximumMessageSize: maxMessageSize,
-                    handshakeTimeout: .seconds(Int64(handshakeTimeout)),
-                    idleTimeout: .seconds(Int64(idleTimeout)),
-                    maximumConnections: maxConnections,
-                    minimumKeyBits: minKeySize
-                ),
-                logger: logger,
-                reporter: Terminal.reporter()
-            )
-        } catch {
-            Terminal.error("blackboard: \(error)")
-            throw ExitCode(2)
+        let configuration = BlackboardServer.Configuration(
+            directory: dir,
+            rootCertificatePath: rootCert,
+            host: host,
+            port: port,
+            maximumMessageSize: maxMessageSize,
+            handshakeTimeout: .seconds(Int64(handshakeTimeout)),
+            idleTimeout: .seconds(Int64(idleTimeout)),
+            maximumConnections: ServerLauncher.connectionLimit(
+                requested: maxConnections, cap: ConnectionLimit.defaultMaximumConnections, logger: logger),
+            minimumKeyBits: minKeySize,
+            shutdownGrace: .seconds(Int64(shutdownGrace))
+        )
+        // The database first: a Blackboard that cannot store reports must not look healthy.
+        let store = try ServerLauncher.start(program: "blackboard", logger: logger) {
+            try BlackboardServer.openStore(configuration: configuration)
         }
-        try await ServiceRunner.run(server, listeningAddress: server.listeningAddress, logger: logger)
+        let listener = try await ServerLauncher.bind(program: "blackboard", host: host, port: port) {
+            try await BlackboardServer.listen(configuration: configuration, logger: logger)
+        }
+        let server = try ServerLauncher.start(program: "blackboard", logger: logger) {
+            try BlackboardServer(
+                configuration: configuration, store: store, listener: listener, logger: logger,
+                reporter: Terminal.reporter())
+        }
+        try await ServiceRunner.run(server, logger: logger)
     }
 }
 
@@ -94,10 +113,12 @@ struct StoreOptions: ParsableArguments {
     func open() throws -> SQLiteReportStore {
         let path = SecureFile.join(dir, SQLiteReportStore.fileName)
         guard SecureFile.exists(path) else {
-            Terminal.error("blackboard: \(path) does not exist")
+            Terminal.error("blackboard: \(path) does not exist (run blackboard first, or give --dir)")
             throw ExitCode(2)
         }
-        return try SQLiteReportStore(path: path)
+        return try ServerLauncher.start(program: "blackboard", logger: Logger(label: "blackboard")) {
+            try SQLiteReportStore(path: path, checkWrites: false)
+        }
     }
 }
 
@@ -109,26 +130,43 @@ struct Reports: AsyncParsableCommand {
     @Option(help: "Only this student's reports.")
     var sid: String?
 
+    @Flag(help: "Only each student's latest report.")
+    var latest = false
+
+    @Flag(help: "Print JSON (a stable format, see README) instead of a table.")
+    var json = false
+
+    func validate() throws {
+        if let sid { _ = try ArgumentChecks.studentID(sid) }
+    }
+
     func run() async throws {
-        var studentID: StudentID?
-        if let sid {
-            guard let parsed = StudentID(sid) else { throw ValidationError("--sid must be exactly 10 digits") }
-            studentID = parsed
+        var reports = try await store.open().reports(for: sid.flatMap(StudentID.init))
+        if latest {
+            var latestByStudent: [StudentID: ReportSummary] = [:]
+            for report in reports { latestByStudent[report.studentID] = report }
+            reports = latestByStudent.values.sorted { $0.id < $1.id }
         }
-        let reports = try await store.open().reports(for: studentID)
-        let format = ISO8601DateFormatter()
-        Terminal.line("REPORT  SID         MESSAGES  BYTES       COMPLETED AT          SHA-256")
+        if json {
+            try JSONOutput.print(reports.map(ReportJSON.init))
+            return
+        }
+        // 6 + 10 + 8 + 12 + 20 + 16 characters and five gaps of 2: 82 columns; `show` has the full digest.
+        Terminal.line("REPORT  SID         MESSAGES  BYTES         COMPLETED AT          SHA-256 (first 16)")
         for report in reports {
             Terminal.line(
                 [
-                    String(report.id).padding(toLength: 6, withPad: " ", startingAt: 0), report.studentID.rawValue,
-                    String(report.messageCount).padding(toLength: 8, withPad: " ", startingAt: 0),
-                    String(report.totalBytes).padding(toLength: 10, withPad: " ", startingAt: 0),
-                    format.string(from: report.completedAt), report.digest.hexString,
+                    pad(String(report.id), 6), report.studentID.rawValue, pad(String(report.messageCount), 8),
+                    pad(String(report.totalBytes), 12), JSONOutput.timestamp(report.completedAt),
+                    String(report.digest.hexString.prefix(16)),
                 ].joined(separator: "  ")
             )
         }
-        Terminal.line("\(reports.count) report(s)")
+        Terminal.line(Count.of(reports.count, "report"))
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0)
     }
 }
 
@@ -140,24 +178,139 @@ struct Show: AsyncParsableCommand {
     @Argument(help: "The report number, as `blackboard reports` lists it.")
     var report: Int64
 
+    @Flag(help: "Print JSON (a stable format, see README): message contents in base64.")
+    var json = false
+
     func run() async throws {
         guard let (summary, messages) = try await store.open().report(report) else {
-            Terminal.error("blackboard: no report \(report)")
+            Terminal.error("blackboard: no report \(report) (see blackboard reports)")
             throw ExitCode(1)
         }
-        let format = ISO8601DateFormatter()
+        if json {
+            try JSONOutput.print(ReportJSON(summary, messages: messages))
+            return
+        }
         Terminal.line("Report \(summary.id)")
         Terminal.line("  SID:                \(summary.studentID)")
         Terminal.line("  certificate serial: \(summary.certificateSerial)")
         Terminal.line("  session ID:         \(summary.sessionID.hexString)")
-        Terminal.line("  completed at:       \(format.string(from: summary.completedAt))")
+        Terminal.line("  completed at:       \(JSONOutput.timestamp(summary.completedAt))")
         Terminal.line("  messages:           \(summary.messageCount)")
         Terminal.line("  bytes:              \(summary.totalBytes)")
         Terminal.line("  SHA-256:            \(summary.digest.hexString)")
         for message in messages {
-            Terminal.line(
-                "  #\(message.sequence) \(format.string(from: message.receivedAt)) HMAC \(message.mac.hexString)")
+            Terminal.line("  #\(message.sequence) \(JSONOutput.timestamp(message.receivedAt))")
             Terminal.line("     \(MessageDisplay.text(message.content))")
+        }
+    }
+}
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a report's exact bytes (its messages' contents, in order) to a file.",
+        discussion: """
+            The file's SHA-256 equals the digest on the student's receipt; `sha256sum` shows it. With --all, \
+            every report goes to its own file in the --out directory, named <SID>-report-<number>. Existing files \
+            are never replaced.
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+
+    @Argument(help: "The report number, as `blackboard reports` lists it.")
+    var report: Int64?
+
+    @Flag(help: "Export every report.")
+    var all = false
+
+    @Option(help: "The file to write (a directory, with --all).")
+    var out: String
+
+    func validate() throws {
+        guard (report == nil) != (!all) else {
+            throw ValidationError("give either a report number or --all")
+        }
+    }
+
+    func run() async throws {
+        let store = try store.open()
+        if let report {
+            guard let (summary, messages) = try await store.report(report) else {
+                Terminal.error("blackboard export: no report \(report) (see blackboard reports)")
+                throw ExitCode(1)
+            }
+            try write(summary, messages, to: out)
+            return
+        }
+        do {
+            try SecureFile.createDirectory(out)
+        } catch {
+            Terminal.error("blackboard export: cannot create \(out): \(error)")
+            throw ExitCode(1)
+        }
+        let summaries = try await store.reports(for: nil)
+        for summary in summaries {
+            guard let (summary, messages) = try await store.report(summary.id) else { continue }
+            try write(summary, messages, to: SecureFile.join(out, "\(summary.studentID)-report-\(summary.id)"))
+        }
+        Terminal.line("\(Count.of(summaries.count, "report")) exported to \(out)")
+    }
+
+    private func write(_ summary: ReportSummary, _ messages: [StoredMessage], to path: String) throws {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Int(summary.totalBytes))
+        for message in messages { bytes += message.content }
+        guard Array(SHA256.hash(data: bytes)) == summary.digest else {
+            Terminal.error("blackboard export: report \(summary.id)'s messages do not match its digest; not written")
+            throw ExitCode(2)
+        }
+        do {
+            try SecureFile.write(bytes, to: path, mode: SecureFile.privateMode, replacing: false)
+        } catch {
+            Terminal.error("blackboard export: \(error)")
+            throw ExitCode(1)
+        }
+        Terminal.line(
+            "Report \(summary.id) (SID \(summary.studentID), \(Count.of(bytes.count, "byte"))) written to \(path), "
+                + "SHA-256 \(summary.digest.hexString)")
+    }
+}
+
+/// A report in `blackboard reports --json` and `blackboard show --json`.
+struct ReportJSON: Encodable {
+    struct Message: Encodable {
+        var sequence: UInt64
+        var receivedAt: String
+        var contentBase64: String
+    }
+
+    var report: Int64
+    var sid: String
+    var certificateSerial: String
+    var sessionId: String
+    var messageCount: UInt64
+    var totalBytes: UInt64
+    var sha256: String
+    var completedAt: String
+    var messages: [Message]?
+
+    init(_ summary: ReportSummary) {
+        self.init(summary, messages: nil)
+    }
+
+    init(_ summary: ReportSummary, messages: [StoredMessage]?) {
+        report = summary.id
+        sid = summary.studentID.rawValue
+        certificateSerial = summary.certificateSerial
+        sessionId = summary.sessionID.hexString
+        messageCount = summary.messageCount
+        totalBytes = summary.totalBytes
+        sha256 = summary.digest.hexString
+        completedAt = JSONOutput.timestamp(summary.completedAt)
+        self.messages = messages?.map {
+            Message(
+                sequence: $0.sequence, receivedAt: JSONOutput.timestamp($0.receivedAt),
+                contentBase64: Data($0.content).base64EncodedString())
         }
     }
 }

@@ -84,7 +84,7 @@ final class BenchRunner: @unchecked Sendable {
                 try await frames.send(.enrollmentRequest(csrPEM: requests[index]))
                 return try await frames.receive().message
             }
-            guard case .enrollmentCertificate = answer else { throw BenchError("CUHK answered \(answer.kind)") }
+            guard case .enrollmentCertificate = answer else { throw BenchError("CUHK answered \(answer.kind.phrase)") }
         }
         let elapsed = now() - start
         let cpuPerCertificate = (cuhk.cpuSeconds - cpuBefore) / Double(count)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CampusCommandLine
 import CampusPKI
 import CampusStudent
 import Foundation
@@ -10,33 +11,48 @@ struct StudentCommand: AsyncParsableCommand {
         commandName: "student",
         abstract: "The Student: enrolls with CUHK (steps 1–2), then uploads a report to Blackboard (steps 3–6).",
         discussion: """
-            Exit codes: 0 done; 1 local error (files, input); 3 CUHK refused; 4 Blackboard refused;
-            5 network failure; 6 a server's answer failed the Student's checks; 64 usage error.
+            Exit codes:
+              0   done
+              1   local error: files, input, an empty report
+              3   CUHK refused
+              4   Blackboard refused
+              5   network failure: a server cannot be reached, closed the connection or stayed silent
+              6   a server's answer failed the Student's checks (or the address is not that server)
+              64  usage error
             """,
+        version: CampusPKIVersion.current,
         subcommands: [Upload.self, Enroll.self],
         defaultSubcommand: Upload.self
     )
+
+    static func main() async {
+        SubcommandSuggestion.check(self, arguments: Array(CommandLine.arguments.dropFirst()))
+        await main(nil)
+    }
 }
 
 struct EnrollmentOptions: ParsableArguments {
     @Option(help: "The 10-digit student ID; asked for when missing.")
     var sid: String?
 
-    @Option(help: "Directory for <SID>.key and <SID>.cer.")
+    @Option(help: "Directory for <SID>.key, <SID>.cer and the pinned root cuhk.cer.")
     var dir: String = "."
 
     @Option(help: "CUHK's address, HOST:PORT.")
     var ca: String = ServerAddress.defaultCertificateAuthority.description
 
-    @Option(help: "Root certificate to trust (default: cuhk.cer in --dir if present, else the one CUHK sends).")
+    @Option(help: "Root certificate to trust (default: cuhk.cer in --dir; else CUHK's, pinned there on first use).")
     var rootCert: String?
 
     @Flag(help: "Make a new key and certificate even if valid ones are saved.")
     var renew = false
 
+    @Flag(help: "Use a saved key even if others may read it.")
+    var allowInsecureKeyPermissions = false
+
     func validate() throws {
-        if let sid, StudentID(sid) == nil { throw ValidationError("--sid must be exactly 10 decimal digits") }
-        if ServerAddress(ca) == nil { throw ValidationError("--ca must be HOST:PORT") }
+        if let sid { _ = try ArgumentChecks.studentID(sid) }
+        _ = try ArgumentChecks.serverAddress(ca, option: "--ca")
     }
 
     /// The SID from `--sid`, or asked for as the seed did until the input is 10 digits.
@@ -48,7 +64,7 @@ struct EnrollmentOptions: ParsableArguments {
                 throw StudentError.local("no student ID given (end of input)")
             }
             if let studentID = StudentID(line.trimmingCharacters(in: .whitespaces)) { return studentID }
-            Terminal.line("A student ID is exactly 10 digits.")
+            Terminal.line("Not a student ID: \(StudentID.requirement).")
         }
     }
 
@@ -58,14 +74,16 @@ struct EnrollmentOptions: ParsableArguments {
                 directory: dir,
                 certificateAuthority: ServerAddress(ca) ?? .defaultCertificateAuthority,
                 renew: renew,
-                rootCertificatePath: rootCert
+                rootCertificatePath: rootCert,
+                allowInsecureKeyPermissions: allowInsecureKeyPermissions
             ),
             reporter: Terminal.reporter()
         )
     }
 
-    /// Enrolls and prints the seed's line.
+    /// Checks the directory, then enrolls and prints the seed's line.
     func enroll() async throws -> StudentCredentials {
+        try EnrollmentClient.prepareDirectory(dir)
         let studentID = try studentID()
         let (credentials, _) = try await enrollment().enroll(studentID)
         Terminal.line("SID: \(studentID) sign finished.")

@@ -1,12 +1,17 @@
 import ArgumentParser
+import CampusCommandLine
 import CampusPKI
 import CampusStudent
+import Foundation
 
 struct Upload: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "The whole seed: enroll (or reuse), then the session with Blackboard and the report upload.",
-        discussion: "Messages come from --message (repeatable), or --file, or else standard input, one per line."
+        discussion: """
+            Messages come from --message (repeatable) or --file (not both), or else standard input, one per line. \
+            At a terminal, each line is sent and acknowledged as it is entered; end the report with Ctrl-D.
+            """
     )
 
     @OptionGroup var options: EnrollmentOptions
@@ -14,10 +19,10 @@ struct Upload: AsyncParsableCommand {
     @Option(help: "Blackboard's address, HOST:PORT.")
     var blackboard: String = ServerAddress.defaultBlackboard.description
 
-    @Option(name: .customLong("message"), help: "A message of the report; repeat for more.")
+    @Option(name: .customLong("message"), help: "A message of the report; repeat for more. Not with --file.")
     var messages: [String] = []
 
-    @Option(help: "Upload this file's bytes, cut into messages of at most --max-message-size bytes.")
+    @Option(help: "Upload this file's bytes, cut into messages of --max-message-size bytes. Not with --message.")
     var file: String?
 
     @Option(help: "Largest message content, in bytes (Blackboard's limit).")
@@ -26,28 +31,44 @@ struct Upload: AsyncParsableCommand {
     @Option(help: "Messages sent ahead of their acknowledgements.")
     var window: Int = 8
 
+    @Flag(help: "Send a report with no message (otherwise an empty report is an error and nothing is sent).")
+    var allowEmpty = false
+
     func validate() throws {
-        guard ServerAddress(blackboard) != nil else { throw ValidationError("--blackboard must be HOST:PORT") }
-        guard messages.isEmpty || file == nil else { throw ValidationError("use --message or --file, not both") }
+        _ = try ArgumentChecks.serverAddress(blackboard, option: "--blackboard")
+        guard messages.isEmpty || file == nil else {
+            throw ValidationError("--message and --file cannot be used together")
+        }
         guard maxMessageSize > 0, window > 0 else { throw ValidationError("sizes must be positive") }
     }
 
     func run() async throws {
         StudentLogging.bootstrap()
         try await runReportingFailures {
-            let credentials = try await options.enroll()
             let source: ReportSource =
                 if let file { .file(path: file, pieceSize: maxMessageSize) } else if !messages.isEmpty {
                     .messages(messages)
                 } else { .standardInput }
+            // Local things first: nothing is asked of CUHK for a report that cannot be sent.
+            try source.check(maximumMessageSize: maxMessageSize, allowsEmpty: allowEmpty)
+            let typing = source.isStandardInput && isatty(STDIN_FILENO) == 1
+            let credentials = try await options.enroll()
+            var feed = try source.feed()
             let client = UploadClient(
-                configuration: .init(blackboard: ServerAddress(blackboard) ?? .defaultBlackboard, window: window),
+                configuration: .init(
+                    blackboard: ServerAddress(blackboard) ?? .defaultBlackboard,
+                    // A person typing sees each line acknowledged before the next.
+                    window: typing ? 1 : window,
+                    maximumMessageSize: maxMessageSize,
+                    allowsEmptyReport: allowEmpty,
+                    announcesTyping: typing
+                ),
                 reporter: Terminal.reporter()
             )
-            let receipt = try await client.upload(try source.contents(), as: credentials)
+            let receipt = try await client.upload(from: &feed, as: credentials)
             Terminal.line(
-                "Receipt: report \(receipt.reportID), \(receipt.messageCount) messages, \(receipt.totalBytes) bytes, "
-                    + "SHA-256 \(receipt.digest.hexString)"
+                "Receipt: report \(receipt.reportID), \(Count.of(receipt.messageCount, "message")), "
+                    + "\(Count.of(receipt.totalBytes, "byte")), SHA-256 \(receipt.digest.hexString)"
             )
         }
     }

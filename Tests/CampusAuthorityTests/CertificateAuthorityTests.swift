@@ -69,7 +69,10 @@ import _CryptoExtras
         )
         let (_, certificate) = try await authority().issue(csrPEM: try csr.serializeAsPEM().pemString)
         #expect(!certificate.subject.description.contains("Admins"))
-        #expect(certificate.extensions.count == 5)
+        #expect(certificate.extensions.count == 6)
+        // The only name besides the CN is the SID's URI in the SubjectAlternativeName.
+        let names = try #require(try certificate.extensions.subjectAlternativeNames)
+        #expect(Array(names) == [.uniformResourceIdentifier("urn:campuspki:sid:1155123456")])
     }
 
     @Test func serialsAreDistinct() async throws {

@@ -13,8 +13,13 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
     /// Opens (or creates) the registry.
     ///
     /// - Parameter path: The database file.
-    public init(path: String) throws {
-        (database, writer) = try DurableDatabase.open(path: path) { migrator in
+    ///
+    /// - Parameters:
+    ///   - path: The database file.
+    ///   - checkWrites: Commit a write at once (servers), so a read-only database stops the program at start.
+    /// - Throws: ``DurableDatabase/OpenError``.
+    public init(path: String, checkWrites: Bool = true) throws {
+        (database, writer) = try DurableDatabase.open(path: path, checkWrites: checkWrites) { migrator in
             migrator.registerMigration("v1") { db in
                 try db.execute(
                     sql: """

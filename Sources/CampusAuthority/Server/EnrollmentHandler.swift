@@ -9,7 +9,9 @@ struct EnrollmentHandler: Sendable {
     func serve(_ frames: FrameChannel, logger: Logger) async throws {
         let (message, _) = try await frames.receive()
         guard case .enrollmentRequest(let csrPEM) = message else {
-            throw CampusError(.unexpectedMessage, "expected an enrollment request, got \(message.kind)")
+            let hint = message.kind == .uploadRequest ? " (this is CUHK; upload requests go to Blackboard)" : ""
+            throw CampusError(
+                .unexpectedMessage, "expected an enrollment request, got \(message.kind.phrase)\(hint)")
         }
         logger.info("CSR received", metadata: ["bytes": "\(csrPEM.utf8.count)"])
         let (issued, _) = try await authority.issue(csrPEM: csrPEM)

@@ -21,13 +21,17 @@ public struct RootAuthority: Sendable {
         public var validityDays: Int
         /// Subject of a new root.
         public var subject: DistinguishedName
+        /// Load `cuhk.key` even if others may read it.
+        public var allowInsecureKeyPermissions: Bool
 
         public init(
             directory: String = ".",
             keySize: Int = 2048,
             validityDays: Int = 3650,
-            subject: DistinguishedName = RootAuthority.defaultSubject
+            subject: DistinguishedName = RootAuthority.defaultSubject,
+            allowInsecureKeyPermissions: Bool = false
         ) {
+            self.allowInsecureKeyPermissions = allowInsecureKeyPermissions
             self.directory = directory
             self.keySize = keySize
             self.validityDays = validityDays
@@ -50,6 +54,7 @@ public struct RootAuthority: Sendable {
         case unreadable(path: String, reason: String)
         case keyDoesNotMatchCertificate(keyPath: String, certificatePath: String)
         case keyTooSmall(bits: Int)
+        case insecureKey(String)
 
         public var description: String {
             switch self {
@@ -57,7 +62,8 @@ public struct RootAuthority: Sendable {
                 "\(present) exists but \(missing) does not; refusing to start rather than replace the root. "
                     + "Restore the missing file, or move both away to create a new root "
                     + "(every certificate issued so far would then stop verifying)."
-            case .unreadable(let path, let reason): "cannot read \(path): \(reason)"
+            case .unreadable(let path, let reason): "cannot use \(path): \(reason)"
+            case .insecureKey(let reason): reason
             case .keyDoesNotMatchCertificate(let keyPath, let certificatePath):
                 "\(keyPath) is not the key of the certificate in \(certificatePath)"
             case .keyTooSmall(let bits): "the root key has \(bits) bits; at least 2048 are required"
@@ -95,35 +101,122 @@ public struct RootAuthority: Sendable {
             ?? Self.keyIdentifier(of: certificate.publicKey)
     }
 
+    /// The points of a root's creation at which a crash leaves something on disk; tests stop there.
+    public enum CreationStep: String, Sendable, CaseIterable {
+        /// The key is in the staging directory.
+        case stagedKey
+        /// Key and certificate are in the staging directory.
+        case stagedCertificate
+        /// `cuhk.key` is published; `cuhk.cer` is not yet.
+        case publishedKey
+        /// Both are published; the staging directory is still there.
+        case publishedCertificate
+    }
+
+    /// Where a new root is written before it is published: `.cuhk-root-new` in the root's directory.
+    public static let stagingDirectoryName = ".cuhk-root-new"
+
     /// Loads the root from its directory, or creates it there when neither file exists.
     ///
-    /// - Parameter configuration: The directory and the parameters of a new root.
+    /// A new root is written whole into a staging directory first and then published, key and then certificate,
+    /// with `link(2)`. A crash at any point leaves either nothing published (the staging directory is discarded at
+    /// the next start) or a complete staged pair whose publication the next start finishes; never a key without
+    /// its certificate.
+    ///
+    /// - Parameters:
+    ///   - configuration: The directory and the parameters of a new root.
+    ///   - checkpoint: Called after each step of a creation; tests throw (or kill the process) there.
     /// - Returns: The root and whether it was loaded or created.
     /// - Throws: ``LoadError`` when the files are unreadable, do not match, or only one exists; ``FileError``
     ///   when a new root cannot be written.
-    public static func load(or configuration: Configuration) throws -> (RootAuthority, Origin) {
+    public static func load(
+        or configuration: Configuration,
+        checkpoint: (CreationStep) throws -> Void = { _ in }
+    ) throws -> (RootAuthority, Origin) {
         let keyPath = configuration.keyPath
         let certificatePath = configuration.certificatePath
+        try finishUnfinishedCreation(in: configuration.directory)
         switch (SecureFile.exists(keyPath), SecureFile.exists(certificatePath)) {
         case (true, true):
+            do {
+                try SecureFile.checkPrivate(keyPath, allowed: configuration.allowInsecureKeyPermissions)
+            } catch {
+                throw LoadError.insecureKey("\(error)")
+            }
             return (try load(keyPath: keyPath, certificatePath: certificatePath), .loaded)
         case (true, false):
             throw LoadError.onlyOneFilePresent(present: keyPath, missing: certificatePath)
         case (false, true):
             throw LoadError.onlyOneFilePresent(present: certificatePath, missing: keyPath)
         case (false, false):
-            try SecureFile.createDirectory(configuration.directory)
             let root = try make(
                 keySize: configuration.keySize, subject: configuration.subject,
                 validityDays: configuration.validityDays)
-            // The key is published first and never replaces a file; the certificate follows.
-            try SecureFile.write(
-                root.privateKeyPEM, to: keyPath, mode: SecureFile.privateMode, replacing: false
-            )
-            try SecureFile.write(
-                root.certificatePEM, to: certificatePath, mode: SecureFile.publicMode, replacing: false)
+            try create(root, in: configuration.directory, checkpoint: checkpoint)
             return (root, .created)
         }
+    }
+
+    /// Stages both files, then publishes them.
+    static func create(_ root: RootAuthority, in directory: String, checkpoint: (CreationStep) throws -> Void) throws {
+        try SecureFile.createDirectory(directory)
+        let staging = SecureFile.join(directory, stagingDirectoryName)
+        try SecureFile.createDirectory(staging)
+        try SecureFile.write(
+            try root.privateKeyPEM, to: SecureFile.join(staging, keyFileName), mode: SecureFile.privateMode,
+            replacing: false)
+        try checkpoint(.stagedKey)
+        try SecureFile.write(
+            root.certificatePEM, to: SecureFile.join(staging, certificateFileName), mode: SecureFile.publicMode,
+            replacing: false)
+        try checkpoint(.stagedCertificate)
+        try publish(keyFileName, from: staging, to: directory)
+        try checkpoint(.publishedKey)
+        try publish(certificateFileName, from: staging, to: directory)
+        try checkpoint(.publishedCertificate)
+        try removeStaging(staging)
+    }
+
+    /// Finishes or discards a creation that a crash interrupted.
+    ///
+    /// A complete staged pair is published (whatever of it is not yet); an incomplete one was never published
+    /// (publication starts only once both files are staged) and is removed. A published file that differs from
+    /// the staged one is not touched, and the start fails.
+    static func finishUnfinishedCreation(in directory: String) throws {
+        let staging = SecureFile.join(directory, stagingDirectoryName)
+        guard SecureFile.exists(staging) else { return }
+        let stagedKey = SecureFile.join(staging, keyFileName)
+        let stagedCertificate = SecureFile.join(staging, certificateFileName)
+        let complete = (try? load(keyPath: stagedKey, certificatePath: stagedCertificate)) != nil
+        if complete {
+            for name in [keyFileName, certificateFileName] {
+                let published = SecureFile.join(directory, name)
+                if !SecureFile.exists(published) {
+                    try publish(name, from: staging, to: directory)
+                } else if try SecureFile.readText(at: published)
+                    != SecureFile.readText(at: SecureFile.join(staging, name))
+                {
+                    throw LoadError.unreadable(
+                        path: published,
+                        reason: "an unfinished root creation in \(staging) does not match it; move one of them away"
+                    )
+                }
+            }
+        }
+        try removeStaging(staging)
+    }
+
+    private static func publish(_ name: String, from staging: String, to directory: String) throws {
+        try SecureFile.link(SecureFile.join(staging, name), to: SecureFile.join(directory, name))
+    }
+
+    private static func removeStaging(_ staging: String) throws {
+        do {
+            try FileManager.default.removeItem(atPath: staging)
+        } catch {
+            throw LoadError.unreadable(path: staging, reason: "cannot remove it: \(error.localizedDescription)")
+        }
+        SecureFile.syncDirectory(SecureFile.parentDirectory(of: staging))
     }
 
     /// Loads an existing pair and checks that the key belongs to the certificate.
@@ -140,13 +233,18 @@ public struct RootAuthority: Sendable {
         do {
             key = try _RSA.Signing.PrivateKey(pemRepresentation: keyPEM)
         } catch {
-            throw LoadError.unreadable(path: keyPath, reason: "not an RSA private key in PEM (\(error))")
+            throw LoadError.unreadable(
+                path: keyPath,
+                reason: "it is not an RSA private key in PEM (it may be cut short); restore it from a backup")
         }
         let certificate: Certificate
         do {
             certificate = try Certificate(pemEncoded: certificatePEM)
         } catch {
-            throw LoadError.unreadable(path: certificatePath, reason: "not a certificate in PEM (\(error))")
+            throw LoadError.unreadable(
+                path: certificatePath,
+                reason: "it is not a valid PEM certificate (it may be cut short); restore it from a backup, or move "
+                    + "cuhk.key and cuhk.cer away to create a new root")
         }
         guard certificate.publicKey == Certificate.PublicKey(key.publicKey) else {
             throw LoadError.keyDoesNotMatchCertificate(keyPath: keyPath, certificatePath: certificatePath)

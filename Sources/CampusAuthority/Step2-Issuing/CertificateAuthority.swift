@@ -98,6 +98,13 @@ public struct CertificateAuthority: Sendable {
         else {
             throw CampusError(.malformedCSR, "expected a CERTIFICATE REQUEST PEM block, got \(document.discriminator)")
         }
+        if let algorithm = RSAKeyInspector.signatureAlgorithm(inCSR: document.derBytes),
+            let refusal = SignatureAlgorithmRule.refusal(for: algorithm)
+        {
+            // Checked before parsing: swift-certificates cannot parse a request signed with MD5 or ECDSA-SHA-1,
+            // and such a request should hear that its algorithm is weak, not that it is malformed.
+            throw refusal
+        }
         do {
             return try CertificateSigningRequest(derEncoded: document.derBytes)
         } catch {
@@ -107,12 +114,12 @@ public struct CertificateAuthority: Sendable {
                     "the key has \(bits) bits; at least \(configuration.minimumKeyBits) are required"
                 )
             }
-            throw CampusError(.malformedCSR, "the CSR cannot be parsed: \(error)")
+            throw CampusError(.malformedCSR, "the CSR is not a valid PKCS#10 certificate request", cause: error)
         }
     }
 
     /// Cert 2 from CUHK's template: subject `CN=<SID>` plus the root's O/OU, CA:FALSE, digitalSignature +
-    /// keyEncipherment, clientAuth, SKI and AKI.
+    /// keyEncipherment, clientAuth, SubjectAlternativeName `urn:campuspki:sid:<SID>`, SKI and AKI.
     func makeCertificate(for studentID: StudentID, publicKey: Certificate.PublicKey, now: Date) throws -> Certificate {
         let organisation = root.certificate.subject.flatMap { rdn in
             rdn.filter {
@@ -137,6 +144,7 @@ public struct CertificateAuthority: Sendable {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
                 try ExtendedKeyUsage([.clientAuth])
+                SubjectAlternativeNames([.uniformResourceIdentifier(studentID.uri)])
                 SubjectKeyIdentifier(keyIdentifier: RootAuthority.keyIdentifier(of: publicKey)[...])
                 AuthorityKeyIdentifier(keyIdentifier: root.keyIdentifier[...])
             },

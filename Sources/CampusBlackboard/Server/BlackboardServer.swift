@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// Blackboard as a running service: the trusted root, the report store and the session server.
 ///
 /// The `blackboard` executable, the demo and the tests all start Blackboard through this type.
-public final class BlackboardServer: Service, Sendable {
+public final class BlackboardServer: FramedService, Sendable {
     /// Everything `blackboard serve` can be told.
     public struct Configuration: Sendable {
         /// The directory of `blackboard.db` and, by default, `cuhk.cer`.
@@ -25,6 +25,8 @@ public final class BlackboardServer: Service, Sendable {
         public var idleTimeout: TimeAmount
         /// How many connections are served at once.
         public var maximumConnections: Int
+        /// How long connections in flight may go on after a graceful shutdown begins.
+        public var shutdownGrace: TimeAmount
         /// The smallest RSA key accepted in cert 2.
         public var minimumKeyBits: Int
 
@@ -35,9 +37,10 @@ public final class BlackboardServer: Service, Sendable {
             port: Int = 3141,
             maximumMessageSize: Int = 1024 * 1024,
             handshakeTimeout: TimeAmount = .seconds(10),
-            idleTimeout: TimeAmount = .seconds(60),
-            maximumConnections: Int = 4096,
-            minimumKeyBits: Int = 2048
+            idleTimeout: TimeAmount = .seconds(Int64(BlackboardServer.defaultIdleTimeoutSeconds)),
+            maximumConnections: Int = ConnectionLimit.defaultMaximumConnections,
+            minimumKeyBits: Int = 2048,
+            shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds))
         ) {
             self.directory = directory
             self.rootCertificatePath = rootCertificatePath
@@ -47,7 +50,21 @@ public final class BlackboardServer: Service, Sendable {
             self.handshakeTimeout = handshakeTimeout
             self.idleTimeout = idleTimeout
             self.maximumConnections = maximumConnections
+            self.shutdownGrace = shutdownGrace
             self.minimumKeyBits = minimumKeyBits
+        }
+
+        /// The listener's part of the configuration.
+        var framing: FramedServer.Configuration {
+            .init(
+                host: host,
+                port: port,
+                maximumFrameSize: max(
+                    maximumMessageSize + BlackboardServer.messageOverhead, BlackboardServer.minimumFrameSize),
+                timeout: handshakeTimeout,
+                maximumConnections: maximumConnections,
+                shutdownGrace: shutdownGrace
+            )
         }
 
         /// The path of the trusted root.
@@ -63,23 +80,45 @@ public final class BlackboardServer: Service, Sendable {
     public let roots: TrustedRootStore
     private let server: FramedServer
 
+    /// Seconds an established session may stay silent, by default (`--idle-timeout`).
+    public static let defaultIdleTimeoutSeconds = 60
+
+    /// Opens (or creates) `blackboard.db` in the configured directory and proves it writable.
+    ///
+    /// - Throws: ``FileError`` for the directory, ``DurableDatabase/OpenError`` for the database.
+    public static func openStore(configuration: Configuration) throws -> SQLiteReportStore {
+        try SecureFile.createDirectory(configuration.directory)
+        return try SQLiteReportStore(path: SecureFile.join(configuration.directory, SQLiteReportStore.fileName))
+    }
+
+    /// What Blackboard's clients send first, named in a timeout.
+    static let firstExpected = "the handshake"
+
+    /// Binds Blackboard's port; `blackboard serve` does this after checking its database.
+    public static func listen(configuration: Configuration, logger: Logger) async throws -> FramedServer.Listener {
+        try await FramedServer.listen(
+            configuration: configuration.framing, firstExpected: firstExpected, logger: logger)
+    }
+
     /// Opens the store and prepares the listener. A missing root is not an error: handshakes are refused
     /// with `root-unavailable` until the file appears.
     ///
     /// - Parameters:
     ///   - configuration: Directory, address, limits.
     ///   - store: Where reports go; `blackboard.db` in the directory when `nil`.
+    ///   - listener: The port, bound already with ``listen(configuration:logger:)``; when `nil`, ``run()`` binds it.
     ///   - logger: Operational log; never receives keys.
     ///   - reporter: Receives the lines to show in the terminal, by seed step.
+    /// - Throws: ``FileError`` for the directory, ``DurableDatabase/OpenError`` when `blackboard.db` cannot be
+    ///   opened or written.
     public init(
         configuration: Configuration,
         store: (any ReportStore)? = nil,
+        listener: FramedServer.Listener? = nil,
         logger: Logger,
         reporter: @escaping StepReporter = { _, _ in }
     ) throws {
-        try SecureFile.createDirectory(configuration.directory)
-        let store =
-            try store ?? SQLiteReportStore(path: SecureFile.join(configuration.directory, SQLiteReportStore.fileName))
+        let store = try store ?? Self.openStore(configuration: configuration)
         let roots = TrustedRootStore(path: configuration.rootPath)
         self.store = store
         self.roots = roots
@@ -99,15 +138,10 @@ public final class BlackboardServer: Service, Sendable {
         )
         let idleTimeout = configuration.idleTimeout
         self.server = FramedServer(
-            configuration: .init(
-                host: configuration.host,
-                port: configuration.port,
-                maximumFrameSize: max(configuration.maximumMessageSize + Self.messageOverhead, Self.minimumFrameSize),
-                timeout: configuration.handshakeTimeout,
-                maximumConnections: configuration.maximumConnections
-            ),
-            firstExpected: "the handshake",
-            logger: logger
+            configuration: configuration.framing,
+            firstExpected: Self.firstExpected,
+            logger: logger,
+            listener: listener
         ) { frames, logger in
             let session = try await handshake.run(on: frames, logger: logger)
             var logger = logger
@@ -136,5 +170,10 @@ public final class BlackboardServer: Service, Sendable {
 
     public func run() async throws {
         try await server.run()
+    }
+
+    /// Ends every open connection now with `shutting-down`.
+    public func endConnectionsNow() {
+        server.endConnectionsNow()
     }
 }

@@ -30,7 +30,8 @@ struct BlackboardHandshake {
         // Step 3.
         let (request, requestPayload) = try await frames.receive()
         guard case .uploadRequest(let requestText, let certificatePEM) = request else {
-            throw CampusError(.unexpectedMessage, "expected an upload request, got \(request.kind)")
+            let hint = request.kind == .enrollmentRequest ? " (this is Blackboard; enrollment requests go to CUHK)" : ""
+            throw CampusError(.unexpectedMessage, "expected an upload request, got \(request.kind.phrase)\(hint)")
         }
         transcript.append(requestPayload)
         let studentID = try UploadRequestText.studentID(in: requestText)
@@ -55,7 +56,7 @@ struct BlackboardHandshake {
         let authenticator = SessionAuthenticator(keys: SessionKeys(sessionKey: sessionKey, sessionID: sessionID))
         let (confirmation, confirmationPayload) = try await frames.receive()
         guard case .keyConfirmation(let mac) = confirmation else {
-            throw CampusError(.unexpectedMessage, "expected a key confirmation, got \(confirmation.kind)")
+            throw CampusError(.unexpectedMessage, "expected a key confirmation, got \(confirmation.kind.phrase)")
         }
         guard authenticator.isValidStudentConfirmation(mac, transcriptDigest: transcript.digest) else {
             throw CampusError(

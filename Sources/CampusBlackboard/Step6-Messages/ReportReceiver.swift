@@ -124,8 +124,13 @@ struct ReportReceiver {
                 queue.finish()
                 return
 
+            case .keepAlive:
+                // The student is still there; receiving the frame has restarted the idle timer.
+                continue
+
             default:
-                throw CampusError(.unexpectedMessage, "expected a report message or its end, got \(message.kind)")
+                throw CampusError(
+                    .unexpectedMessage, "expected a report message or its end, got \(message.kind.phrase)")
             }
         }
     }

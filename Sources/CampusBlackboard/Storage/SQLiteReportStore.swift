@@ -10,8 +10,13 @@ public final class SQLiteReportStore: ReportStore {
     private let writer: GroupCommitWriter
 
     /// Opens (or creates) the store.
-    public init(path: String) throws {
-        (database, writer) = try DurableDatabase.open(path: path) { migrator in
+    ///
+    /// - Parameters:
+    ///   - path: The database file.
+    ///   - checkWrites: Commit a write at once (servers), so a read-only database stops the program at start.
+    /// - Throws: ``DurableDatabase/OpenError``.
+    public init(path: String, checkWrites: Bool = true) throws {
+        (database, writer) = try DurableDatabase.open(path: path, checkWrites: checkWrites) { migrator in
             migrator.registerMigration("v1") { db in
                 try db.execute(
                     sql: """

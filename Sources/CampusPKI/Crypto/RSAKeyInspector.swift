@@ -25,6 +25,18 @@ public enum RSAKeyInspector {
         return keySize(inSubjectPublicKeyInfo: spki)
     }
 
+    /// The outer signature algorithm of a PKCS#10 request's DER, or `nil` if it cannot be read.
+    ///
+    /// swift-certificates refuses to parse a request signed with an algorithm it does not know (MD5, or ECDSA
+    /// with SHA-1), which would make it "malformed"; reading the OID first lets the answer name the algorithm.
+    public static func signatureAlgorithm(inCSR der: [UInt8]) -> ASN1ObjectIdentifier? {
+        // CertificationRequest ::= SEQUENCE { info, signatureAlgorithm AlgorithmIdentifier, signature BIT STRING }
+        guard let algorithm = child(of: try? DER.parse(der), at: 1), let oidNode = child(of: algorithm, at: 0) else {
+            return nil
+        }
+        return try? ASN1ObjectIdentifier(derEncoded: oidNode)
+    }
+
     static func keySize(inSubjectPublicKeyInfo spki: ASN1Node) -> Int? {
         guard let algorithm = child(of: spki, at: 0), let oidNode = child(of: algorithm, at: 0),
             let oid = try? ASN1ObjectIdentifier(derEncoded: oidNode), oid == rsaEncryption,

@@ -16,6 +16,7 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
         case serverBusy = 8
         case truncatedFrame = 9
         case connectionClosed = 10
+        case shuttingDown = 11
 
         // Enrollment at CUHK (100–199).
         case malformedCSR = 100
@@ -59,6 +60,7 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
             case .serverBusy: "server-busy"
             case .truncatedFrame: "truncated-frame"
             case .connectionClosed: "connection-closed"
+            case .shuttingDown: "shutting-down"
             case .malformedCSR: "malformed-csr"
             case .invalidCSRSignature: "invalid-csr-signature"
             case .invalidSubject: "invalid-subject"
@@ -88,18 +90,33 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// The stable machine code.
     public var code: Code
-    /// A sentence for people; may change between versions.
+    /// A sentence for people; may change between versions. It travels to the peer, so it never carries a
+    /// library's internals (type names, source paths): those go in ``detail``.
     public var reason: String
+    /// The underlying cause, for the local log only; never sent to the peer.
+    public var detail: String?
 
     /// Creates an error.
     ///
     /// - Parameters:
     ///   - code: The stable code that travels on the wire.
     ///   - reason: A sentence that says what was wrong with which input.
-    public init(_ code: Code, _ reason: String) {
+    ///   - detail: The underlying cause, kept for the log and never sent.
+    public init(_ code: Code, _ reason: String, detail: String? = nil) {
         self.code = code
         self.reason = reason
+        self.detail = detail
     }
 
-    public var description: String { "\(code.name) (\(code.rawValue)): \(reason)" }
+    /// Creates an error whose log line keeps `cause`, while the peer sees only `reason`.
+    public init(_ code: Code, _ reason: String, cause: any Error) {
+        self.init(code, reason, detail: String(describing: cause))
+    }
+
+    /// The code, the reason and, when there is one, the underlying cause: for logs.
+    public var description: String {
+        let text = "\(code.name) (\(code.rawValue)): \(reason)"
+        guard let detail else { return text }
+        return "\(text) [cause: \(detail)]"
+    }
 }

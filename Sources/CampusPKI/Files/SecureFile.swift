@@ -54,7 +54,7 @@ public enum SecureFile {
         if replacing {
             guard rename(temporary, path) == 0 else { throw FileError.system("rename to \(path)", errno) }
         } else {
-            guard link(temporary, path) == 0 else {
+            guard posixLink(temporary, path) == 0 else {
                 if errno == EEXIST { throw FileError.alreadyExists(path) }
                 throw FileError.system("link \(path)", errno)
             }
@@ -119,9 +119,39 @@ public enum SecureFile {
 
     /// Moves a file aside under a new name that does not exist yet; used to keep an old key on renewal.
     public static func moveAside(_ path: String, to newPath: String) throws {
-        guard link(path, newPath) == 0 else { throw FileError.system("link \(newPath)", errno) }
+        guard posixLink(path, newPath) == 0 else { throw FileError.system("link \(newPath)", errno) }
         guard unlink(path) == 0 else { throw FileError.system("unlink \(path)", errno) }
         syncDirectory(parentDirectory(of: path))
+    }
+
+    /// Gives the file at `path` a second name, `newPath`, which must not exist yet; syncs the directory.
+    ///
+    /// - Throws: ``FileError/alreadyExists(_:)`` when `newPath` exists.
+    public static func link(_ path: String, to newPath: String) throws {
+        guard posixLink(path, newPath) == 0 else {
+            if errno == EEXIST { throw FileError.alreadyExists(newPath) }
+            throw FileError.system("link \(newPath)", errno)
+        }
+        syncDirectory(parentDirectory(of: newPath))
+    }
+
+    /// Proves that this process can create files in `directory` (by creating and removing one).
+    ///
+    /// `access(2)` would say yes to root even on a read-only mount; a real file says what the programs will meet.
+    public static func checkWritable(directory: String) throws {
+        let probe = join(directory, ".write-check-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FileError.system("create a file in \(directory)", errno) }
+        close(fd)
+        unlink(probe)
+    }
+
+    /// Refuses a private key file that others may read or write, unless `allowed`.
+    ///
+    /// - Throws: ``FileError/insecurePermissions(_:_:)`` with the fix.
+    public static func checkPrivate(_ path: String, allowed: Bool = false) throws {
+        guard !allowed, let mode = mode(of: path), mode & 0o077 != 0 else { return }
+        throw FileError.insecurePermissions(path, mode)
     }
 
     /// Joins a directory and a file name.
@@ -129,13 +159,13 @@ public enum SecureFile {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
-    static func parentDirectory(of path: String) -> String {
+    public static func parentDirectory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let parent = String(path[..<slash])
         return parent.isEmpty ? "/" : parent
     }
 
-    static func syncDirectory(_ directory: String) {
+    public static func syncDirectory(_ directory: String) {
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
         _ = fsync(fd)
@@ -143,9 +173,13 @@ public enum SecureFile {
     }
 }
 
-// `SecureFile.write` hides the C function inside the type; this name reaches it.
+// `SecureFile.write` and `SecureFile.link` hide the C functions inside the type; these names reach them.
 private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
     write(fd, buffer, count)
+}
+
+private func posixLink(_ path: String, _ newPath: String) -> Int32 {
+    link(path, newPath)
 }
 
 /// A file could not be read or written.
@@ -154,13 +188,17 @@ public enum FileError: Error, Sendable, Equatable, CustomStringConvertible {
     case tooLarge(String, Int)
     case notText(String)
     case system(String, Int32)
+    case insecurePermissions(String, mode_t)
 
     public var description: String {
         switch self {
         case .alreadyExists(let path): "\(path) already exists and is not replaced"
         case .tooLarge(let path, let limit): "\(path) is larger than \(limit) bytes"
         case .notText(let path): "\(path) is not UTF-8 text"
-        case .system(let action, let code): "\(action): \(String(cString: strerror(code)))"
+        case .system(let action, let code): "\(action): \(String(cString: strerror(code)).lowercased())"
+        case .insecurePermissions(let path, let mode):
+            "\(path) is a private key that others may read (mode 0\(String(mode, radix: 8))); "
+                + "run `chmod 600 \(path)`, or pass --allow-insecure-key-permissions"
         }
     }
 }

@@ -35,7 +35,8 @@ public final class FrameChannel {
         } catch let error as CampusError {
             throw error
         } catch {
-            throw CampusError(.connectionClosed, "the connection failed: \(error)")
+            throw CampusError(
+                .connectionClosed, "the connection failed (\(NetworkFailure.describe(error)))", cause: error)
         }
         guard let payload else {
             throw CampusError(.connectionClosed, "the peer closed the connection")
@@ -71,7 +72,9 @@ public struct FrameWriter: Sendable {
         do {
             try await outbound.write(payload)
         } catch {
-            throw CampusError(.connectionClosed, "could not send \(message.kind): \(error)")
+            throw CampusError(
+                .connectionClosed, "could not send \(message.kind.phrase) (\(NetworkFailure.describe(error)))",
+                cause: error)
         }
         return payload
     }
@@ -82,7 +85,11 @@ public struct FrameWriter: Sendable {
         do {
             try await outbound.write(contentsOf: messages.map { $0.encoded(allocator: channel.allocator) })
         } catch {
-            throw CampusError(.connectionClosed, "could not send \(messages.count) messages: \(error)")
+            throw CampusError(
+                .connectionClosed,
+                "could not send \(Count.of(messages.count, "message")) (\(NetworkFailure.describe(error)))",
+                cause: error
+            )
         }
     }
 

@@ -3,6 +3,9 @@ import NIOPosix
 
 /// Opens framed connections to a CampusPKI server.
 public enum FramedClient {
+    /// How long a connection attempt may take.
+    public static let connectTimeout = TimeAmount.seconds(10)
+
     /// Connects, runs `body` on the connection, and closes it.
     ///
     /// - Parameters:
@@ -11,7 +14,7 @@ public enum FramedClient {
     ///   - timeout: How long the server may stay silent.
     ///   - body: The client's side of the conversation.
     /// - Returns: What `body` returns.
-    /// - Throws: ``CampusError`` with `connectionClosed` when the server cannot be reached, or what `body` throws.
+    /// - Throws: ``ConnectError`` when the server cannot be reached, or what `body` throws.
     public static func withConnection<Result: Sendable>(
         to address: ServerAddress,
         maximumFrameSize: Int = 2 * 1024 * 1024,
@@ -22,8 +25,8 @@ public enum FramedClient {
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
             channel = try await ClientBootstrap(group: group)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connectTimeout(.seconds(10))
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .connectTimeout(connectTimeout)
                 .connect(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try FramePipeline.configure(
@@ -35,10 +38,22 @@ public enum FramedClient {
                     }
                 }
         } catch {
-            throw CampusError(.connectionClosed, "cannot connect to \(address): \(error)")
+            throw ConnectError(address: address, reason: NetworkFailure.describe(error), detail: "\(error)")
         }
         return try await channel.executeThenClose { inbound, outbound in
             try await body(FrameChannel(inbound: inbound, outbound: outbound, channel: channel.channel))
         }
     }
+}
+
+/// A server could not be reached at all: nothing was sent.
+public struct ConnectError: Error, Sendable, CustomStringConvertible {
+    /// The server.
+    public var address: ServerAddress
+    /// Plain words: "connection refused", "timed out", …
+    public var reason: String
+    /// The library's own description, for the log.
+    public var detail: String
+
+    public var description: String { "cannot connect to \(address) (\(reason))" }
 }

@@ -4,12 +4,22 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A TCP server that speaks frames and hands each connection to a handler in its own task.
 ///
 /// CUHK and Blackboard are both one of these with a different handler. One connection's failure never reaches
-/// another: the handler's error is logged, sent to that peer as an error frame, and that connection is closed.
-/// On graceful shutdown the server stops accepting and waits for the connections in flight, which end by
-/// themselves or by their timeouts.
+/// another: an error while setting a connection up closes that connection only, and the handler's error is
+/// logged, sent to that peer as an error frame, and that connection is closed.
+///
+/// On graceful shutdown the server stops accepting at once and lets the connections in flight go on for
+/// ``Configuration/shutdownGrace``; then (or at once, with ``endConnectionsNow()``) each remaining connection is
+/// failed with `shutting-down`. The handlers see that error at their next read, finish what they were storing,
+/// and the peer receives the error frame.
 public final class FramedServer: Service, Sendable {
     /// Where and how the server listens.
     public struct Configuration: Sendable {
@@ -25,14 +35,17 @@ public final class FramedServer: Service, Sendable {
         public var maximumConnections: Int
         /// The listen backlog.
         public var backlog: Int32
+        /// How long connections in flight may go on after a graceful shutdown begins.
+        public var shutdownGrace: TimeAmount
 
         public init(
             host: String = "127.0.0.1",
             port: Int,
             maximumFrameSize: Int = 64 * 1024,
             timeout: TimeAmount = .seconds(10),
-            maximumConnections: Int = 4096,
-            backlog: Int32 = 1024
+            maximumConnections: Int = ConnectionLimit.defaultMaximumConnections,
+            backlog: Int32 = 1024,
+            shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds))
         ) {
             self.host = host
             self.port = port
@@ -40,11 +53,19 @@ public final class FramedServer: Service, Sendable {
             self.timeout = timeout
             self.maximumConnections = maximumConnections
             self.backlog = backlog
+            self.shutdownGrace = shutdownGrace
         }
     }
 
     /// Serves one connection. Throwing a ``CampusError`` sends it to the peer before the connection closes.
     public typealias Handler = @Sendable (FrameChannel, Logger) async throws -> Void
+
+    private struct State {
+        var serverChannel: (any Channel)?
+        var connections: [ObjectIdentifier: any Channel] = [:]
+        var shuttingDown = false
+        var ending = false
+    }
 
     private let configuration: Configuration
     private let firstExpected: String
@@ -52,21 +73,26 @@ public final class FramedServer: Service, Sendable {
     private let handler: Handler
     private let group: any EventLoopGroup
     private let bound: EventLoopPromise<SocketAddress>
-    private let activeConnections = Atomic<Int>(0)
+    private let state = Mutex(State())
+    private let listener: Listener?
 
     /// - Parameters:
     ///   - configuration: Address, limits and timeout.
     ///   - firstExpected: What a client sends first, named in the timeout error.
     ///   - logger: Receives one line per connection event; never keys.
     ///   - group: The event loops to use.
+    ///   - listener: A socket bound already with ``listen(configuration:firstExpected:logger:group:)``; when `nil`,
+    ///     ``run()`` binds one.
     ///   - handler: Serves one connection.
     public init(
         configuration: Configuration,
         firstExpected: String,
         logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        listener: Listener? = nil,
         handler: @escaping Handler
     ) {
+        self.listener = listener
         self.configuration = configuration
         self.firstExpected = firstExpected
         self.logger = logger
@@ -82,28 +108,74 @@ public final class FramedServer: Service, Sendable {
         try await bound.futureResult.get()
     }
 
-    /// Listens and serves until cancelled or gracefully shut down.
-    public func run() async throws {
-        let configuration = configuration
-        let firstExpected = firstExpected
-        let serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
-        do {
-            serverChannel = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: configuration.backlog)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                // A peer that half-closes (or ends inside a frame) still gets its error frame.
-                .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .bind(host: configuration.host, port: configuration.port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try FramePipeline.configure(
+    /// How many connections are open now.
+    public var openConnections: Int { state.withLock { $0.connections.count } }
+
+    /// A bound listening socket, made before the server (``FramedServer/listen(configuration:firstExpected:logger:group:)``)
+    /// so that a program can find out that its port is taken before it creates anything.
+    public struct Listener: Sendable {
+        let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>?, Never>
+
+        /// The bound address.
+        public var address: SocketAddress? { channel.channel.localAddress }
+    }
+
+    /// Binds the listening socket.
+    ///
+    /// - Throws: The system's bind error (`address already in use`, say); see ``NetworkFailure``.
+    public static func listen(
+        configuration: Configuration,
+        firstExpected: String,
+        logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> Listener {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: configuration.backlog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // Placed before NIO's accept back-off, so it sees each accept error first and reports a burst
+                // once; the back-off then waits a second before accepting again instead of spinning.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptErrorReporter(logger: logger))
+                }
+            }
+            // TCP_NODELAY is a TCP-level option. (`.socketOption(.tcp_nodelay)` would set SO_DEBUG, which only
+            // root may set: every connection of an ordinary user's server failed.)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            // A peer that half-closes (or ends inside a frame) still gets its error frame.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                // A connection that cannot be set up (it was reset at once, say) is closed and skipped; an error
+                // here must not reach the accept loop, which would end the whole server.
+                channel.eventLoop.makeCompletedFuture { () -> NIOAsyncChannel<ByteBuffer, ByteBuffer>? in
+                    do {
+                        return try FramePipeline.configure(
                             channel,
                             maximumFrameSize: configuration.maximumFrameSize,
                             timeout: configuration.timeout,
                             waitingFor: firstExpected
                         )
+                    } catch {
+                        logger.warning("could not set up a connection; closed it", metadata: ["error": "\(error)"])
+                        channel.close(promise: nil)
+                        return nil
                     }
                 }
+            }
+        return Listener(channel: channel)
+    }
+
+    /// Listens (unless given a ``Listener``) and serves until cancelled or gracefully shut down.
+    public func run() async throws {
+        let serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>?, Never>
+        do {
+            if let listener {
+                serverChannel = listener.channel
+            } else {
+                serverChannel = try await Self.listen(
+                    configuration: configuration, firstExpected: firstExpected, logger: logger, group: group
+                ).channel
+            }
         } catch {
             bound.fail(error)
             throw error
@@ -113,33 +185,89 @@ public final class FramedServer: Service, Sendable {
         } else {
             bound.fail(CampusError(.internalError, "the listening socket has no local address"))
         }
+        let closeAtOnce = state.withLock { state in
+            state.serverChannel = serverChannel.channel
+            return state.shuttingDown
+        }
+        if closeAtOnce { serverChannel.channel.close(promise: nil) }
 
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 try await serverChannel.executeThenClose { connections in
                     for try await connection in connections {
+                        guard let connection else { continue }
                         group.addTask { await self.serve(connection) }
                     }
                 }
             }
         } onGracefulShutdown: {
-            serverChannel.channel.close(promise: nil)
+            self.beginShutdown()
         }
     }
+
+    /// Stops accepting, and ends the connections still open after the grace period.
+    func beginShutdown() {
+        let (channel, first) = state.withLock { state in
+            defer { state.shuttingDown = true }
+            return (state.serverChannel, !state.shuttingDown)
+        }
+        guard first else { return }
+        channel?.close(promise: nil)
+        let open = openConnections
+        logger.notice(
+            "shutting down: no new connections",
+            metadata: ["open": "\(open)", "grace": "\(configuration.shutdownGrace.nanoseconds / 1_000_000_000) s"]
+        )
+        guard open > 0 else { return }
+        group.next().scheduleTask(in: configuration.shutdownGrace) { [self] in
+            endConnectionsNow()
+        }
+    }
+
+    /// Ends every open connection with `shutting-down` now (the second signal, or the end of the grace period).
+    ///
+    /// Each handler sees the error at its next read; what it already verified is still committed and
+    /// acknowledged before the error frame goes out.
+    public func endConnectionsNow() {
+        let channels = state.withLock { state in
+            state.shuttingDown = true
+            state.ending = true
+            return Array(state.connections.values)
+        }
+        state.withLock { $0.serverChannel }?.close(promise: nil)
+        if !channels.isEmpty {
+            logger.notice("ending the connections still open", metadata: ["count": "\(channels.count)"])
+        }
+        for channel in channels {
+            channel.triggerUserOutboundEvent(IdleTimeoutHandler.Fail(Self.shuttingDownError), promise: nil)
+        }
+    }
+
+    static let shuttingDownError = CampusError(
+        .shuttingDown, "the server is shutting down; what was acknowledged is stored, try again later")
 
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         var logger = logger
         logger[metadataKey: "peer"] = "\(connection.channel.remoteAddress?.description ?? "?")"
-        let count = activeConnections.add(1, ordering: .relaxed).newValue
-        defer { activeConnections.subtract(1, ordering: .relaxed) }
+        let key = ObjectIdentifier(connection.channel)
+        let (count, ending) = state.withLock { state in
+            state.connections[key] = connection.channel
+            return (state.connections.count, state.ending)
+        }
+        defer { _ = state.withLock { $0.connections.removeValue(forKey: key) } }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let frames = FrameChannel(inbound: inbound, outbound: outbound, channel: connection.channel)
-                guard count <= configuration.maximumConnections else {
-                    let refusal = CampusError(
-                        .serverBusy,
-                        "the server is at its limit of \(configuration.maximumConnections) connections; try again"
-                    )
+                let refusal: CampusError? =
+                    if ending {
+                        Self.shuttingDownError
+                    } else if count > configuration.maximumConnections {
+                        CampusError(
+                            .serverBusy,
+                            "the server is at its limit of \(configuration.maximumConnections) connections; try again"
+                        )
+                    } else { nil }
+                if let refusal {
                     logger.warning("refused connection", metadata: ["error": "\(refusal)"])
                     try await frames.send(.error(refusal))
                     await Self.lingerBeforeClose(connection.channel)
@@ -176,5 +304,52 @@ public final class FramedServer: Service, Sendable {
         let timer = channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
         try? await channel.closeFuture.get()
         timer.cancel()
+    }
+}
+
+/// Logs accept failures (out of file descriptors, say) once per burst, then passes them on to NIO's back-off.
+final class AcceptErrorReporter: ChannelInboundHandler, Sendable {
+    typealias InboundIn = any Channel
+    typealias InboundOut = any Channel
+
+    /// A burst ends after this long without an accept error.
+    static let quietPeriod = TimeAmount.seconds(10)
+
+    private let logger: Logger
+    private let lastError = Mutex<NIODeadline?>(nil)
+    private let suppressed = Atomic<Int>(0)
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let now = NIODeadline.now()
+        let startsBurst = lastError.withLock { last in
+            defer { last = now }
+            guard let previous = last else { return true }
+            return now - previous > Self.quietPeriod
+        }
+        if startsBurst {
+            let earlier = suppressed.exchange(0, ordering: .relaxed)
+            logger.error(
+                "cannot accept connections; retrying each second",
+                metadata: [
+                    "error": "\(error)",
+                    "hint": "\(Self.hint(for: error))",
+                    "failures-since-last-report": "\(earlier)",
+                ]
+            )
+        } else {
+            suppressed.add(1, ordering: .relaxed)
+        }
+        context.fireErrorCaught(error)
+    }
+
+    static func hint(for error: any Error) -> String {
+        if let error = error as? IOError, error.errnoCode == EMFILE || error.errnoCode == ENFILE {
+            return "out of file descriptors: raise `ulimit -n` or lower --max-connections"
+        }
+        return "see the error"
     }
 }

@@ -21,6 +21,15 @@ public final class IdleTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
         }
     }
 
+    /// A user outbound event that fails the connection now with `error`, as a timeout would: the reading task
+    /// sees the error at its next read. The server uses it to end connections when it shuts down.
+    public struct Fail: Sendable {
+        public var error: CampusError
+        public init(_ error: CampusError) {
+            self.error = error
+        }
+    }
+
     private var timeout: TimeAmount
     private var phase: String
     private var scheduled: Scheduled<Void>?
@@ -68,6 +77,11 @@ public final class IdleTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
             timeout = change.timeout
             phase = change.phase
             restart(context: context)
+            promise?.succeed()
+        } else if let failure = event as? Fail {
+            scheduled?.cancel()
+            scheduled = nil
+            context.fireErrorCaught(failure.error)
             promise?.succeed()
         } else {
             context.triggerUserOutboundEvent(event, promise: promise)

@@ -1,7 +1,7 @@
 import SwiftASN1
 import X509
 
-/// The leaf is an end-entity certificate meant for a client that receives keys: not a CA,
+/// The leaf is an end-entity certificate meant for a client that receives keys: BasicConstraints CA:FALSE,
 /// KeyUsage with keyEncipherment (step 4 encrypts the session key to it), ExtendedKeyUsage with clientAuth.
 public struct ClientCertificatePolicy: VerifierPolicy {
     // The KeyUsage extension is critical in CampusPKI certificates and this policy enforces it.
@@ -19,10 +19,18 @@ public struct ClientCertificatePolicy: VerifierPolicy {
             keyUsage = try leaf.extensions.keyUsage
             extendedKeyUsage = try leaf.extensions.extendedKeyUsage
         } catch {
-            return Self.failure(.malformedCertificate, "an extension of the certificate cannot be read: \(error)")
+            return Self.failure(.malformedCertificate, "an extension of the certificate cannot be read")
         }
-        if case .isCertificateAuthority = basicConstraints {
+        switch basicConstraints {
+        case .isCertificateAuthority:
             return Self.failure(.notAClientCertificate, "a CA certificate cannot be used as a student's certificate")
+        case nil:
+            // RFC 5280 lets a leaf omit BasicConstraints; CUHK always writes CA:FALSE, and a student's certificate
+            // must say so rather than leave it to the reader.
+            return Self.failure(
+                .notAClientCertificate, "the certificate has no BasicConstraints extension saying CA:FALSE")
+        case .notCertificateAuthority:
+            break
         }
         if chain.count < 2 {
             return Self.failure(

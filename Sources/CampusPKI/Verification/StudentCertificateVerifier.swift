@@ -71,7 +71,7 @@ public struct StudentCertificateVerifier: Sendable {
             if let bits = RSAKeyInspector.keySize(inCertificate: document.derBytes), bits < minimumKeyBits {
                 throw CampusError(.keyTooSmall, "the key has \(bits) bits; at least \(minimumKeyBits) are required")
             }
-            throw CampusError(.malformedCertificate, "the certificate cannot be parsed: \(error)")
+            throw CampusError(.malformedCertificate, "the certificate is not a valid X.509 certificate", cause: error)
         }
     }
 

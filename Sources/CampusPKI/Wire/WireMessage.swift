@@ -25,6 +25,8 @@ public enum WireMessage: Sendable, Hashable {
     case endOfReport(sequence: UInt64, mac: [UInt8])
     /// Blackboard → Student: the report is recorded; the receipt.
     case receipt(ReportReceipt)
+    /// Student → Blackboard (step 6): nothing to send yet; the session is still wanted. Empty body.
+    case keepAlive
     /// Server → client: a refusal with a stable code; the server closes the connection after it.
     case error(CampusError)
 
@@ -43,7 +45,26 @@ public enum WireMessage: Sendable, Hashable {
         case messageAcknowledged = 0x15
         case endOfReport = 0x16
         case receipt = 0x17
+        case keepAlive = 0x18
         case error = 0x7F
+
+        /// The message's name with its article, for reasons and terminal lines: "an enrollment request".
+        public var phrase: String {
+            switch self {
+            case .enrollmentRequest: "an enrollment request"
+            case .enrollmentCertificate: "an enrollment certificate"
+            case .uploadRequest: "an upload request"
+            case .sessionKey: "a session key"
+            case .keyConfirmation: "a key confirmation"
+            case .sessionSecure: "a session-secure message"
+            case .reportMessage: "a report message"
+            case .messageAcknowledged: "a message acknowledgement"
+            case .endOfReport: "an end of report"
+            case .receipt: "a receipt"
+            case .keepAlive: "a keep-alive"
+            case .error: "an error"
+            }
+        }
     }
 
     /// Length of session IDs, in bytes.
@@ -64,6 +85,7 @@ public enum WireMessage: Sendable, Hashable {
         case .messageAcknowledged: .messageAcknowledged
         case .endOfReport: .endOfReport
         case .receipt: .receipt
+        case .keepAlive: .keepAlive
         case .error: .error
         }
     }
@@ -100,6 +122,8 @@ public enum WireMessage: Sendable, Hashable {
             buffer.writeInteger(receipt.messageCount)
             buffer.writeInteger(receipt.totalBytes)
             buffer.writeBytes(receipt.digest)
+        case .keepAlive:
+            break
         case .error(let error):
             buffer.writeInteger(error.code.rawValue)
             buffer.writeField(Array(error.reason.utf8))
@@ -178,6 +202,8 @@ public enum WireMessage: Sendable, Hashable {
                     digest: try buffer.readFixed(macLength, named: "digest")
                 )
             )
+        case .keepAlive:
+            message = .keepAlive
         case .error:
             guard let rawCode = buffer.readInteger(as: UInt16.self) else {
                 throw CampusError(.malformedMessage, "error message is missing its code")
@@ -191,7 +217,7 @@ public enum WireMessage: Sendable, Hashable {
         guard buffer.readableBytes == 0 else {
             throw CampusError(
                 .malformedMessage,
-                "\(buffer.readableBytes) unexpected bytes after the end of a \(kind) message"
+                "\(Count.of(buffer.readableBytes, "unexpected byte")) after the end of \(kind.phrase)"
             )
         }
         return message

@@ -16,20 +16,27 @@ public struct EnrollmentClient: Sendable {
         public var rootCertificatePath: String?
         /// RSA key size for a new key.
         public var keyBits: Int
+        /// Use a saved key even if others may read it.
+        public var allowInsecureKeyPermissions: Bool
 
         public init(
             directory: String = ".",
             certificateAuthority: ServerAddress = .defaultCertificateAuthority,
             renew: Bool = false,
             rootCertificatePath: String? = nil,
-            keyBits: Int = 2048
+            keyBits: Int = 2048,
+            allowInsecureKeyPermissions: Bool = false
         ) {
             self.directory = directory
             self.certificateAuthority = certificateAuthority
             self.renew = renew
             self.rootCertificatePath = rootCertificatePath
             self.keyBits = keyBits
+            self.allowInsecureKeyPermissions = allowInsecureKeyPermissions
         }
+
+        /// Where a root CUHK sent is pinned when no root was given: `cuhk.cer` in ``directory``.
+        public var pinnedRootPath: String { SecureFile.join(directory, RootFile.name) }
     }
 
     /// What enrollment did.
@@ -55,7 +62,11 @@ public struct EnrollmentClient: Sendable {
         let directory = configuration.directory
         let pinnedRoot = try loadPinnedRoot()
         // The saved key is read once: parsing an RSA private key is not free.
-        let existingKey = configuration.renew ? nil : try StudentCredentials.loadKey(for: studentID, in: directory)
+        let existingKey =
+            configuration.renew
+            ? nil
+            : try StudentCredentials.loadKey(
+                for: studentID, in: directory, allowingInsecurePermissions: configuration.allowInsecureKeyPermissions)
         if let existingKey,
             let saved = try await StudentCredentials.loadValid(
                 for: studentID, key: existingKey, in: directory, root: pinnedRoot)
@@ -64,11 +75,7 @@ public struct EnrollmentClient: Sendable {
             return (saved, .reused)
         }
 
-        do {
-            try SecureFile.createDirectory(directory)
-        } catch {
-            throw StudentError.local("\(error)")
-        }
+        try Self.prepareDirectory(directory)
         let keyPath = StudentCredentials.keyPath(for: studentID, in: directory)
         let key = try existingKey ?? CertificateRequestBuilder.makeKey(bits: configuration.keyBits)
         let csrPEM = try CertificateRequestBuilder.makeRequest(for: studentID, key: key)
@@ -80,16 +87,7 @@ public struct EnrollmentClient: Sendable {
         let (certificatePEM, rootPEM) = try await requestCertificate(csrPEM: csrPEM)
         reporter(.certificate, "Get Cert2!")
 
-        let root: Certificate
-        if let pinnedRoot {
-            root = pinnedRoot
-        } else {
-            do {
-                root = try Certificate(pemEncoded: rootPEM)
-            } catch {
-                throw StudentError.invalidResponse("CUHK sent a root certificate that cannot be parsed")
-            }
-        }
+        let root = try trustedRoot(pinned: pinnedRoot, sentPEM: rootPEM)
         let certificate: Certificate
         do {
             certificate = try await StudentCertificateVerifier(root: root).verify(
@@ -97,7 +95,8 @@ public struct EnrollmentClient: Sendable {
                 for: studentID
             )
         } catch let error as CampusError {
-            throw StudentError.invalidResponse("CUHK's certificate fails verification: \(error.reason)")
+            throw StudentError.invalidResponse(
+                "CUHK's certificate fails verification against the root \(root.sha256Fingerprint): \(error.reason)")
         }
         guard certificate.publicKey == Certificate.PublicKey(key.publicKey) else {
             throw StudentError.invalidResponse("CUHK's certificate is not for this student's key")
@@ -129,7 +128,23 @@ public struct EnrollmentClient: Sendable {
         return (try StudentCredentials(studentID: studentID, privateKey: key, certificatePEM: certificatePEM), .issued)
     }
 
+    /// Creates the directory if needed and proves it writable, before anything is asked of CUHK: a Student that
+    /// enrolled and then could not save its key would leave a certificate nobody holds.
+    ///
+    /// - Throws: ``StudentError/local(_:)`` naming the directory.
+    public static func prepareDirectory(_ directory: String) throws {
+        do {
+            try SecureFile.createDirectory(directory)
+            try SecureFile.checkWritable(directory: directory)
+        } catch {
+            throw StudentError.local("cannot use the directory \(directory): \(error) (see --dir)")
+        }
+    }
+
+    private var server: StudentError.Server { .cuhk(configuration.certificateAuthority) }
+
     private func requestCertificate(csrPEM: String) async throws -> (String, String) {
+        let server = server
         do {
             return try await FramedClient.withConnection(to: configuration.certificateAuthority) { frames in
                 try await frames.send(.enrollmentRequest(csrPEM: csrPEM))
@@ -137,32 +152,53 @@ public struct EnrollmentClient: Sendable {
                 case .enrollmentCertificate(let certificatePEM, let rootPEM):
                     return (certificatePEM, rootPEM)
                 case .error(let error):
-                    throw StudentError.refusedByCUHK(error)
+                    throw StudentError.refusal(error, by: server, answeringFirstMessage: true)
                 case let other:
-                    throw StudentError.invalidResponse("CUHK answered with \(other.kind)")
+                    throw StudentError.invalidResponse("\(server) answered with \(other.kind.phrase)")
                 }
             }
         } catch {
-            throw StudentError.fromConnection(error, server: "CUHK at \(configuration.certificateAuthority)")
+            throw StudentError.fromConnection(error, server: server)
         }
     }
 
+    /// The root to verify cert 2 with: the pinned one, which must be the one CUHK sent; or, on first use, the one
+    /// CUHK sent, which is then pinned in the Student's directory and said so with its fingerprint.
+    private func trustedRoot(pinned: Certificate?, sentPEM: String) throws -> Certificate {
+        let sent: Certificate
+        do {
+            sent = try Certificate(pemEncoded: sentPEM)
+        } catch {
+            throw StudentError.invalidResponse("\(server) sent a root certificate that cannot be parsed")
+        }
+        if let pinned {
+            guard pinned == sent else {
+                throw StudentError.invalidResponse(
+                    "\(server) sent the root \(sent.sha256Fingerprint), but this Student trusts the root "
+                        + "\(pinned.sha256Fingerprint) (\(configuration.rootCertificatePath ?? configuration.pinnedRootPath)); "
+                        + "is \(server.option) the right CUHK? If CUHK's root really changed, move the old file away")
+            }
+            return pinned
+        }
+        do {
+            try SecureFile.write(
+                sentPEM, to: configuration.pinnedRootPath, mode: SecureFile.publicMode, replacing: false)
+        } catch {
+            throw StudentError.local("cannot save CUHK's root to \(configuration.pinnedRootPath): \(error)")
+        }
+        reporter(
+            .certificate,
+            "Trusting CUHK's root on first use, SHA-256 fingerprint \(sent.sha256Fingerprint); "
+                + "saved as \(configuration.pinnedRootPath) and trusted from now on")
+        return sent
+    }
+
     private func loadPinnedRoot() throws -> Certificate? {
-        let path = configuration.rootCertificatePath ?? SecureFile.join(configuration.directory, "cuhk.cer")
-        let text: String?
+        let path = configuration.rootCertificatePath ?? configuration.pinnedRootPath
         do {
-            text = try SecureFile.readText(at: path)
-        } catch {
-            throw StudentError.local("cannot read \(path): \(error)")
-        }
-        guard let text else {
-            if configuration.rootCertificatePath != nil { throw StudentError.local("\(path) does not exist") }
-            return nil
-        }
-        do {
-            return try Certificate(pemEncoded: text)
-        } catch {
-            throw StudentError.local("\(path) is not a PEM certificate")
+            return try RootFile.load(path, required: configuration.rootCertificatePath != nil)
+        } catch let error as RootFile.LoadError {
+            throw StudentError.local("\(error) (see --root-cert)")
         }
     }
 }

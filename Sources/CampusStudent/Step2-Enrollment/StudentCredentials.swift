@@ -26,9 +26,21 @@ public struct StudentCredentials: Sendable {
     }
 
     /// The saved key, if any.
-    static func loadKey(for studentID: StudentID, in directory: String) throws -> _RSA.Signing.PrivateKey? {
+    ///
+    /// - Throws: ``StudentError/local(_:)`` when the key is unreadable, too small, or readable by others (unless
+    ///   `allowingInsecurePermissions`).
+    static func loadKey(
+        for studentID: StudentID, in directory: String, allowingInsecurePermissions: Bool = false
+    ) throws -> _RSA.Signing.PrivateKey? {
         let path = keyPath(for: studentID, in: directory)
-        guard let pem = try SecureFile.readText(at: path) else { return nil }
+        let pem: String
+        do {
+            guard let text = try SecureFile.readText(at: path) else { return nil }
+            try SecureFile.checkPrivate(path, allowed: allowingInsecurePermissions)
+            pem = text
+        } catch {
+            throw StudentError.local("\(error)")
+        }
         do {
             return try _RSA.Signing.PrivateKey(pemRepresentation: pem)
         } catch {

@@ -14,14 +14,39 @@ public struct UploadClient: Sendable {
         public var window: Int
         /// How long Blackboard may stay silent.
         public var timeout: TimeAmount
+        /// The largest message content; a longer message is refused here, before it is sent.
+        public var maximumMessageSize: Int
+        /// Whether a report with no message may be sent.
+        public var allowsEmptyReport: Bool
+        /// How long the Student waits for the next message before it sends a keep-alive.
+        public var keepAliveInterval: Duration
+        /// Whether a person types the report: after the handshake the Student says how.
+        public var announcesTyping: Bool
 
-        public init(blackboard: ServerAddress = .defaultBlackboard, window: Int = 8, timeout: TimeAmount = .seconds(30))
-        {
+        public init(
+            blackboard: ServerAddress = .defaultBlackboard,
+            window: Int = 8,
+            timeout: TimeAmount = .seconds(UploadClient.defaultTimeoutSeconds),
+            maximumMessageSize: Int = 1024 * 1024,
+            allowsEmptyReport: Bool = false,
+            keepAliveInterval: Duration = .seconds(UploadClient.keepAliveSeconds),
+            announcesTyping: Bool = false
+        ) {
+            self.announcesTyping = announcesTyping
             self.blackboard = blackboard
             self.window = window
             self.timeout = timeout
+            self.maximumMessageSize = maximumMessageSize
+            self.allowsEmptyReport = allowsEmptyReport
+            self.keepAliveInterval = keepAliveInterval
         }
     }
+
+    /// Seconds Blackboard may stay silent before the Student gives up.
+    public static let defaultTimeoutSeconds: Int64 = 30
+    /// Seconds without a message after which the Student sends a keep-alive; below Blackboard's smallest
+    /// `--idle-timeout`.
+    public static let keepAliveSeconds: Int64 = 15
 
     /// What the upload achieved.
     public struct Result: Sendable {
@@ -48,18 +73,31 @@ public struct UploadClient: Sendable {
     public func upload(_ messages: some Sequence<[UInt8]>, as credentials: StudentCredentials) async throws
         -> ReportReceipt
     {
+        var feed = SequenceFeed(messages)
+        return try await upload(from: &feed, as: credentials)
+    }
+
+    /// Runs the handshake and uploads the messages `feed` gives as one report, keeping the session alive while the
+    /// feed is idle.
+    ///
+    /// - Throws: ``StudentError``.
+    public func upload(from feed: inout some MessageFeed, as credentials: StudentCredentials) async throws
+        -> ReportReceipt
+    {
         do {
             return try await FramedClient.withConnection(
                 to: configuration.blackboard,
                 timeout: configuration.timeout
             ) { frames in
                 let authenticator = try await handshake(on: frames, credentials: credentials)
-                return try await send(messages, on: frames, authenticator: authenticator)
+                return try await send(from: &feed, on: frames, authenticator: authenticator)
             }
         } catch {
-            throw StudentError.fromConnection(error, server: "Blackboard at \(configuration.blackboard)")
+            throw StudentError.fromConnection(error, server: server)
         }
     }
+
+    private var server: StudentError.Server { .blackboard(configuration.blackboard) }
 
     /// Steps 3–5 on an open connection.
     ///
@@ -81,9 +119,9 @@ public struct UploadClient: Sendable {
         case .sessionKey(let id, let key):
             (sessionID, encryptedKey) = (id, key)
         case .error(let error):
-            throw StudentError.refusedByBlackboard(error)
+            throw StudentError.refusal(error, by: server, answeringFirstMessage: true)
         default:
-            throw StudentError.invalidResponse("Blackboard answered the request with \(answer.kind)")
+            throw StudentError.invalidResponse("Blackboard answered the request with \(answer.kind.phrase)")
         }
         transcript.append(answerPayload)
         let decrypted: Data
@@ -113,21 +151,33 @@ public struct UploadClient: Sendable {
         case .error(let error):
             throw StudentError.refusedByBlackboard(error)
         case let other:
-            throw StudentError.invalidResponse("Blackboard answered the key confirmation with \(other.kind)")
+            throw StudentError.invalidResponse("Blackboard answered the key confirmation with \(other.kind.phrase)")
         }
         reporter?(.confirmation, "Session secure!")
         return authenticator
     }
 
-    /// Step 6 and the receipt. Up to ``Configuration/window`` messages travel before the first acknowledgement
-    /// is awaited; acknowledgements must come back in order.
+    /// Step 6 and the receipt for messages that are all there already.
     public func send(_ messages: some Sequence<[UInt8]>, on frames: FrameChannel, authenticator: SessionAuthenticator)
+        async throws -> ReportReceipt
+    {
+        var feed = SequenceFeed(messages)
+        return try await send(from: &feed, on: frames, authenticator: authenticator)
+    }
+
+    /// Step 6 and the receipt. Up to ``Configuration/window`` messages travel before the first acknowledgement
+    /// is awaited; acknowledgements must come back in order. While the feed has nothing to send for
+    /// ``Configuration/keepAliveInterval``, a keep-alive frame keeps Blackboard from ending the session.
+    public func send(from feed: inout some MessageFeed, on frames: FrameChannel, authenticator: SessionAuthenticator)
         async throws -> ReportReceipt
     {
         var sequence: UInt64 = 0
         var acknowledged: UInt64 = 0
         var digest = SHA256()
         var totalBytes: UInt64 = 0
+        if configuration.announcesTyping {
+            reporter?(.messages, "Type your report; each line is one message; end with Ctrl-D")
+        }
 
         func awaitAcknowledgement() async throws {
             switch try await frames.receive().message {
@@ -139,11 +189,25 @@ public struct UploadClient: Sendable {
             case .error(let error):
                 throw StudentError.refusedByBlackboard(error)
             case let other:
-                throw StudentError.invalidResponse("Blackboard sent \(other.kind) instead of an acknowledgement")
+                throw StudentError.invalidResponse("Blackboard sent \(other.kind.phrase) instead of an acknowledgement")
             }
         }
 
-        for content in messages {
+        reading: while true {
+            let content: [UInt8]
+            switch try await feed.next(waitingAtMost: configuration.keepAliveInterval) {
+            case .idle:
+                try await frames.send(.keepAlive)
+                continue reading
+            case .end:
+                break reading
+            case .message(let next):
+                content = next
+            }
+            guard content.count <= configuration.maximumMessageSize else {
+                throw ReportSource.tooLarge(
+                    number: Int(sequence + 1), size: content.count, limit: configuration.maximumMessageSize)
+            }
             sequence += 1
             digest.update(data: content)
             totalBytes += UInt64(content.count)
@@ -153,6 +217,11 @@ public struct UploadClient: Sendable {
             while sequence - acknowledged >= UInt64(max(configuration.window, 1)) {
                 try await awaitAcknowledgement()
             }
+        }
+        guard sequence > 0 || configuration.allowsEmptyReport else {
+            throw StudentError.local(
+                "the report is empty, so nothing was uploaded (Blackboard did not record a report); "
+                    + "give --message, --file or lines on standard input, or --allow-empty to send an empty report")
         }
         // The end goes out at once, behind the last messages: Blackboard can store them and the report in one
         // commit. Every acknowledgement must still arrive, and then the receipt.
@@ -172,7 +241,7 @@ public struct UploadClient: Sendable {
         case .error(let error):
             throw StudentError.refusedByBlackboard(error)
         case let other:
-            throw StudentError.invalidResponse("Blackboard sent \(other.kind) instead of a receipt")
+            throw StudentError.invalidResponse("Blackboard sent \(other.kind.phrase) instead of a receipt")
         }
     }
 }

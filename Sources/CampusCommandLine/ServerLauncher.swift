@@ -1,0 +1,62 @@
+import ArgumentParser
+import CampusPKI
+import Logging
+import NIOCore
+
+/// What `cuhk serve` and `blackboard serve` share: the descriptor limit, binding with a clear message when the
+/// port is taken, and a clear message and exit status 2 when the server cannot start.
+public enum ServerLauncher {
+    /// Raises the descriptor limit and works out how many connections to serve.
+    ///
+    /// - Parameters:
+    ///   - requested: `--max-connections`, when given.
+    ///   - cap: The program's default cap.
+    /// - Returns: The number of connections to serve.
+    public static func connectionLimit(requested: Int?, cap: Int, logger: Logger) -> Int {
+        let descriptors = ConnectionLimit.raiseDescriptorLimit()
+        let allowed = ConnectionLimit.defaultConnections(descriptorLimit: descriptors, cap: cap)
+        if let requested {
+            if requested > allowed {
+                logger.warning(
+                    "--max-connections is above what the file descriptor limit allows",
+                    metadata: ["requested": "\(requested)", "descriptor-limit": "\(descriptors)"])
+            }
+            return requested
+        }
+        logger.notice(
+            "serving up to \(allowed) connections at once",
+            metadata: [
+                "descriptor-limit": "\(descriptors == Int.max ? "unlimited" : String(descriptors))",
+                "reserved": "\(ConnectionLimit.reservedDescriptors(descriptorLimit: descriptors))",
+            ])
+        return allowed
+    }
+
+    /// Binds a port, turning a failure into a plain message and exit status 1.
+    public static func bind<T>(
+        program: String, host: String, port: Int, _ listen: () async throws -> T
+    ) async throws -> T {
+        do {
+            return try await listen()
+        } catch {
+            let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            Terminal.error(
+                "\(program): cannot listen on \(address) (\(NetworkFailure.describe(error))); "
+                    + "is another \(program) running? choose another port with --port, or another address with --host")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Runs `make`, turning a failure into a plain message and exit status 2.
+    public static func start<T>(program: String, logger: Logger, _ make: () throws -> T) throws -> T {
+        do {
+            return try make()
+        } catch {
+            if let error = error as? DurableDatabase.OpenError {
+                logger.debug("database error", metadata: ["detail": "\(error.detail)"])
+            }
+            Terminal.error("\(program): \(error)")
+            throw ExitCode(2)
+        }
+    }
+}
