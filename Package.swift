@@ -114,6 +114,9 @@ let package = Package(
             dependencies: [
                 "CampusAuthority", "CampusBlackboard", "CampusStudent",
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -139,16 +139,32 @@ public final class SQLiteReportStore: ReportStore {
                 db,
                 sql: "SELECT * FROM message WHERE session = ? ORDER BY sequence",
                 arguments: [row["session"] as Int64]
-            ).map { row in
-                StoredMessage(
-                    sequence: UInt64(row["sequence"] as Int64),
-                    content: [UInt8](row["content"] as Data),
-                    mac: [UInt8](row["mac"] as Data),
-                    receivedAt: Date(timeIntervalSince1970: row["received_at"])
-                )
-            }
+            ).map(Self.message(from:))
             return (summary, messages)
         }
+    }
+
+    /// Every stored message of a student's sessions, complete or not (sessions in the order they began): what an
+    /// operator checks after a crash, since every acknowledged message must be here.
+    public func messages(for studentID: StudentID) async throws -> [[StoredMessage]] {
+        try await database.read { db in
+            let sessions = try Int64.fetchAll(
+                db, sql: "SELECT id FROM session WHERE sid = ? ORDER BY id", arguments: [studentID.rawValue])
+            return try sessions.map { session in
+                try Row.fetchAll(
+                    db, sql: "SELECT * FROM message WHERE session = ? ORDER BY sequence", arguments: [session]
+                ).map(Self.message(from:))
+            }
+        }
+    }
+
+    private static func message(from row: Row) -> StoredMessage {
+        StoredMessage(
+            sequence: UInt64(row["sequence"] as Int64),
+            content: [UInt8](row["content"] as Data),
+            mac: [UInt8](row["mac"] as Data),
+            receivedAt: Date(timeIntervalSince1970: row["received_at"])
+        )
     }
 
     private static func summary(from row: Row) -> ReportSummary? {

@@ -6,7 +6,7 @@ import NIOCore
 /// owns a connection.
 public final class FrameChannel {
     private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
-    private let channel: any Channel
+    let channel: any Channel
     /// The sending half, which another task may use while this one reads.
     public let writer: FrameWriter
 

@@ -133,10 +133,9 @@ public final class FramedServer: Service, Sendable {
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
-                // Placed before NIO's accept back-off, so it sees each accept error first and reports a burst
-                // once; the back-off then waits a second before accepting again instead of spinning.
+                // Placed before NIO's accept back-off, which does not stop the spinning (see the handler).
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptErrorReporter(logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(AcceptFailureHandler(logger: logger))
                 }
             }
             // TCP_NODELAY is a TCP-level option. (`.socketOption(.tcp_nodelay)` would set SO_DEBUG, which only
@@ -307,49 +306,63 @@ public final class FramedServer: Service, Sendable {
     }
 }
 
-/// Logs accept failures (out of file descriptors, say) once per burst, then passes them on to NIO's back-off.
-final class AcceptErrorReporter: ChannelInboundHandler, Sendable {
+/// Pauses accepting for a second when `accept` fails for lack of resources (out of file descriptors, say), and
+/// logs such failures once per burst.
+///
+/// Without the pause the listening socket stays readable (its backlog is full of waiting connections), every
+/// `accept` fails at once, and the event loop spins at 100 % CPU: NIO's own accept back-off delays the next read
+/// request but leaves the socket registered for reading. Turning `autoRead` off unregisters it; turning it back on
+/// after the pause registers it again.
+final class AcceptFailureHandler: ChannelInboundHandler {
     typealias InboundIn = any Channel
     typealias InboundOut = any Channel
 
+    /// How long accepting pauses after a failure.
+    static let pause = TimeAmount.seconds(1)
     /// A burst ends after this long without an accept error.
     static let quietPeriod = TimeAmount.seconds(10)
 
     private let logger: Logger
-    private let lastError = Mutex<NIODeadline?>(nil)
-    private let suppressed = Atomic<Int>(0)
+    private var lastFailure: NIODeadline?
+    private var failuresSinceReport = 0
+    private var paused = false
 
     init(logger: Logger) {
         self.logger = logger
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let now = NIODeadline.now()
-        let startsBurst = lastError.withLock { last in
-            defer { last = now }
-            guard let previous = last else { return true }
-            return now - previous > Self.quietPeriod
+        guard let error = error as? IOError, Self.isResourceShortage(error.errnoCode) else {
+            context.fireErrorCaught(error)
+            return
         }
-        if startsBurst {
-            let earlier = suppressed.exchange(0, ordering: .relaxed)
+        let now = NIODeadline.now()
+        if let last = lastFailure, now - last <= Self.quietPeriod {
+            failuresSinceReport += 1
+        } else {
             logger.error(
-                "cannot accept connections; retrying each second",
+                "cannot accept connections; pausing accepts for 1 s at a time",
                 metadata: [
                     "error": "\(error)",
-                    "hint": "\(Self.hint(for: error))",
-                    "failures-since-last-report": "\(earlier)",
+                    "hint": "out of file descriptors or memory: raise `ulimit -n` or lower --max-connections",
+                    "failures-since-last-report": "\(failuresSinceReport)",
                 ]
             )
-        } else {
-            suppressed.add(1, ordering: .relaxed)
+            failuresSinceReport = 0
         }
-        context.fireErrorCaught(error)
+        lastFailure = now
+        guard !paused else { return }
+        paused = true
+        let channel = context.channel
+        try? channel.syncOptions?.setOption(.autoRead, value: false)
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: Self.pause) {
+            loopBound.value.paused = false
+            try? channel.syncOptions?.setOption(.autoRead, value: true)
+        }
     }
 
-    static func hint(for error: any Error) -> String {
-        if let error = error as? IOError, error.errnoCode == EMFILE || error.errnoCode == ENFILE {
-            return "out of file descriptors: raise `ulimit -n` or lower --max-connections"
-        }
-        return "see the error"
+    static func isResourceShortage(_ code: Int32) -> Bool {
+        code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM
     }
 }

@@ -1,0 +1,175 @@
+import CampusAuthority
+import CampusBlackboard
+import CampusPKI
+import CampusStudent
+import Foundation
+import NIOCore
+import Synchronization
+import Testing
+
+/// The faults that a fault-injection run found: each test failed before its fix.
+@Suite(.serialized) struct FaultTests {
+    @Test func sigtermEndsASilentSessionAndAnIdleConnectionWithinTheGracePeriod() async throws {
+        let servers = try await ServerProcesses.start(blackboardArguments: ["--shutdown-grace", "2"])
+        defer { servers.stop() }
+        let studentID = StudentID("1155000001")!
+        let credentials = try await servers.enroll(studentID)
+        let session = Task {
+            var feed = SilentFeed()
+            return try await UploadClient(
+                configuration: .init(blackboard: servers.blackboardAddress, keepAliveInterval: .seconds(1))
+            ).upload(from: &feed, as: credentials)
+        }
+        while !servers.blackboard.output.contains("Session secure! SID \(studentID)") {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let idle = try await IdleConnections.open(1, to: servers.blackboardAddress)
+        defer { for channel in idle { channel.close(promise: nil) } }
+
+        let signalled = ContinuousClock.now
+        servers.blackboard.signal(SIGTERM)
+        let outcome = try await servers.blackboard.wait(limit: .seconds(30))
+        let elapsed = ContinuousClock.now - signalled
+        #expect(outcome.status == 0 && !outcome.killed)
+        #expect(elapsed < .seconds(3), "exit took \(elapsed) with a 2 s grace period")
+        #expect(elapsed >= .seconds(2), "the session had its grace period")
+        // The silent student hears why: the error frame waits for it, and its next read finds it.
+        await #expect {
+            _ = try await session.value
+        } throws: { error in
+            guard case .refusedByBlackboard(let refusal) = error as? StudentError else {
+                // A keep-alive may meet the closed connection first.
+                guard case .network = error as? StudentError else { return false }
+                return true
+            }
+            return refusal.code == .shuttingDown
+        }
+    }
+
+    @Test func aSecondSignalEndsSessionsAtOnce() async throws {
+        let servers = try await ServerProcesses.start(blackboardArguments: ["--shutdown-grace", "60"])
+        defer { servers.stop() }
+        let idle = try await IdleConnections.open(3, to: servers.blackboardAddress)
+        defer { for channel in idle { channel.close(promise: nil) } }
+        try await Task.sleep(for: .milliseconds(200))
+        servers.blackboard.signal(SIGTERM)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(servers.blackboard.process.isRunning, "the grace period is 60 s")
+        let signalled = ContinuousClock.now
+        servers.blackboard.signal(SIGTERM)
+        let outcome = try await servers.blackboard.wait(limit: .seconds(30))
+        #expect(ContinuousClock.now - signalled < .seconds(2))
+        #expect(outcome.status == 0)
+    }
+
+    @Test func killingBlackboardDuringAnUploadLosesNoAcknowledgedMessage() async throws {
+        for round in 1...2 {
+            let servers = try await ServerProcesses.start()
+            defer { servers.stop() }
+            let studentID = StudentID("11550000\(10 + round)")!
+            let credentials = try await servers.enroll(studentID)
+            let acknowledgements = LineCounter()
+            let contents = (1...20000).map { index in
+                Array("message \(index) ".utf8) + [UInt8](repeating: 0x61, count: 900)
+            }
+            let upload = Task {
+                try await UploadClient(
+                    configuration: .init(blackboard: servers.blackboardAddress), reporter: acknowledgements.reporter
+                ).upload(contents, as: credentials)
+            }
+            let acknowledged = { acknowledgements.count { $0.hasPrefix("Blackboard stored message") } }
+            while acknowledged() < 40 * round { try await Task.sleep(for: .milliseconds(5)) }
+            servers.blackboard.signal(SIGKILL)
+            _ = try await servers.blackboard.wait()
+            guard case .failure = await upload.result else {
+                Issue.record("the upload finished before Blackboard was killed")
+                continue
+            }
+            let told = acknowledged()
+
+            let store = try SQLiteReportStore(
+                path: SecureFile.join(servers.directory, SQLiteReportStore.fileName), checkWrites: false)
+            let sessions = try await store.messages(for: studentID)
+            #expect(sessions.count == 1)
+            let stored = sessions.first ?? []
+            #expect(stored.count >= told, "\(told) acknowledged, \(stored.count) stored")
+            #expect(stored.map(\.sequence) == (0..<UInt64(stored.count)).map { $0 + 1 })
+            #expect(stored.allSatisfy { $0.content == contents[Int($0.sequence) - 1] })
+        }
+    }
+
+    @Test func killingCUHKDuringEnrollmentsLeavesNoHeldCertificateUnrecorded() async throws {
+        let servers = try await ServerProcesses.start()
+        defer { servers.stop() }
+        let held = SerialList()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<40 {
+                group.addTask {
+                    let studentID = StudentID("11551\(String(format: "%05d", index))")!
+                    if let credentials = try? await servers.enroll(studentID, key: TestKeys.pool[index % 4]) {
+                        held.append(credentials.certificate.serialNumber.hex)
+                    }
+                }
+            }
+            group.addTask {
+                while held.count < 5 { try await Task.sleep(for: .milliseconds(2)) }
+                servers.cuhk.signal(SIGKILL)
+            }
+            try await group.waitForAll()
+        }
+        let registry = try SQLiteCertificateRegistry(
+            path: SecureFile.join(servers.directory, SQLiteCertificateRegistry.fileName), checkWrites: false)
+        let recorded = try await registry.certificates(for: nil).map(\.serial)
+        let serials = held.all
+        #expect(serials.count >= 5 && serials.count < 40, "\(serials.count) enrollments finished")
+        #expect(Set(serials).isSubset(of: Set(recorded)), "a student holds a certificate the registry lacks")
+        #expect(Set(recorded).count == recorded.count, "a serial is recorded twice")
+    }
+
+    @Test(arguments: RootAuthority.CreationStep.allCases)
+    func aCUHKKilledWhileCreatingItsRootStartsAgain(at step: RootAuthority.CreationStep) async throws {
+        let directory = try temporaryDirectory()
+        let crashed = try await Program.cuhk.run(
+            ["init", "--dir", "root"], in: directory, environment: ["CAMPUSPKI_CRASH_AT": step.rawValue])
+        #expect(crashed.killed && crashed.status == SIGKILL)
+        let again = try await Program.cuhk.run(["init", "--dir", "root"], in: directory)
+        #expect(again.status == 0, "\(again.all)")
+        // Once both files are staged the creation is finished; before that it is discarded and done again.
+        #expect(again.output.contains(step == .stagedKey ? "Root created" : "Root already present"))
+        #expect(SecureFile.exists(SecureFile.join(directory, "root/cuhk.key")))
+        #expect(SecureFile.exists(SecureFile.join(directory, "root/cuhk.cer")))
+        #expect(!SecureFile.exists(SecureFile.join(directory, "root/\(RootAuthority.stagingDirectoryName)")))
+        // And the pair is whole: `init` loads and checks that the key belongs to the certificate.
+        #expect(try await Program.cuhk.run(["init", "--dir", "root"], in: directory).status == 0)
+    }
+
+    @Test func runningOutOfFileDescriptorsBacksOffInsteadOfSpinning() async throws {
+        let directory = try temporaryDirectory()
+        let blackboard = try Program.blackboard.start(
+            ["--port", "0", "--max-connections", "1000", "--handshake-timeout", "60"], in: directory,
+            descriptorLimit: 64)
+        defer { blackboard.signal(SIGKILL) }
+        let address = try await blackboard.address()
+        let connections = try await IdleConnections.open(150, to: address)
+        try await Task.sleep(for: .milliseconds(500))
+        let before = cpuSeconds(of: blackboard.pid)
+        try await Task.sleep(for: .seconds(2))
+        let used = cpuSeconds(of: blackboard.pid) - before
+        #expect(used < 0.5, "Blackboard used \(used) s of CPU in 2 s while out of descriptors")
+        let reports = blackboard.errorOutput.components(separatedBy: "cannot accept connections").count - 1
+        #expect(reports >= 1 && reports <= 2, "accept failures logged \(reports) times:\n\(blackboard.errorOutput)")
+        for channel in connections { try? await channel.close() }
+        // Still serving: a frame that is not a CampusPKI message gets its error frame.
+        let answer = try await RawClient.errorCode(address, sending: [0, 0, 0, 2, 9, 9])
+        #expect(answer == .unsupportedVersion)
+    }
+}
+
+/// Serials collected by concurrent tasks.
+final class SerialList: Sendable {
+    private let serials = Mutex<[String]>([])
+
+    func append(_ serial: String) { serials.withLock { $0.append(serial) } }
+    var count: Int { serials.withLock { $0.count } }
+    var all: [String] { serials.withLock { $0 } }
+}
