@@ -163,3 +163,54 @@ import _CryptoExtras
         }
     }
 }
+
+/// Requests signed with algorithms swift-certificates cannot even parse still hear that the algorithm is weak.
+@Suite struct WeakSignatureAlgorithmTests {
+    /// The request's own info and signature, re-wrapped with another outer signature algorithm.
+    static func resigned(_ csrPEM: String, algorithm: ASN1ObjectIdentifier) throws -> String {
+        let document = try PEMDocument(pemString: csrPEM)
+        guard case .constructed(let children) = try DER.parse(document.derBytes).content else {
+            throw CampusError(.internalError, "not a SEQUENCE")
+        }
+        let parts = Array(children)
+        var serializer = DER.Serializer()
+        try serializer.appendConstructedNode(identifier: .sequence) { coder in
+            coder.serializeRawBytes(parts[0].encodedBytes)
+            try coder.appendConstructedNode(identifier: .sequence) { coder in
+                try coder.serialize(algorithm)
+                try coder.serialize(ASN1Null())
+            }
+            coder.serializeRawBytes(parts[2].encodedBytes)
+        }
+        return PEMDocument(type: "CERTIFICATE REQUEST", derBytes: serializer.serializedBytes).pemString
+    }
+
+    @Test(arguments: [
+        ("1.2.840.113549.1.1.4", "MD5 with RSA"), ("1.2.840.10045.4.1", "ECDSA with SHA-1"),
+        ("1.2.840.113549.1.1.5", "SHA-1 with RSA"), ("1.2.3.4", "the algorithm 1.2.3.4"),
+    ])
+    func answersWeakSignatureAlgorithm(oid: String, name: String) async throws {
+        let csr = try Self.resigned(try makeCSR(), algorithm: try ASN1ObjectIdentifier(dotRepresentation: oid))
+        let authority = CertificateAuthority(
+            root: CertificateAuthorityTests.root, registry: InMemoryCertificateRegistry())
+        await #expect {
+            _ = try await authority.issue(csrPEM: csr)
+        } throws: { error in
+            guard let error = error as? CampusError else { return false }
+            return error.code == .weakSignatureAlgorithm && error.reason.contains(name)
+        }
+    }
+
+    @Test func aDamagedRequestIsMalformedWithoutLibraryInternals() async throws {
+        let pem = PEMDocument(type: "CERTIFICATE REQUEST", derBytes: [0x30, 0x03, 0x02, 0x01, 0x01]).pemString
+        let authority = CertificateAuthority(
+            root: CertificateAuthorityTests.root, registry: InMemoryCertificateRegistry())
+        await #expect {
+            _ = try await authority.issue(csrPEM: pem)
+        } throws: { error in
+            guard let error = error as? CampusError, error.code == .malformedCSR else { return false }
+            // The peer's reason is plain; the parser's own words stay in the log's detail.
+            return !error.reason.contains(".swift") && !error.reason.contains("ASN1") && error.detail != nil
+        }
+    }
+}

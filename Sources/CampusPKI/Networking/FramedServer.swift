@@ -138,16 +138,18 @@ public final class FramedServer: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandler(AcceptFailureHandler(logger: logger))
                 }
             }
-            // TCP_NODELAY is a TCP-level option. (`.socketOption(.tcp_nodelay)` would set SO_DEBUG, which only
-            // root may set: every connection of an ordinary user's server failed.)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            // A peer that half-closes (or ends inside a frame) still gets its error frame.
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(host: configuration.host, port: configuration.port) { channel in
-                // A connection that cannot be set up (it was reset at once, say) is closed and skipped; an error
-                // here must not reach the accept loop, which would end the whole server.
+                // A connection that cannot be set up (a socket option refused, or reset at once) is closed and
+                // skipped. Its options are set here rather than as NIO child channel options: a child option's
+                // failure reaches the accept loop as an error, which would end the whole server.
                 channel.eventLoop.makeCompletedFuture { () -> NIOAsyncChannel<ByteBuffer, ByteBuffer>? in
                     do {
+                        let options = channel.syncOptions
+                        // TCP_NODELAY is a TCP-level option. (`.socketOption(.tcp_nodelay)` would set SO_DEBUG,
+                        // which only root may set: every connection of an ordinary user's server failed.)
+                        try options?.setOption(.tcpOption(.tcp_nodelay), value: 1)
+                        // A peer that half-closes (or ends inside a frame) still gets its error frame.
+                        try options?.setOption(.allowRemoteHalfClosure, value: true)
                         return try FramePipeline.configure(
                             channel,
                             maximumFrameSize: configuration.maximumFrameSize,
@@ -307,7 +309,7 @@ public final class FramedServer: Service, Sendable {
 }
 
 /// Pauses accepting for a second when `accept` fails for lack of resources (out of file descriptors, say), and
-/// logs such failures once per burst.
+/// logs such failures once per burst; logs and stops any other error of an accepted connection's setup.
 ///
 /// Without the pause the listening socket stays readable (its backlog is full of waiting connections), every
 /// `accept` fails at once, and the event loop spins at 100 % CPU: NIO's own accept back-off delays the next read
@@ -333,7 +335,9 @@ final class AcceptFailureHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let error = error as? IOError, Self.isResourceShortage(error.errnoCode) else {
-            context.fireErrorCaught(error)
+            // One accepted connection could not be set up (a socket option refused, say). NIO has closed it; the
+            // error goes no further, since reaching the accept loop would end the whole server.
+            logger.warning("could not set up an accepted connection; closed it", metadata: ["error": "\(error)"])
             return
         }
         let now = NIODeadline.now()

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The three programs as an ordinary user: CUHK and Blackboard serve one student's whole flow, a read-only
+# directory stops Blackboard at start, and SIGTERM stops both. CI runs as root, which once hid a bug that stopped
+# every server run by anyone else; as root this script runs the programs as `nobody` with setpriv.
+set -euo pipefail
+build=${1:-.build/debug}
+work=$(mktemp -d /tmp/campuspki-unprivileged-XXXXXX)
+chmod 755 "$work"
+# Copies in a directory the user can reach (the clone's own folders may not be).
+mkdir "$work/bin" "$work/run"
+cp "$build/cuhk" "$build/blackboard" "$build/student" "$work/bin/"
+chmod 755 "$work/bin" "$work/bin/"*
+as_user=()
+if [ "$(id -u)" = 0 ]; then
+    chown nobody "$work/run"
+    as_user=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups --)
+    echo "unprivileged smoke: running as nobody"
+else
+    echo "unprivileged smoke: running as $(id -un)"
+fi
+cleanup() {
+    [ -n "${cuhk_pid:-}" ] && kill -9 "$cuhk_pid" 2>/dev/null || true
+    [ -n "${blackboard_pid:-}" ] && kill -9 "$blackboard_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_for_address() { # file → HOST:PORT
+    for _ in $(seq 1 600); do
+        if grep -q '^listening on ' "$1" 2>/dev/null; then
+            sed -n 's/^listening on //p' "$1" | head -n 1
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "no 'listening on' line in $1:" >&2
+    cat "$1" "$1.err" >&2 || true
+    return 1
+}
+
+cd "$work/run"
+"${as_user[@]}" "$work/bin/cuhk" --port 0 >cuhk.out 2>cuhk.out.err &
+cuhk_pid=$!
+ca=$(wait_for_address cuhk.out)
+"${as_user[@]}" "$work/bin/blackboard" --port 0 >blackboard.out 2>blackboard.out.err &
+blackboard_pid=$!
+bb=$(wait_for_address blackboard.out)
+
+"${as_user[@]}" "$work/bin/student" --sid 1155123456 --ca "$ca" --blackboard "$bb" \
+    --message "hello from an ordinary user" >student.out 2>&1 || {
+    echo "the student failed:" >&2
+    cat student.out cuhk.out cuhk.out.err blackboard.out blackboard.out.err >&2
+    exit 1
+}
+grep -q '^SID: 1155123456 sign finished.$' student.out
+grep -q '^Receipt: report 1, 1 message, ' student.out
+grep -q 'receive from 1155123456 #1: hello from an ordinary user (Valid message!)' blackboard.out
+[ "$(stat -c %a blackboard.db)" = 600 ] || { echo "blackboard.db is not mode 0600" >&2; exit 1; }
+[ "$(stat -c %a cuhk.key)" = 600 ] || { echo "cuhk.key is not mode 0600" >&2; exit 1; }
+
+kill -TERM "$cuhk_pid" "$blackboard_pid"
+wait "$cuhk_pid" || { echo "cuhk did not exit 0 on SIGTERM" >&2; exit 1; }
+wait "$blackboard_pid" || { echo "blackboard did not exit 0 on SIGTERM" >&2; exit 1; }
+cuhk_pid= blackboard_pid=
+
+# A directory the user cannot write: Blackboard refuses to start, with status 2 and the reason.
+mkdir "$work/readonly"
+chmod 555 "$work/readonly"
+[ "$(id -u)" = 0 ] || cp cuhk.cer "$work/readonly/" 2>/dev/null || true
+set +e
+"${as_user[@]}" "$work/bin/blackboard" --port 0 --dir "$work/readonly" >readonly.out 2>&1
+status=$?
+set -e
+[ "$status" = 2 ] || { echo "blackboard on a read-only directory exited $status, not 2:" >&2; cat readonly.out >&2; exit 1; }
+grep -q 'not writable' readonly.out || { echo "no reason given:" >&2; cat readonly.out >&2; exit 1; }
+! grep -q '^listening on' readonly.out
+
+echo "unprivileged smoke: passed (enrollment, upload, modes 0600, SIGTERM, read-only directory)"
