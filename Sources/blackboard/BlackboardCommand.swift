@@ -71,6 +71,10 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("sizes, timeouts and limits must be positive")
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more") }
+        guard idleTimeout > KeepAlive.intervalSeconds else {
+            throw ValidationError(
+                "--idle-timeout must be more than \(KeepAlive.intervalSeconds) s, the Student's keep-alive interval")
+        }
         guard minKeySize >= 2048 else { throw ValidationError("--min-key-size must be at least 2048") }
     }
 

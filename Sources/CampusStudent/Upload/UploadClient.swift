@@ -29,7 +29,7 @@ public struct UploadClient: Sendable {
             timeout: TimeAmount = .seconds(UploadClient.defaultTimeoutSeconds),
             maximumMessageSize: Int = 1024 * 1024,
             allowsEmptyReport: Bool = false,
-            keepAliveInterval: Duration = .seconds(UploadClient.keepAliveSeconds),
+            keepAliveInterval: Duration = .seconds(KeepAlive.intervalSeconds),
             announcesTyping: Bool = false
         ) {
             self.announcesTyping = announcesTyping
@@ -44,9 +44,6 @@ public struct UploadClient: Sendable {
 
     /// Seconds Blackboard may stay silent before the Student gives up.
     public static let defaultTimeoutSeconds: Int64 = 30
-    /// Seconds without a message after which the Student sends a keep-alive; below Blackboard's smallest
-    /// `--idle-timeout`.
-    public static let keepAliveSeconds: Int64 = 15
 
     /// What the upload achieved.
     public struct Result: Sendable {
