@@ -32,11 +32,16 @@ struct RootOptions: ParsableArguments {
     @Option(help: "Operational log level (standard error).")
     var logLevel: Logger.Level = .info
 
+    @Flag(help: "Load cuhk.key even if others may read it.")
+    var allowInsecureKeyPermissions = false
+
     func validate() throws {
         guard keySize >= 2048 else { throw ValidationError("--key-size must be at least 2048") }
     }
 
-    var root: RootAuthority.Configuration { .init(directory: dir, keySize: keySize) }
+    var root: RootAuthority.Configuration {
+        .init(directory: dir, keySize: keySize, allowInsecureKeyPermissions: allowInsecureKeyPermissions)
+    }
 }
 
 /// Fault injection for the crash tests: with `CAMPUSPKI_CRASH_AT=<step>` in the environment, the process kills
@@ -98,6 +103,7 @@ struct Serve: AsyncParsableCommand {
         let configuration = CUHKServer.Configuration(
             directory: options.dir,
             rootKeySize: options.keySize,
+            allowInsecureKeyPermissions: options.allowInsecureKeyPermissions,
             host: host,
             port: port,
             issuing: .init(validityDays: validityDays, minimumKeyBits: minKeySize),

@@ -13,6 +13,8 @@ public final class CUHKServer: FramedService, Sendable {
         public var directory: String
         /// RSA key size for a new root.
         public var rootKeySize: Int
+        /// Load `cuhk.key` even if others may read it.
+        public var allowInsecureKeyPermissions: Bool
         public var host: String
         /// 9335 as in the seed; 0 picks a free port.
         public var port: Int
@@ -28,6 +30,7 @@ public final class CUHKServer: FramedService, Sendable {
         public init(
             directory: String = ".",
             rootKeySize: Int = 2048,
+            allowInsecureKeyPermissions: Bool = false,
             host: String = "127.0.0.1",
             port: Int = 9335,
             issuing: CertificateAuthority.Configuration = .init(),
@@ -38,6 +41,7 @@ public final class CUHKServer: FramedService, Sendable {
         ) {
             self.directory = directory
             self.rootKeySize = rootKeySize
+            self.allowInsecureKeyPermissions = allowInsecureKeyPermissions
             self.host = host
             self.port = port
             self.issuing = issuing
@@ -94,7 +98,9 @@ public final class CUHKServer: FramedService, Sendable {
         checkpoint: (RootAuthority.CreationStep) throws -> Void = { _ in }
     ) throws {
         let (root, origin) = try RootAuthority.load(
-            or: .init(directory: configuration.directory, keySize: configuration.rootKeySize),
+            or: .init(
+                directory: configuration.directory, keySize: configuration.rootKeySize,
+                allowInsecureKeyPermissions: configuration.allowInsecureKeyPermissions),
             checkpoint: checkpoint
         )
         let registry = try SQLiteCertificateRegistry(

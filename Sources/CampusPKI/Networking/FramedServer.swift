@@ -265,7 +265,7 @@ public final class FramedServer: Service, Sendable {
                     } else if count > configuration.maximumConnections {
                         CampusError(
                             .serverBusy,
-                            "the server is at its limit of \(configuration.maximumConnections) connections; try again"
+                            "the server is at its limit of \(Count.of(configuration.maximumConnections, "connection")); try again"
                         )
                     } else { nil }
                 if let refusal {
