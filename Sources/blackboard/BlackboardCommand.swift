@@ -203,7 +203,8 @@ struct Show: AsyncParsableCommand {
         Terminal.line("  bytes:              \(summary.totalBytes)")
         Terminal.line("  SHA-256:            \(summary.digest.hexString)")
         for message in messages {
-            Terminal.line("  #\(message.sequence) \(JSONOutput.timestamp(message.receivedAt))")
+            Terminal.line(
+                "  #\(message.sequence) \(JSONOutput.timestamp(message.receivedAt)) HMAC \(message.mac.hexString)")
             Terminal.line("     \(MessageDisplay.text(message.content))")
         }
     }

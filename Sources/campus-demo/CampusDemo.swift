@@ -1,6 +1,7 @@
 import ArgumentParser
 import CampusAuthority
 import CampusBlackboard
+import CampusCommandLine
 import CampusPKI
 import CampusStudent
 import Foundation
@@ -13,7 +14,8 @@ import ServiceLifecycle
 struct CampusDemo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "campus-demo",
-        abstract: "Run the seed's scenario end to end: CUHK, Blackboard and a Student, on this machine."
+        abstract: "Run the seed's scenario end to end: CUHK, Blackboard and a Student, on this machine.",
+        version: CampusPKIVersion.current
     )
 
     @Option(help: "Working directory (default: a fresh temporary directory).")
@@ -26,7 +28,7 @@ struct CampusDemo: AsyncParsableCommand {
     var logLevel: Logger.Level = .warning
 
     func validate() throws {
-        guard StudentID(sid) != nil else { throw ValidationError("--sid must be exactly 10 decimal digits") }
+        _ = try ArgumentChecks.studentID(sid)
     }
 
     func run() async throws {
@@ -87,8 +89,8 @@ struct CampusDemo: AsyncParsableCommand {
                 ).upload(ReportSource.messages(ReportSource.seedMessages).contents(), as: credentials)
                 reporter(
                     .messages,
-                    "Receipt: report \(receipt.reportID), \(receipt.messageCount) messages, \(receipt.totalBytes) bytes, "
-                        + "SHA-256 \(receipt.digest.hexString)"
+                    "Receipt: report \(receipt.reportID), \(Count.of(receipt.messageCount, "message")), "
+                        + "\(Count.of(receipt.totalBytes, "byte")), SHA-256 \(receipt.digest.hexString)"
                 )
                 return receipt
             }
@@ -112,5 +114,3 @@ struct CampusDemo: AsyncParsableCommand {
         return String(cString: result)
     }
 }
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}
