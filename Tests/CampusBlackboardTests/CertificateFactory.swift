@@ -40,6 +40,8 @@ struct CertificateFactory {
         notAfter: Date = Date().addingTimeInterval(365 * 86_400),
         issuerKey: _RSA.Signing.PrivateKey = rootKey,
         isCA: Bool = false,
+        basicConstraints: Bool = true,
+        subjectAlternativeNames: [GeneralName] = [],
         keyUsage: KeyUsage = KeyUsage(digitalSignature: true, keyEncipherment: true),
         extendedKeyUsage: [ExtendedKeyUsage.Usage] = [.clientAuth]
     ) throws -> Certificate {
@@ -56,9 +58,15 @@ struct CertificateFactory {
             },
             signatureAlgorithm: .sha256WithRSAEncryption,
             extensions: try Certificate.Extensions {
-                Critical(isCA ? BasicConstraints.isCertificateAuthority(maxPathLength: nil) : .notCertificateAuthority)
+                if basicConstraints {
+                    Critical(
+                        isCA ? BasicConstraints.isCertificateAuthority(maxPathLength: nil) : .notCertificateAuthority)
+                }
                 Critical(keyUsage)
                 try ExtendedKeyUsage(extendedKeyUsage)
+                if !subjectAlternativeNames.isEmpty {
+                    SubjectAlternativeNames(subjectAlternativeNames)
+                }
             },
             issuerPrivateKey: Certificate.PrivateKey(issuerKey)
         )

@@ -62,6 +62,29 @@ import X509
         #expect(await failure(try CertificateFactory.student(cn: "1155000000")) == .sidMismatch)
     }
 
+    @Test func refusesALeafWithoutBasicConstraints() async throws {
+        // RFC 5280 lets a leaf omit it; a student's certificate must say CA:FALSE.
+        #expect(await failure(try CertificateFactory.student(basicConstraints: false)) == .notAClientCertificate)
+    }
+
+    @Test func checksTheSIDInTheSubjectAlternativeName() async throws {
+        let matching = try CertificateFactory.student(
+            subjectAlternativeNames: [.uniformResourceIdentifier("urn:campuspki:sid:1155123456")])
+        #expect(try await verifier.verify(certificatePEM: matching.pem, for: sid) == matching)
+        let other = try CertificateFactory.student(
+            subjectAlternativeNames: [.uniformResourceIdentifier("urn:campuspki:sid:1155000000")])
+        #expect(await failure(other) == .sidMismatch)
+    }
+
+    @Test func anUntrustedChainNamesTheRootsFingerprint() async throws {
+        let certificate = try CertificateFactory.student(issuerKey: CertificateFactory.otherRootKey)
+        await #expect {
+            _ = try await verifier.verify(certificatePEM: certificate.pem, for: sid)
+        } throws: { error in
+            (error as? CampusError)?.reason.contains(verifier.root.sha256Fingerprint) == true
+        }
+    }
+
     @Test func refusesDamagedPEM() async throws {
         await #expect(throws: CampusError.self) {
             _ = try await verifier.verify(certificatePEM: "garbage", for: sid)

@@ -44,7 +44,8 @@ public struct StudentCertificateVerifier: Sendable {
             guard let first = failures.first else {
                 throw CampusError(
                     .untrustedCertificate,
-                    "no valid chain to the trusted root \(root.subject): another issuer, a bad signature, "
+                    "no valid chain to the trusted root \(root.subject) (SHA-256 fingerprint "
+                        + "\(root.sha256Fingerprint)): another issuer, a bad signature, "
                         + "or a critical extension CampusPKI does not handle"
                 )
             }
