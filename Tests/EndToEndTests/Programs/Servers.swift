@@ -43,16 +43,9 @@ struct ServerProcesses {
     func enroll(_ studentID: StudentID, key: _RSA.Signing.PrivateKey = TestKeys.pool[0]) async throws
         -> StudentCredentials
     {
-        let studentDirectory = SecureFile.join(directory, "student-\(studentID)")
-        try SecureFile.createDirectory(studentDirectory)
-        let keyPath = StudentCredentials.keyPath(for: studentID, in: studentDirectory)
-        if !SecureFile.exists(keyPath) {
-            try SecureFile.write(key.pemRepresentation, to: keyPath, mode: SecureFile.privateMode, replacing: false)
-        }
-        return try await EnrollmentClient(
-            configuration: .init(
-                directory: studentDirectory, certificateAuthority: cuhkAddress,
-                rootCertificatePath: SecureFile.join(directory, "cuhk.cer"))
+        try await EnrollmentClient.premade(
+            for: studentID, key: key, under: directory, certificateAuthority: cuhkAddress,
+            rootCertificatePath: SecureFile.join(directory, "cuhk.cer")
         ).enroll(studentID).0
     }
 }

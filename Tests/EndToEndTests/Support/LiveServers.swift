@@ -73,13 +73,7 @@ struct LiveServers {
     func enrollment(for studentID: StudentID, key: _RSA.Signing.PrivateKey = TestKeys.pool[0]) throws
         -> EnrollmentClient
     {
-        let studentDirectory = SecureFile.join(directory, "student-\(studentID)")
-        try SecureFile.createDirectory(studentDirectory)
-        let keyPath = StudentCredentials.keyPath(for: studentID, in: studentDirectory)
-        if !SecureFile.exists(keyPath) {
-            try SecureFile.write(key.pemRepresentation, to: keyPath, mode: SecureFile.privateMode, replacing: false)
-        }
-        return EnrollmentClient(configuration: .init(directory: studentDirectory, certificateAuthority: cuhkAddress))
+        try EnrollmentClient.premade(for: studentID, key: key, under: directory, certificateAuthority: cuhkAddress)
     }
 
     func enroll(_ studentID: StudentID, key: _RSA.Signing.PrivateKey = TestKeys.pool[0]) async throws
@@ -90,6 +84,25 @@ struct LiveServers {
 
     func uploader(window: Int = 8) -> UploadClient {
         UploadClient(configuration: .init(blackboard: blackboardAddress, window: window))
+    }
+}
+
+extension EnrollmentClient {
+    /// An enrollment client for `studentID` in `student-<SID>` under `directory`, with `key` saved there first.
+    static func premade(
+        for studentID: StudentID, key: _RSA.Signing.PrivateKey, under directory: String,
+        certificateAuthority: ServerAddress, rootCertificatePath: String? = nil
+    ) throws -> EnrollmentClient {
+        let studentDirectory = SecureFile.join(directory, "student-\(studentID)")
+        try SecureFile.createDirectory(studentDirectory)
+        let keyPath = StudentCredentials.keyPath(for: studentID, in: studentDirectory)
+        if !SecureFile.exists(keyPath) {
+            try SecureFile.write(key.pemRepresentation, to: keyPath, mode: SecureFile.privateMode, replacing: false)
+        }
+        return EnrollmentClient(
+            configuration: .init(
+                directory: studentDirectory, certificateAuthority: certificateAuthority,
+                rootCertificatePath: rootCertificatePath))
     }
 }
 
