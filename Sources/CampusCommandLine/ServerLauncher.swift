@@ -53,7 +53,7 @@ public enum ServerLauncher {
             return try make()
         } catch {
             if let error = error as? DurableDatabase.OpenError {
-                logger.debug("database error", metadata: ["detail": "\(error.detail)"])
+                logger.error("database error", metadata: ["path": "\(error.path)", "cause": "\(error.detail)"])
             }
             Terminal.error("\(program): \(error)")
             throw ExitCode(2)
