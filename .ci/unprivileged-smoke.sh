@@ -39,7 +39,7 @@ wait_for_address() { # file → HOST:PORT
 }
 
 cd "$work/run"
-"${as_user[@]}" "$work/bin/cuhk" --port 0 >cuhk.out 2>cuhk.out.err &
+"${as_user[@]}" "$work/bin/cuhk" --port 0 --open-enrollment >cuhk.out 2>cuhk.out.err &
 cuhk_pid=$!
 ca=$(wait_for_address cuhk.out)
 "${as_user[@]}" "$work/bin/blackboard" --port 0 >blackboard.out 2>blackboard.out.err &

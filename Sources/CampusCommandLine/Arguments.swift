@@ -31,3 +31,20 @@ public enum ArgumentChecks {
         return address
     }
 }
+
+/// A length of time on the command line: a number and a unit, `90s`, `15m`, `12h` or `7d`.
+public struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
+    /// The length in seconds.
+    public var seconds: Double
+    public let description: String
+
+    public init?(argument: String) {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        guard let unit = argument.last, let scale = units[unit], let value = Double(argument.dropLast()), value > 0
+        else { return nil }
+        seconds = value * scale
+        description = argument
+    }
+
+    public static var defaultCompletionKind: CompletionKind { .default }
+}

@@ -40,10 +40,20 @@ struct CampusDemo: AsyncParsableCommand {
         let studentDirectory = SecureFile.join(directory, "student")
         Terminal.line("CampusPKI demo in \(directory)")
 
+        // The roster way, as a course runs it: the staff import the roster and hand out a one-time code.
+        try SecureFile.createDirectory(cuhkDirectory)
+        let registry = try SQLiteCertificateRegistry(
+            path: SecureFile.join(cuhkDirectory, SQLiteCertificateRegistry.fileName))
+        _ = try await registry.importRoster([RosterEntry(studentID: studentID, name: "Demo Student")])
+        let code = EnrollmentCode.random()
+        _ = try await registry.storeCode(
+            code, for: studentID, issuedAt: Date(), expiresAt: Date().addingTimeInterval(7 * 86_400))
+        let cuhkReporter = Terminal.reporter(role: "CUHK")
+        cuhkReporter(.request, "Roster imported: \(studentID) (Demo Student); one-time enrollment code \(code) issued")
         let cuhk = try CUHKServer(
             configuration: .init(directory: cuhkDirectory, port: 0),
             logger: Logger(label: "cuhk"),
-            reporter: Terminal.reporter(role: "CUHK")
+            reporter: cuhkReporter
         )
         // Blackboard trusts the root CUHK wrote, as in the seed where both share cuhk.cer.
         let blackboard = try BlackboardServer(
@@ -74,10 +84,12 @@ struct CampusDemo: AsyncParsableCommand {
                 Terminal.line("[Blackboard] listening on \(blackboardAddress.hostAndPort)")
                 let reporter = Terminal.reporter(role: "Student")
                 reporter(.request, "Enter student ID (10 digit number): \(studentID)")
+                reporter(.request, "Enter your enrollment code (press Enter if you have none): \(code)")
                 let (credentials, _) = try await EnrollmentClient(
                     configuration: .init(
                         directory: studentDirectory,
-                        certificateAuthority: ServerAddress(host: "127.0.0.1", port: cuhkAddress.port ?? 0)
+                        certificateAuthority: ServerAddress(host: "127.0.0.1", port: cuhkAddress.port ?? 0),
+                        code: code.description
                     ),
                     reporter: reporter
                 ).enroll(studentID)

@@ -12,7 +12,7 @@ struct CUHKCommand: AsyncParsableCommand {
         commandName: "cuhk",
         abstract: "CUHK, the certificate authority: keeps the root (step 0) and signs students' CSRs (step 2).",
         version: CampusPKIVersion.current,
-        subcommands: [Serve.self, Init.self, Issued.self],
+        subcommands: [Serve.self, Init.self, Issued.self, Revoke.self, Roster.self, Codes.self],
         defaultSubcommand: Serve.self
     )
 
@@ -87,6 +87,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds that enrollments in flight may go on after SIGINT or SIGTERM; a second signal ends them.")
     var shutdownGrace: Int = ConnectionLimit.defaultShutdownGraceSeconds
 
+    @Flag(help: "The seed's way, for teaching: anyone may enroll any 10-digit SID, with no roster and no code.")
+    var openEnrollment = false
+
+    @Option(help: "Wrong codes for a SID before it is locked.")
+    var lockoutAttempts: Int = EnrollmentPolicy.Lockout().attempts
+
+    @Option(help: "How long a SID stays locked after too many wrong codes (30s, 15m, 2h).")
+    var lockoutDuration: DurationArgument = DurationArgument(argument: "15m")!
+
     func validate() throws {
         try ArgumentChecks.listeningPort(port)
         guard validityDays > 0 else { throw ValidationError("--validity-days must be positive") }
@@ -95,6 +104,12 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--timeout, --max-frame-size and --max-connections must be positive")
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more") }
+        guard lockoutAttempts > 0 else { throw ValidationError("--lockout-attempts must be positive") }
+    }
+
+    var enrollment: EnrollmentPolicy {
+        openEnrollment
+            ? .open : .roster(.init(attempts: lockoutAttempts, duration: lockoutDuration.seconds))
     }
 
     func run() async throws {
@@ -107,6 +122,7 @@ struct Serve: AsyncParsableCommand {
             host: host,
             port: port,
             issuing: .init(validityDays: validityDays, minimumKeyBits: minKeySize),
+            enrollment: enrollment,
             maximumFrameSize: maxFrameSize,
             timeout: .seconds(Int64(timeout)),
             maximumConnections: ServerLauncher.connectionLimit(
@@ -166,25 +182,22 @@ struct Issued: AsyncParsableCommand {
 
     func run() async throws {
         let studentID = sid.flatMap(StudentID.init)
-        let path = SecureFile.join(dir, SQLiteCertificateRegistry.fileName)
-        guard SecureFile.exists(path) else {
-            Terminal.error("cuhk issued: \(path) does not exist (run cuhk first, or give --dir)")
-            throw ExitCode(2)
-        }
-        let registry = try ServerLauncher.start(program: "cuhk issued", logger: Logger(label: "cuhk")) {
-            try SQLiteCertificateRegistry(path: path, checkWrites: false)
-        }
+        let registry = try RegistryFile.open(in: dir, by: "cuhk issued", writing: false)
         let certificates = try await registry.certificates(for: studentID)
         if json {
             try JSONOutput.print(certificates.map(IssuedCertificateJSON.init))
             return
         }
-        Terminal.line("SERIAL                            SID         NOT AFTER             ISSUED AT")
+        // 32 + 10 + 20 + 20 + 8 characters and four gaps of 2: 98 columns at most (`revoked (…)` may run over).
+        Terminal.line(
+            "SERIAL                            SID         NOT AFTER             ISSUED AT             STATUS")
+        let now = Date()
         for certificate in certificates {
             Terminal.line(
                 [
                     certificate.serial, certificate.studentID.rawValue,
                     JSONOutput.timestamp(certificate.notValidAfter), JSONOutput.timestamp(certificate.issuedAt),
+                    certificate.status(at: now),
                 ].joined(separator: "  ")
             )
         }
@@ -199,6 +212,9 @@ struct IssuedCertificateJSON: Encodable {
     var notBefore: String
     var notAfter: String
     var issuedAt: String
+    var status: String
+    var revokedAt: String?
+    var revocationReason: String?
 
     init(_ certificate: IssuedCertificate) {
         serial = certificate.serial
@@ -206,5 +222,74 @@ struct IssuedCertificateJSON: Encodable {
         notBefore = JSONOutput.timestamp(certificate.notValidBefore)
         notAfter = JSONOutput.timestamp(certificate.notValidAfter)
         issuedAt = JSONOutput.timestamp(certificate.issuedAt)
+        status = certificate.revocation == nil ? certificate.status() : "revoked"
+        revokedAt = certificate.revocation.map { JSONOutput.timestamp($0.time) }
+        revocationReason = certificate.revocation?.reason.rawValue
+    }
+}
+
+extension RevocationReason: ExpressibleByArgument {}
+
+struct Revoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Revoke a certificate (a lost laptop, a student who left), durably.",
+        discussion: "Give --sid to revoke every certificate of a student that is not revoked yet, or --serial for one."
+    )
+
+    @Option(help: "Directory of cuhk.db.")
+    var dir: String = "."
+
+    @Option(help: "Revoke every certificate of this student.")
+    var sid: String?
+
+    @Option(help: "Revoke the certificate with this serial number (hex, as `cuhk issued` lists it).")
+    var serial: String?
+
+    @Option(help: "Why; recorded with the revocation.")
+    var reason: RevocationReason = .cessationOfOperation
+
+    func validate() throws {
+        guard (sid == nil) != (serial == nil) else { throw ValidationError("give either --sid or --serial") }
+        if let sid { _ = try ArgumentChecks.studentID(sid) }
+    }
+
+    func run() async throws {
+        let registry = try RegistryFile.open(in: dir, by: "cuhk revoke", writing: true)
+        let revoked: [IssuedCertificate]
+        do {
+            if let serial {
+                revoked = [try await registry.revoke(serial: serial, reason: reason, at: Date())]
+            } else {
+                revoked = try await registry.revokeAll(of: StudentID(sid!)!, reason: reason, at: Date())
+            }
+        } catch let error as RegistryError {
+            Terminal.error("cuhk revoke: \(error)")
+            throw ExitCode(1)
+        }
+        for certificate in revoked {
+            Terminal.line("Revoked \(certificate.serial) (SID \(certificate.studentID)), reason \(reason.rawValue)")
+        }
+        Terminal.line(Count.of(revoked.count, "certificate") + " revoked")
+    }
+}
+
+/// Opens `cuhk.db` for the listing and managing commands.
+enum RegistryFile {
+    /// - Parameters:
+    ///   - creating: Create the database if it does not exist (importing a roster before CUHK's first start).
+    static func open(in directory: String, by program: String, writing: Bool, creating: Bool = false) throws
+        -> SQLiteCertificateRegistry
+    {
+        let path = SecureFile.join(directory, SQLiteCertificateRegistry.fileName)
+        if !creating {
+            guard SecureFile.exists(path) else {
+                Terminal.error("\(program): \(path) does not exist (run cuhk first, or give --dir)")
+                throw ExitCode(2)
+            }
+        }
+        return try ServerLauncher.start(program: program, logger: Logger(label: "cuhk")) {
+            if creating { try SecureFile.createDirectory(directory) }
+            return try SQLiteCertificateRegistry(path: path, checkWrites: writing)
+        }
     }
 }

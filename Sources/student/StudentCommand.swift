@@ -50,6 +50,9 @@ struct EnrollmentOptions: ParsableArguments {
     @Flag(help: "Use a saved key even if others may read it.")
     var allowInsecureKeyPermissions = false
 
+    @Option(help: "Your one-time enrollment code from the course's staff (asked for at a terminal when missing).")
+    var code: String?
+
     func validate() throws {
         if let sid { _ = try ArgumentChecks.studentID(sid) }
         _ = try ArgumentChecks.serverAddress(ca, option: "--ca")
@@ -75,9 +78,16 @@ struct EnrollmentOptions: ParsableArguments {
                 certificateAuthority: ServerAddress(ca) ?? .defaultCertificateAuthority,
                 renew: renew,
                 rootCertificatePath: rootCert,
-                allowInsecureKeyPermissions: allowInsecureKeyPermissions
+                allowInsecureKeyPermissions: allowInsecureKeyPermissions,
+                code: code
             ),
-            reporter: Terminal.reporter()
+            reporter: Terminal.reporter(),
+            askForCode: {
+                // Only a person at a terminal is asked; piped input keeps the seed's lines (SID, then messages).
+                guard isatty(STDIN_FILENO) == 1 else { return nil }
+                Terminal.prompt("Enter your enrollment code (press Enter if you have none): ")
+                return readLine()?.trimmingCharacters(in: .whitespaces)
+            }
         )
     }
 

@@ -155,6 +155,13 @@ import _CryptoExtras
                 throw CampusError(.internalError, "disk full")
             }
             func certificates(for studentID: StudentID?) async throws -> [IssuedCertificate] { [] }
+            func status(ofSerial serial: String) async throws -> CertificateStatus { .unknown }
+            func revoke(serial: String, reason: RevocationReason, at time: Date) async throws -> IssuedCertificate {
+                throw RegistryError.unknownSerial(serial)
+            }
+            func revokeAll(of studentID: StudentID, reason: RevocationReason, at time: Date) async throws
+                -> [IssuedCertificate]
+            { [] }
         }
         await #expect {
             _ = try await authority(registry: FullDisk()).issue(csrPEM: try makeCSR())

@@ -1,4 +1,5 @@
 import CampusPKI
+import Foundation
 
 /// Where CUHK records what it issues. A certificate is recorded durably before it is sent.
 public protocol CertificateRegistry: Sendable {
@@ -9,9 +10,36 @@ public protocol CertificateRegistry: Sendable {
 
     /// The recorded certificates, oldest first; only those of `studentID` when given.
     func certificates(for studentID: StudentID?) async throws -> [IssuedCertificate]
+
+    /// What the registry says of `serial` (lower-case hex).
+    func status(ofSerial serial: String) async throws -> CertificateStatus
+
+    /// Revokes one certificate durably.
+    ///
+    /// - Returns: The certificate, with its revocation.
+    /// - Throws: ``RegistryError/unknownSerial(_:)``, ``RegistryError/alreadyRevoked(_:)``.
+    func revoke(serial: String, reason: RevocationReason, at time: Date) async throws -> IssuedCertificate
+
+    /// Revokes every certificate of a student that is not revoked yet, durably.
+    ///
+    /// - Returns: The certificates revoked now (none if there were none).
+    func revokeAll(of studentID: StudentID, reason: RevocationReason, at time: Date) async throws
+        -> [IssuedCertificate]
 }
 
 /// A registry failure.
-public enum RegistryError: Error, Sendable, Equatable {
+public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
     case duplicateSerial(String)
+    case unknownSerial(String)
+    case alreadyRevoked(String)
+    case codeAlreadyUsed
+
+    public var description: String {
+        switch self {
+        case .duplicateSerial(let serial): "serial \(serial) is recorded already"
+        case .unknownSerial(let serial): "no certificate with serial \(serial) was issued by this CUHK"
+        case .alreadyRevoked(let serial): "the certificate with serial \(serial) is revoked already"
+        case .codeAlreadyUsed: "the enrollment code was used by another request first"
+        }
+    }
 }

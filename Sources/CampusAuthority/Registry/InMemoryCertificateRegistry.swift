@@ -1,4 +1,5 @@
 import CampusPKI
+import Foundation
 import Synchronization
 
 /// A registry that forgets everything on exit; for unit tests.
@@ -18,5 +19,36 @@ public final class InMemoryCertificateRegistry: CertificateRegistry {
 
     public func certificates(for studentID: StudentID?) async throws -> [IssuedCertificate] {
         entries.withLock { entries in entries.filter { studentID == nil || $0.studentID == studentID } }
+    }
+
+    public func status(ofSerial serial: String) async throws -> CertificateStatus {
+        guard let found = entries.withLock({ $0.first { $0.serial == serial.lowercased() } }) else { return .unknown }
+        if let revocation = found.revocation { return .revoked(found, revocation) }
+        return .good(found)
+    }
+
+    public func revoke(serial: String, reason: RevocationReason, at time: Date) async throws -> IssuedCertificate {
+        try entries.withLock { entries in
+            guard let index = entries.firstIndex(where: { $0.serial == serial.lowercased() }) else {
+                throw RegistryError.unknownSerial(serial)
+            }
+            guard entries[index].revocation == nil else { throw RegistryError.alreadyRevoked(serial) }
+            entries[index].revocation = Revocation(time: time, reason: reason)
+            return entries[index]
+        }
+    }
+
+    public func revokeAll(of studentID: StudentID, reason: RevocationReason, at time: Date) async throws
+        -> [IssuedCertificate]
+    {
+        entries.withLock { entries in
+            var revoked: [IssuedCertificate] = []
+            for index in entries.indices where entries[index].studentID == studentID && entries[index].revocation == nil
+            {
+                entries[index].revocation = Revocation(time: time, reason: reason)
+                revoked.append(entries[index])
+            }
+            return revoked
+        }
     }
 }

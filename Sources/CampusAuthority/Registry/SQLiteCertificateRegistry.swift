@@ -7,12 +7,10 @@ import GRDB
 public final class SQLiteCertificateRegistry: CertificateRegistry {
     public static let fileName = "cuhk.db"
 
-    private let database: DatabasePool
-    private let writer: GroupCommitWriter
+    let database: DatabasePool
+    let writer: GroupCommitWriter
 
     /// Opens (or creates) the registry.
-    ///
-    /// - Parameter path: The database file.
     ///
     /// - Parameters:
     ///   - path: The database file.
@@ -35,26 +33,63 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
                         """
                 )
             }
+            migrator.registerMigration("v2-revocation") { db in
+                try db.execute(
+                    sql: """
+                        ALTER TABLE certificate ADD COLUMN revoked_at REAL;
+                        ALTER TABLE certificate ADD COLUMN revocation_reason TEXT;
+                        """
+                )
+            }
+            migrator.registerMigration("v3-roster") { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE roster (
+                            sid TEXT PRIMARY KEY NOT NULL,
+                            name TEXT NOT NULL,
+                            email TEXT
+                        );
+                        CREATE TABLE enrollment_code (
+                            sid TEXT PRIMARY KEY NOT NULL REFERENCES roster(sid) ON DELETE CASCADE,
+                            code_hash BLOB NOT NULL,
+                            issued_at REAL NOT NULL,
+                            expires_at REAL NOT NULL,
+                            used_at REAL
+                        );
+                        CREATE TABLE lockout (
+                            sid TEXT PRIMARY KEY NOT NULL,
+                            failures INTEGER NOT NULL,
+                            locked_until REAL
+                        );
+                        CREATE TABLE setting (
+                            name TEXT PRIMARY KEY NOT NULL,
+                            value TEXT NOT NULL
+                        );
+                        """
+                )
+            }
         }
     }
 
     public func record(_ certificate: IssuedCertificate) async throws {
         do {
-            try await writer.write { db in
-                try db.execute(
-                    sql:
-                        "INSERT INTO certificate (serial, sid, not_before, not_after, pem, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [
-                        certificate.serial, certificate.studentID.rawValue,
-                        certificate.notValidBefore.timeIntervalSince1970,
-                        certificate.notValidAfter.timeIntervalSince1970, certificate.pem,
-                        certificate.issuedAt.timeIntervalSince1970,
-                    ]
-                )
-            }
+            try await writer.write { db in try Self.insert(certificate, in: db) }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
             throw RegistryError.duplicateSerial(certificate.serial)
         }
+    }
+
+    static func insert(_ certificate: IssuedCertificate, in db: Database) throws {
+        try db.execute(
+            sql:
+                "INSERT INTO certificate (serial, sid, not_before, not_after, pem, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [
+                certificate.serial, certificate.studentID.rawValue,
+                certificate.notValidBefore.timeIntervalSince1970,
+                certificate.notValidAfter.timeIntervalSince1970, certificate.pem,
+                certificate.issuedAt.timeIntervalSince1970,
+            ]
+        )
     }
 
     public func certificates(for studentID: StudentID?) async throws -> [IssuedCertificate] {
@@ -67,17 +102,73 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
             } else {
                 rows = try Row.fetchAll(db, sql: "SELECT * FROM certificate ORDER BY issued_at, serial")
             }
-            return rows.compactMap { row in
-                guard let sid = StudentID(row["sid"] as String) else { return nil }
-                return IssuedCertificate(
-                    serial: row["serial"],
-                    studentID: sid,
-                    notValidBefore: Date(timeIntervalSince1970: row["not_before"]),
-                    notValidAfter: Date(timeIntervalSince1970: row["not_after"]),
-                    pem: row["pem"],
-                    issuedAt: Date(timeIntervalSince1970: row["issued_at"])
-                )
+            return rows.compactMap(Self.certificate(from:))
+        }
+    }
+
+    public func status(ofSerial serial: String) async throws -> CertificateStatus {
+        let found = try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM certificate WHERE serial = ?", arguments: [serial.lowercased()])
+                .flatMap(Self.certificate(from:))
+        }
+        guard let found else { return .unknown }
+        if let revocation = found.revocation { return .revoked(found, revocation) }
+        return .good(found)
+    }
+
+    public func revoke(serial: String, reason: RevocationReason, at time: Date) async throws -> IssuedCertificate {
+        try await writer.write { db in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM certificate WHERE serial = ?", arguments: [serial.lowercased()]),
+                var certificate = Self.certificate(from: row)
+            else { throw RegistryError.unknownSerial(serial) }
+            guard certificate.revocation == nil else { throw RegistryError.alreadyRevoked(serial) }
+            try Self.markRevoked(certificate.serial, reason: reason, at: time, in: db)
+            certificate.revocation = Revocation(time: time, reason: reason)
+            return certificate
+        }
+    }
+
+    public func revokeAll(of studentID: StudentID, reason: RevocationReason, at time: Date) async throws
+        -> [IssuedCertificate]
+    {
+        try await writer.write { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM certificate WHERE sid = ? AND revoked_at IS NULL ORDER BY issued_at, serial",
+                arguments: [studentID.rawValue])
+            return try rows.compactMap(Self.certificate(from:)).map { certificate in
+                try Self.markRevoked(certificate.serial, reason: reason, at: time, in: db)
+                var revoked = certificate
+                revoked.revocation = Revocation(time: time, reason: reason)
+                return revoked
             }
         }
+    }
+
+    static func markRevoked(_ serial: String, reason: RevocationReason, at time: Date, in db: Database)
+        throws
+    {
+        try db.execute(
+            sql: "UPDATE certificate SET revoked_at = ?, revocation_reason = ? WHERE serial = ?",
+            arguments: [time.timeIntervalSince1970, reason.rawValue, serial])
+    }
+
+    static func certificate(from row: Row) -> IssuedCertificate? {
+        guard let sid = StudentID(row["sid"] as String) else { return nil }
+        let revocation = (row["revoked_at"] as Double?).map { time in
+            Revocation(
+                time: Date(timeIntervalSince1970: time),
+                reason: RevocationReason(rawValue: row["revocation_reason"] ?? "") ?? .cessationOfOperation)
+        }
+        return IssuedCertificate(
+            serial: row["serial"],
+            studentID: sid,
+            notValidBefore: Date(timeIntervalSince1970: row["not_before"]),
+            notValidAfter: Date(timeIntervalSince1970: row["not_after"]),
+            pem: row["pem"],
+            issuedAt: Date(timeIntervalSince1970: row["issued_at"]),
+            revocation: revocation
+        )
     }
 }

@@ -19,6 +19,8 @@ public final class CUHKServer: FramedService, Sendable {
         /// 9335 as in the seed; 0 picks a free port.
         public var port: Int
         public var issuing: CertificateAuthority.Configuration
+        /// Who may enroll: the roster's students with their codes (the default), or anyone (`--open-enrollment`).
+        public var enrollment: EnrollmentPolicy
         /// The largest request frame accepted.
         public var maximumFrameSize: Int
         /// How long a client may stay silent.
@@ -34,6 +36,7 @@ public final class CUHKServer: FramedService, Sendable {
             host: String = "127.0.0.1",
             port: Int = 9335,
             issuing: CertificateAuthority.Configuration = .init(),
+            enrollment: EnrollmentPolicy = .standard,
             maximumFrameSize: Int = 64 * 1024,
             timeout: TimeAmount = .seconds(10),
             maximumConnections: Int = CUHKServer.defaultMaximumConnections,
@@ -45,6 +48,7 @@ public final class CUHKServer: FramedService, Sendable {
             self.host = host
             self.port = port
             self.issuing = issuing
+            self.enrollment = enrollment
             self.maximumFrameSize = maximumFrameSize
             self.timeout = timeout
             self.maximumConnections = maximumConnections
@@ -106,7 +110,9 @@ public final class CUHKServer: FramedService, Sendable {
         let registry = try SQLiteCertificateRegistry(
             path: SecureFile.join(configuration.directory, SQLiteCertificateRegistry.fileName)
         )
-        let authority = CertificateAuthority(root: root, registry: registry, configuration: configuration.issuing)
+        let authority = CertificateAuthority(
+            root: root, registry: registry, configuration: configuration.issuing,
+            enrollment: configuration.enrollment, roster: registry)
         self.authority = authority
         self.rootOrigin = origin
         let fingerprint = root.certificate.sha256Fingerprint
@@ -117,6 +123,19 @@ public final class CUHKServer: FramedService, Sendable {
             reporter(.root, "Root loaded from \(configuration.directory)/cuhk.cer (\(root.certificate.subject))")
         }
         reporter(.root, "Root SHA-256 fingerprint \(fingerprint)")
+        try registry.recordEnrollmentPolicy(configuration.enrollment)
+        switch configuration.enrollment {
+        case .open:
+            reporter(.request, "WARNING: open enrollment: anyone may get a certificate for any 10-digit SID")
+            logger.warning("open enrollment: anyone may enroll any SID (--open-enrollment)")
+        case .roster:
+            if try registry.rosterCount() == 0 {
+                reporter(
+                    .request,
+                    "The roster is empty, so nobody can enroll yet: import one with `cuhk roster import FILE.csv` "
+                        + "(header sid,name), then `cuhk codes issue --all-unenrolled` and hand out the codes")
+            }
+        }
         self.server = FramedServer(
             configuration: configuration.framing,
             firstExpected: Self.firstExpected,

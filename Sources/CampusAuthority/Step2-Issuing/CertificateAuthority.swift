@@ -32,27 +32,38 @@ public struct CertificateAuthority: Sendable {
     public let registry: any CertificateRegistry
     public let configuration: Configuration
     public let policy: IssuingPolicy
+    /// Who may enroll: anyone (the seed's way) or the roster's students with their codes.
+    public let enrollment: EnrollmentPolicy
+    /// The roster and codes; needed for ``EnrollmentPolicy/roster(_:)``.
+    public let roster: (any EnrollmentRoster)?
 
     public init(
         root: RootAuthority,
         registry: any CertificateRegistry,
         configuration: Configuration = Configuration(),
-        policy: IssuingPolicy? = nil
+        policy: IssuingPolicy? = nil,
+        enrollment: EnrollmentPolicy = .open,
+        roster: (any EnrollmentRoster)? = nil
     ) {
         self.root = root
         self.registry = registry
         self.configuration = configuration
         self.policy = policy ?? .standard(minimumKeyBits: configuration.minimumKeyBits)
+        self.enrollment = enrollment
+        self.roster = roster
     }
 
     /// Issues cert 2 for a PEM CSR.
     ///
     /// - Parameters:
     ///   - csrPEM: The request, PEM (`CERTIFICATE REQUEST`).
+    ///   - code: The student's one-time enrollment code, as typed; required under ``EnrollmentPolicy/roster(_:)``.
     ///   - now: The issuing time.
     /// - Returns: The recorded certificate and the parsed certificate.
     /// - Throws: ``CampusError`` with the code of the first check that failed.
-    public func issue(csrPEM: String, now: Date = Date()) async throws -> (IssuedCertificate, Certificate) {
+    public func issue(csrPEM: String, code: String? = nil, now: Date = Date()) async throws
+        -> (IssuedCertificate, Certificate)
+    {
         let request = try parse(csrPEM: csrPEM)
         // The policy looks only at what the request says, so it runs first: a SHA-1 request is told that its
         // algorithm is weak rather than that its signature cannot be checked.
@@ -63,6 +74,7 @@ public struct CertificateAuthority: Sendable {
         guard let studentID = request.subject.studentID else {
             throw CampusError(.invalidSubject, "the CSR does not name a student")  // the policy already checks
         }
+        let paidWith = try await admit(studentID, code: code, now: now)
 
         while true {
             let certificate = try makeCertificate(for: studentID, publicKey: request.publicKey, now: now)
@@ -75,14 +87,65 @@ public struct CertificateAuthority: Sendable {
                 issuedAt: now
             )
             do {
-                try await registry.record(issued)
+                if let paidWith, let roster {
+                    // The code is consumed in the transaction that records the certificate: of two requests with
+                    // one code, exactly one is recorded.
+                    try await roster.record(issued, consuming: paidWith, at: now)
+                } else {
+                    try await registry.record(issued)
+                }
                 return (issued, certificate)
             } catch RegistryError.duplicateSerial {
                 continue  // 126 random bits collided; draw again.
+            } catch RegistryError.codeAlreadyUsed {
+                throw Self.codeUsed
             } catch {
                 // Nothing is sent unless it is recorded.
-                throw CampusError(.issuanceFailed, "the certificate could not be recorded, so it was not issued")
+                throw CampusError(
+                    .issuanceFailed, "the certificate could not be recorded, so it was not issued", cause: error)
             }
+        }
+    }
+
+    static let codeUsed = CampusError(.codeUsed, "this enrollment code was used already; ask for a new one")
+
+    /// Under the roster policy: whether the student may enroll with `code`, checked (and counted) before
+    /// anything is signed.
+    ///
+    /// - Returns: The code to consume when the certificate is recorded; `nil` under the open policy.
+    func admit(_ studentID: StudentID, code: String?, now: Date) async throws -> EnrollmentCode? {
+        guard case .roster(let lockout) = enrollment else { return nil }
+        guard let roster else {
+            throw CampusError(.internalError, "the server could not complete the request", detail: "no roster store")
+        }
+        let parsed = code.flatMap(EnrollmentCode.init)
+        let admission: Admission
+        do {
+            admission = try await roster.admit(studentID, code: parsed, at: now, lockout: lockout)
+        } catch {
+            throw CampusError(
+                .issuanceFailed, "the enrollment could not be checked, so it was not issued", cause: error)
+        }
+        switch admission {
+        case .admitted:
+            return parsed
+        case .denied(let detail):
+            // One answer whether the SID is unknown or the code wrong, so the roster cannot be probed; the log
+            // keeps which it was.
+            let reason =
+                code == nil
+                ? "CUHK enrolls only students on its roster, each with a one-time enrollment code from the course's "
+                    + "staff; give it with --code"
+                : "this student ID and enrollment code do not match an enrollment; check both, or ask for a new code"
+            throw CampusError(.enrollmentDenied, reason, detail: "SID \(studentID): \(detail)")
+        case .expired:
+            throw CampusError(.codeExpired, "this enrollment code has expired; ask for a new one")
+        case .used:
+            throw Self.codeUsed
+        case .locked(let until):
+            throw CampusError(
+                .enrollmentLocked,
+                "too many wrong codes for this student ID; try again after \(until.formatted(.iso8601))")
         }
     }
 

@@ -26,6 +26,10 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
         case unsupportedKeyAlgorithm = 104
         case weakSignatureAlgorithm = 105
         case issuanceFailed = 106
+        case enrollmentDenied = 107
+        case codeExpired = 108
+        case codeUsed = 109
+        case enrollmentLocked = 110
 
         // The Blackboard handshake (200–299).
         case rootUnavailable = 200
@@ -68,6 +72,10 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
             case .unsupportedKeyAlgorithm: "unsupported-key-algorithm"
             case .weakSignatureAlgorithm: "weak-signature-algorithm"
             case .issuanceFailed: "issuance-failed"
+            case .enrollmentDenied: "enrollment-denied"
+            case .codeExpired: "code-expired"
+            case .codeUsed: "code-used"
+            case .enrollmentLocked: "enrollment-locked"
             case .rootUnavailable: "root-unavailable"
             case .malformedCertificate: "malformed-certificate"
             case .untrustedCertificate: "untrusted-certificate"

@@ -7,6 +7,8 @@ import NIOCore
 public enum WireMessage: Sendable, Hashable {
     /// Student → CUHK (step 1): a PEM certificate signing request.
     case enrollmentRequest(csrPEM: String)
+    /// Student → CUHK (step 1): a PEM certificate signing request with the student's one-time enrollment code.
+    case codedEnrollmentRequest(csrPEM: String, code: String)
     /// CUHK → Student (step 2): cert 2 and the root it chains to, both PEM.
     case enrollmentCertificate(certificatePEM: String, rootPEM: String)
     /// Student → Blackboard (step 3): the seed's `Request | Cert 2`.
@@ -37,6 +39,7 @@ public enum WireMessage: Sendable, Hashable {
     public enum Kind: UInt8, Sendable, CaseIterable {
         case enrollmentRequest = 0x01
         case enrollmentCertificate = 0x02
+        case codedEnrollmentRequest = 0x03
         case uploadRequest = 0x10
         case sessionKey = 0x11
         case keyConfirmation = 0x12
@@ -53,6 +56,7 @@ public enum WireMessage: Sendable, Hashable {
             switch self {
             case .enrollmentRequest: "an enrollment request"
             case .enrollmentCertificate: "an enrollment certificate"
+            case .codedEnrollmentRequest: "an enrollment request with a code"
             case .uploadRequest: "an upload request"
             case .sessionKey: "a session key"
             case .keyConfirmation: "a key confirmation"
@@ -77,6 +81,7 @@ public enum WireMessage: Sendable, Hashable {
         switch self {
         case .enrollmentRequest: .enrollmentRequest
         case .enrollmentCertificate: .enrollmentCertificate
+        case .codedEnrollmentRequest: .codedEnrollmentRequest
         case .uploadRequest: .uploadRequest
         case .sessionKey: .sessionKey
         case .keyConfirmation: .keyConfirmation
@@ -100,6 +105,9 @@ public enum WireMessage: Sendable, Hashable {
         case .enrollmentCertificate(let certificatePEM, let rootPEM):
             buffer.writeField(Array(certificatePEM.utf8))
             buffer.writeField(Array(rootPEM.utf8))
+        case .codedEnrollmentRequest(let csrPEM, let code):
+            buffer.writeField(Array(csrPEM.utf8))
+            buffer.writeField(Array(code.utf8))
         case .uploadRequest(let requestText, let certificatePEM):
             buffer.writeField(Array(requestText.utf8))
             buffer.writeField(Array(certificatePEM.utf8))
@@ -165,6 +173,11 @@ public enum WireMessage: Sendable, Hashable {
             message = .enrollmentCertificate(
                 certificatePEM: try buffer.readTextField(named: "certificate"),
                 rootPEM: try buffer.readTextField(named: "root")
+            )
+        case .codedEnrollmentRequest:
+            message = .codedEnrollmentRequest(
+                csrPEM: try buffer.readTextField(named: "csr"),
+                code: try buffer.readTextField(named: "code")
             )
         case .uploadRequest:
             message = .uploadRequest(

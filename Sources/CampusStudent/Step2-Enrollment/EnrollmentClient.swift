@@ -18,6 +18,9 @@ public struct EnrollmentClient: Sendable {
         public var keyBits: Int
         /// Use a saved key even if others may read it.
         public var allowInsecureKeyPermissions: Bool
+        /// The one-time enrollment code from the course's staff; asked for through ``EnrollmentClient/askForCode``
+        /// when `nil` and a new certificate is needed.
+        public var code: String?
 
         public init(
             directory: String = ".",
@@ -25,8 +28,10 @@ public struct EnrollmentClient: Sendable {
             renew: Bool = false,
             rootCertificatePath: String? = nil,
             keyBits: Int = 2048,
-            allowInsecureKeyPermissions: Bool = false
+            allowInsecureKeyPermissions: Bool = false,
+            code: String? = nil
         ) {
+            self.code = code
             self.directory = directory
             self.certificateAuthority = certificateAuthority
             self.renew = renew
@@ -49,10 +54,17 @@ public struct EnrollmentClient: Sendable {
 
     public var configuration: Configuration
     public var reporter: StepReporter
+    /// Asks the person for an enrollment code when none was given and a new certificate is needed; `nil` or an
+    /// empty answer sends the request without one (CUHK with open enrollment needs none).
+    public var askForCode: @Sendable () -> String?
 
-    public init(configuration: Configuration, reporter: @escaping StepReporter = { _, _ in }) {
+    public init(
+        configuration: Configuration, reporter: @escaping StepReporter = { _, _ in },
+        askForCode: @escaping @Sendable () -> String? = { nil }
+    ) {
         self.configuration = configuration
         self.reporter = reporter
+        self.askForCode = askForCode
     }
 
     /// Enrolls the student, or reuses what is saved.
@@ -84,7 +96,8 @@ public struct EnrollmentClient: Sendable {
             existingKey == nil
                 ? "Key pair generated; CSR Request Generated." : "CSR Request Generated with the saved key.")
 
-        let (certificatePEM, rootPEM) = try await requestCertificate(csrPEM: csrPEM)
+        let code = configuration.code ?? askForCode().flatMap { $0.isEmpty ? nil : $0 }
+        let (certificatePEM, rootPEM) = try await requestCertificate(csrPEM: csrPEM, code: code)
         reporter(.certificate, "Get Cert2!")
 
         let root = try trustedRoot(pinned: pinnedRoot, sentPEM: rootPEM)
@@ -143,11 +156,13 @@ public struct EnrollmentClient: Sendable {
 
     private var server: StudentError.Server { .cuhk(configuration.certificateAuthority) }
 
-    private func requestCertificate(csrPEM: String) async throws -> (String, String) {
+    private func requestCertificate(csrPEM: String, code: String?) async throws -> (String, String) {
         let server = server
         do {
             return try await FramedClient.withConnection(to: configuration.certificateAuthority) { frames in
-                try await frames.send(.enrollmentRequest(csrPEM: csrPEM))
+                try await frames.send(
+                    code.map { .codedEnrollmentRequest(csrPEM: csrPEM, code: $0) } ?? .enrollmentRequest(csrPEM: csrPEM)
+                )
                 switch try await frames.receive().message {
                 case .enrollmentCertificate(let certificatePEM, let rootPEM):
                     return (certificatePEM, rootPEM)

@@ -27,6 +27,7 @@ struct LiveServers {
         directory: String? = nil,
         cuhkTimeout: TimeAmount = .seconds(10),
         cuhkMinimumKeyBits: Int = 2048,
+        enrollment: EnrollmentPolicy = .open,
         blackboardStore: (any ReportStore)? = nil,
         configureBlackboard: (inout BlackboardServer.Configuration) -> Void = { _ in },
         _ body: (LiveServers) async throws -> T
@@ -38,6 +39,7 @@ struct LiveServers {
                 directory: cuhkDirectory,
                 port: 0,
                 issuing: .init(minimumKeyBits: cuhkMinimumKeyBits),
+                enrollment: enrollment,
                 timeout: cuhkTimeout
             ),
             logger: quiet

@@ -1,0 +1,177 @@
+import CampusPKI
+import Crypto
+import Foundation
+import GRDB
+
+extension SQLiteCertificateRegistry: EnrollmentRoster {
+    /// How many students are on the roster (read at start, to tell an operator with an empty roster what to do).
+    public func rosterCount() throws -> Int {
+        try database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM roster") ?? 0 }
+    }
+
+    /// Remembers whether CUHK last started with open enrollment, so `cuhk roster list` can warn.
+    public func recordEnrollmentPolicy(_ policy: EnrollmentPolicy) throws {
+        try database.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO setting (name, value) VALUES ('enrollment', ?)",
+                arguments: [policy == .open ? "open" : "roster"])
+        }
+    }
+
+    /// Whether CUHK last started with open enrollment.
+    public func lastStartedOpen() throws -> Bool {
+        try database.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM setting WHERE name = 'enrollment'") == "open"
+        }
+    }
+
+    public func importRoster(_ entries: [RosterEntry]) async throws -> (added: Int, updated: Int) {
+        try await writer.write { db in
+            var added = 0
+            var updated = 0
+            for entry in entries {
+                let known =
+                    try Bool.fetchOne(
+                        db, sql: "SELECT 1 FROM roster WHERE sid = ?", arguments: [entry.studentID.rawValue]) ?? false
+                try db.execute(
+                    sql: """
+                        INSERT INTO roster (sid, name, email) VALUES (?, ?, ?)
+                        ON CONFLICT(sid) DO UPDATE SET name = excluded.name, email = excluded.email
+                        """,
+                    arguments: [entry.studentID.rawValue, entry.name, entry.email])
+                if known { updated += 1 } else { added += 1 }
+            }
+            return (added, updated)
+        }
+    }
+
+    public func rosterEntries() async throws -> [RosterEntry] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM roster ORDER BY sid").compactMap { row in
+                StudentID(row["sid"] as String).map {
+                    RosterEntry(studentID: $0, name: row["name"], email: row["email"])
+                }
+            }
+        }
+    }
+
+    public func removeFromRoster(_ studentID: StudentID) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM enrollment_code WHERE sid = ?", arguments: [studentID.rawValue])
+            try db.execute(sql: "DELETE FROM roster WHERE sid = ?", arguments: [studentID.rawValue])
+            return db.changesCount > 0
+        }
+    }
+
+    public func storeCode(_ code: EnrollmentCode, for studentID: StudentID, issuedAt: Date, expiresAt: Date)
+        async throws -> Bool
+    {
+        try await writer.write { db in
+            guard
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM roster WHERE sid = ?", arguments: [studentID.rawValue])
+                    ?? false
+            else { return false }
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO enrollment_code (sid, code_hash, issued_at, expires_at, used_at)
+                    VALUES (?, ?, ?, ?, NULL)
+                    """,
+                arguments: [
+                    studentID.rawValue, Data(code.hash), issuedAt.timeIntervalSince1970,
+                    expiresAt.timeIntervalSince1970,
+                ])
+            return true
+        }
+    }
+
+    public func codes() async throws -> [CodeRecord] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM enrollment_code ORDER BY sid").map { row in
+                CodeRecord(
+                    studentID: row["sid"],
+                    issuedAt: Date(timeIntervalSince1970: row["issued_at"]),
+                    expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
+                    usedAt: (row["used_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
+            }
+        }
+    }
+
+    public func admit(
+        _ studentID: StudentID, code: EnrollmentCode?, at time: Date, lockout: EnrollmentPolicy.Lockout
+    ) async throws -> Admission {
+        let sid = studentID.rawValue
+        let now = time.timeIntervalSince1970
+        return try await writer.write { db in
+            if let until = try Double.fetchOne(
+                db, sql: "SELECT locked_until FROM lockout WHERE sid = ? AND locked_until > ?", arguments: [sid, now])
+            {
+                return .locked(until: Date(timeIntervalSince1970: until))
+            }
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT enrollment_code.* FROM enrollment_code JOIN roster ON roster.sid = enrollment_code.sid
+                    WHERE enrollment_code.sid = ?
+                    """,
+                arguments: [sid])
+            let failure: String? =
+                if row == nil {
+                    try Bool.fetchOne(db, sql: "SELECT 1 FROM roster WHERE sid = ?", arguments: [sid]) ?? false
+                        ? "the SID is on the roster but has no code" : "the SID is not on the roster"
+                } else if let code, Self.equal(code.hash, [UInt8](row!["code_hash"] as Data)) {
+                    nil
+                } else {
+                    code == nil ? "no code was given" : "wrong code"
+                }
+            if let failure {
+                // Unknown SIDs count too: a lockout must not tell an enrolled SID from an unknown one.
+                let failures =
+                    (try Int.fetchOne(db, sql: "SELECT failures FROM lockout WHERE sid = ?", arguments: [sid]) ?? 0) + 1
+                if failures >= lockout.attempts {
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO lockout (sid, failures, locked_until) VALUES (?, 0, ?)",
+                        arguments: [sid, now + lockout.duration])
+                    return .denied(detail: "\(failure); the SID is now locked for \(Int(lockout.duration)) s")
+                }
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO lockout (sid, failures, locked_until) VALUES (?, ?, NULL)",
+                    arguments: [sid, failures])
+                return .denied(detail: "\(failure) (\(failures) of \(lockout.attempts) before a lockout)")
+            }
+            try db.execute(sql: "DELETE FROM lockout WHERE sid = ?", arguments: [sid])
+            if row!["used_at"] as Double? != nil { return .used }
+            if (row!["expires_at"] as Double) <= now { return .expired }
+            return .admitted
+        }
+    }
+
+    public func record(_ certificate: IssuedCertificate, consuming code: EnrollmentCode, at time: Date) async throws {
+        do {
+            try await writer.write { db in
+                try db.execute(
+                    sql: """
+                        UPDATE enrollment_code SET used_at = ?
+                        WHERE sid = ? AND code_hash = ? AND used_at IS NULL AND expires_at > ?
+                        """,
+                    arguments: [
+                        time.timeIntervalSince1970, certificate.studentID.rawValue, Data(code.hash),
+                        time.timeIntervalSince1970,
+                    ])
+                guard db.changesCount == 1 else { throw RegistryError.codeAlreadyUsed }
+                let earlier = try String.fetchAll(
+                    db, sql: "SELECT serial FROM certificate WHERE sid = ? AND revoked_at IS NULL",
+                    arguments: [certificate.studentID.rawValue])
+                for serial in earlier { try Self.markRevoked(serial, reason: .superseded, at: time, in: db) }
+                try Self.insert(certificate, in: db)
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw RegistryError.duplicateSerial(certificate.serial)
+        }
+    }
+
+    /// Compares two digests in constant time.
+    private static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return zip(a, b).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
