@@ -21,7 +21,7 @@ struct StudentCommand: AsyncParsableCommand {
               64  usage error
             """,
         version: CampusPKIVersion.current,
-        subcommands: [Upload.self, Enroll.self],
+        subcommands: [Upload.self, Enroll.self, Renew.self],
         defaultSubcommand: Upload.self
     )
 
@@ -121,5 +121,26 @@ struct Enroll: AsyncParsableCommand {
     func run() async throws {
         StudentLogging.bootstrap()
         try await runReportingFailures { _ = try await options.enroll() }
+    }
+}
+
+struct Renew: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Renew a valid certificate: a new key and cert 2, authorized by the current one (no code needed).",
+        discussion: "CUHK revokes the old certificate (superseded). An expired or revoked one cannot renew."
+    )
+
+    @OptionGroup var options: EnrollmentOptions
+
+    func run() async throws {
+        StudentLogging.bootstrap()
+        try await runReportingFailures {
+            try EnrollmentClient.prepareDirectory(options.dir)
+            let studentID = try options.studentID()
+            let credentials = try await options.enrollment().renew(studentID)
+            Terminal.line(
+                "SID: \(studentID) renewed: serial \(credentials.certificate.serialNumber.hex), valid until "
+                    + JSONOutput.timestamp(credentials.certificate.notValidAfter))
+        }
     }
 }

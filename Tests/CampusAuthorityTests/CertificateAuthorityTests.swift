@@ -162,6 +162,9 @@ import _CryptoExtras
             func revokeAll(of studentID: StudentID, reason: RevocationReason, at time: Date) async throws
                 -> [IssuedCertificate]
             { [] }
+            func record(_ certificate: IssuedCertificate, superseding serial: String, at time: Date) async throws {
+                throw CampusError(.internalError, "disk full")
+            }
         }
         await #expect {
             _ = try await authority(registry: FullDisk()).issue(csrPEM: try makeCSR())

@@ -20,6 +20,12 @@ public protocol CertificateRegistry: Sendable {
     /// - Throws: ``RegistryError/unknownSerial(_:)``, ``RegistryError/alreadyRevoked(_:)``.
     func revoke(serial: String, reason: RevocationReason, at time: Date) async throws -> IssuedCertificate
 
+    /// Records a renewed certificate and revokes the one it replaces (reason `superseded`), in one transaction.
+    ///
+    /// - Throws: ``RegistryError/alreadyRevoked(_:)`` when the old certificate was revoked meanwhile (a second
+    ///   renewal of the same certificate); then nothing is recorded.
+    func record(_ certificate: IssuedCertificate, superseding serial: String, at time: Date) async throws
+
     /// Revokes every certificate of a student that is not revoked yet, durably.
     ///
     /// - Returns: The certificates revoked now (none if there were none).

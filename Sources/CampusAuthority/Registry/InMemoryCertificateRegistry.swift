@@ -38,6 +38,18 @@ public final class InMemoryCertificateRegistry: CertificateRegistry {
         }
     }
 
+    public func record(_ certificate: IssuedCertificate, superseding serial: String, at time: Date) async throws {
+        try entries.withLock { entries in
+            guard let index = entries.firstIndex(where: { $0.serial == serial }), entries[index].revocation == nil
+            else { throw RegistryError.alreadyRevoked(serial) }
+            guard !entries.contains(where: { $0.serial == certificate.serial }) else {
+                throw RegistryError.duplicateSerial(certificate.serial)
+            }
+            entries[index].revocation = Revocation(time: time, reason: .superseded)
+            entries.append(certificate)
+        }
+    }
+
     public func revokeAll(of studentID: StudentID, reason: RevocationReason, at time: Date) async throws
         -> [IssuedCertificate]
     {

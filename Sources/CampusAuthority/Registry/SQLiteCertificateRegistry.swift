@@ -79,6 +79,23 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
         }
     }
 
+    public func record(_ certificate: IssuedCertificate, superseding serial: String, at time: Date) async throws {
+        do {
+            try await writer.write { db in
+                try db.execute(
+                    sql: """
+                        UPDATE certificate SET revoked_at = ?, revocation_reason = ?
+                        WHERE serial = ? AND revoked_at IS NULL
+                        """,
+                    arguments: [time.timeIntervalSince1970, RevocationReason.superseded.rawValue, serial])
+                guard db.changesCount == 1 else { throw RegistryError.alreadyRevoked(serial) }
+                try Self.insert(certificate, in: db)
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw RegistryError.duplicateSerial(certificate.serial)
+        }
+    }
+
     static func insert(_ certificate: IssuedCertificate, in db: Database) throws {
         try db.execute(
             sql:

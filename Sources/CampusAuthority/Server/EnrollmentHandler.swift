@@ -15,6 +15,9 @@ struct EnrollmentHandler: Sendable {
             (csrPEM, code) = (pem, nil)
         case .codedEnrollmentRequest(let pem, let given):
             (csrPEM, code) = (pem, given)
+        case .renewalRequest(let certificatePEM):
+            try await renew(certificatePEM, on: frames, logger: logger)
+            return
         default:
             let hint = message.kind == .uploadRequest ? " (this is CUHK; upload requests go to Blackboard)" : ""
             throw CampusError(
@@ -27,5 +30,25 @@ struct EnrollmentHandler: Sendable {
         try await frames.send(
             .enrollmentCertificate(certificatePEM: issued.pem, rootPEM: authority.root.certificatePEM)
         )
+    }
+
+    /// The renewal conversation: certificate → challenge → proof → new certificate.
+    private func renew(_ certificatePEM: String, on frames: FrameChannel, logger: Logger) async throws {
+        let (current, record) = try await authority.certificateToRenew(pem: certificatePEM)
+        let nonce = CertificateAuthority.renewalNonce()
+        try await frames.send(.renewalChallenge(nonce: nonce))
+        let (message, _) = try await frames.receive()
+        guard case .renewalProof(let csrPEM, let signature) = message else {
+            throw CampusError(.unexpectedMessage, "expected a renewal proof, got \(message.kind.phrase)")
+        }
+        let (issued, _) = try await authority.renew(current, nonce: nonce, csrPEM: csrPEM, signature: signature)
+        logger.info(
+            "certificate renewed",
+            metadata: ["sid": "\(issued.studentID)", "serial": "\(issued.serial)", "old": "\(record.serial)"])
+        reporter(
+            .certificate,
+            "Renewal for SID \(issued.studentID): cert 2 issued, serial \(issued.serial); \(record.serial) superseded")
+        try await frames.send(
+            .enrollmentCertificate(certificatePEM: issued.pem, rootPEM: authority.root.certificatePEM))
     }
 }

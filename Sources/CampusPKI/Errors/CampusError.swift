@@ -30,6 +30,8 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
         case codeExpired = 108
         case codeUsed = 109
         case enrollmentLocked = 110
+        case renewalDenied = 111
+        case renewalProofFailed = 112
 
         // The Blackboard handshake (200–299).
         case rootUnavailable = 200
@@ -76,6 +78,8 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
             case .codeExpired: "code-expired"
             case .codeUsed: "code-used"
             case .enrollmentLocked: "enrollment-locked"
+            case .renewalDenied: "renewal-denied"
+            case .renewalProofFailed: "renewal-proof-failed"
             case .rootUnavailable: "root-unavailable"
             case .malformedCertificate: "malformed-certificate"
             case .untrustedCertificate: "untrusted-certificate"

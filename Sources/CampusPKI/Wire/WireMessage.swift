@@ -9,6 +9,12 @@ public enum WireMessage: Sendable, Hashable {
     case enrollmentRequest(csrPEM: String)
     /// Student → CUHK (step 1): a PEM certificate signing request with the student's one-time enrollment code.
     case codedEnrollmentRequest(csrPEM: String, code: String)
+    /// Student → CUHK: the student's current certificate, to renew it.
+    case renewalRequest(certificatePEM: String)
+    /// CUHK → Student: a fresh nonce the renewal proof must cover, so a proof cannot be replayed.
+    case renewalChallenge(nonce: [UInt8])
+    /// Student → CUHK: the new CSR and a signature with the current key over the nonce and the CSR.
+    case renewalProof(csrPEM: String, signature: [UInt8])
     /// CUHK → Student (step 2): cert 2 and the root it chains to, both PEM.
     case enrollmentCertificate(certificatePEM: String, rootPEM: String)
     /// Student → Blackboard (step 3): the seed's `Request | Cert 2`.
@@ -40,6 +46,9 @@ public enum WireMessage: Sendable, Hashable {
         case enrollmentRequest = 0x01
         case enrollmentCertificate = 0x02
         case codedEnrollmentRequest = 0x03
+        case renewalRequest = 0x04
+        case renewalChallenge = 0x05
+        case renewalProof = 0x06
         case uploadRequest = 0x10
         case sessionKey = 0x11
         case keyConfirmation = 0x12
@@ -57,6 +66,9 @@ public enum WireMessage: Sendable, Hashable {
             case .enrollmentRequest: "an enrollment request"
             case .enrollmentCertificate: "an enrollment certificate"
             case .codedEnrollmentRequest: "an enrollment request with a code"
+            case .renewalRequest: "a renewal request"
+            case .renewalChallenge: "a renewal challenge"
+            case .renewalProof: "a renewal proof"
             case .uploadRequest: "an upload request"
             case .sessionKey: "a session key"
             case .keyConfirmation: "a key confirmation"
@@ -73,6 +85,8 @@ public enum WireMessage: Sendable, Hashable {
 
     /// Length of session IDs, in bytes.
     public static let sessionIDLength = 16
+    /// Length of a renewal nonce, in bytes.
+    public static let renewalNonceLength = 32
     /// Length of every MAC and digest, in bytes (SHA-256).
     public static let macLength = 32
 
@@ -82,6 +96,9 @@ public enum WireMessage: Sendable, Hashable {
         case .enrollmentRequest: .enrollmentRequest
         case .enrollmentCertificate: .enrollmentCertificate
         case .codedEnrollmentRequest: .codedEnrollmentRequest
+        case .renewalRequest: .renewalRequest
+        case .renewalChallenge: .renewalChallenge
+        case .renewalProof: .renewalProof
         case .uploadRequest: .uploadRequest
         case .sessionKey: .sessionKey
         case .keyConfirmation: .keyConfirmation
@@ -108,6 +125,13 @@ public enum WireMessage: Sendable, Hashable {
         case .codedEnrollmentRequest(let csrPEM, let code):
             buffer.writeField(Array(csrPEM.utf8))
             buffer.writeField(Array(code.utf8))
+        case .renewalRequest(let certificatePEM):
+            buffer.writeField(Array(certificatePEM.utf8))
+        case .renewalChallenge(let nonce):
+            buffer.writeBytes(nonce)
+        case .renewalProof(let csrPEM, let signature):
+            buffer.writeField(Array(csrPEM.utf8))
+            buffer.writeField(signature)
         case .uploadRequest(let requestText, let certificatePEM):
             buffer.writeField(Array(requestText.utf8))
             buffer.writeField(Array(certificatePEM.utf8))
@@ -178,6 +202,15 @@ public enum WireMessage: Sendable, Hashable {
             message = .codedEnrollmentRequest(
                 csrPEM: try buffer.readTextField(named: "csr"),
                 code: try buffer.readTextField(named: "code")
+            )
+        case .renewalRequest:
+            message = .renewalRequest(certificatePEM: try buffer.readTextField(named: "certificate"))
+        case .renewalChallenge:
+            message = .renewalChallenge(nonce: try buffer.readFixed(renewalNonceLength, named: "nonce"))
+        case .renewalProof:
+            message = .renewalProof(
+                csrPEM: try buffer.readTextField(named: "csr"),
+                signature: try buffer.readField(named: "signature")
             )
         case .uploadRequest:
             message = .uploadRequest(

@@ -1,5 +1,6 @@
 import CampusPKI
 import Foundation
+import SwiftASN1
 import X509
 import _CryptoExtras
 
@@ -88,7 +89,6 @@ public struct EnrollmentClient: Sendable {
         }
 
         try Self.prepareDirectory(directory)
-        let keyPath = StudentCredentials.keyPath(for: studentID, in: directory)
         let key = try existingKey ?? CertificateRequestBuilder.makeKey(bits: configuration.keyBits)
         let csrPEM = try CertificateRequestBuilder.makeRequest(for: studentID, key: key)
         reporter(
@@ -99,7 +99,67 @@ public struct EnrollmentClient: Sendable {
         let code = configuration.code ?? askForCode().flatMap { $0.isEmpty ? nil : $0 }
         let (certificatePEM, rootPEM) = try await requestCertificate(csrPEM: csrPEM, code: code)
         reporter(.certificate, "Get Cert2!")
+        let credentials = try await accept(
+            certificatePEM, rootPEM: rootPEM, pinnedRoot: pinnedRoot, for: studentID, key: key,
+            newKey: configuration.renew || existingKey == nil)
+        return (credentials, .issued)
+    }
 
+    /// Renews the saved, still valid certificate: a new key and CSR, authorized by the current certificate's key
+    /// over CUHK's fresh challenge instead of an enrollment code. CUHK revokes the old certificate (superseded).
+    ///
+    /// - Throws: ``StudentError``; `local` when there is no valid saved certificate to renew.
+    public func renew(_ studentID: StudentID) async throws -> StudentCredentials {
+        let directory = configuration.directory
+        let pinnedRoot = try loadPinnedRoot()
+        guard
+            let currentKey = try StudentCredentials.loadKey(
+                for: studentID, in: directory, allowingInsecurePermissions: configuration.allowInsecureKeyPermissions),
+            let current = try await StudentCredentials.loadValid(
+                for: studentID, key: currentKey, in: directory, root: pinnedRoot)
+        else {
+            throw StudentError.local(
+                "there is no valid saved certificate for \(studentID) in \(directory) to renew; "
+                    + "an expired or revoked certificate cannot renew: enroll again with a new code")
+        }
+        try Self.prepareDirectory(directory)
+        let key = try CertificateRequestBuilder.makeKey(bits: configuration.keyBits)
+        let csrPEM = try CertificateRequestBuilder.makeRequest(for: studentID, key: key)
+        reporter(.request, "New key pair generated; CSR Request Generated for the renewal.")
+        let server = server
+        let (certificatePEM, rootPEM): (String, String)
+        do {
+            (certificatePEM, rootPEM) = try await FramedClient.withConnection(to: configuration.certificateAuthority) {
+                frames in
+                try await frames.send(.renewalRequest(certificatePEM: current.certificatePEM))
+                let nonce: [UInt8]
+                switch try await frames.receive().message {
+                case .renewalChallenge(let value): nonce = value
+                case .error(let error): throw StudentError.refusal(error, by: server, answeringFirstMessage: true)
+                case let other: throw StudentError.invalidResponse("\(server) answered with \(other.kind.phrase)")
+                }
+                let csrDER = try PEMDocument(pemString: csrPEM).derBytes
+                let proof = try RenewalProof.sign(nonce: nonce, csrDER: csrDER, with: current.privateKey)
+                try await frames.send(.renewalProof(csrPEM: csrPEM, signature: proof))
+                switch try await frames.receive().message {
+                case .enrollmentCertificate(let certificatePEM, let rootPEM): return (certificatePEM, rootPEM)
+                case .error(let error): throw StudentError.refusedByCUHK(error)
+                case let other: throw StudentError.invalidResponse("\(server) answered with \(other.kind.phrase)")
+                }
+            }
+        } catch {
+            throw StudentError.fromConnection(error, server: server)
+        }
+        reporter(.certificate, "Get Cert2! (renewed; \(current.certificate.serialNumber.hex) is superseded)")
+        return try await accept(
+            certificatePEM, rootPEM: rootPEM, pinnedRoot: pinnedRoot, for: studentID, key: key, newKey: true)
+    }
+
+    /// Checks CUHK's answer against the trusted root and this student's key, then saves key and certificate.
+    private func accept(
+        _ certificatePEM: String, rootPEM: String, pinnedRoot: Certificate?, for studentID: StudentID,
+        key: _RSA.Signing.PrivateKey, newKey: Bool
+    ) async throws -> StudentCredentials {
         let root = try trustedRoot(pinned: pinnedRoot, sentPEM: rootPEM)
         let certificate: Certificate
         do {
@@ -114,9 +174,9 @@ public struct EnrollmentClient: Sendable {
         guard certificate.publicKey == Certificate.PublicKey(key.publicKey) else {
             throw StudentError.invalidResponse("CUHK's certificate is not for this student's key")
         }
-
+        let keyPath = StudentCredentials.keyPath(for: studentID, in: configuration.directory)
         do {
-            if configuration.renew || existingKey == nil {
+            if newKey {
                 // A key is never overwritten: an old one is kept aside under a dated name.
                 if SecureFile.exists(keyPath) {
                     let stamp = Int(Date().timeIntervalSince1970)
@@ -131,14 +191,14 @@ public struct EnrollmentClient: Sendable {
             }
             try SecureFile.write(
                 certificatePEM,
-                to: StudentCredentials.certificatePath(for: studentID, in: directory),
+                to: StudentCredentials.certificatePath(for: studentID, in: configuration.directory),
                 mode: SecureFile.publicMode,
                 replacing: true
             )
         } catch {
             throw StudentError.local("cannot save the key and certificate: \(error)")
         }
-        return (try StudentCredentials(studentID: studentID, privateKey: key, certificatePEM: certificatePEM), .issued)
+        return try StudentCredentials(studentID: studentID, privateKey: key, certificatePEM: certificatePEM)
     }
 
     /// Creates the directory if needed and proves it writable, before anything is asked of CUHK: a Student that
