@@ -12,7 +12,7 @@ struct CUHKCommand: AsyncParsableCommand {
         commandName: "cuhk",
         abstract: "CUHK, the certificate authority: keeps the root (step 0) and signs students' CSRs (step 2).",
         version: CampusPKIVersion.current,
-        subcommands: [Serve.self, Init.self, Issued.self, Revoke.self, Roster.self, Codes.self],
+        subcommands: [Serve.self, Init.self, Issued.self, Revoke.self, Roster.self, Codes.self, Service.self],
         defaultSubcommand: Serve.self
     )
 
@@ -290,6 +290,67 @@ enum RegistryFile {
         return try ServerLauncher.start(program: program, logger: Logger(label: "cuhk")) {
             if creating { try SecureFile.createDirectory(directory) }
             return try SQLiteCertificateRegistry(path: path, checkWrites: writing)
+        }
+    }
+}
+
+struct Service: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Certificates for services.",
+        subcommands: [Issue.self]
+    )
+
+    struct Issue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Issue Blackboard's certificate: <name>.key (ECDSA P-256, 0600) and <name>.cer in --out.",
+            discussion: """
+                The certificate has subject and SubjectAlternativeName DNS name <name>, ExtendedKeyUsage serverAuth \
+                and KeyUsage digitalSignature, so it cannot stand in for a student's certificate (nor the other way \
+                round). An existing key is never replaced.
+                """
+        )
+
+        @OptionGroup var options: RootOptions
+
+        @Option(help: "The service's name (a DNS name).")
+        var name: String = "blackboard"
+
+        @Option(help: "Where to write the key and certificate (Blackboard's directory).")
+        var out: String = "."
+
+        @Option(help: "Validity, in days.")
+        var validityDays: Int = 365
+
+        func validate() throws {
+            guard ServiceCertificate.isValidName(name) else {
+                throw ValidationError("--name \"\(ControlCharacters.escaped(name))\" is not a DNS name")
+            }
+            guard validityDays > 0 else { throw ValidationError("--validity-days must be positive") }
+        }
+
+        func run() async throws {
+            ServiceRunner.bootstrapLogging(level: options.logLevel)
+            let keyPath = ServiceCertificate.keyPath(name: name, in: out)
+            guard !SecureFile.exists(keyPath) else {
+                Terminal.error(
+                    "cuhk service issue: \(keyPath) exists already and is never replaced; move it away first")
+                throw ExitCode(1)
+            }
+            do {
+                let (root, _) = try RootAuthority.load(or: options.root)
+                let registry = try SQLiteCertificateRegistry(
+                    path: SecureFile.join(options.dir, SQLiteCertificateRegistry.fileName))
+                let service = try await ServiceCertificate.issue(
+                    name: name, root: root, recordingIn: registry, validityDays: validityDays)
+                try service.write(name: name, to: out)
+                Terminal.line(
+                    "Issued \(name)'s certificate, serial \(service.certificate.serialNumber.hex): "
+                        + "\(ServiceCertificate.keyPath(name: name, in: out)) (0600), "
+                        + "\(ServiceCertificate.certificatePath(name: name, in: out))")
+            } catch {
+                Terminal.error("cuhk service issue: \(error)")
+                throw ExitCode(2)
+            }
         }
     }
 }

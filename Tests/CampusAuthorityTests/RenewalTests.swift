@@ -81,3 +81,32 @@ import _CryptoExtras
         }
     }
 }
+
+@Suite struct ServiceCertificateTests {
+    @Test func blackboardsCertificateHasTheServiceProfileAndCannotActAsAStudent() async throws {
+        let directory = try temporaryDirectory()
+        let registry = try SQLiteCertificateRegistry(path: SecureFile.join(directory, "cuhk.db"))
+        let root = RenewalTests.root
+        let service = try await ServiceCertificate.issue(name: "blackboard", root: root, recordingIn: registry)
+        let certificate = service.certificate
+        #expect(certificate.subject.commonNames == ["blackboard"])
+        #expect(try certificate.extensions.subjectAlternativeNames.map(Array.init) == [.dnsName("blackboard")])
+        #expect(try certificate.extensions.extendedKeyUsage.map(Array.init) == [.serverAuth])
+        #expect(try certificate.extensions.keyUsage == KeyUsage(digitalSignature: true))
+        #expect(try certificate.extensions.basicConstraints == .notCertificateAuthority)
+        #expect(certificate.publicKey == Certificate.PublicKey(service.privateKey.publicKey))
+        #expect(root.certificate.publicKey.isValidSignature(certificate.signature, for: certificate))
+
+        try service.write(name: "blackboard", to: directory)
+        #expect(SecureFile.mode(of: SecureFile.join(directory, "blackboard.key")) == 0o600)
+        #expect(throws: FileError.self) { try service.write(name: "blackboard", to: directory) }
+
+        // Presented as a student's cert 2, Blackboard refuses it.
+        await #expect(throws: CampusError.self) {
+            _ = try await StudentCertificateVerifier(root: root.certificate)
+                .verify(certificatePEM: try certificate.serializeAsPEM().pemString, for: StudentID("1155123456")!)
+        }
+        #expect(ServiceCertificate.isValidName("blackboard.cuhk.edu.hk"))
+        #expect(!ServiceCertificate.isValidName("bad name") && !ServiceCertificate.isValidName("-x"))
+    }
+}

@@ -65,6 +65,14 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
                             name TEXT PRIMARY KEY NOT NULL,
                             value TEXT NOT NULL
                         );
+                        CREATE TABLE service_certificate (
+                            serial TEXT PRIMARY KEY NOT NULL,
+                            name TEXT NOT NULL,
+                            not_before REAL NOT NULL,
+                            not_after REAL NOT NULL,
+                            pem TEXT NOT NULL,
+                            issued_at REAL NOT NULL
+                        );
                         """
                 )
             }
@@ -93,6 +101,23 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
             throw RegistryError.duplicateSerial(certificate.serial)
+        }
+    }
+
+    /// Records a service certificate (Blackboard's), durably.
+    public func recordService(
+        name: String, serial: String, notValidBefore: Date, notValidAfter: Date, pem: String, issuedAt: Date
+    ) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO service_certificate (serial, name, not_before, not_after, pem, issued_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    serial, name, notValidBefore.timeIntervalSince1970, notValidAfter.timeIntervalSince1970, pem,
+                    issuedAt.timeIntervalSince1970,
+                ])
         }
     }
 
