@@ -69,10 +69,10 @@ import X509
 
     @Test func checksTheSIDInTheSubjectAlternativeName() async throws {
         let matching = try CertificateFactory.student(
-            subjectAlternativeNames: [.uniformResourceIdentifier("urn:campuspki:sid:1155123456")])
+            subjectAlternativeNames: [.directoryName(try DistinguishedName { CommonName("1155123456") })])
         #expect(try await verifier.verify(certificatePEM: matching.pem, for: sid) == matching)
         let other = try CertificateFactory.student(
-            subjectAlternativeNames: [.uniformResourceIdentifier("urn:campuspki:sid:1155000000")])
+            subjectAlternativeNames: [.directoryName(try DistinguishedName { CommonName("1155000000") })])
         #expect(await failure(other) == .sidMismatch)
     }
 

@@ -182,7 +182,7 @@ public struct CertificateAuthority: Sendable {
     }
 
     /// Cert 2 from CUHK's template: subject `CN=<SID>` plus the root's O/OU, CA:FALSE, digitalSignature +
-    /// keyEncipherment, clientAuth, SubjectAlternativeName `urn:campuspki:sid:<SID>`, SKI and AKI.
+    /// keyEncipherment, clientAuth, SubjectAlternativeName (the subject again, as a directory name), SKI and AKI.
     func makeCertificate(for studentID: StudentID, publicKey: Certificate.PublicKey, now: Date) throws -> Certificate {
         let organisation = root.certificate.subject.flatMap { rdn in
             rdn.filter {
@@ -207,7 +207,9 @@ public struct CertificateAuthority: Sendable {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
                 try ExtendedKeyUsage([.clientAuth])
-                SubjectAlternativeNames([.uniformResourceIdentifier(studentID.uri)])
+                // The SID again, for X.509 libraries whose client verifiers require a SAN (Python's `cryptography`).
+                // A directory name rather than a URI: the SID has no URL, and linters hold URIs to URL syntax.
+                SubjectAlternativeNames([.directoryName(subject)])
                 SubjectKeyIdentifier(keyIdentifier: RootAuthority.keyIdentifier(of: publicKey)[...])
                 AuthorityKeyIdentifier(keyIdentifier: root.keyIdentifier[...])
             },

@@ -19,15 +19,6 @@ public struct StudentID: Hashable, Sendable, Comparable, CustomStringConvertible
 
     public var description: String { rawValue }
 
-    /// The URI that names this student in cert 2's SubjectAlternativeName: `urn:campuspki:sid:<SID>`.
-    ///
-    /// The SID is in the subject's CN as well; the SAN is there because common X.509 libraries' client verifiers
-    /// (Python's `cryptography`, for one) refuse a certificate without one.
-    public var uri: String { Self.uriPrefix + rawValue }
-
-    /// The prefix of ``uri``.
-    public static let uriPrefix = "urn:campuspki:sid:"
-
     /// The single text every program uses when a student ID is not valid.
     public static let requirement = "a student ID is exactly 10 digits (0-9), for example 1155123456"
 

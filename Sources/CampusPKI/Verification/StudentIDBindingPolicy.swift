@@ -2,7 +2,7 @@ import SwiftASN1
 import X509
 
 /// The certificate belongs to the student who claims it: its subject has exactly one CN, equal to the ID in the
-/// request, and every CampusPKI student URI in its SubjectAlternativeName names the same student. The original
+/// request, and every directory name in its SubjectAlternativeName that has a CN names the same student. The original
 /// checked only the chain, so any student's certificate could upload as anyone.
 public struct StudentIDBindingPolicy: VerifierPolicy {
     public let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = []
@@ -18,17 +18,18 @@ public struct StudentIDBindingPolicy: VerifierPolicy {
             let found = names.isEmpty ? "no CN" : "CN \(names.joined(separator: ", "))"
             return Self.failure(.sidMismatch, "the request is for SID \(expected) but the certificate has \(found)")
         }
-        let uris: [String]
+        let directoryNames: [DistinguishedName]
         do {
-            let names = try chain.leaf.extensions.subjectAlternativeNames.map { Array($0) } ?? []
-            uris = names.compactMap { name -> String? in
-                if case .uniformResourceIdentifier(let uri) = name, uri.hasPrefix(StudentID.uriPrefix) { return uri }
+            directoryNames = try (chain.leaf.extensions.subjectAlternativeNames.map { Array($0) } ?? []).compactMap {
+                name in
+                if case .directoryName(let directoryName) = name { return directoryName }
                 return nil
             }
         } catch {
             return Self.failure(.malformedCertificate, "the certificate's SubjectAlternativeName cannot be read")
         }
-        if let other = uris.first(where: { $0 != expected.uri }) {
+        if let other = directoryNames.first(where: { !$0.commonNames.isEmpty && $0.commonNames != [expected.rawValue] })
+        {
             return Self.failure(
                 .sidMismatch, "the request is for SID \(expected) but the certificate's SAN names \(other)")
         }
