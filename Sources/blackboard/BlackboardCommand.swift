@@ -160,17 +160,14 @@ struct Reports: AsyncParsableCommand {
         for report in reports {
             Terminal.line(
                 [
-                    pad(String(report.id), 6), report.studentID.rawValue, pad(String(report.messageCount), 8),
-                    pad(String(report.totalBytes), 12), JSONOutput.timestamp(report.completedAt),
+                    String(report.id).padded(to: 6), report.studentID.rawValue,
+                    String(report.messageCount).padded(to: 8),
+                    String(report.totalBytes).padded(to: 12), JSONOutput.timestamp(report.completedAt),
                     String(report.digest.hexString.prefix(16)),
                 ].joined(separator: "  ")
             )
         }
         Terminal.line(Count.of(reports.count, "report"))
-    }
-
-    private func pad(_ text: String, _ width: Int) -> String {
-        text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0)
     }
 }
 

@@ -72,15 +72,11 @@ struct Roster: AsyncParsableCommand {
             for row in rows {
                 Terminal.line(
                     [
-                        row.sid, pad(String(row.name.prefix(24)), 24), pad(row.enrollmentSummary, 34),
+                        row.sid, String(row.name.prefix(24)).padded(to: 24), row.enrollmentSummary.padded(to: 34),
                         row.codeSummary,
                     ].joined(separator: "  "))
             }
             Terminal.line(Count.of(rows.count, "student"))
-        }
-
-        private func pad(_ text: String, _ width: Int) -> String {
-            text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0)
         }
     }
 
@@ -192,7 +188,7 @@ struct Codes: AsyncParsableCommand {
                 for slip in slips {
                     Terminal.line(
                         [
-                            slip.sid, String(slip.name.prefix(24)).padding(toLength: 24, withPad: " ", startingAt: 0),
+                            slip.sid, String(slip.name.prefix(24)).padded(to: 24),
                             slip.code, slip.expiresAt,
                         ].joined(separator: "  "))
                 }
