@@ -1,0 +1,33 @@
+// Fuzzes what Blackboard reads from an upload request (step 3) before any signature is checked: the request
+// text and cert 2.
+//
+// The input goes in as PEM text and, wrapped into a CERTIFICATE block, as DER for the ASN.1 parser. A request
+// text that is accepted must be exactly the one the Student writes for that ID.
+import CampusPKI
+import FuzzSupport
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let bytes = UnsafeRawBufferPointer(start: start, count: count)
+    let text = FuzzInput.text(bytes)
+
+    do {
+        let studentID = try UploadRequestText.studentID(in: text)
+        guard Array(UploadRequestText.make(for: studentID).utf8) == Array(text.utf8) else {
+            fatalError("request text accepted for \(studentID) but not in the seed's form: \(text.debugDescription)")
+        }
+    } catch is CampusError {
+    } catch {
+        FuzzInput.unexpected(error, in: "UploadRequestText.studentID(in:)")
+    }
+
+    for pem in [text, FuzzInput.pem(bytes, label: "CERTIFICATE")] {
+        do {
+            _ = try StudentCertificateVerifier.parseCertificate(pem: pem)
+        } catch is CampusError {
+        } catch {
+            FuzzInput.unexpected(error, in: "StudentCertificateVerifier.parseCertificate(pem:)")
+        }
+    }
+    return 0
+}
