@@ -151,6 +151,11 @@ struct Serve: AsyncParsableCommand {
         let listener = try await ServerLauncher.bind(program: "cuhk", host: host, port: port) {
             try await CUHKServer.listen(configuration: configuration, logger: logger)
         }
+        if ocspPort != 0 {
+            try await ServerLauncher.bind(program: "cuhk", host: host, port: ocspPort, option: "--ocsp-port") {
+                try await OCSPHTTPServer.checkPortIsFree(configuration: .init(host: host, port: ocspPort))
+            }
+        }
         let crash = crashPointFromEnvironment()
         let server = try ServerLauncher.start(program: "cuhk", logger: logger) {
             try CUHKServer(

@@ -214,9 +214,10 @@ public final class CUHKServer: FramedService, Sendable {
     /// hears the same graceful shutdown, through the task's shutdown handler).
     public func run() async throws {
         guard let ocsp else { return try await server.run() }
+        // Both in child tasks: when one fails (the responder's port is taken), the group cancels the other.
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await ocsp.run() }
-            try await server.run()
+            group.addTask { try await self.server.run() }
         }
     }
 

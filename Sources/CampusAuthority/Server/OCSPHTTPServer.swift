@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// CUHK's OCSP responder over HTTP (Hummingbird), on its own port: `POST` with an `application/ocsp-request`
@@ -36,6 +37,17 @@ public struct OCSPHTTPServer: Service {
     }
 
     static let responseType = "application/ocsp-response"
+
+    /// Binds the responder's port and lets it go again, so that `cuhk serve` learns that it is taken before step 0
+    /// (Hummingbird binds only when it runs). Another program may still take it in between; then ``run()`` fails.
+    ///
+    /// - Throws: The system's bind error.
+    public static func checkPortIsFree(configuration: Configuration) async throws {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: configuration.host, port: configuration.port).get()
+        try await channel.close()
+    }
 
     public func run() async throws {
         let router = Router()

@@ -2,10 +2,23 @@ import CampusPKI
 import Foundation
 import Testing
 
-/// `cuhk serve`'s OCSP responder, asked by `openssl ocsp`: good, then revoked after `cuhk revoke`.
-@Suite(.enabled(if: OpenSSL.path != nil, "needs the openssl command"))
+/// `cuhk serve`'s OCSP responder as a program: asked by `openssl ocsp` (good, then revoked after `cuhk revoke`),
+/// and its port taken.
 struct OCSPProgramTests {
-    @Test func opensslSeesGoodThenRevoked() async throws {
+    @Test func aTakenResponderPortIsNamedAndLeavesNoRootBehind() async throws {
+        let servers = try await ServerProcesses.start()
+        defer { servers.stop() }
+        let ocsp = try await servers.cuhk.address(announcedBy: "ocsp listening on ")
+        let other = try temporaryDirectory()
+        let outcome = try await Program.cuhk.run(["--port", "0", "--ocsp-port", "\(ocsp.port)"], in: other)
+        #expect(outcome.status == 1)
+        #expect(outcome.errorOutput.contains("cannot listen on \(ocsp) (address already in use)"))
+        #expect(outcome.errorOutput.contains("--ocsp-port"))
+        #expect(!SecureFile.exists(SecureFile.join(other, "cuhk.key")))
+    }
+
+    @Test(.enabled(if: OpenSSL.path != nil, "needs the openssl command"))
+    func opensslSeesGoodThenRevoked() async throws {
         let servers = try await ServerProcesses.start()
         defer { servers.stop() }
         let ocsp = try await servers.cuhk.address(announcedBy: "ocsp listening on ")
