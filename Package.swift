@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -48,7 +50,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "CampusAuthority", dependencies: ["CampusPKI"], swiftSettings: swiftSettings),
+        .target(
+            name: "CampusAuthority",
+            dependencies: [
+                "CampusPKI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CampusCommandLine",
             dependencies: [
@@ -57,7 +66,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "CampusBlackboard", dependencies: ["CampusPKI"], swiftSettings: swiftSettings),
+        .target(
+            name: "CampusBlackboard",
+            dependencies: [
+                "CampusPKI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "CampusStudent", dependencies: ["CampusPKI"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "cuhk",
@@ -117,6 +133,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -39,7 +39,7 @@ wait_for_address() { # file → HOST:PORT
 }
 
 cd "$work/run"
-"${as_user[@]}" "$work/bin/cuhk" --port 0 --open-enrollment >cuhk.out 2>cuhk.out.err &
+"${as_user[@]}" "$work/bin/cuhk" --port 0 --ocsp-port 0 --open-enrollment >cuhk.out 2>cuhk.out.err &
 cuhk_pid=$!
 ca=$(wait_for_address cuhk.out)
 "${as_user[@]}" "$work/bin/blackboard" --port 0 >blackboard.out 2>blackboard.out.err &
@@ -55,6 +55,16 @@ bb=$(wait_for_address blackboard.out)
 grep -q '^SID: 1155123456 sign finished.$' student.out
 grep -q '^Receipt: report 1, 1 message, ' student.out
 grep -q 'receive from 1155123456 #1: hello from an ordinary user (Valid message!)' blackboard.out
+# The OCSP responder, asked by OpenSSL about the student's certificate.
+ocsp=$(sed -n 's/^ocsp listening on //p' cuhk.out | head -n 1)
+if command -v openssl >/dev/null 2>&1; then
+    openssl ocsp -issuer cuhk.cer -cert 1155123456.cer -url "http://$ocsp" -CAfile cuhk.cer >ocsp.out 2>&1 || true
+    grep -q 'Response verify OK' ocsp.out && grep -q '1155123456.cer: good' ocsp.out || {
+        echo "openssl ocsp did not see a good, verified answer:" >&2
+        cat ocsp.out >&2
+        exit 1
+    }
+fi
 [ "$(stat -c %a blackboard.db)" = 600 ] || { echo "blackboard.db is not mode 0600" >&2; exit 1; }
 [ "$(stat -c %a cuhk.key)" = 600 ] || { echo "cuhk.key is not mode 0600" >&2; exit 1; }
 
@@ -75,4 +85,4 @@ set -e
 grep -q 'not writable' readonly.out || { echo "no reason given:" >&2; cat readonly.out >&2; exit 1; }
 ! grep -q '^listening on' readonly.out
 
-echo "unprivileged smoke: passed (enrollment, upload, modes 0600, SIGTERM, read-only directory)"
+echo "unprivileged smoke: passed (enrollment, upload, OCSP, modes 0600, SIGTERM, read-only directory)"

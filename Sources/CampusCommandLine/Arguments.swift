@@ -39,6 +39,12 @@ public struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringCon
     public let description: String
 
     public init?(argument: String) {
+        if let seconds = Double(argument), seconds > 0, seconds.isFinite {
+            // A bare number is seconds.
+            self.seconds = seconds
+            description = argument
+            return
+        }
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
         guard let unit = argument.last, let scale = units[unit], let value = Double(argument.dropLast()), value > 0
         else { return nil }

@@ -62,6 +62,16 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Smallest RSA key accepted in cert 2, in bits.")
     var minKeySize: Int = 2048
 
+    @Option(
+        help: ArgumentHelp(
+            "Checking cert 2 with CUHK's OCSP responder: hard, soft or off.",
+            discussion:
+                "hard refuses a certificate whose status cannot be learned (revocation-unknown); soft accepts it "
+                + "and logs it; a revoked certificate is refused in both. Certificates without an OCSP URL are "
+                + "not checked."
+        ))
+    var revocation: RevocationPolicy.Mode = .hard
+
     @Option(help: "Operational log level (standard error).")
     var logLevel: Logger.Level = .info
 
@@ -92,7 +102,8 @@ struct Serve: AsyncParsableCommand {
             maximumConnections: ServerLauncher.connectionLimit(
                 requested: maxConnections, cap: ConnectionLimit.defaultMaximumConnections, logger: logger),
             minimumKeyBits: minKeySize,
-            shutdownGrace: .seconds(Int64(shutdownGrace))
+            shutdownGrace: .seconds(Int64(shutdownGrace)),
+            revocation: revocation
         )
         // The database first: a Blackboard that cannot store reports must not look healthy.
         let store = try ServerLauncher.start(program: "blackboard", logger: logger) {
@@ -316,3 +327,5 @@ struct ReportJSON: Encodable {
         }
     }
 }
+
+extension RevocationPolicy.Mode: ExpressibleByArgument {}

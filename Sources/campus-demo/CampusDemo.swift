@@ -51,7 +51,7 @@ struct CampusDemo: AsyncParsableCommand {
         let cuhkReporter = Terminal.reporter(role: "CUHK")
         cuhkReporter(.request, "Roster imported: \(studentID) (Demo Student); one-time enrollment code \(code) issued")
         let cuhk = try CUHKServer(
-            configuration: .init(directory: cuhkDirectory, port: 0),
+            configuration: .init(directory: cuhkDirectory, port: 0, ocspPort: 0),
             logger: Logger(label: "cuhk"),
             reporter: cuhkReporter
         )

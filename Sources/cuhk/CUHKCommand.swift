@@ -96,8 +96,23 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How long a SID stays locked after too many wrong codes (30s, 15m, 2h).")
     var lockoutDuration: DurationArgument = DurationArgument(argument: "15m")!
 
+    @Option(help: "Port of the OCSP responder (HTTP) on --host; 0 picks a free port.")
+    var ocspPort: Int = OCSPResponder.defaultPort
+
+    @Option(help: "The responder URL written in issued certificates (default: http://HOST:OCSPPORT/).")
+    var ocspURL: String?
+
+    @Option(help: "How long an OCSP response is valid, and so how long Blackboard may cache it (3600, 1h).")
+    var ocspValidity: DurationArgument = DurationArgument(argument: "\(Int(OCSPResponder.defaultValiditySeconds))")!
+
     func validate() throws {
         try ArgumentChecks.listeningPort(port)
+        try ArgumentChecks.listeningPort(ocspPort, option: "--ocsp-port")
+        if let ocspURL {
+            guard let url = URL(string: ocspURL), url.scheme == "http", url.host != nil else {
+                throw ValidationError("--ocsp-url must be an http:// URL (OCSP is signed, so it needs no TLS)")
+            }
+        }
         guard validityDays > 0 else { throw ValidationError("--validity-days must be positive") }
         guard minKeySize >= 2048 else { throw ValidationError("--min-key-size must be at least 2048") }
         guard timeout > 0, maxFrameSize > 0, maxConnections ?? 1 > 0 else {
@@ -127,11 +142,19 @@ struct Serve: AsyncParsableCommand {
             timeout: .seconds(Int64(timeout)),
             maximumConnections: ServerLauncher.connectionLimit(
                 requested: maxConnections, cap: CUHKServer.defaultMaximumConnections, logger: logger),
-            shutdownGrace: .seconds(Int64(shutdownGrace))
+            shutdownGrace: .seconds(Int64(shutdownGrace)),
+            ocspPort: ocspPort,
+            ocspURL: ocspURL,
+            ocspValidity: ocspValidity.seconds
         )
         // The port first: a port that is taken must not leave a new root behind.
         let listener = try await ServerLauncher.bind(program: "cuhk", host: host, port: port) {
             try await CUHKServer.listen(configuration: configuration, logger: logger)
+        }
+        if ocspPort != 0 {
+            try await ServerLauncher.bind(program: "cuhk", host: host, port: ocspPort, option: "--ocsp-port") {
+                try await OCSPHTTPServer.checkPortIsFree(configuration: .init(host: host, port: ocspPort))
+            }
         }
         let crash = crashPointFromEnvironment()
         let server = try ServerLauncher.start(program: "cuhk", logger: logger) {
@@ -139,7 +162,10 @@ struct Serve: AsyncParsableCommand {
                 configuration: configuration, listener: listener, logger: logger, reporter: Terminal.reporter(),
                 checkpoint: crash)
         }
-        try await ServiceRunner.run(server, logger: logger)
+        try await ServiceRunner.run(server, logger: logger) { _ in
+            // Scripts and tests find the responder's port in this line, as they find CUHK's in `listening on`.
+            if let address = server.ocspAddress { Terminal.line("ocsp listening on \(address.hostAndPort)") }
+        }
     }
 }
 

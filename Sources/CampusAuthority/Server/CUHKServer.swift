@@ -1,9 +1,11 @@
 import CampusPKI
+import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// CUHK as a running service: the root (step 0), the registry, and the enrollment server (step 2).
+/// CUHK as a running service: the root (step 0), the registry, the enrollment server (step 2) and the OCSP
+/// responder, on its own port.
 ///
 /// The `cuhk` executable, the demo and the tests all start CUHK through this type.
 public final class CUHKServer: FramedService, Sendable {
@@ -28,6 +30,14 @@ public final class CUHKServer: FramedService, Sendable {
         public var maximumConnections: Int
         /// How long connections in flight may go on after a graceful shutdown begins.
         public var shutdownGrace: TimeAmount
+        /// The OCSP responder's port on ``host`` (0 picks a free port); `nil` runs no responder, and certificates
+        /// then carry no responder URL.
+        public var ocspPort: Int?
+        /// The responder's URL written in certificates; `http://HOST:OCSPPORT/` from ``host`` and the bound port
+        /// when `nil`.
+        public var ocspURL: String?
+        /// How long an OCSP response may be relied on.
+        public var ocspValidity: TimeInterval
 
         public init(
             directory: String = ".",
@@ -40,7 +50,10 @@ public final class CUHKServer: FramedService, Sendable {
             maximumFrameSize: Int = 64 * 1024,
             timeout: TimeAmount = .seconds(10),
             maximumConnections: Int = CUHKServer.defaultMaximumConnections,
-            shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds))
+            shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds)),
+            ocspPort: Int? = OCSPResponder.defaultPort,
+            ocspURL: String? = nil,
+            ocspValidity: TimeInterval = OCSPResponder.defaultValiditySeconds
         ) {
             self.directory = directory
             self.rootKeySize = rootKeySize
@@ -53,6 +66,9 @@ public final class CUHKServer: FramedService, Sendable {
             self.timeout = timeout
             self.maximumConnections = maximumConnections
             self.shutdownGrace = shutdownGrace
+            self.ocspPort = ocspPort
+            self.ocspURL = ocspURL
+            self.ocspValidity = ocspValidity
         }
 
         /// The listener's part of the configuration.
@@ -71,10 +87,16 @@ public final class CUHKServer: FramedService, Sendable {
     /// The most connections CUHK serves at once by default; enrollments are short.
     public static let defaultMaximumConnections = 1024
 
-    public let authority: CertificateAuthority
+    /// The issuing authority, with the OCSP responder's URL once it is known.
+    public var authority: CertificateAuthority {
+        Self.authority(baseAuthority, ocsp: ocsp, host: host, boundAt: ocsp?.bound.current)
+    }
+    private let baseAuthority: CertificateAuthority
     /// Whether step 0 loaded the root or created it.
     public let rootOrigin: RootAuthority.Origin
     private let server: FramedServer
+    private let ocsp: OCSPHTTPServer?
+    private let host: String
 
     /// What CUHK's clients send first, named in a timeout.
     static let firstExpected = "an enrollment request"
@@ -110,11 +132,23 @@ public final class CUHKServer: FramedService, Sendable {
         let registry = try SQLiteCertificateRegistry(
             path: SecureFile.join(configuration.directory, SQLiteCertificateRegistry.fileName)
         )
+        var issuing = configuration.issuing
+        issuing.ocspURL = configuration.ocspURL ?? issuing.ocspURL
         let authority = CertificateAuthority(
-            root: root, registry: registry, configuration: configuration.issuing,
+            root: root, registry: registry, configuration: issuing,
             enrollment: configuration.enrollment, roster: registry)
-        self.authority = authority
+        self.baseAuthority = authority
         self.rootOrigin = origin
+        self.host = configuration.host
+        let ocsp = configuration.ocspPort.map { port in
+            OCSPHTTPServer(
+                configuration: .init(host: configuration.host, port: port),
+                responder: OCSPResponder(
+                    root: root, registry: registry, configuration: .init(validity: configuration.ocspValidity)),
+                logger: logger)
+        }
+        self.ocsp = ocsp
+        let host = configuration.host
         let fingerprint = root.certificate.sha256Fingerprint
         switch origin {
         case .created:
@@ -142,17 +176,49 @@ public final class CUHKServer: FramedService, Sendable {
             logger: logger,
             listener: listener
         ) { frames, logger in
-            try await EnrollmentHandler(authority: authority, reporter: reporter).serve(frames, logger: logger)
+            // A certificate names the responder's URL, so issuing waits until its port is known.
+            let issuing = try await Self.authority(
+                authority, ocsp: ocsp, host: host, boundAt: ocsp?.bound.value())
+            try await EnrollmentHandler(authority: issuing, reporter: reporter).serve(frames, logger: logger)
         }
     }
 
-    /// The bound address, once listening.
-    public func listeningAddress() async throws -> SocketAddress {
-        try await server.listeningAddress()
+    /// `authority` with the responder's URL: the configured one, or `http://HOST:PORT/` once the port is bound.
+    static func authority(
+        _ authority: CertificateAuthority, ocsp: OCSPHTTPServer?, host: String, boundAt address: SocketAddress?
+    ) -> CertificateAuthority {
+        guard authority.configuration.ocspURL == nil, ocsp != nil, let port = address?.port else { return authority }
+        var authority = authority
+        authority.configuration.ocspURL = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)/"
+        return authority
     }
 
+    /// The enrollment server's bound address, once both it and the OCSP responder listen.
+    public func listeningAddress() async throws -> SocketAddress {
+        _ = try await ocsp?.bound.value()
+        return try await server.listeningAddress()
+    }
+
+    /// The OCSP responder's bound address, once it listens; `nil` if it does not (yet).
+    public var ocspAddress: SocketAddress? { ocsp?.bound.current }
+
+    /// The OCSP responder's bound address, once it listens.
+    ///
+    /// - Throws: Its bind error, or ``CampusError`` when CUHK runs no responder.
+    public func ocspListeningAddress() async throws -> SocketAddress {
+        guard let ocsp else { throw CampusError(.internalError, "CUHK runs no OCSP responder") }
+        return try await ocsp.bound.value()
+    }
+
+    /// Serves enrollments and OCSP requests until cancelled or gracefully shut down (the responder's service group
+    /// hears the same graceful shutdown, through the task's shutdown handler).
     public func run() async throws {
-        try await server.run()
+        guard let ocsp else { return try await server.run() }
+        // Both in child tasks: when one fails (the responder's port is taken), the group cancels the other.
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await ocsp.run() }
+            group.addTask { try await self.server.run() }
+        }
     }
 
     /// Ends every open connection now with `shutting-down`.

@@ -20,17 +20,24 @@ public struct CertificateAuthority: Sendable {
         public var clockSkewAllowance: TimeInterval
         /// The smallest RSA key accepted in a CSR.
         public var minimumKeyBits: Int
+        /// The OCSP responder's URL, written in each certificate's Authority Information Access extension;
+        /// `nil` writes none (and Blackboard then cannot check the certificate's revocation).
+        public var ocspURL: String?
 
-        public init(validityDays: Int = 365, clockSkewAllowance: TimeInterval = 5 * 60, minimumKeyBits: Int = 2048) {
+        public init(
+            validityDays: Int = 365, clockSkewAllowance: TimeInterval = 5 * 60, minimumKeyBits: Int = 2048,
+            ocspURL: String? = nil
+        ) {
             self.validityDays = validityDays
             self.clockSkewAllowance = clockSkewAllowance
             self.minimumKeyBits = minimumKeyBits
+            self.ocspURL = ocspURL
         }
     }
 
     public let root: RootAuthority
     public let registry: any CertificateRegistry
-    public let configuration: Configuration
+    public internal(set) var configuration: Configuration
     public let policy: IssuingPolicy
     /// Who may enroll: anyone (the seed's way) or the roster's students with their codes.
     public let enrollment: EnrollmentPolicy
@@ -182,7 +189,8 @@ public struct CertificateAuthority: Sendable {
     }
 
     /// Cert 2 from CUHK's template: subject `CN=<SID>` plus the root's O/OU, CA:FALSE, digitalSignature +
-    /// keyEncipherment, clientAuth, SubjectAlternativeName (the subject again, as a directory name), SKI and AKI.
+    /// keyEncipherment, clientAuth, SubjectAlternativeName (the subject again, as a directory name), SKI and AKI,
+    /// and, when CUHK runs its OCSP responder, Authority Information Access with the responder's URL.
     func makeCertificate(for studentID: StudentID, publicKey: Certificate.PublicKey, now: Date) throws -> Certificate {
         let organisation = root.certificate.subject.flatMap { rdn in
             rdn.filter {
@@ -212,6 +220,11 @@ public struct CertificateAuthority: Sendable {
                 SubjectAlternativeNames([.directoryName(subject)])
                 SubjectKeyIdentifier(keyIdentifier: RootAuthority.keyIdentifier(of: publicKey)[...])
                 AuthorityKeyIdentifier(keyIdentifier: root.keyIdentifier[...])
+                if let ocspURL = configuration.ocspURL {
+                    AuthorityInformationAccess([
+                        .init(method: .ocspServer, location: .uniformResourceIdentifier(ocspURL))
+                    ])
+                }
             },
             issuerPrivateKey: root.privateKey
         )

@@ -29,6 +29,9 @@ public final class BlackboardServer: FramedService, Sendable {
         public var shutdownGrace: TimeAmount
         /// The smallest RSA key accepted in cert 2.
         public var minimumKeyBits: Int
+        /// What to do when cert 2 names an OCSP responder whose answer cannot be had: refuse (`hard`), accept and
+        /// log (`soft`), or do not ask (`off`).
+        public var revocation: RevocationPolicy.Mode
 
         public init(
             directory: String = ".",
@@ -40,7 +43,8 @@ public final class BlackboardServer: FramedService, Sendable {
             idleTimeout: TimeAmount = .seconds(Int64(BlackboardServer.defaultIdleTimeoutSeconds)),
             maximumConnections: Int = ConnectionLimit.defaultMaximumConnections,
             minimumKeyBits: Int = 2048,
-            shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds))
+            shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds)),
+            revocation: RevocationPolicy.Mode = .hard
         ) {
             self.directory = directory
             self.rootCertificatePath = rootCertificatePath
@@ -52,6 +56,7 @@ public final class BlackboardServer: FramedService, Sendable {
             self.maximumConnections = maximumConnections
             self.shutdownGrace = shutdownGrace
             self.minimumKeyBits = minimumKeyBits
+            self.revocation = revocation
         }
 
         /// The listener's part of the configuration.
@@ -78,6 +83,8 @@ public final class BlackboardServer: FramedService, Sendable {
 
     public let store: any ReportStore
     public let roots: TrustedRootStore
+    /// The OCSP responses kept until their `nextUpdate`.
+    public let ocspCache: OCSPResponseCache
     private let server: FramedServer
 
     /// Seconds an established session may stay silent, by default (`--idle-timeout`).
@@ -122,6 +129,8 @@ public final class BlackboardServer: FramedService, Sendable {
         let roots = TrustedRootStore(path: configuration.rootPath)
         self.store = store
         self.roots = roots
+        let ocspCache = OCSPResponseCache()
+        self.ocspCache = ocspCache
         if (try? roots.currentRoot()) == nil {
             reporter(.verification, "No trusted root at \(configuration.rootPath) yet; handshakes wait for it")
             logger.warning("trusted root missing", metadata: ["path": "\(configuration.rootPath)"])
@@ -129,6 +138,8 @@ public final class BlackboardServer: FramedService, Sendable {
         let handshake = BlackboardHandshake(
             roots: roots,
             minimumKeyBits: configuration.minimumKeyBits,
+            revocation: configuration.revocation,
+            ocspCache: ocspCache,
             reporter: reporter
         )
         let receiver = ReportReceiver(

@@ -2,6 +2,7 @@ import CampusPKI
 import Crypto
 import Foundation
 import Logging
+import NIOCore
 import X509
 
 /// Seed steps 3–5 on Blackboard's side, for one connection.
@@ -22,7 +23,12 @@ struct BlackboardHandshake {
 
     let roots: TrustedRootStore
     let minimumKeyBits: Int
+    let revocation: RevocationPolicy.Mode
+    let ocspCache: OCSPResponseCache
     let reporter: StepReporter
+
+    /// How long one OCSP request may take.
+    static let ocspTimeout = TimeAmount.seconds(5)
 
     func run(on frames: FrameChannel, logger: Logger) async throws -> Established {
         var transcript = HandshakeTranscript()
@@ -39,8 +45,12 @@ struct BlackboardHandshake {
         let root = try roots.currentRoot()
         // Verification runs in a child task: its deep async frames go with that task instead of staying in this
         // long-lived session task's allocator for as long as the session is open.
-        async let verified = StudentCertificateVerifier(root: root, minimumKeyBits: minimumKeyBits)
-            .verify(certificatePEM: certificatePEM, for: studentID)
+        // Step 3 also asks CUHK's OCSP responder (named in cert 2) whether cert 2 was revoked.
+        let requester = OCSPHTTPRequester(client: .shared, cache: ocspCache, issuer: root, timeout: Self.ocspTimeout)
+        let revocationPolicy = RevocationPolicy(mode: revocation, requester: requester, logger: logger)
+        async let verified = StudentCertificateVerifier(
+            root: root, minimumKeyBits: minimumKeyBits, revocation: revocationPolicy
+        ).verify(certificatePEM: certificatePEM, for: studentID)
         let certificate = try await verified
         let serial = certificate.serialNumber.hex
         reporter(.verification, "Cert Check success! SID \(studentID), serial \(serial)")

@@ -45,6 +45,8 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
         case sidMismatch = 208
         case malformedRequest = 209
         case keyConfirmationFailed = 210
+        case certificateRevoked = 211
+        case revocationUnknown = 212
 
         // Report messages (300–399).
         case messageAuthenticationFailed = 300
@@ -91,6 +93,8 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
             case .sidMismatch: "sid-mismatch"
             case .malformedRequest: "malformed-request"
             case .keyConfirmationFailed: "key-confirmation-failed"
+            case .certificateRevoked: "certificate-revoked"
+            case .revocationUnknown: "revocation-unknown"
             case .messageAuthenticationFailed: "message-authentication-failed"
             case .replayedMessage: "replayed-message"
             case .outOfOrderMessage: "out-of-order-message"

@@ -11,10 +11,13 @@ public struct StudentCertificateVerifier: Sendable {
     public var root: Certificate
     /// The smallest RSA key accepted.
     public var minimumKeyBits: Int
+    /// The OCSP check of a certificate that names a responder; `nil` checks none.
+    public var revocation: RevocationPolicy?
 
-    public init(root: Certificate, minimumKeyBits: Int = 2048) {
+    public init(root: Certificate, minimumKeyBits: Int = 2048, revocation: RevocationPolicy? = nil) {
         self.root = root
         self.minimumKeyBits = minimumKeyBits
+        self.revocation = revocation
     }
 
     /// Parses and verifies a student certificate.
@@ -30,12 +33,15 @@ public struct StudentCertificateVerifier: Sendable {
     {
         let leaf = try Self.parseCertificate(pem: certificatePEM, minimumKeyBits: minimumKeyBits)
         let minimumKeyBits = minimumKeyBits
+        let revocation = revocation
         var verifier = Verifier(rootCertificates: CertificateStore([root])) {
             ValidityPeriodPolicy(validationTime: time)
             ClientCertificatePolicy()
             MinimumRSAKeySizePolicy(minimumBits: minimumKeyBits)
             StudentIDBindingPolicy(expected: studentID)
             RFC5280Policy(fixedExpiryValidationTime: time)
+            // Last, so that a certificate refused for any other reason costs no request to the responder.
+            if let revocation { revocation }
         }
         switch await verifier.validate(leaf: leaf, intermediates: CertificateStore()) {
         case .validCertificate:

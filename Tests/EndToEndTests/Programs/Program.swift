@@ -108,12 +108,14 @@ final class Running: @unchecked Sendable {
                 + (FileManager.default.contents(atPath: errorPath) ?? Data()))
     }
 
-    /// Waits for the `listening on HOST:PORT` line.
-    func address(limit: Duration = .seconds(60)) async throws -> ServerAddress {
+    /// Waits for the `listening on HOST:PORT` line (or another server's, such as `ocsp listening on`).
+    func address(announcedBy prefix: String = "listening on ", limit: Duration = .seconds(60)) async throws
+        -> ServerAddress
+    {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
-            if let line = output.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }),
-                let address = ServerAddress(String(line.dropFirst("listening on ".count)))
+            if let line = output.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }),
+                let address = ServerAddress(String(line.dropFirst(prefix.count)))
             {
                 return address
             }

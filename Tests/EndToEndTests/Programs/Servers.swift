@@ -20,7 +20,8 @@ struct ServerProcesses {
         in directory: String? = nil, cuhkArguments: [String] = [], blackboardArguments: [String] = []
     ) async throws -> ServerProcesses {
         let directory = try directory ?? temporaryDirectory()
-        let cuhk = try Program.cuhk.start(["--port", "0", "--open-enrollment"] + cuhkArguments, in: directory)
+        let cuhk = try Program.cuhk.start(
+            ["--port", "0", "--ocsp-port", "0", "--open-enrollment"] + cuhkArguments, in: directory)
         let cuhkAddress = try await cuhk.address()
         let blackboard = try Program.blackboard.start(["--port", "0"] + blackboardArguments, in: directory)
         let blackboardAddress = try await blackboard.address()

@@ -16,6 +16,8 @@ struct LiveServers {
     var blackboard: BlackboardServer
     var cuhkAddress: ServerAddress
     var blackboardAddress: ServerAddress
+    /// CUHK's OCSP responder.
+    var ocspAddress: ServerAddress
 
     var cuhkDirectory: String { SecureFile.join(directory, "cuhk") }
     var rootPath: String { SecureFile.join(cuhkDirectory, "cuhk.cer") }
@@ -29,21 +31,22 @@ struct LiveServers {
         cuhkMinimumKeyBits: Int = 2048,
         enrollment: EnrollmentPolicy = .open,
         blackboardStore: (any ReportStore)? = nil,
+        configureCUHK: (inout CUHKServer.Configuration) -> Void = { _ in },
         configureBlackboard: (inout BlackboardServer.Configuration) -> Void = { _ in },
         _ body: (LiveServers) async throws -> T
     ) async throws -> T {
         let directory = try directory ?? temporaryDirectory()
         let cuhkDirectory = SecureFile.join(directory, "cuhk")
-        let cuhk = try CUHKServer(
-            configuration: .init(
-                directory: cuhkDirectory,
-                port: 0,
-                issuing: .init(minimumKeyBits: cuhkMinimumKeyBits),
-                enrollment: enrollment,
-                timeout: cuhkTimeout
-            ),
-            logger: quiet
+        var cuhkConfiguration = CUHKServer.Configuration(
+            directory: cuhkDirectory,
+            port: 0,
+            issuing: .init(minimumKeyBits: cuhkMinimumKeyBits),
+            enrollment: enrollment,
+            timeout: cuhkTimeout,
+            ocspPort: 0
         )
+        configureCUHK(&cuhkConfiguration)
+        let cuhk = try CUHKServer(configuration: cuhkConfiguration, logger: quiet)
         var blackboardConfiguration = BlackboardServer.Configuration(
             directory: SecureFile.join(directory, "blackboard"),
             rootCertificatePath: SecureFile.join(cuhkDirectory, "cuhk.cer"),
@@ -64,7 +67,8 @@ struct LiveServers {
                 cuhk: cuhk,
                 blackboard: blackboard,
                 cuhkAddress: try await ServerAddress(cuhk.listeningAddress()),
-                blackboardAddress: try await ServerAddress(blackboard.listeningAddress())
+                blackboardAddress: try await ServerAddress(blackboard.listeningAddress()),
+                ocspAddress: try await ServerAddress(cuhk.ocspListeningAddress())
             )
             return try await body(servers)
         }

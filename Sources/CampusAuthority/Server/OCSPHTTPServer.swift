@@ -1,0 +1,119 @@
+import CampusPKI
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// CUHK's OCSP responder over HTTP (Hummingbird), on its own port: `POST` with an `application/ocsp-request`
+/// body, and RFC 5019's `GET /<base64 of the request, URL-escaped>`.
+///
+/// The answers come from ``OCSPResponder``; this type only moves bytes.
+public struct OCSPHTTPServer: Service {
+    /// Where it listens.
+    public struct Configuration: Sendable {
+        public var host: String
+        /// ``OCSPResponder/defaultPort`` by default; 0 picks a free port.
+        public var port: Int
+
+        public init(host: String = "127.0.0.1", port: Int = OCSPResponder.defaultPort) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    public let configuration: Configuration
+    public let responder: OCSPResponder
+    /// Settled once the port is bound (or cannot be).
+    public let bound: BoundAddress
+    let logger: Logger
+
+    public init(configuration: Configuration, responder: OCSPResponder, logger: Logger, bound: BoundAddress = .init()) {
+        self.configuration = configuration
+        self.responder = responder
+        self.logger = logger
+        self.bound = bound
+    }
+
+    static let responseType = "application/ocsp-response"
+
+    /// Binds the responder's port and lets it go again, so that `cuhk serve` learns that it is taken before step 0
+    /// (Hummingbird binds only when it runs). Another program may still take it in between; then ``run()`` fails.
+    ///
+    /// - Throws: The system's bind error.
+    public static func checkPortIsFree(configuration: Configuration) async throws {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: configuration.host, port: configuration.port).get()
+        try await channel.close()
+    }
+
+    public func run() async throws {
+        let router = Router()
+        let responder = responder
+        let post: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: OCSPResponder.maximumRequestSize)
+            } catch {
+                return Response(status: .contentTooLarge)
+            }
+            let answer = await responder.respond(to: Array(buffer: body), logger: context.logger)
+            return Self.response(answer, maxAge: nil)
+        }
+        let get: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
+            guard let bytes = Self.requestBytes(inPath: request.uri.path) else {
+                return Response(status: .badRequest)
+            }
+            let answer = await responder.respond(to: bytes, logger: context.logger)
+            return Self.response(answer, maxAge: Int(responder.configuration.validity))
+        }
+        router.post("/", use: post)
+        router.post("**", use: post)
+        router.get("**", use: get)
+        let bound = bound
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in
+                if let address = channel.localAddress {
+                    bound.settle(.success(address))
+                }
+            },
+            logger: logger
+        )
+        do {
+            try await app.run()
+        } catch {
+            bound.settle(.failure(error))
+            throw error
+        }
+        bound.settle(.failure(CampusError(.shuttingDown, "the OCSP responder stopped before it listened")))
+    }
+
+    static func response(_ bytes: [UInt8], maxAge: Int?) -> Response {
+        var headers: HTTPFields = [.contentType: responseType]
+        if let maxAge {
+            // RFC 5019 section 6.2: a GET answer may be cached by HTTP caches until it is stale.
+            headers[.cacheControl] = "max-age=\(maxAge), public, no-transform, must-revalidate"
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// The DER request in a GET's path: base64, URL-escaped, after the responder's own path (which may have
+    /// segments of its own behind a proxy, and base64 may contain `/`, so every suffix is tried).
+    static func requestBytes(inPath path: String) -> [UInt8]? {
+        var segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        while !segments.isEmpty {
+            let text = segments.joined(separator: "/").removingPercentEncoding ?? ""
+            if let data = Data(base64Encoded: text), !data.isEmpty,
+                (try? OCSPRequestMessage(derEncoded: Array(data))) != nil
+            {
+                return Array(data)
+            }
+            segments = segments.dropFirst()
+        }
+        return nil
+    }
+}

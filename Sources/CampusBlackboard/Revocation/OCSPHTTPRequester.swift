@@ -1,0 +1,60 @@
+import AsyncHTTPClient
+import CampusPKI
+import Foundation
+import NIOCore
+import X509
+
+/// Asks an OCSP responder over HTTP (`POST`, `application/ocsp-request`) with AsyncHTTPClient, answering from
+/// an ``OCSPResponseCache`` while a kept response is fresh.
+///
+/// Every failure is reported as terminal; ``RevocationPolicy`` decides whether hard or soft mode lets it pass.
+struct OCSPHTTPRequester: OCSPRequester {
+    let client: HTTPClient
+    let cache: OCSPResponseCache
+    /// The trusted root: only responses it signed are cached.
+    let issuer: Certificate
+    /// How long one request may take; below swift-certificates' 10 s for the whole check.
+    let timeout: TimeAmount
+
+    /// The largest response accepted, in bytes.
+    static let maximumResponseSize = 64 * 1024
+
+    /// A failed request, for the log (the peer hears only `revocation-unknown`).
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    func query(request: [UInt8], uri: String) async -> OCSPRequesterQueryResult {
+        let ids = (try? OCSPRequestMessage(derEncoded: request))?.certificateIDs ?? []
+        let key = ids.count == 1 ? OCSPResponseCache.Key(url: uri, certificateID: ids[0].derEncoded) : nil
+        if let key, let cached = cache.response(for: key, at: Date()) {
+            return .response(cached)
+        }
+        do {
+            var http = HTTPClientRequest(url: uri)
+            http.method = .POST
+            http.headers.add(name: "Content-Type", value: "application/ocsp-request")
+            http.body = .bytes(ByteBuffer(bytes: request))
+            let response = try await client.execute(http, timeout: timeout)
+            guard response.status == .ok else {
+                return .terminalError(Failure(description: "OCSP responder \(uri) answered HTTP \(response.status)"))
+            }
+            let bytes = Array(buffer: try await response.body.collect(upTo: Self.maximumResponseSize))
+            if let key, let expires = cacheableUntil(bytes, for: ids[0]) {
+                cache.store(bytes, for: key, until: expires, now: Date())
+            }
+            return .response(bytes)
+        } catch {
+            return .terminalError(Failure(description: "OCSP request to \(uri) failed: \(error)"))
+        }
+    }
+
+    /// The `nextUpdate` of a response worth keeping: signed by the root, answering `good` or `revoked` for `id`.
+    func cacheableUntil(_ bytes: [UInt8], for id: OCSPCertificateID) -> Date? {
+        guard let response = try? OCSPResponseMessage(derEncoded: bytes), response.isSigned(by: issuer),
+            let single = response.responses.first(where: { $0.certificateID.derEncoded == id.derEncoded }),
+            single.status != .unknown
+        else { return nil }
+        return single.nextUpdate
+    }
+}
