@@ -19,7 +19,7 @@ targets=(FuzzFrameDecoder FuzzWireMessage FuzzCSRIntake FuzzCertificateIntake)
 # SwiftPM's --sanitize flags instrument the C code and leave the entry point to libFuzzer, but the compiler driver
 # passes only the last of several -sanitize options to the frontend, which would leave the Swift code without the
 # coverage instrumentation libFuzzer needs; -Xswiftc -sanitize=... comes last and restores them.
-# FUZZ_ASAN=0 builds without AddressSanitizer (in Fuzz/.build-no-asan), about twice as fast, for long runs.
+# FUZZ_ASAN=0 builds without AddressSanitizer (in Fuzz/.build-no-asan), faster, for long runs.
 if [ "${FUZZ_ASAN:-1}" = 0 ]; then
     build_flags=(-c release --scratch-path "$fuzz/.build-no-asan" --sanitize=fuzzer -Xswiftc -sanitize=fuzzer
         -Xswiftc -parse-as-library)
