@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func theDocumentHasAllVectors() {
-        #expect(Self.vectors.count == 18)
+        #expect(Self.vectors.count == 24)
     }
 
     @Test func handshakeVectors() throws {
@@ -94,5 +94,15 @@ import Testing
         #expect(try vector("end_sequence") == [0, 0, 0, 0, 0, 0, 0, 3])
         #expect(authenticator.endMAC(sequence: 3) == (try vector("end_mac")))
         #expect(Array(SHA256.hash(data: first + second)) == (try vector("receipt_digest")))
+    }
+
+    @Test func enrollmentCodeAndRenewalVectors() throws {
+        let typed = String(decoding: try vector("enrollment_code_typed"), as: UTF8.self)
+        let code = try #require(EnrollmentCode(typed))
+        #expect(Array(code.canonical.utf8) == (try vector("enrollment_code_canonical")))
+        #expect(code.hash == (try vector("enrollment_code_hash")))
+        #expect(
+            RenewalProof.message(nonce: try vector("renewal_nonce"), csrDER: try vector("renewal_csr_der"))
+                == (try vector("renewal_signed_message")))
     }
 }

@@ -55,6 +55,16 @@ struct RevocationTests {
         }
     }
 
+    @Test func afterARenewalBlackboardRefusesTheOldCertificate() async throws {
+        try await LiveServers.with { servers in
+            let old = try await servers.enroll(otherStudent, key: TestKeys.pool[2])
+            let renewed = try await servers.enrollment(for: otherStudent).renew(otherStudent)
+            #expect(renewed.certificate.serialNumber != old.certificate.serialNumber)
+            #expect(try await uploadRefusal(servers, as: old) == .certificateRevoked)
+            #expect(try await uploadRefusal(servers, as: renewed) == nil)
+        }
+    }
+
     @Test(arguments: [RevocationPolicy.Mode.hard, .soft, .off])
     func aResponderThatIsDown(mode: RevocationPolicy.Mode) async throws {
         try await LiveServers.with(

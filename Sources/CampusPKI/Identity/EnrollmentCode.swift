@@ -9,7 +9,7 @@ import Foundation
 /// of the canonical form.
 public struct EnrollmentCode: Sendable, Hashable, CustomStringConvertible {
     /// Crockford's base32 alphabet: no I, L, O or U.
-    static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    public static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
     /// Characters in a code; 20 × 5 = 100 bits.
     public static let length = 20
 
