@@ -42,7 +42,7 @@ final class BenchRunner: @unchecked Sendable {
 
     func runAll() async throws -> [Figure] {
         let cuhkDirectory = SecureFile.join(directory, "cuhk")
-        let cuhk = try start("cuhk", ["--dir", cuhkDirectory, "--open-enrollment"])
+        let cuhk = try start("cuhk", ["--dir", cuhkDirectory, "--open-enrollment", "--ocsp-port", "0"])
         let blackboard = try start(
             "blackboard",
             [
