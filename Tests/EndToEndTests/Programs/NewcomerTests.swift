@@ -247,6 +247,26 @@ enum ClosedPort {
     }
 }
 
+/// Answers the first bytes it receives with fixed bytes, and closes a while later.
+final class AnswerOnFirstRead: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let answer: [UInt8]
+    private var answered = false
+
+    init(answer: [UInt8]) {
+        self.answer = answer
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !answered else { return }
+        answered = true
+        context.writeAndFlush(NIOAny(ByteBuffer(bytes: answer)), promise: nil)
+        // Closing at once with the client's bytes unread would reset the connection before it reads the answer.
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+    }
+}
+
 /// A TCP listener that counts connections and answers each with fixed bytes.
 final class CountingListener: Sendable {
     private final class Counter: Sendable {
@@ -269,10 +289,11 @@ final class CountingListener: Sendable {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { child in
                 counter.value.add(1, ordering: .relaxed)
-                if !answer.isEmpty {
-                    child.writeAndFlush(ByteBuffer(bytes: answer)).whenComplete { _ in child.close(promise: nil) }
+                guard !answer.isEmpty else { return child.eventLoop.makeSucceededVoidFuture() }
+                // Like an HTTP server: the answer comes once the client has sent something.
+                return child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(AnswerOnFirstRead(answer: answer))
                 }
-                return child.eventLoop.makeSucceededVoidFuture()
             }
             .bind(host: "127.0.0.1", port: 0).get()
         return CountingListener(channel: channel, counter: counter)
