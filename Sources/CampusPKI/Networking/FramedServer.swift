@@ -145,7 +145,7 @@ public final class FramedServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture { () -> NIOAsyncChannel<ByteBuffer, ByteBuffer>? in
                     do {
                         let options = channel.syncOptions
-                        // TCP_NODELAY is a TCP-level option. (`.socketOption(.tcp_nodelay)` would set SO_DEBUG,
+                        // TCP_NODELAY is a TCP-level option. (Set at the socket level, its number means SO_DEBUG,
                         // which only root may set: every connection of an ordinary user's server failed.)
                         try options?.setOption(.tcpOption(.tcp_nodelay), value: 1)
                         // A peer that half-closes (or ends inside a frame) still gets its error frame.
