@@ -18,10 +18,11 @@ struct StudentCommand: AsyncParsableCommand {
               4   Blackboard refused
               5   network failure: a server cannot be reached, closed the connection or stayed silent
               6   a server's answer failed the Student's checks (or the address is not that server)
+              8   a receipt does not verify
               64  usage error
             """,
         version: CampusPKIVersion.current,
-        subcommands: [Upload.self, Enroll.self, Renew.self],
+        subcommands: [Upload.self, Enroll.self, Renew.self, VerifyReceipt.self],
         defaultSubcommand: Upload.self
     )
 
