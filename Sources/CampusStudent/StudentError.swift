@@ -15,6 +15,8 @@ public enum StudentError: Error, Sendable, CustomStringConvertible {
     case invalidResponse(String)
     /// A local file or input is missing, unreadable or unusable.
     case local(String)
+    /// The peer at Blackboard's address could not prove it is Blackboard; nothing of the report was sent.
+    case blackboardNotAuthenticated(BlackboardAuthenticationError)
 
     /// The server a conversation is with, for messages.
     public struct Server: Sendable, CustomStringConvertible {
@@ -49,6 +51,7 @@ public enum StudentError: Error, Sendable, CustomStringConvertible {
         case .refusedByBlackboard: 4
         case .network: 5
         case .invalidResponse: 6
+        case .blackboardNotAuthenticated: 7
         }
     }
 
@@ -59,6 +62,8 @@ public enum StudentError: Error, Sendable, CustomStringConvertible {
         case .network(let reason): reason
         case .invalidResponse(let reason): reason
         case .local(let reason): reason
+        case .blackboardNotAuthenticated(let error):
+            "\(error); the session ended before any of the report was sent"
         }
     }
 

@@ -14,7 +14,7 @@ struct BlackboardCommand: AsyncParsableCommand {
         abstract:
             "Blackboard: verifies students' cert 2 (step 3), runs the session (steps 4–5), stores reports (step 6).",
         version: CampusPKIVersion.current,
-        subcommands: [Serve.self, Reports.self, Show.self, Export.self],
+        subcommands: [Serve.self, AssignmentCommand.self, Reports.self, Show.self, Export.self],
         defaultSubcommand: Serve.self
     )
 
@@ -32,6 +32,18 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "The trusted root certificate (default: cuhk.cer in --dir).")
     var rootCert: String?
+
+    @Option(help: "Blackboard's own certificate (default: blackboard.cer in --dir).")
+    var certificate: String?
+
+    @Option(help: "Blackboard's private key (default: blackboard.key in --dir).")
+    var key: String?
+
+    @Flag(help: "Use a key file others may read.")
+    var allowInsecureKeyPermissions = false
+
+    @Flag(help: "Show each step's public values (sizes, fingerprints, transcript hash, nonces, ciphertexts).")
+    var explain = false
 
     @Option(help: "Address to listen on.")
     var host: String = "127.0.0.1"
@@ -94,6 +106,10 @@ struct Serve: AsyncParsableCommand {
         let configuration = BlackboardServer.Configuration(
             directory: dir,
             rootCertificatePath: rootCert,
+            certificatePath: certificate,
+            keyPath: key,
+            allowsInsecureKeyPermissions: allowInsecureKeyPermissions,
+            explain: explain,
             host: host,
             port: port,
             maximumMessageSize: maxMessageSize,
@@ -125,14 +141,16 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "Directory of blackboard.db.")
     var dir: String = "."
 
-    func open() throws -> SQLiteReportStore {
+    /// Opens `blackboard.db`; when `creating`, a missing one is made (as `blackboard serve` would).
+    func open(creating: Bool = false) throws -> SQLiteReportStore {
         let path = SecureFile.join(dir, SQLiteReportStore.fileName)
-        guard SecureFile.exists(path) else {
+        guard creating || SecureFile.exists(path) else {
             Terminal.error("blackboard: \(path) does not exist (run blackboard first, or give --dir)")
             throw ExitCode(2)
         }
         return try ServerLauncher.start(program: "blackboard", logger: Logger(label: "blackboard")) {
-            try SQLiteReportStore(path: path, checkWrites: false)
+            if creating { try SecureFile.createDirectory(dir) }
+            return try SQLiteReportStore(path: path, checkWrites: creating)
         }
     }
 }
@@ -148,6 +166,9 @@ struct Reports: AsyncParsableCommand {
     @Flag(help: "Only each student's latest report.")
     var latest = false
 
+    @Option(help: "Per student, the latest submission to this assignment, on time or late, and how many there were.")
+    var assignment: String?
+
     @Flag(help: "Print JSON (a stable format, see README) instead of a table.")
     var json = false
 
@@ -157,6 +178,10 @@ struct Reports: AsyncParsableCommand {
 
     func run() async throws {
         var reports = try await store.open().reports(for: sid.flatMap(StudentID.init))
+        if let assignment {
+            try printSubmissions(reports.filter { $0.assignment == assignment }, to: assignment)
+            return
+        }
         if latest {
             var latestByStudent: [StudentID: ReportSummary] = [:]
             for report in reports { latestByStudent[report.studentID] = report }
@@ -180,6 +205,37 @@ struct Reports: AsyncParsableCommand {
         }
         Terminal.line(Count.of(reports.count, "report"))
     }
+
+    /// One line per student: the latest submission counts.
+    private func printSubmissions(_ reports: [ReportSummary], to assignment: String) throws {
+        var byStudent: [StudentID: (latest: ReportSummary, count: Int)] = [:]
+        for report in reports {
+            byStudent[report.studentID] = (report, (byStudent[report.studentID]?.count ?? 0) + 1)
+        }
+        let rows = byStudent.values.sorted { $0.latest.studentID.rawValue < $1.latest.studentID.rawValue }
+        if json {
+            try JSONOutput.print(
+                rows.map { SubmissionJSON(report: ReportJSON($0.latest), submissions: $0.count) })
+            return
+        }
+        Terminal.line("Assignment \(assignment)")
+        Terminal.line("SID         REPORT  SUBMITTED AT          STATUS   SUBMISSIONS  BYTES")
+        for row in rows {
+            Terminal.line(
+                [
+                    row.latest.studentID.rawValue, String(row.latest.id).padded(to: 6),
+                    JSONOutput.timestamp(row.latest.completedAt), (row.latest.isLate ? "late" : "on time").padded(to: 7),
+                    String(row.count).padded(to: 11), String(row.latest.totalBytes),
+                ].joined(separator: "  "))
+        }
+        Terminal.line(Count.of(rows.count, "student") + ", " + Count.of(reports.count, "submission"))
+    }
+}
+
+/// A student's latest submission in `blackboard reports --assignment NAME --json`.
+struct SubmissionJSON: Encodable {
+    var report: ReportJSON
+    var submissions: Int
 }
 
 struct Show: AsyncParsableCommand {
@@ -206,13 +262,15 @@ struct Show: AsyncParsableCommand {
         Terminal.line("  SID:                \(summary.studentID)")
         Terminal.line("  certificate serial: \(summary.certificateSerial)")
         Terminal.line("  session ID:         \(summary.sessionID.hexString)")
-        Terminal.line("  completed at:       \(JSONOutput.timestamp(summary.completedAt))")
+        Terminal.line("  assignment:         \(summary.assignment)")
+        Terminal.line("  deadline:           \(summary.deadline.map(JSONOutput.timestamp) ?? "none")")
+        Terminal.line("  completed at:       \(JSONOutput.timestamp(summary.completedAt)) (\(summary.isLate ? "late" : "on time"))")
         Terminal.line("  messages:           \(summary.messageCount)")
         Terminal.line("  bytes:              \(summary.totalBytes)")
         Terminal.line("  SHA-256:            \(summary.digest.hexString)")
         for message in messages {
             Terminal.line(
-                "  #\(message.sequence) \(JSONOutput.timestamp(message.receivedAt)) HMAC \(message.mac.hexString)")
+                "  #\(message.sequence) \(JSONOutput.timestamp(message.receivedAt)) tag \(message.mac.hexString)")
             Terminal.line("     \(MessageDisplay.text(message.content))")
         }
     }
@@ -305,6 +363,9 @@ struct ReportJSON: Encodable {
     var totalBytes: UInt64
     var sha256: String
     var completedAt: String
+    var assignment: String
+    var deadline: String?
+    var late: Bool
     var messages: [Message]?
 
     init(_ summary: ReportSummary) {
@@ -320,6 +381,9 @@ struct ReportJSON: Encodable {
         totalBytes = summary.totalBytes
         sha256 = summary.digest.hexString
         completedAt = JSONOutput.timestamp(summary.completedAt)
+        assignment = summary.assignment
+        deadline = summary.deadline.map(JSONOutput.timestamp)
+        late = summary.isLate
         self.messages = messages?.map {
             Message(
                 sequence: $0.sequence, receivedAt: JSONOutput.timestamp($0.receivedAt),

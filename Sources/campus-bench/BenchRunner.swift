@@ -40,16 +40,30 @@ final class BenchRunner: @unchecked Sendable {
         children.removeAll()
     }
 
-    func runAll() async throws -> [Figure] {
-        let cuhkDirectory = SecureFile.join(directory, "cuhk")
-        let cuhk = try start("cuhk", ["--dir", cuhkDirectory, "--open-enrollment", "--ocsp-port", "0"])
-        let blackboard = try start(
+    /// Where CUHK keeps its root and writes Blackboard's certificate.
+    var cuhkDirectory: String { SecureFile.join(directory, "cuhk") }
+
+    /// The CUHK root, which every Student checks Blackboard's certificate against.
+    var root: Certificate {
+        get throws {
+            try Certificate(pemEncoded: try SecureFile.readText(at: SecureFile.join(cuhkDirectory, "cuhk.cer"))!)
+        }
+    }
+
+    /// `blackboard` in its own directory, trusting CUHK's root, with the certificate CUHK issued beside it.
+    func startBlackboard(_ name: String, _ extra: [String] = []) throws -> ChildServer {
+        try start(
             "blackboard",
             [
-                "--dir", SecureFile.join(directory, "blackboard"), "--root-cert",
-                SecureFile.join(cuhkDirectory, "cuhk.cer"),
-            ]
-        )
+                "--dir", SecureFile.join(directory, name), "--root-cert", SecureFile.join(cuhkDirectory, "cuhk.cer"),
+                "--certificate", SecureFile.join(cuhkDirectory, "blackboard.cer"),
+                "--key", SecureFile.join(cuhkDirectory, "blackboard.key"),
+            ] + extra)
+    }
+
+    func runAll() async throws -> [Figure] {
+        let cuhk = try start("cuhk", ["--dir", cuhkDirectory, "--open-enrollment", "--ocsp-port", "0"])
+        let blackboard = try startBlackboard("blackboard")
         var figures: [Figure] = []
         progress("issuing…")
         figures += try await issuing(cuhk: cuhk)
@@ -60,7 +74,7 @@ final class BenchRunner: @unchecked Sendable {
         progress("end to end…")
         figures += try await endToEnd(cuhk: cuhk, blackboard: blackboard)
         progress("memory…")
-        figures += try await memory(cuhk: cuhk, cuhkDirectory: cuhkDirectory)
+        figures += try await memory(cuhk: cuhk)
         return figures
     }
 
@@ -151,7 +165,8 @@ final class BenchRunner: @unchecked Sendable {
 
     func handshakes(cuhk: ChildServer, blackboard: ChildServer) async throws -> [Figure] {
         let credentials = try await enroll(8, base: 1_100_000_000, cuhk: cuhk)
-        let client = UploadClient(configuration: .init(blackboard: blackboard.address))
+        let root = try root
+        let client = UploadClient(configuration: .init(blackboard: blackboard.address, root: root))
         let count = settings.handshakes
         // Warm up the server (first connections pay for lazy initialisation).
         for credential in credentials.prefix(2) {
@@ -170,13 +185,13 @@ final class BenchRunner: @unchecked Sendable {
         // Sessions that end right after the handshake are closed by the server asynchronously; let them finish.
         try await Task.sleep(for: .milliseconds(300))
         let cpuPerHandshake = (blackboard.cpuSeconds - cpuBefore) / Double(count)
-        let root = try Certificate(
-            pemEncoded: try SecureFile.readText(at: SecureFile.join(directory, "cuhk/cuhk.cer"))!)
         let floor = try CryptoLimits.handshakeFloor(
             certificate: credentials[0].certificate,
             root: root,
             seconds: settings.limitSeconds
         )
+        let versionOneFloor = try CryptoLimits.versionOneHandshakeFloor(
+            certificate: credentials[0].certificate, root: root, seconds: settings.limitSeconds)
         return [
             Figure("handshake", "handshakes/s (\(settings.concurrency) clients)", Double(count) / elapsed, "1/s"),
             Figure("handshake", "latency p50", samples.percentile(0.5) * 1000, "ms"),
@@ -184,6 +199,8 @@ final class BenchRunner: @unchecked Sendable {
             Figure(
                 "handshake", "Blackboard CPU per handshake", cpuPerHandshake * 1e6, "µs", limit: floor * 1e6,
                 target: "≤ 1.5"),
+            Figure("handshake", "crypto floor, version 2", floor * 1e6, "µs"),
+            Figure("handshake", "crypto floor, version 1 (same run)", versionOneFloor * 1e6, "µs"),
         ]
     }
 
@@ -191,26 +208,33 @@ final class BenchRunner: @unchecked Sendable {
 
     func uploads(cuhk: ChildServer, blackboard: ChildServer) async throws -> [Figure] {
         let credential = try await enroll(1, base: 1_200_000_000, cuhk: cuhk)[0]
-        let client = UploadClient(configuration: .init(blackboard: blackboard.address, window: 16))
+        let client = UploadClient(configuration: .init(blackboard: blackboard.address, root: try root, window: 16))
         var figures: [Figure] = []
         for size in [64, 4 * 1024, 64 * 1024, 1024 * 1024] {
             let count = max(4, min(20_000, Int(settings.uploadMiB * 1024 * 1024) / size))
             let content = [UInt8](repeating: 0x61, count: size)
             let elapsed = try await FramedClient.withConnection(to: blackboard.address) { frames in
-                let authenticator = try await client.handshake(on: frames, credentials: credential)
+                let session = try await client.handshake(on: frames, credentials: credential)
                 let start = now()
                 _ = try await client.send(
-                    repeatElement(content, count: count), on: frames, authenticator: authenticator)
+                    repeatElement(content, count: count), on: frames, session: session, credentials: credential)
                 return now() - start
             }
             let rate = Double(count) / elapsed
-            let limit = CryptoLimits.hmacRate(size: size, seconds: settings.limitSeconds)
+            let limit = CryptoLimits.aeadRate(size: size, seconds: settings.limitSeconds)
             let label = size >= 1024 * 1024 ? "1 MiB" : size >= 1024 ? "\(size / 1024) KiB" : "\(size) B"
             figures.append(
                 Figure(
                     "upload", "\(label) messages/s (\(count) messages)", rate, "1/s", limit: limit,
                     target: size == 64 * 1024 ? "≥ 0.5" : nil))
             figures.append(Figure("upload", "\(label) content throughput", rate * Double(size) / 1e6, "MB/s"))
+            if size == 64 * 1024 {
+                // Version 1 authenticated each message with HMAC-SHA256 and sent it in the clear.
+                figures.append(
+                    Figure(
+                        "upload", "64 KiB crypto limit, version 1 HMAC (same run)",
+                        CryptoLimits.hmacRate(size: size, seconds: settings.limitSeconds), "1/s"))
+            }
         }
         return figures
     }
@@ -238,7 +262,7 @@ final class BenchRunner: @unchecked Sendable {
                 let (credentials, _) = try await EnrollmentClient(
                     configuration: .init(directory: studentDirectory, certificateAuthority: cuhk.address)
                 ).enroll(studentID)
-                _ = try await UploadClient(configuration: .init(blackboard: blackboard.address)).upload(
+                _ = try await UploadClient(configuration: .init(blackboard: blackboard.address, root: try root)).upload(
                     try ReportSource.messages(messages).contents(),
                     as: credentials
                 )
@@ -257,18 +281,14 @@ final class BenchRunner: @unchecked Sendable {
     // MARK: Memory
 
     /// A fresh Blackboard: resident memory with no sessions, then with K idle established sessions.
-    func memory(cuhk: ChildServer, cuhkDirectory: String) async throws -> [Figure] {
-        let blackboard = try start(
-            "blackboard",
-            [
-                "--dir", SecureFile.join(directory, "blackboard-memory"), "--root-cert",
-                SecureFile.join(cuhkDirectory, "cuhk.cer"), "--idle-timeout", "600", "--handshake-timeout", "600",
-            ]
-        )
+    func memory(cuhk: ChildServer) async throws -> [Figure] {
+        let blackboard = try startBlackboard(
+            "blackboard-memory", ["--idle-timeout", "600", "--handshake-timeout", "600"])
         defer { blackboard.stop() }
         let credentials = try await enroll(8, base: 1_400_000_000, cuhk: cuhk)
         // Idle sessions end with an empty report.
-        let client = UploadClient(configuration: .init(blackboard: blackboard.address, allowsEmptyReport: true))
+        let client = UploadClient(
+            configuration: .init(blackboard: blackboard.address, root: try root, allowsEmptyReport: true))
         // One complete session first, so the baseline includes what every process pays once.
         _ = try await client.upload([[1]], as: credentials[0])
         try await Task.sleep(for: .milliseconds(200))
@@ -281,13 +301,11 @@ final class BenchRunner: @unchecked Sendable {
             for index in 0..<sessions {
                 group.addTask {
                     try await FramedClient.withConnection(to: blackboard.address, timeout: .seconds(600)) { frames in
-                        let authenticator = try await client.handshake(
-                            on: frames,
-                            credentials: credentials[index % credentials.count]
-                        )
+                        let credential = credentials[index % credentials.count]
+                        let session = try await client.handshake(on: frames, credentials: credential)
                         _ = established.take()
                         for await _ in release { break }
-                        _ = try await client.send([[UInt8]](), on: frames, authenticator: authenticator)
+                        _ = try await client.send([[UInt8]](), on: frames, session: session, credentials: credential)
                     }
                     return nil
                 }

@@ -28,24 +28,76 @@ enum CryptoLimits {
         }
     }
 
-    /// Seconds of CPU for Blackboard's unavoidable cryptography in one handshake: verify cert 2's signature,
-    /// RSA-OAEP-encrypt the session key, derive the keys, hash the transcript, compute and check the MACs.
+    /// Seconds of CPU for Blackboard's unavoidable cryptography in one version-2 handshake: verify cert 2's
+    /// signature, make an X25519 key share and agree, RSA-OAEP-encrypt the secret, sign the transcript with ECDSA
+    /// P-256, hash the transcript, derive the keys, compute and check the confirmations.
     static func handshakeFloor(certificate: Certificate, root: Certificate, seconds: Double) throws -> Double {
-        let rsa = _RSA.Signing.PublicKey(certificate.publicKey)!
-        let encryptionKey = try _RSA.Encryption.PublicKey(derRepresentation: rsa.derRepresentation)
+        let encryptionKey = try encryptionKey(of: certificate)
+        let signingKey = P256.Signing.PrivateKey()
+        let peerShare = Curve25519.KeyAgreement.PrivateKey().publicKey.rawRepresentation
+        let transcriptBytes = [UInt8](repeating: 0x30, count: 2_400)
+        let perSecond = try rate(seconds: seconds) {
+            precondition(root.publicKey.isValidSignature(certificate.signature, for: certificate))
+            let share = Curve25519.KeyAgreement.PrivateKey()
+            let shared = try SessionKeySchedule.sharedSecret(share, peerShare: Array(peerShare))
+            let secret = SessionKeySchedule.randomBytes(32)
+            _ = try encryptionKey.encrypt(secret, padding: .PKCS1_OAEP_SHA256)
+            let signed = Array(SHA256.hash(data: transcriptBytes))
+            _ = try BlackboardSignature.sign(transcriptDigest: signed, with: signingKey)
+            let digest = Array(SHA256.hash(data: transcriptBytes + [1]))
+            let schedule = SessionKeySchedule(transportedSecret: secret, sharedSecret: shared, transcriptDigest: digest)
+            let mac = KeyConfirmation.mac(
+                key: schedule.studentConfirmationKey, label: KeyConfirmation.studentLabel, transcriptDigest: digest)
+            precondition(
+                KeyConfirmation.isValid(
+                    mac, key: schedule.studentConfirmationKey, label: KeyConfirmation.studentLabel,
+                    transcriptDigest: digest))
+            _ = KeyConfirmation.mac(
+                key: schedule.blackboardConfirmationKey, label: KeyConfirmation.blackboardLabel, transcriptDigest: digest)
+        }
+        return 1 / perSecond
+    }
+
+    /// The same for version 1, which CampusPKI no longer speaks but whose cryptography is reproduced here so both
+    /// floors come from one run: verify cert 2, RSA-OAEP-encrypt the session key, two HKDF expansions, three MACs.
+    static func versionOneHandshakeFloor(certificate: Certificate, root: Certificate, seconds: Double) throws -> Double {
+        let encryptionKey = try encryptionKey(of: certificate)
         let transcriptBytes = [UInt8](repeating: 0x30, count: 1_600)
+        let sessionID = [UInt8](repeating: 1, count: 16)
         let perSecond = try rate(seconds: seconds) {
             precondition(root.publicKey.isValidSignature(certificate.signature, for: certificate))
             let sessionKey = SymmetricKey(size: .bits256)
             _ = try sessionKey.withUnsafeBytes { try encryptionKey.encrypt($0, padding: .PKCS1_OAEP_SHA256) }
-            let authenticator = SessionAuthenticator(
-                keys: SessionKeys(sessionKey: sessionKey, sessionID: Array(repeating: 1, count: 16)))
+            let confirmationKey = HKDF<SHA256>.deriveKey(
+                inputKeyMaterial: sessionKey, salt: sessionID, info: Array("CampusPKI v1 key confirmation".utf8),
+                outputByteCount: 32)
+            _ = HKDF<SHA256>.deriveKey(
+                inputKeyMaterial: sessionKey, salt: sessionID, info: Array("CampusPKI v1 message authentication".utf8),
+                outputByteCount: 32)
             let digest = Array(SHA256.hash(data: transcriptBytes))
-            let mac = authenticator.studentConfirmation(transcriptDigest: digest)
-            precondition(authenticator.isValidStudentConfirmation(mac, transcriptDigest: digest))
-            _ = authenticator.blackboardConfirmation(transcriptDigest: digest)
+            let mac = HMAC<SHA256>.authenticationCode(for: digest, using: confirmationKey)
+            precondition(HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: digest, using: confirmationKey))
+            _ = HMAC<SHA256>.authenticationCode(for: digest + [1], using: confirmationKey)
         }
         return 1 / perSecond
+    }
+
+    private static func encryptionKey(of certificate: Certificate) throws -> _RSA.Encryption.PublicKey {
+        let rsa = _RSA.Signing.PublicKey(certificate.publicKey)!
+        return try _RSA.Encryption.PublicKey(derRepresentation: rsa.derRepresentation)
+    }
+
+    /// ChaCha20-Poly1305 over messages of `size` bytes, sealed once and opened once as on the two sides of step 6,
+    /// in messages per second, one thread.
+    static func aeadRate(size: Int, seconds: Double) -> Double {
+        let sealer = RecordProtection(key: SymmetricKey(size: .bits256), direction: .studentToBlackboard)
+        let content = [UInt8](repeating: 0x61, count: size)
+        var sequence: UInt64 = 0
+        return rate(seconds: seconds) {
+            sequence += 1
+            let sealed = sealer.seal(content, kind: .reportMessage, sequence: sequence)
+            precondition(sealer.open(sealed, kind: .reportMessage, sequence: sequence) != nil)
+        }
     }
 
     /// HMAC-SHA256 throughput over messages of `size` bytes, in messages per second, one thread.

@@ -7,6 +7,7 @@ import CampusStudent
 import Foundation
 import Logging
 import ServiceLifecycle
+import X509
 
 /// The whole seed scenario in one command: CUHK and Blackboard on free ports, the Student for one SID sending
 /// the seed's ten messages, every line labelled by role and seed step.
@@ -26,6 +27,9 @@ struct CampusDemo: AsyncParsableCommand {
 
     @Option(help: "Log level for the servers' operational log (standard error).")
     var logLevel: Logger.Level = .warning
+
+    @Flag(help: "Show each step's public values (sizes, fingerprints, transcript hash, nonces, ciphertexts).")
+    var explain = false
 
     func validate() throws {
         _ = try ArgumentChecks.studentID(sid)
@@ -55,11 +59,17 @@ struct CampusDemo: AsyncParsableCommand {
             logger: Logger(label: "cuhk"),
             reporter: cuhkReporter
         )
-        // Blackboard trusts the root CUHK wrote, as in the seed where both share cuhk.cer.
+        // CUHK issues Blackboard's certificate beside its new root, as `cuhk` does.
+        try await cuhk.issueBlackboardCertificateBesideNewRoot(reporter: cuhkReporter)
+        // Blackboard trusts the root CUHK wrote, as in the seed where both share cuhk.cer, and uses the certificate
+        // CUHK issued it.
         let blackboard = try BlackboardServer(
             configuration: .init(
                 directory: blackboardDirectory,
                 rootCertificatePath: SecureFile.join(cuhkDirectory, RootAuthority.certificateFileName),
+                certificatePath: ServiceCertificate.certificatePath(name: CUHKServer.blackboardName, in: cuhkDirectory),
+                keyPath: ServiceCertificate.keyPath(name: CUHKServer.blackboardName, in: cuhkDirectory),
+                explain: explain,
                 port: 0
             ),
             logger: Logger(label: "blackboard"),
@@ -71,7 +81,8 @@ struct CampusDemo: AsyncParsableCommand {
                 logger: Logger(label: "demo"))
         )
 
-        let receipt = try await withThrowingTaskGroup(of: ReportReceipt?.self) { group in
+        let explain = explain
+        let result = try await withThrowingTaskGroup(of: UploadClient.Result?.self) { group in
             group.addTask {
                 try await services.run()
                 return nil
@@ -85,37 +96,54 @@ struct CampusDemo: AsyncParsableCommand {
                 let reporter = Terminal.reporter(role: "Student")
                 reporter(.request, "Enter student ID (10 digit number): \(studentID)")
                 reporter(.request, "Enter your enrollment code (press Enter if you have none): \(code)")
-                let (credentials, _) = try await EnrollmentClient(
+                let enrollment = EnrollmentClient(
                     configuration: .init(
                         directory: studentDirectory,
                         certificateAuthority: ServerAddress(host: "127.0.0.1", port: cuhkAddress.port ?? 0),
                         code: code.description
                     ),
                     reporter: reporter
-                ).enroll(studentID)
+                )
+                let (credentials, _) = try await enrollment.enroll(studentID)
                 reporter(.certificate, "SID: \(studentID) sign finished.")
-                let receipt = try await UploadClient(
+                let result = try await UploadClient(
                     configuration: .init(
-                        blackboard: ServerAddress(host: "127.0.0.1", port: blackboardAddress.port ?? 0)),
-                    reporter: reporter
+                        blackboard: ServerAddress(host: "127.0.0.1", port: blackboardAddress.port ?? 0),
+                        root: try enrollment.uploadRoot(),
+                        receiptDirectory: SecureFile.join(studentDirectory, "receipts")),
+                    observer: SessionObserver(side: .student, explain: explain, reporter: reporter)
                 ).upload(ReportSource.messages(ReportSource.seedMessages).contents(), as: credentials)
+                let document = result.receipt.document
                 reporter(
                     .messages,
-                    "Receipt: report \(receipt.reportID), \(Count.of(receipt.messageCount, "message")), "
-                        + "\(Count.of(receipt.totalBytes, "byte")), SHA-256 \(receipt.digest.hexString)"
+                    "Receipt: report \(document.report), \(Count.of(Int(document.messageCount), "message")), "
+                        + "\(Count.of(Int(document.totalBytes), "byte")), SHA-256 \(document.contentSHA256.hexString)"
                 )
-                return receipt
+                return result
             }
-            var receipt: ReportReceipt?
-            for try await result in group where result != nil { receipt = result }
-            return receipt
+            var upload: UploadClient.Result?
+            for try await result in group where result != nil { upload = result }
+            return upload
         }
 
-        guard let receipt, let stored = try await blackboard.store.reports(for: studentID).last,
-            stored.digest == receipt.digest, stored.messageCount == UInt64(ReportSource.seedMessages.count)
+        guard let result, let stored = try await blackboard.store.reports(for: studentID).last,
+            stored.digest == result.receipt.document.contentSHA256,
+            stored.messageCount == UInt64(ReportSource.seedMessages.count), stored.receipt == result.signedReceipt
         else {
             Terminal.error("campus-demo: the report stored by Blackboard does not match the receipt")
             throw ExitCode.failure
+        }
+        // The receipt proves the submission to anyone with CUHK's root: check the saved file as a third party would.
+        if let path = result.path {
+            let rootPath = SecureFile.join(cuhkDirectory, RootAuthority.certificateFileName)
+            let verified = try await SignedReceipt.verify(
+                try SignedReceipt.readFile(path),
+                root: try Certificate(pemEncoded: try SecureFile.readText(at: rootPath) ?? ""),
+                blackboardName: CUHKServer.blackboardName)
+            Terminal.line(
+                "[Anyone] Signed receipt \(path) verified offline against \(rootPath): report "
+                    + "\(verified.document.report), signed by \(verified.signerName)")
+            Terminal.line("[Anyone] The same with OpenSSL: openssl cms -verify -inform DER -in \(path) -CAfile \(rootPath) -purpose any")
         }
         Terminal.line("Demo complete: CUHK and Blackboard shut down; files are in \(directory)")
     }

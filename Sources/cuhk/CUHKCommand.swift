@@ -105,6 +105,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How long an OCSP response is valid, and so how long Blackboard may cache it (3600, 1h).")
     var ocspValidity: DurationArgument = DurationArgument(argument: "\(Int(OCSPResponder.defaultValiditySeconds))")!
 
+    @Flag(
+        help: ArgumentHelp(
+            "Do not issue Blackboard's certificate beside a new root.",
+            discussion: "By default, when cuhk creates its root it also writes blackboard.key (0600) and blackboard.cer "
+                + "into --dir, where a Blackboard run in the same directory finds them."))
+    var noBlackboardCertificate = false
+
     func validate() throws {
         try ArgumentChecks.listeningPort(port)
         try ArgumentChecks.listeningPort(ocspPort, option: "--ocsp-port")
@@ -161,6 +168,14 @@ struct Serve: AsyncParsableCommand {
             try CUHKServer(
                 configuration: configuration, listener: listener, logger: logger, reporter: Terminal.reporter(),
                 checkpoint: crash)
+        }
+        if !noBlackboardCertificate {
+            do {
+                try await server.issueBlackboardCertificateBesideNewRoot(reporter: Terminal.reporter())
+            } catch {
+                Terminal.error("cuhk: Blackboard's certificate could not be issued: \(error)")
+                throw ExitCode(2)
+            }
         }
         try await ServiceRunner.run(server, logger: logger) { _ in
             // Scripts and tests find the responder's port in this line, as they find CUHK's in `listening on`.

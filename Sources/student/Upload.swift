@@ -34,12 +34,24 @@ struct Upload: AsyncParsableCommand {
     @Flag(help: "Send a report with no message (otherwise an empty report is an error and nothing is sent).")
     var allowEmpty = false
 
+    @Option(help: "The assignment to submit to (default: Blackboard's only open assignment).")
+    var assignment: String?
+
+    @Option(help: "The DNS name Blackboard's certificate must carry.")
+    var blackboardName: String = UploadClient.defaultBlackboardName
+
+    @Flag(help: "Show each step's public values (sizes, fingerprints, transcript hash, nonces, ciphertexts).")
+    var explain = false
+
     func validate() throws {
         _ = try ArgumentChecks.serverAddress(blackboard, option: "--blackboard")
         guard messages.isEmpty || file == nil else {
             throw ValidationError("--message and --file cannot be used together")
         }
         guard maxMessageSize > 0, window > 0 else { throw ValidationError("sizes must be positive") }
+        if let assignment, !ReceiptDocument.isValidAssignmentName(assignment) {
+            throw ValidationError("--assignment: \(ReceiptDocument.assignmentRequirement)")
+        }
     }
 
     func run() async throws {
@@ -53,23 +65,36 @@ struct Upload: AsyncParsableCommand {
             try source.check(maximumMessageSize: maxMessageSize, allowsEmpty: allowEmpty)
             let typing = source.isStandardInput && isatty(STDIN_FILENO) == 1
             let credentials = try await options.enroll()
+            // Blackboard must prove it holds a certificate from the CUHK root pinned at enrollment.
+            let root = try options.enrollment().uploadRoot()
             var feed = try source.feed()
             let client = UploadClient(
                 configuration: .init(
                     blackboard: ServerAddress(blackboard) ?? .defaultBlackboard,
+                    root: root,
+                    blackboardName: blackboardName,
+                    assignment: assignment ?? "",
+                    receiptDirectory: SecureFile.join(options.dir, "receipts"),
                     // A person typing sees each line acknowledged before the next.
                     window: typing ? 1 : window,
                     maximumMessageSize: maxMessageSize,
                     allowsEmptyReport: allowEmpty,
                     announcesTyping: typing
                 ),
-                reporter: Terminal.reporter()
+                observer: SessionObserver(side: .student, explain: explain, reporter: Terminal.reporter())
             )
-            let receipt = try await client.upload(from: &feed, as: credentials)
+            let result = try await client.upload(from: &feed, as: credentials)
+            let document = result.receipt.document
             Terminal.line(
-                "Receipt: report \(receipt.reportID), \(Count.of(receipt.messageCount, "message")), "
-                    + "\(Count.of(receipt.totalBytes, "byte")), SHA-256 \(receipt.digest.hexString)"
+                "Receipt: report \(document.report), \(Count.of(Int(document.messageCount), "message")), "
+                    + "\(Count.of(Int(document.totalBytes), "byte")), SHA-256 \(document.contentSHA256.hexString)"
             )
+            if let path = result.path {
+                Terminal.line("Signed receipt saved: \(path) (check it with: student verify-receipt \(path))")
+            }
+            for (name, value) in document.fieldLines() {
+                Terminal.line("  \(name.padded(to: 19)) \(value)")
+            }
         }
     }
 }

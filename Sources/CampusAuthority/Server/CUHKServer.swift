@@ -97,6 +97,7 @@ public final class CUHKServer: FramedService, Sendable {
     private let server: FramedServer
     private let ocsp: OCSPHTTPServer?
     private let host: String
+    private let directory: String
 
     /// What CUHK's clients send first, named in a timeout.
     static let firstExpected = "an enrollment request"
@@ -140,6 +141,7 @@ public final class CUHKServer: FramedService, Sendable {
         self.baseAuthority = authority
         self.rootOrigin = origin
         self.host = configuration.host
+        self.directory = configuration.directory
         let ocsp = configuration.ocspPort.map { port in
             OCSPHTTPServer(
                 configuration: .init(host: configuration.host, port: port),
@@ -181,6 +183,33 @@ public final class CUHKServer: FramedService, Sendable {
                 authority, ocsp: ocsp, host: host, boundAt: ocsp?.bound.value())
             try await EnrollmentHandler(authority: issuing, reporter: reporter).serve(frames, logger: logger)
         }
+    }
+
+    /// The name of Blackboard's certificate CUHK issues beside a new root.
+    public static let blackboardName = "blackboard"
+
+    /// With a root it has just created, CUHK also issues Blackboard's certificate into its own directory
+    /// (`blackboard.key`, 0600, and `blackboard.cer`), as it writes `cuhk.cer` there: in the seed's single directory,
+    /// Blackboard finds both. Nothing happens when the root was loaded or either file exists.
+    ///
+    /// - Returns: The certificate, when one was issued.
+    @discardableResult
+    public func issueBlackboardCertificateBesideNewRoot(reporter: StepReporter = { _, _ in }) async throws
+        -> ServiceCertificate?
+    {
+        let name = Self.blackboardName
+        guard rootOrigin == .created,
+            !SecureFile.exists(ServiceCertificate.keyPath(name: name, in: directory)),
+            !SecureFile.exists(ServiceCertificate.certificatePath(name: name, in: directory)),
+            let registry = baseAuthority.registry as? SQLiteCertificateRegistry
+        else { return nil }
+        let service = try await ServiceCertificate.issue(name: name, root: baseAuthority.root, recordingIn: registry)
+        try service.write(name: name, to: directory)
+        reporter(
+            .root,
+            "Blackboard's certificate issued for \(name): \(ServiceCertificate.keyPath(name: name, in: directory)) "
+                + "(0600), \(ServiceCertificate.certificatePath(name: name, in: directory))")
+        return service
     }
 
     /// `authority` with the responder's URL: the configured one, or `http://HOST:PORT/` once the port is bound.

@@ -14,6 +14,14 @@ public final class BlackboardServer: FramedService, Sendable {
         public var directory: String
         /// The trusted root; `cuhk.cer` in ``directory`` when `nil`.
         public var rootCertificatePath: String?
+        /// Blackboard's certificate; `blackboard.cer` in ``directory`` when `nil`.
+        public var certificatePath: String?
+        /// Blackboard's private key; `blackboard.key` in ``directory`` when `nil`.
+        public var keyPath: String?
+        /// Whether a key file others may read is used anyway.
+        public var allowsInsecureKeyPermissions: Bool
+        /// Show each step's public values beside its line (`--explain`).
+        public var explain: Bool
         public var host: String
         /// 3141 as in the seed; 0 picks a free port.
         public var port: Int
@@ -36,6 +44,10 @@ public final class BlackboardServer: FramedService, Sendable {
         public init(
             directory: String = ".",
             rootCertificatePath: String? = nil,
+            certificatePath: String? = nil,
+            keyPath: String? = nil,
+            allowsInsecureKeyPermissions: Bool = false,
+            explain: Bool = false,
             host: String = "127.0.0.1",
             port: Int = 3141,
             maximumMessageSize: Int = 1024 * 1024,
@@ -48,6 +60,10 @@ public final class BlackboardServer: FramedService, Sendable {
         ) {
             self.directory = directory
             self.rootCertificatePath = rootCertificatePath
+            self.certificatePath = certificatePath
+            self.keyPath = keyPath
+            self.allowsInsecureKeyPermissions = allowsInsecureKeyPermissions
+            self.explain = explain
             self.host = host
             self.port = port
             self.maximumMessageSize = maximumMessageSize
@@ -74,15 +90,28 @@ public final class BlackboardServer: FramedService, Sendable {
 
         /// The path of the trusted root.
         public var rootPath: String { rootCertificatePath ?? SecureFile.join(directory, "cuhk.cer") }
+
+        /// The name of Blackboard's files in its directory: `blackboard.cer`, `blackboard.key`.
+        public static let serviceName = "blackboard"
+
+        /// The path of Blackboard's certificate.
+        public var serviceCertificatePath: String {
+            certificatePath ?? SecureFile.join(directory, "\(Self.serviceName).cer")
+        }
+
+        /// The path of Blackboard's key.
+        public var serviceKeyPath: String { keyPath ?? SecureFile.join(directory, "\(Self.serviceName).key") }
     }
 
-    /// A report frame's payload beyond its content: version, type, sequence, length, MAC.
-    static let messageOverhead = 1 + 1 + 8 + 4 + 32
+    /// A report frame's payload beyond its content: version, type, sequence, length, AEAD tag.
+    static let messageOverhead = 1 + 1 + 8 + 4 + WireMessage.tagLength
     /// Room for the request text and a PEM certificate, whatever the message size.
     static let minimumFrameSize = 64 * 1024
 
     public let store: any ReportStore
     public let roots: TrustedRootStore
+    /// Blackboard's own certificate and key.
+    public let credentials: ServiceCredentialStore
     /// The OCSP responses kept until their `nextUpdate`.
     public let ocspCache: OCSPResponseCache
     private let server: FramedServer
@@ -127,26 +156,39 @@ public final class BlackboardServer: FramedService, Sendable {
     ) throws {
         let store = try store ?? Self.openStore(configuration: configuration)
         let roots = TrustedRootStore(path: configuration.rootPath)
+        let credentials = ServiceCredentialStore(
+            certificatePath: configuration.serviceCertificatePath, keyPath: configuration.serviceKeyPath,
+            allowsInsecureKeyPermissions: configuration.allowsInsecureKeyPermissions)
         self.store = store
         self.roots = roots
+        self.credentials = credentials
         let ocspCache = OCSPResponseCache()
         self.ocspCache = ocspCache
         if (try? roots.currentRoot()) == nil {
             reporter(.verification, "No trusted root at \(configuration.rootPath) yet; handshakes wait for it")
             logger.warning("trusted root missing", metadata: ["path": "\(configuration.rootPath)"])
         }
-        let handshake = BlackboardHandshake(
+        if (try? credentials.current()) == nil {
+            reporter(
+                .sessionKey,
+                "No certificate of its own at \(configuration.serviceCertificatePath) yet; handshakes wait for it "
+                    + "(cuhk writes it beside cuhk.cer, or run cuhk service issue)")
+            logger.warning(
+                "service certificate missing",
+                metadata: [
+                    "certificate": "\(configuration.serviceCertificatePath)", "key": "\(configuration.serviceKeyPath)",
+                ])
+        }
+        let explain = configuration.explain
+        let handshake = HandshakeDriver(
             roots: roots,
+            credentials: credentials,
+            store: store,
             minimumKeyBits: configuration.minimumKeyBits,
             revocation: configuration.revocation,
-            ocspCache: ocspCache,
-            reporter: reporter
+            ocspCache: ocspCache
         )
-        let receiver = ReportReceiver(
-            store: store,
-            maximumMessageSize: configuration.maximumMessageSize,
-            reporter: reporter
-        )
+        let maximumMessageSize = configuration.maximumMessageSize
         let idleTimeout = configuration.idleTimeout
         self.server = FramedServer(
             configuration: configuration.framing,
@@ -154,7 +196,9 @@ public final class BlackboardServer: FramedService, Sendable {
             logger: logger,
             listener: listener
         ) { frames, logger in
-            let session = try await handshake.run(on: frames, logger: logger)
+            let observer = SessionObserver(side: .blackboard, explain: explain, reporter: reporter, logger: logger)
+            let handshaken = try await handshake.run(on: frames, observer: observer, logger: logger)
+            let session = handshaken.established
             var logger = logger
             logger[metadataKey: "sid"] = "\(session.studentID)"
             await frames.setTimeout(idleTimeout, waitingFor: "the next report message")
@@ -163,14 +207,16 @@ public final class BlackboardServer: FramedService, Sendable {
                 studentID: session.studentID,
                 certificateSerial: session.certificateSerial,
                 peer: frames.remoteAddress,
-                startedAt: Date()
+                startedAt: Date(),
+                assignment: handshaken.assignment
             )
-            let receipt = try await receiver.run(session, record: record, on: frames, logger: logger)
-            reporter(
-                .messages,
-                "Report \(receipt.reportID) from \(session.studentID) complete: \(receipt.messageCount) messages, "
-                    + "\(receipt.totalBytes) bytes, SHA-256 \(receipt.digest.hexString)"
+            let receiver = ReportReceiver(
+                store: store,
+                maximumMessageSize: maximumMessageSize,
+                credentials: handshaken.credentials,
+                observer: SessionObserver(side: .blackboard, explain: explain, reporter: reporter, logger: logger)
             )
+            _ = try await receiver.run(session, record: record, on: frames, logger: logger)
         }
     }
 

@@ -2,28 +2,36 @@ import CampusPKI
 import Crypto
 import Foundation
 import Logging
+import NIOCore
 import Synchronization
 
-/// Seed step 6 on Blackboard's side: `content | HMAC` messages until the student ends the report.
+/// Seed step 6 on Blackboard's side: sealed `content | tag` messages until the student ends the report.
 ///
-/// Each message's MAC covers its sequence number, so a replayed, reordered, dropped or cross-session message
-/// fails. A verified message is shown, stored durably, and only then acknowledged. The first failure ends the
-/// session: the original printed "(Invalid message!)" and went on, which let an attacker probe at leisure.
+/// ``BlackboardRecordLayer`` opens each message: the tag covers the type and sequence number, so a replayed,
+/// reordered, dropped, altered or cross-session message fails. A verified message is shown, stored durably, and
+/// only then acknowledged. The first failure ends the session: the original printed "(Invalid message!)" and went
+/// on, which let an attacker probe at leisure.
 ///
-/// Reading and storing overlap: this task reads and verifies messages while a second task commits what has
-/// been verified so far in one transaction (group commit) and then acknowledges each of those messages. A
-/// student that keeps several messages in flight pays for one durable commit per batch, not per message.
+/// Reading and storing overlap: this task reads and verifies messages while a second task commits what has been
+/// verified so far in one transaction (group commit) and then acknowledges each of those messages. At most
+/// ``maximumPendingMessages`` verified messages wait for their commit: when the window is full, the reading task
+/// waits, stops reading the connection, and TCP holds the student back. A student that sends fast and never reads
+/// its acknowledgements therefore costs a bounded amount of memory.
 struct ReportReceiver {
     let store: any ReportStore
     let maximumMessageSize: Int
-    let reporter: StepReporter
+    let credentials: BlackboardHandshake.Credentials
+    let observer: SessionObserver
+
+    /// How many verified messages of one session may wait for their commit.
+    static let maximumPendingMessages = 32
 
     func run(
         _ session: BlackboardHandshake.Established,
         record: SessionRecord,
         on frames: FrameChannel,
         logger: Logger
-    ) async throws -> ReportReceipt {
+    ) async throws -> ReportSummary {
         let stored = LazySession(record: record, store: store)
         do {
             return try await receive(session, storedAs: stored, on: frames, logger: logger)
@@ -38,18 +46,24 @@ struct ReportReceiver {
         storedAs sessionNumber: LazySession,
         on frames: FrameChannel,
         logger: Logger
-    ) async throws -> ReportReceipt {
+    ) async throws -> ReportSummary {
         // The committing task starts with the first message, so an idle session holds one task, not two.
-        let first = try await frames.receive().message
-        let queue = VerifiedQueue()
+        let first = try await frames.receivePayload()
+        let queue = VerifiedQueue(capacity: Self.maximumPendingMessages)
         let writer = frames.writer
-        return try await withThrowingTaskGroup(of: ReportReceipt?.self) { group in
+        let sealer = session.records.outgoing
+        let signer = ReceiptSigner(credentials: credentials, session: session)
+        let observer = observer
+        return try await withThrowingTaskGroup(of: ReportSummary?.self) { group in
             group.addTask {
                 do {
                     return try await Self.commitAndAcknowledge(
-                        queue, session: session, storedAs: sessionNumber, writer: writer, logger: logger)
+                        queue, storedAs: sessionNumber, sealer: sealer, signer: signer, writer: writer,
+                        observer: observer)
                 } catch let error as CampusError {
-                    // The reading task may be waiting for the student; closing the connection wakes it.
+                    // The reading task may be waiting for the student or for room in the queue; closing the
+                    // connection and the queue wakes it.
+                    queue.cancel()
                     await writer.fail(with: error)
                     throw error
                 }
@@ -63,87 +77,60 @@ struct ReportReceiver {
                 while try await group.next() != nil {}
                 throw error
             }
-            guard let receipt = try await group.next() ?? nil else {
+            guard let report = try await group.next() ?? nil else {
                 throw CampusError(.internalError, "the report ended without a receipt")
             }
-            return receipt
+            return report
         }
     }
 
     /// Reads messages until the end of the report, verifying each before it is queued for storage.
     private func readAndVerify(
         _ session: BlackboardHandshake.Established,
-        startingWith first: WireMessage,
+        startingWith first: ByteBuffer,
         on frames: FrameChannel,
         into queue: VerifiedQueue
     ) async throws {
-        let authenticator = session.authenticator
-        var expected: UInt64 = 1
-        var next: WireMessage? = first
+        var records = session.records
+        var next: ByteBuffer? = first
         while true {
-            let message: WireMessage
+            let payload: ByteBuffer
             if let pending = next {
-                message = pending
+                payload = pending
                 next = nil
             } else {
-                message = try await frames.receive().message
+                payload = try await frames.receivePayload()
             }
-            switch message {
-            case .reportMessage(let sequence, let content, let mac):
-                guard content.count <= maximumMessageSize else {
-                    throw CampusError(
-                        .messageTooLarge,
-                        "message \(sequence) has \(content.count) bytes; the maximum is \(maximumMessageSize)"
-                    )
-                }
-                guard authenticator.isValidMessageMAC(mac, sequence: sequence, content: content) else {
-                    throw CampusError(
-                        .messageAuthenticationFailed,
-                        "the HMAC of message \(sequence) does not verify; the message was altered or not sent by "
-                            + "this session's student"
-                    )
-                }
-                if let error = Self.sequenceError(sequence, expected: expected, what: "message \(sequence)") {
-                    throw error
-                }
-                reporter(
-                    .messages,
-                    "receive from \(session.studentID) #\(sequence): \(MessageDisplay.text(content)) (Valid message!)"
-                )
-                queue.push(.message(StoredMessage(sequence: sequence, content: content, mac: mac, receivedAt: Date())))
-                expected += 1
-
-            case .endOfReport(let sequence, let mac):
-                guard authenticator.isValidEndMAC(mac, sequence: sequence) else {
-                    throw CampusError(.messageAuthenticationFailed, "the end-of-report MAC does not verify")
-                }
-                if let error = Self.sequenceError(sequence, expected: expected, what: "the end of the report") {
-                    throw error
-                }
-                queue.push(.end)
+            switch try records.open(WireMessage.decode(payload), maximumMessageSize: maximumMessageSize) {
+            case .message(let sequence, let content, let sealed):
+                observer([
+                    .messageReceived(studentID: session.studentID, sequence: sequence, content: content, sealed: sealed)
+                ])
+                let message = StoredMessage(
+                    sequence: sequence, content: content, mac: Array(sealed.suffix(WireMessage.tagLength)),
+                    receivedAt: Date())
+                guard await queue.push(.message(message)) else { return }
+            case .end:
+                _ = await queue.push(.end)
                 queue.finish()
                 return
-
             case .keepAlive:
                 // The student is still there; receiving the frame has restarted the idle timer.
                 continue
-
-            default:
-                throw CampusError(
-                    .unexpectedMessage, "expected a report message or its end, got \(message.kind.phrase)")
             }
         }
     }
 
     /// Commits each batch of verified messages in one transaction, then acknowledges them; at the end, records
-    /// the report and sends the receipt.
+    /// the report with its signed receipt and sends the receipt.
     private static func commitAndAcknowledge(
         _ queue: VerifiedQueue,
-        session: BlackboardHandshake.Established,
         storedAs stored: LazySession,
+        sealer: BlackboardRecordLayer.Sealer,
+        signer: ReceiptSigner,
         writer: FrameWriter,
-        logger: Logger
-    ) async throws -> ReportReceipt? {
+        observer: SessionObserver
+    ) async throws -> ReportSummary? {
         var count: UInt64 = 0
         var totalBytes: UInt64 = 0
         var digest = SHA256()
@@ -161,56 +148,68 @@ struct ReportReceiver {
             let summary =
                 ends
                 ? ReportSummary(
-                    sessionID: session.sessionID,
-                    studentID: session.studentID,
-                    certificateSerial: session.certificateSerial,
+                    sessionID: stored.record.sessionID,
+                    studentID: stored.record.studentID,
+                    certificateSerial: stored.record.certificateSerial,
                     messageCount: count,
                     totalBytes: totalBytes,
                     digest: Array(digest.finalize()),
                     completedAt: Date()
                 ) : nil
             // One durable commit for the batch: the session's row the first time, the messages, the report.
-            let reportID = try await storing(messages.isEmpty ? "the report" : "messages up to \(count)") {
-                try await stored.commit(messages: messages, report: summary)
+            let report = try await storing(messages.isEmpty ? "the report" : "messages up to \(count)") {
+                try await stored.commit(messages: messages, report: summary, signReceipt: signer.sign)
             }
-            try await writer.send(contentsOf: messages.map { .messageAcknowledged(sequence: $0.sequence) })
-            guard let summary, let reportID else { continue }
-            let receipt = ReportReceipt(
-                reportID: UInt64(reportID),
-                messageCount: summary.messageCount,
-                totalBytes: summary.totalBytes,
-                digest: summary.digest
-            )
-            try await writer.send(.receipt(receipt))
-            logger.info(
-                "report complete",
-                metadata: ["report": "\(reportID)", "messages": "\(count)", "bytes": "\(totalBytes)"]
-            )
-            return receipt
+            queue.committed(messages.count)
+            try await writer.send(contentsOf: messages.map { sealer.acknowledgement($0.sequence) })
+            guard let report else { continue }
+            try await writer.send(sealer.receipt(report.receipt, messageCount: report.messageCount))
+            if let document = try? signer.document(for: report) {
+                observer([.receiptSigned(studentID: report.studentID, document: document, size: report.receipt.count)])
+            }
+            return report
         }
         return nil
     }
 
-    /// A number below the expected one has been used already (a replay); one above skips messages.
-    static func sequenceError(_ sequence: UInt64, expected: UInt64, what: String) -> CampusError? {
-        if sequence < expected {
-            return CampusError(
-                .replayedMessage, "\(what) carries number \(sequence), already used; expected \(expected)")
-        }
-        if sequence > expected {
-            return CampusError(
-                .outOfOrderMessage, "\(what) carries number \(sequence) while \(expected) was expected")
-        }
-        return nil
-    }
-
-    /// Runs a store write; a failure reaches the student as `storage-failed`, and nothing is acknowledged.
+    /// Runs a store write; a failure reaches the student as `storage-failed` (or the store's own refusal, such as
+    /// `deadline-passed`), and nothing is acknowledged.
     static func storing<T>(_ what: String, _ write: () async throws -> T) async throws -> T {
         do {
             return try await write()
+        } catch let error as CampusError where error.code == .deadlinePassed {
+            throw error
         } catch {
             throw CampusError(.storageFailed, "\(what) could not be stored durably; it is not acknowledged")
         }
+    }
+}
+
+/// Makes and signs the receipt of a session's report.
+struct ReceiptSigner: Sendable {
+    let credentials: BlackboardHandshake.Credentials
+    let session: BlackboardHandshake.Established
+
+    /// The canonical document of a stored report.
+    func document(for report: ReportSummary) throws -> ReceiptDocument {
+        try ReceiptDocument(
+            studentID: report.studentID.rawValue,
+            certificateSerial: report.certificateSerial,
+            assignment: report.assignment,
+            deadline: report.deadline,
+            report: UInt64(report.id),
+            messageCount: report.messageCount,
+            totalBytes: report.totalBytes,
+            contentSHA256: report.digest,
+            committedAt: report.completedAt,
+            isLate: report.isLate
+        )
+    }
+
+    /// The CMS SignedData of a stored report's receipt.
+    @Sendable func sign(_ report: ReportSummary) throws -> [UInt8] {
+        try SignedReceipt.sign(
+            document(for: report), certificate: credentials.certificate, privateKey: credentials.privateKey)
     }
 }
 
@@ -228,13 +227,16 @@ final class LazySession: Sendable {
 
     /// Commits a batch.
     ///
-    /// - Returns: The report's number when `report` completed it.
-    func commit(messages: [StoredMessage], report: ReportSummary?) async throws -> Int64? {
+    /// - Returns: The report as stored when `report` completed it.
+    func commit(messages: [StoredMessage], report: ReportSummary?, signReceipt: @escaping SessionBatch.ReceiptSigner)
+        async throws -> ReportSummary?
+    {
         let batch = SessionBatch(
             session: record,
             storedSession: number.withLock { $0 },
             messages: messages,
-            report: report
+            report: report,
+            signReceipt: report == nil ? nil : signReceipt
         )
         let stored = try await store.commit(batch)
         number.withLock { $0 = stored.session }
@@ -249,6 +251,9 @@ final class LazySession: Sendable {
 }
 
 /// Verified messages waiting for their commit, handed from the reading task to the committing task.
+///
+/// Bounded: ``push(_:)`` waits while `capacity` messages are queued or being committed, so the reading task stops
+/// reading the connection until a commit makes room.
 final class VerifiedQueue: Sendable {
     enum Item: Sendable {
         case message(StoredMessage)
@@ -257,15 +262,50 @@ final class VerifiedQueue: Sendable {
 
     private struct State {
         var items: [Item] = []
+        /// Messages pushed and not yet committed (queued or in the batch being committed).
+        var pending = 0
         var finished = false
+        var cancelled = false
         var waiter: CheckedContinuation<[Item]?, Never>?
+        var producer: CheckedContinuation<Bool, Never>?
+        /// The most messages ever pending at once, for tests.
+        var highWater = 0
     }
 
+    let capacity: Int
     private let state = Mutex(State())
 
-    /// Adds an item; wakes the committing task if it waits.
-    func push(_ item: Item) {
+    init(capacity: Int) {
+        self.capacity = max(capacity, 1)
+    }
+
+    /// The most messages that were ever pending at once.
+    var highWater: Int { state.withLock { $0.highWater } }
+
+    /// Adds an item, first waiting for room when the window is full; wakes the committing task if it waits.
+    ///
+    /// - Returns: `false` when the queue was cancelled (the committing task failed).
+    func push(_ item: Item) async -> Bool {
+        let isMessage = if case .message = item { true } else { false }
+        if isMessage {
+            let hasRoom = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                state.withLock { state in
+                    if state.cancelled {
+                        continuation.resume(returning: false)
+                    } else if state.pending < capacity {
+                        continuation.resume(returning: true)
+                    } else {
+                        state.producer = continuation
+                    }
+                }
+            }
+            guard hasRoom else { return false }
+        }
         state.withLock { state in
+            if isMessage {
+                state.pending += 1
+                state.highWater = max(state.highWater, state.pending)
+            }
             state.items.append(item)
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -273,6 +313,27 @@ final class VerifiedQueue: Sendable {
                 state.items.removeAll(keepingCapacity: true)
                 waiter.resume(returning: items)
             }
+        }
+        return true
+    }
+
+    /// `count` messages were committed: their room is free again.
+    func committed(_ count: Int) {
+        state.withLock { state in
+            state.pending -= count
+            if state.pending < capacity, let producer = state.producer {
+                state.producer = nil
+                producer.resume(returning: true)
+            }
+        }
+    }
+
+    /// The committing task failed: a waiting producer gives up.
+    func cancel() {
+        state.withLock { state in
+            state.cancelled = true
+            state.producer?.resume(returning: false)
+            state.producer = nil
         }
     }
 

@@ -1,4 +1,5 @@
 import CampusPKI
+import Foundation
 import Synchronization
 
 /// A report store that forgets everything on exit; for unit tests.
@@ -7,11 +8,18 @@ public final class InMemoryReportStore: ReportStore {
         var sessions: [SessionRecord] = []
         var messages: [Int64: [StoredMessage]] = [:]
         var reports: [(session: Int64, summary: ReportSummary)] = []
+        var assignments: [Assignment]
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    public init() {}
+    public init(assignments: [Assignment] = [Assignment(name: Assignment.defaultName, deadline: nil)]) {
+        state = Mutex(State(assignments: assignments))
+    }
+
+    public func assignments() async throws -> [Assignment] {
+        state.withLock { $0.assignments }
+    }
 
     public func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored {
         try state.withLock { state in
@@ -26,11 +34,13 @@ public final class InMemoryReportStore: ReportStore {
             else {
                 throw CampusError(.storageFailed, "a message of session \(session) is already stored")
             }
+            guard let summary = try batch.finishedReport(number: Int64(state.reports.count + 1), at: Date()) else {
+                state.messages[session, default: []] += batch.messages
+                return SessionBatch.Stored(session: session, report: nil)
+            }
             state.messages[session, default: []] += batch.messages
-            guard var summary = batch.report else { return SessionBatch.Stored(session: session, report: nil) }
-            summary.id = Int64(state.reports.count + 1)
             state.reports.append((session, summary))
-            return SessionBatch.Stored(session: session, report: summary.id)
+            return SessionBatch.Stored(session: session, report: summary)
         }
     }
 

@@ -18,6 +18,9 @@ public protocol ReportStore: Sendable {
 
     /// One report with its messages in order.
     func report(_ id: Int64) async throws -> (ReportSummary, [StoredMessage])?
+
+    /// Every assignment, open or closed, in the order they were added.
+    func assignments() async throws -> [Assignment]
 }
 
 /// What one commit stores for a session.
@@ -25,13 +28,18 @@ public struct SessionBatch: Sendable {
     /// The numbers the store gave.
     public struct Stored: Sendable, Hashable {
         public var session: Int64
-        public var report: Int64?
+        /// The report as stored: its number, commit time, status and signed receipt.
+        public var report: ReportSummary?
 
-        public init(session: Int64, report: Int64?) {
+        public init(session: Int64, report: ReportSummary?) {
             self.session = session
             self.report = report
         }
     }
+
+    /// Signs the receipt of a report once the store has numbered it and fixed its commit time and status; runs
+    /// inside the transaction, so a report is never stored without its receipt.
+    public typealias ReceiptSigner = @Sendable (ReportSummary) throws -> [UInt8]
 
     public var session: SessionRecord
     /// The session's number when an earlier batch stored it; `nil` for the first batch.
@@ -39,12 +47,18 @@ public struct SessionBatch: Sendable {
     public var messages: [StoredMessage]
     /// Set when the batch completes the report.
     public var report: ReportSummary?
+    /// Set with ``report``.
+    public var signReceipt: ReceiptSigner?
 
-    public init(session: SessionRecord, storedSession: Int64?, messages: [StoredMessage], report: ReportSummary?) {
+    public init(
+        session: SessionRecord, storedSession: Int64?, messages: [StoredMessage], report: ReportSummary?,
+        signReceipt: ReceiptSigner? = nil
+    ) {
         self.session = session
         self.storedSession = storedSession
         self.messages = messages
         self.report = report
+        self.signReceipt = signReceipt
     }
 }
 
@@ -55,13 +69,19 @@ public struct SessionRecord: Sendable, Hashable {
     public var certificateSerial: String
     public var peer: String
     public var startedAt: Date
+    /// The assignment as resolved at the handshake: its deadline and late policy apply to this session.
+    public var assignment: Assignment
 
-    public init(sessionID: [UInt8], studentID: StudentID, certificateSerial: String, peer: String, startedAt: Date) {
+    public init(
+        sessionID: [UInt8], studentID: StudentID, certificateSerial: String, peer: String, startedAt: Date,
+        assignment: Assignment = Assignment(name: Assignment.defaultName, deadline: nil)
+    ) {
         self.sessionID = sessionID
         self.studentID = studentID
         self.certificateSerial = certificateSerial
         self.peer = peer
         self.startedAt = startedAt
+        self.assignment = assignment
     }
 }
 
@@ -69,7 +89,7 @@ public struct SessionRecord: Sendable, Hashable {
 public struct StoredMessage: Sendable, Hashable {
     public var sequence: UInt64
     public var content: [UInt8]
-    /// The MAC the student sent, kept as verification data.
+    /// The AEAD tag the message travelled with (the seed's HMAC), kept as verification data.
     public var mac: [UInt8]
     public var receivedAt: Date
 
@@ -92,7 +112,14 @@ public struct ReportSummary: Sendable, Hashable {
     public var totalBytes: UInt64
     /// SHA-256 over the messages' contents in order.
     public var digest: [UInt8]
+    /// When the commit that recorded the report happened (set by the store, whole seconds).
     public var completedAt: Date
+    public var assignment: String
+    public var deadline: Date?
+    /// Committed after the deadline.
+    public var isLate: Bool
+    /// The signed receipt (CMS, DER), exactly as sent.
+    public var receipt: [UInt8]
 
     public init(
         id: Int64 = 0,
@@ -102,8 +129,16 @@ public struct ReportSummary: Sendable, Hashable {
         messageCount: UInt64,
         totalBytes: UInt64,
         digest: [UInt8],
-        completedAt: Date
+        completedAt: Date,
+        assignment: String = Assignment.defaultName,
+        deadline: Date? = nil,
+        isLate: Bool = false,
+        receipt: [UInt8] = []
     ) {
+        self.assignment = assignment
+        self.deadline = deadline
+        self.isLate = isLate
+        self.receipt = receipt
         self.id = id
         self.sessionID = sessionID
         self.studentID = studentID
@@ -112,5 +147,31 @@ public struct ReportSummary: Sendable, Hashable {
         self.totalBytes = totalBytes
         self.digest = digest
         self.completedAt = completedAt
+    }
+}
+
+extension SessionBatch {
+    /// The report this batch completes, numbered `number` and committed at `time`: on time or late per the session's
+    /// assignment, and with its signed receipt. Stores call it inside the transaction that records the report.
+    ///
+    /// - Throws: ``CampusError`` `deadline-passed` when the submission is late and the assignment refuses late ones;
+    ///   the transaction then stores nothing of this batch.
+    public func finishedReport(number: Int64, at time: Date) throws -> ReportSummary? {
+        guard var summary = report else { return nil }
+        let assignment = session.assignment
+        summary.id = number
+        summary.completedAt = Date(timeIntervalSince1970: time.timeIntervalSince1970.rounded(.down))
+        summary.assignment = assignment.name
+        summary.deadline = assignment.deadline
+        summary.isLate = assignment.isLate(at: summary.completedAt)
+        if summary.isLate, assignment.late == .refuse {
+            throw CampusError(
+                .deadlinePassed,
+                "the report was complete at \(ReceiptDocument.timestamp(summary.completedAt)), after the deadline of "
+                    + "\(assignment.name) (\(assignment.deadlineText)); late submissions are refused, so it is not "
+                    + "recorded")
+        }
+        if let signReceipt { summary.receipt = try signReceipt(summary) }
+        return summary
     }
 }

@@ -52,7 +52,74 @@ public final class SQLiteReportStore: ReportStore {
                         """
                 )
             }
+            migrator.registerMigration("v2 assignments and signed receipts") { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE assignment (
+                            id INTEGER PRIMARY KEY,
+                            name TEXT NOT NULL UNIQUE,
+                            deadline REAL,
+                            late TEXT NOT NULL CHECK (late IN ('accept', 'refuse')),
+                            open INTEGER NOT NULL DEFAULT 1,
+                            created_at REAL NOT NULL
+                        );
+                        ALTER TABLE session ADD COLUMN assignment TEXT NOT NULL DEFAULT 'report';
+                        ALTER TABLE report ADD COLUMN assignment TEXT NOT NULL DEFAULT 'report';
+                        ALTER TABLE report ADD COLUMN deadline REAL;
+                        ALTER TABLE report ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+                        ALTER TABLE report ADD COLUMN receipt BLOB NOT NULL DEFAULT x'';
+                        CREATE INDEX report_assignment ON report(assignment, sid);
+                        """
+                )
+                try db.execute(
+                    sql: "INSERT INTO assignment (name, deadline, late, created_at) VALUES (?, NULL, 'accept', ?)",
+                    arguments: [Assignment.defaultName, Date().timeIntervalSince1970])
+            }
         }
+    }
+
+    public func assignments() async throws -> [Assignment] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM assignment ORDER BY id").map(Self.assignment(from:))
+        }
+    }
+
+    /// Adds an assignment.
+    ///
+    /// - Throws: ``CampusError`` `malformed-request` when one of that name exists.
+    public func addAssignment(_ assignment: Assignment) async throws {
+        try await writer.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM assignment WHERE name = ?", arguments: [assignment.name])
+                == true
+            {
+                throw CampusError(.malformedRequest, "an assignment named \(assignment.name) exists already")
+            }
+            try db.execute(
+                sql: "INSERT INTO assignment (name, deadline, late, open, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [
+                    assignment.name, assignment.deadline?.timeIntervalSince1970, assignment.late.rawValue,
+                    assignment.isOpen, Date().timeIntervalSince1970,
+                ])
+        }
+    }
+
+    /// Closes an assignment: it takes no more submissions; what it has is kept.
+    ///
+    /// - Returns: Whether an open assignment of that name was closed.
+    public func closeAssignment(named name: String) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE assignment SET open = 0 WHERE name = ? AND open = 1", arguments: [name])
+            return db.changesCount > 0
+        }
+    }
+
+    private static func assignment(from row: Row) -> Assignment {
+        Assignment(
+            name: row["name"],
+            deadline: (row["deadline"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            late: Assignment.LatePolicy(rawValue: row["late"]) ?? .accept,
+            isOpen: row["open"]
+        )
     }
 
     public func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored {
@@ -62,12 +129,12 @@ public final class SQLiteReportStore: ReportStore {
                 let record = batch.session
                 try db.execute(
                     sql: """
-                        INSERT INTO session (session_id, sid, certificate_serial, peer, started_at)
-                        VALUES (?, ?, ?, ?, ?)
+                        INSERT INTO session (session_id, sid, certificate_serial, peer, started_at, assignment)
+                        VALUES (?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         Data(record.sessionID), record.studentID.rawValue, record.certificateSerial, record.peer,
-                        record.startedAt.timeIntervalSince1970,
+                        record.startedAt.timeIntervalSince1970, record.assignment.name,
                     ]
                 )
                 session = db.lastInsertedRowID
@@ -81,20 +148,26 @@ public final class SQLiteReportStore: ReportStore {
                     message.receivedAt.timeIntervalSince1970,
                 ])
             }
-            guard let summary = batch.report else { return SessionBatch.Stored(session: session, report: nil) }
+            guard batch.report != nil else { return SessionBatch.Stored(session: session, report: nil) }
+            // The writer is serial, so the next number is free; the receipt names it, so it is signed before the insert.
+            let number = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) + 1 FROM report") ?? 1
+            guard let summary = try batch.finishedReport(number: number, at: Date()) else {
+                return SessionBatch.Stored(session: session, report: nil)
+            }
             try db.execute(
                 sql: """
-                    INSERT INTO report (session, sid, certificate_serial, message_count, total_bytes, digest, completed_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO report (id, session, sid, certificate_serial, message_count, total_bytes, digest,
+                        completed_at, assignment, deadline, late, receipt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    session, summary.studentID.rawValue, summary.certificateSerial, Int64(summary.messageCount),
+                    number, session, summary.studentID.rawValue, summary.certificateSerial, Int64(summary.messageCount),
                     Int64(summary.totalBytes), Data(summary.digest), summary.completedAt.timeIntervalSince1970,
+                    summary.assignment, summary.deadline?.timeIntervalSince1970, summary.isLate, Data(summary.receipt),
                 ]
             )
-            let report = db.lastInsertedRowID
             try db.execute(sql: "UPDATE session SET status = 'complete' WHERE id = ?", arguments: [session])
-            return SessionBatch.Stored(session: session, report: report)
+            return SessionBatch.Stored(session: session, report: summary)
         }
     }
 
@@ -177,7 +250,11 @@ public final class SQLiteReportStore: ReportStore {
             messageCount: UInt64(row["message_count"] as Int64),
             totalBytes: UInt64(row["total_bytes"] as Int64),
             digest: [UInt8](row["digest"] as Data),
-            completedAt: Date(timeIntervalSince1970: row["completed_at"])
+            completedAt: Date(timeIntervalSince1970: row["completed_at"]),
+            assignment: row["assignment"],
+            deadline: (row["deadline"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            isLate: row["late"],
+            receipt: [UInt8](row["receipt"] as Data)
         )
     }
 }

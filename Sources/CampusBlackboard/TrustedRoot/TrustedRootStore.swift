@@ -2,12 +2,6 @@ import CampusPKI
 import Synchronization
 import X509
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// The root Blackboard trusts, read from `cuhk.cer` and re-read when the file changes.
 ///
 /// The seed starts CUHK and Blackboard together, so the file may not exist yet when Blackboard starts: until it
@@ -31,7 +25,7 @@ public final class TrustedRootStore: Sendable {
     ///
     /// - Throws: ``CampusError`` with `root-unavailable` when the file is missing or unreadable.
     public func currentRoot() throws -> Certificate {
-        guard let identity = Self.identity(of: path) else {
+        guard let identity = SecureFile.identity(of: path) else {
             state.withLock { $0 = nil }
             throw CampusError(.rootUnavailable, "Blackboard has no trusted root yet (\(path) does not exist)")
         }
@@ -49,16 +43,5 @@ public final class TrustedRootStore: Sendable {
         }
         state.withLock { $0 = Loaded(identity: identity, root: root) }
         return root
-    }
-
-    private static func identity(of path: String) -> [Int]? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        #if canImport(Darwin)
-            let modified = info.st_mtimespec
-        #else
-            let modified = info.st_mtim
-        #endif
-        return [Int(info.st_dev), Int(info.st_ino), Int(info.st_size), Int(modified.tv_sec), Int(modified.tv_nsec)]
     }
 }

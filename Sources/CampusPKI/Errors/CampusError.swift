@@ -47,6 +47,11 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
         case keyConfirmationFailed = 210
         case certificateRevoked = 211
         case revocationUnknown = 212
+        case unknownAssignment = 213
+        case assignmentRequired = 214
+        case assignmentClosed = 215
+        case deadlinePassed = 216
+        case serviceCertificateUnavailable = 217
 
         // Report messages (300–399).
         case messageAuthenticationFailed = 300
@@ -95,6 +100,11 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
             case .keyConfirmationFailed: "key-confirmation-failed"
             case .certificateRevoked: "certificate-revoked"
             case .revocationUnknown: "revocation-unknown"
+            case .unknownAssignment: "unknown-assignment"
+            case .assignmentRequired: "assignment-required"
+            case .assignmentClosed: "assignment-closed"
+            case .deadlinePassed: "deadline-passed"
+            case .serviceCertificateUnavailable: "service-certificate-unavailable"
             case .messageAuthenticationFailed: "message-authentication-failed"
             case .replayedMessage: "replayed-message"
             case .outOfOrderMessage: "out-of-order-message"

@@ -99,6 +99,19 @@ public enum SecureFile {
         return stat(path, &info) == 0
     }
 
+    /// What tells one version of a file from another without reading it: device, inode, size and modification
+    /// time (one `stat(2)`); `nil` when there is no file.
+    public static func identity(of path: String) -> [Int]? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        #if canImport(Darwin)
+            let modified = info.st_mtimespec
+        #else
+            let modified = info.st_mtim
+        #endif
+        return [Int(info.st_dev), Int(info.st_ino), Int(info.st_size), Int(modified.tv_sec), Int(modified.tv_nsec)]
+    }
+
     /// The permission bits of the file at `path`.
     public static func mode(of path: String) -> mode_t? {
         var info = stat()

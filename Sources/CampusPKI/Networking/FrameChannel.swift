@@ -29,6 +29,14 @@ public final class FrameChannel {
     /// - Returns: The message and its payload bytes exactly as received (for the handshake transcript).
     /// - Throws: ``CampusError``: a framing or decoding error, `timeout`, or `connectionClosed` at end of stream.
     public func receive() async throws -> (message: WireMessage, payload: ByteBuffer) {
+        let payload = try await receivePayload()
+        return (try WireMessage.decode(payload), payload)
+    }
+
+    /// Waits for the next frame's payload, undecoded: the session state machines decode what they receive.
+    ///
+    /// - Throws: ``CampusError``: a framing error, `timeout`, or `connectionClosed` at end of stream.
+    public func receivePayload() async throws -> ByteBuffer {
         let payload: ByteBuffer?
         do {
             payload = try await inbound.next()
@@ -41,7 +49,7 @@ public final class FrameChannel {
         guard let payload else {
             throw CampusError(.connectionClosed, "the peer closed the connection")
         }
-        return (try WireMessage.decode(payload), payload)
+        return payload
     }
 
     /// Sends one message.

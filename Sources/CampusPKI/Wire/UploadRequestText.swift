@@ -11,7 +11,7 @@ public enum UploadRequestText {
     /// The student ID in a request text.
     ///
     /// - Throws: ``CampusError`` with `malformed-request` unless the text is exactly the seed's form.
-    public static func studentID(in text: String) throws -> StudentID {
+    public static func studentID(in text: String) throws(CampusError) -> StudentID {
         guard text.hasPrefix(prefix), text.hasSuffix(suffix),
             text.utf8.count == prefix.utf8.count + 10 + suffix.utf8.count,
             let studentID = StudentID(text.dropFirst(prefix.count).prefix(10))

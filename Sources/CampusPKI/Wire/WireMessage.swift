@@ -17,29 +17,31 @@ public enum WireMessage: Sendable, Hashable {
     case renewalProof(csrPEM: String, signature: [UInt8])
     /// CUHK → Student (step 2): cert 2 and the root it chains to, both PEM.
     case enrollmentCertificate(certificatePEM: String, rootPEM: String)
-    /// Student → Blackboard (step 3): the seed's `Request | Cert 2`.
-    case uploadRequest(requestText: String, certificatePEM: String)
-    /// Blackboard → Student (step 4): the session ID and the session key encrypted with RSA-OAEP-SHA256.
-    case sessionKey(sessionID: [UInt8], encryptedKey: [UInt8])
-    /// Student → Blackboard (step 5): proof that the student decrypted the session key.
+    /// Student → Blackboard (step 3): the seed's `Request | Cert 2`, with the student's key share and nonce.
+    case uploadRequest(UploadRequest)
+    /// Blackboard → Student (step 4): Blackboard's certificate and key share, and the secret encrypted to cert 2.
+    case sessionKey(SessionKeyOffer)
+    /// Blackboard → Student (step 4): Blackboard's signature over the transcript so far.
+    case blackboardSignature(signature: [UInt8])
+    /// Student → Blackboard (step 5): proof that the student derived the session keys.
     case keyConfirmation(mac: [UInt8])
     /// Blackboard → Student (step 5): the session is secure, with Blackboard's own proof.
     case sessionSecure(mac: [UInt8])
-    /// Student → Blackboard (step 6): one message of the report, `content | HMAC`.
-    case reportMessage(sequence: UInt64, content: [UInt8], mac: [UInt8])
-    /// Blackboard → Student (step 6): the message with this sequence number is stored durably.
-    case messageAcknowledged(sequence: UInt64)
-    /// Student → Blackboard: the report is complete after `sequence - 1` messages.
-    case endOfReport(sequence: UInt64, mac: [UInt8])
-    /// Blackboard → Student: the report is recorded; the receipt.
-    case receipt(ReportReceipt)
+    /// Student → Blackboard (step 6): one message of the report, encrypted; the AEAD tag is the seed's HMAC.
+    case reportMessage(sequence: UInt64, sealed: [UInt8])
+    /// Blackboard → Student (step 6): the message with this sequence number is stored durably (sealed, empty).
+    case messageAcknowledged(sequence: UInt64, sealed: [UInt8])
+    /// Student → Blackboard: the report is complete after `sequence - 1` messages (sealed, empty).
+    case endOfReport(sequence: UInt64, sealed: [UInt8])
+    /// Blackboard → Student: the report is recorded; the sealed plaintext is the signed receipt (CMS, DER).
+    case receipt(sequence: UInt64, sealed: [UInt8])
     /// Student → Blackboard (step 6): nothing to send yet; the session is still wanted. Empty body.
     case keepAlive
     /// Server → client: a refusal with a stable code; the server closes the connection after it.
     case error(CampusError)
 
     /// The protocol version this implementation speaks.
-    public static let protocolVersion: UInt8 = 1
+    public static let protocolVersion: UInt8 = 2
 
     /// Type bytes, as in docs/PROTOCOL.md.
     public enum Kind: UInt8, Sendable, CaseIterable {
@@ -58,6 +60,7 @@ public enum WireMessage: Sendable, Hashable {
         case endOfReport = 0x16
         case receipt = 0x17
         case keepAlive = 0x18
+        case blackboardSignature = 0x19
         case error = 0x7F
 
         /// The message's name with its article, for reasons and terminal lines: "an enrollment request".
@@ -78,6 +81,7 @@ public enum WireMessage: Sendable, Hashable {
             case .endOfReport: "an end of report"
             case .receipt: "a receipt"
             case .keepAlive: "a keep-alive"
+            case .blackboardSignature: "Blackboard's signature"
             case .error: "an error"
             }
         }
@@ -89,6 +93,12 @@ public enum WireMessage: Sendable, Hashable {
     public static let renewalNonceLength = 32
     /// Length of every MAC and digest, in bytes (SHA-256).
     public static let macLength = 32
+    /// Length of an X25519 key share and of a handshake nonce, in bytes.
+    public static let keyShareLength = 32
+    /// Length of the student's handshake nonce, in bytes.
+    public static let nonceLength = 32
+    /// Length of an AEAD tag (ChaCha20-Poly1305), in bytes.
+    public static let tagLength = 16
 
     /// The message's type byte.
     public var kind: Kind {
@@ -108,6 +118,7 @@ public enum WireMessage: Sendable, Hashable {
         case .endOfReport: .endOfReport
         case .receipt: .receipt
         case .keepAlive: .keepAlive
+        case .blackboardSignature: .blackboardSignature
         case .error: .error
         }
     }
@@ -132,28 +143,27 @@ public enum WireMessage: Sendable, Hashable {
         case .renewalProof(let csrPEM, let signature):
             buffer.writeField(Array(csrPEM.utf8))
             buffer.writeField(signature)
-        case .uploadRequest(let requestText, let certificatePEM):
-            buffer.writeField(Array(requestText.utf8))
-            buffer.writeField(Array(certificatePEM.utf8))
-        case .sessionKey(let sessionID, let encryptedKey):
-            buffer.writeBytes(sessionID)
-            buffer.writeField(encryptedKey)
+        case .uploadRequest(let request):
+            buffer.writeField(Array(request.requestText.utf8))
+            buffer.writeField(Array(request.certificatePEM.utf8))
+            buffer.writeField(Array(request.assignment.utf8))
+            buffer.writeBytes(request.keyShare)
+            buffer.writeBytes(request.nonce)
+        case .sessionKey(let offer):
+            buffer.writeBytes(offer.sessionID)
+            buffer.writeField(Array(offer.certificatePEM.utf8))
+            buffer.writeBytes(offer.keyShare)
+            buffer.writeField(offer.encryptedSecret)
+            buffer.writeField(Array(offer.assignment.utf8))
+            buffer.writeField(Array(offer.deadline.utf8))
+        case .blackboardSignature(let signature):
+            buffer.writeField(signature)
         case .keyConfirmation(let mac), .sessionSecure(let mac):
             buffer.writeBytes(mac)
-        case .reportMessage(let sequence, let content, let mac):
+        case .reportMessage(let sequence, let sealed), .messageAcknowledged(let sequence, let sealed),
+            .endOfReport(let sequence, let sealed), .receipt(let sequence, let sealed):
             buffer.writeInteger(sequence)
-            buffer.writeField(content)
-            buffer.writeBytes(mac)
-        case .messageAcknowledged(let sequence):
-            buffer.writeInteger(sequence)
-        case .endOfReport(let sequence, let mac):
-            buffer.writeInteger(sequence)
-            buffer.writeBytes(mac)
-        case .receipt(let receipt):
-            buffer.writeInteger(receipt.reportID)
-            buffer.writeInteger(receipt.messageCount)
-            buffer.writeInteger(receipt.totalBytes)
-            buffer.writeBytes(receipt.digest)
+            buffer.writeField(sealed)
         case .keepAlive:
             break
         case .error(let error):
@@ -214,40 +224,43 @@ public enum WireMessage: Sendable, Hashable {
             )
         case .uploadRequest:
             message = .uploadRequest(
-                requestText: try buffer.readTextField(named: "request"),
-                certificatePEM: try buffer.readTextField(named: "certificate")
+                UploadRequest(
+                    requestText: try buffer.readTextField(named: "request"),
+                    certificatePEM: try buffer.readTextField(named: "certificate"),
+                    assignment: try buffer.readTextField(named: "assignment"),
+                    keyShare: try buffer.readFixed(keyShareLength, named: "key share"),
+                    nonce: try buffer.readFixed(nonceLength, named: "nonce")
+                )
             )
         case .sessionKey:
             message = .sessionKey(
-                sessionID: try buffer.readFixed(sessionIDLength, named: "session ID"),
-                encryptedKey: try buffer.readField(named: "encrypted key")
+                SessionKeyOffer(
+                    sessionID: try buffer.readFixed(sessionIDLength, named: "session ID"),
+                    certificatePEM: try buffer.readTextField(named: "certificate"),
+                    keyShare: try buffer.readFixed(keyShareLength, named: "key share"),
+                    encryptedSecret: try buffer.readField(named: "encrypted secret"),
+                    assignment: try buffer.readTextField(named: "assignment"),
+                    deadline: try buffer.readTextField(named: "deadline")
+                )
             )
+        case .blackboardSignature:
+            message = .blackboardSignature(signature: try buffer.readField(named: "signature"))
         case .keyConfirmation:
             message = .keyConfirmation(mac: try buffer.readFixed(macLength, named: "MAC"))
         case .sessionSecure:
             message = .sessionSecure(mac: try buffer.readFixed(macLength, named: "MAC"))
         case .reportMessage:
-            message = .reportMessage(
-                sequence: try buffer.readUInt64(named: "sequence"),
-                content: try buffer.readField(named: "content"),
-                mac: try buffer.readFixed(macLength, named: "MAC")
-            )
+            let (sequence, sealed) = try buffer.readSealed()
+            message = .reportMessage(sequence: sequence, sealed: sealed)
         case .messageAcknowledged:
-            message = .messageAcknowledged(sequence: try buffer.readUInt64(named: "sequence"))
+            let (sequence, sealed) = try buffer.readSealed()
+            message = .messageAcknowledged(sequence: sequence, sealed: sealed)
         case .endOfReport:
-            message = .endOfReport(
-                sequence: try buffer.readUInt64(named: "sequence"),
-                mac: try buffer.readFixed(macLength, named: "MAC")
-            )
+            let (sequence, sealed) = try buffer.readSealed()
+            message = .endOfReport(sequence: sequence, sealed: sealed)
         case .receipt:
-            message = .receipt(
-                ReportReceipt(
-                    reportID: try buffer.readUInt64(named: "report ID"),
-                    messageCount: try buffer.readUInt64(named: "message count"),
-                    totalBytes: try buffer.readUInt64(named: "total bytes"),
-                    digest: try buffer.readFixed(macLength, named: "digest")
-                )
-            )
+            let (sequence, sealed) = try buffer.readSealed()
+            message = .receipt(sequence: sequence, sealed: sealed)
         case .keepAlive:
             message = .keepAlive
         case .error:
@@ -267,6 +280,57 @@ public enum WireMessage: Sendable, Hashable {
             )
         }
         return message
+    }
+}
+
+/// Step 3's request: the seed's text and cert 2, the assignment, and the student's fresh X25519 key share and nonce.
+public struct UploadRequest: Sendable, Hashable {
+    /// `SID:<id> requests to upload report !`
+    public var requestText: String
+    /// Cert 2, PEM.
+    public var certificatePEM: String
+    /// The assignment's name; empty asks for Blackboard's only open assignment.
+    public var assignment: String
+    /// The student's ephemeral X25519 public key (32 bytes).
+    public var keyShare: [UInt8]
+    /// 32 random bytes.
+    public var nonce: [UInt8]
+
+    public init(requestText: String, certificatePEM: String, assignment: String, keyShare: [UInt8], nonce: [UInt8]) {
+        self.requestText = requestText
+        self.certificatePEM = certificatePEM
+        self.assignment = assignment
+        self.keyShare = keyShare
+        self.nonce = nonce
+    }
+}
+
+/// Step 4's first message: who Blackboard is, its key share, and the seed's session key (the RSA-transported
+/// secret), with the assignment the report goes to.
+public struct SessionKeyOffer: Sendable, Hashable {
+    /// 16 random bytes naming the session.
+    public var sessionID: [UInt8]
+    /// Blackboard's certificate, PEM.
+    public var certificatePEM: String
+    /// Blackboard's ephemeral X25519 public key (32 bytes).
+    public var keyShare: [UInt8]
+    /// 32 random bytes encrypted to cert 2 with RSA-OAEP-SHA256.
+    public var encryptedSecret: [UInt8]
+    /// The assignment the report goes to.
+    public var assignment: String
+    /// Its deadline, ISO-8601 UTC (`2026-12-01T23:59:59Z`), or empty when it has none.
+    public var deadline: String
+
+    public init(
+        sessionID: [UInt8], certificatePEM: String, keyShare: [UInt8], encryptedSecret: [UInt8], assignment: String,
+        deadline: String
+    ) {
+        self.sessionID = sessionID
+        self.certificatePEM = certificatePEM
+        self.keyShare = keyShare
+        self.encryptedSecret = encryptedSecret
+        self.assignment = assignment
+        self.deadline = deadline
     }
 }
 
@@ -321,6 +385,18 @@ extension ByteBuffer {
             throw CampusError(.malformedMessage, "the \(name) field needs \(count) bytes, \(readableBytes) remain")
         }
         return bytes
+    }
+
+    /// A sequence number and a sealed field, which holds at least the AEAD tag.
+    mutating func readSealed() throws -> (UInt64, [UInt8]) {
+        let sequence = try readUInt64(named: "sequence")
+        let sealed = try readField(named: "sealed")
+        guard sealed.count >= WireMessage.tagLength else {
+            throw CampusError(
+                .malformedMessage,
+                "the sealed field has \(sealed.count) bytes, fewer than its \(WireMessage.tagLength)-byte tag")
+        }
+        return (sequence, sealed)
     }
 
     mutating func readUInt64(named name: String) throws -> UInt64 {

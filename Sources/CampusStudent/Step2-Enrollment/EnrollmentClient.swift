@@ -268,6 +268,19 @@ public struct EnrollmentClient: Sendable {
         return sent
     }
 
+    /// The root Blackboard's certificate must chain to at upload time: `--root-cert`, or the root pinned at
+    /// enrollment. There is no trust on first use here: without it the upload does not start.
+    ///
+    /// - Throws: ``StudentError/local(_:)`` when there is none.
+    public func uploadRoot() throws -> Certificate {
+        guard let root = try loadPinnedRoot() else {
+            throw StudentError.local(
+                "no CUHK root to check Blackboard against: \(configuration.pinnedRootPath) is missing "
+                    + "(enrollment pins it; or give --root-cert)")
+        }
+        return root
+    }
+
     private func loadPinnedRoot() throws -> Certificate? {
         let path = configuration.rootCertificatePath ?? configuration.pinnedRootPath
         do {

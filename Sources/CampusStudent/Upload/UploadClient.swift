@@ -6,10 +6,21 @@ import X509
 import _CryptoExtras
 
 /// Seed steps 3–6 on the Student's side: the session with Blackboard and the report upload.
+///
+/// The protocol itself is ``StudentHandshake`` and ``StudentRecordLayer`` in CampusPKI; this type moves their frames
+/// over a connection, feeds the messages, and checks and saves the signed receipt.
 public struct UploadClient: Sendable {
     public struct Configuration: Sendable {
         /// Blackboard's address.
         public var blackboard: ServerAddress
+        /// The CUHK root Blackboard's certificate must chain to (pinned at enrollment).
+        public var root: Certificate
+        /// The DNS name Blackboard's certificate must carry.
+        public var blackboardName: String
+        /// The assignment; empty for Blackboard's only open one.
+        public var assignment: String
+        /// Where receipts are saved (`receipts` in the Student's directory); `nil` saves none.
+        public var receiptDirectory: String?
         /// How many messages may be on their way before the Student waits for an acknowledgement.
         public var window: Int
         /// How long Blackboard may stay silent.
@@ -25,6 +36,10 @@ public struct UploadClient: Sendable {
 
         public init(
             blackboard: ServerAddress = .defaultBlackboard,
+            root: Certificate,
+            blackboardName: String = UploadClient.defaultBlackboardName,
+            assignment: String = "",
+            receiptDirectory: String? = nil,
             window: Int = 8,
             timeout: TimeAmount = .seconds(UploadClient.defaultTimeoutSeconds),
             maximumMessageSize: Int = 1024 * 1024,
@@ -32,8 +47,12 @@ public struct UploadClient: Sendable {
             keepAliveInterval: Duration = .seconds(KeepAlive.intervalSeconds),
             announcesTyping: Bool = false
         ) {
-            self.announcesTyping = announcesTyping
             self.blackboard = blackboard
+            self.root = root
+            self.blackboardName = blackboardName
+            self.assignment = assignment
+            self.receiptDirectory = receiptDirectory
+            self.announcesTyping = announcesTyping
             self.window = window
             self.timeout = timeout
             self.maximumMessageSize = maximumMessageSize
@@ -44,32 +63,31 @@ public struct UploadClient: Sendable {
 
     /// Seconds Blackboard may stay silent before the Student gives up.
     public static let defaultTimeoutSeconds: Int64 = 30
+    /// The name Blackboard's certificate carries unless `--blackboard-name` says otherwise.
+    public static let defaultBlackboardName = "blackboard"
 
-    /// What the upload achieved.
+    /// What the upload achieved: Blackboard's signed receipt, verified, and where it was saved.
     public struct Result: Sendable {
-        public var receipt: ReportReceipt
-        public var messageCount: Int
+        public var receipt: VerifiedReceipt
+        /// The receipt as Blackboard signed it (CMS, DER).
+        public var signedReceipt: [UInt8]
+        /// The saved file, when a receipt directory was configured.
+        public var path: String?
     }
 
     public var configuration: Configuration
-    /// Receives what the Student shows; `nil` keeps it silent, and then no line is even formatted.
-    public var reporter: StepReporter?
+    /// Shows and logs what happens; silent unless given a reporter.
+    public var observer: SessionObserver
 
-    public init(configuration: Configuration, reporter: StepReporter? = nil) {
+    public init(configuration: Configuration, observer: SessionObserver = SessionObserver(side: .student)) {
         self.configuration = configuration
-        self.reporter = reporter
+        self.observer = observer
     }
 
     /// Runs the handshake and uploads `messages` as one report.
     ///
-    /// - Parameters:
-    ///   - messages: The contents, in order; each must fit Blackboard's maximum message size.
-    ///   - credentials: The student's key and cert 2.
-    /// - Returns: Blackboard's receipt, checked against what was sent.
     /// - Throws: ``StudentError``.
-    public func upload(_ messages: some Sequence<[UInt8]>, as credentials: StudentCredentials) async throws
-        -> ReportReceipt
-    {
+    public func upload(_ messages: some Sequence<[UInt8]>, as credentials: StudentCredentials) async throws -> Result {
         var feed = SequenceFeed(messages)
         return try await upload(from: &feed, as: credentials)
     }
@@ -78,16 +96,14 @@ public struct UploadClient: Sendable {
     /// feed is idle.
     ///
     /// - Throws: ``StudentError``.
-    public func upload(from feed: inout some MessageFeed, as credentials: StudentCredentials) async throws
-        -> ReportReceipt
-    {
+    public func upload(from feed: inout some MessageFeed, as credentials: StudentCredentials) async throws -> Result {
         do {
             return try await FramedClient.withConnection(
                 to: configuration.blackboard,
                 timeout: configuration.timeout
             ) { frames in
-                let authenticator = try await handshake(on: frames, credentials: credentials)
-                return try await send(from: &feed, on: frames, authenticator: authenticator)
+                let established = try await handshake(on: frames, credentials: credentials)
+                return try await send(from: &feed, on: frames, session: established, credentials: credentials)
             }
         } catch {
             throw StudentError.fromConnection(error, server: server)
@@ -98,96 +114,66 @@ public struct UploadClient: Sendable {
 
     /// Steps 3–5 on an open connection.
     ///
-    /// - Returns: The session's authenticator, once Blackboard has confirmed the session.
+    /// - Returns: The session, once Blackboard has proven who it is and confirmed the keys.
     /// - Throws: ``StudentError`` for a refusal or a failed check; ``CampusError`` for connection failures.
-    public func handshake(on frames: FrameChannel, credentials: StudentCredentials) async throws -> SessionAuthenticator
+    public func handshake(on frames: FrameChannel, credentials: StudentCredentials) async throws
+        -> StudentHandshake.Established
     {
-        var transcript = HandshakeTranscript()
-        let requestText = UploadRequestText.make(for: credentials.studentID)
-        transcript.append(
-            try await frames.send(.uploadRequest(requestText: requestText, certificatePEM: credentials.certificatePEM))
+        var machine = try StudentHandshake(
+            studentID: credentials.studentID,
+            certificate: credentials.certificate,
+            decryptionKey: credentials.decryptionKey,
+            assignment: configuration.assignment,
+            verifier: BlackboardCertificateVerifier(root: configuration.root, expectedName: configuration.blackboardName)
         )
-        reporter?(.verification, "Send request to Blackboard: \"\(requestText)\" | Cert 2")
-
-        let (answer, answerPayload) = try await frames.receive()
-        let sessionID: [UInt8]
-        let encryptedKey: [UInt8]
-        switch answer {
-        case .sessionKey(let id, let key):
-            (sessionID, encryptedKey) = (id, key)
-        case .error(let error):
-            throw StudentError.refusal(error, by: server, answeringFirstMessage: true)
-        default:
-            throw StudentError.invalidResponse("Blackboard answered the request with \(answer.kind.phrase)")
-        }
-        transcript.append(answerPayload)
-        let decrypted: Data
-        do {
-            decrypted = try credentials.decryptionKey.decrypt(encryptedKey, padding: .PKCS1_OAEP_SHA256)
-        } catch {
-            throw StudentError.invalidResponse("the session key cannot be decrypted with this student's key")
-        }
-        guard decrypted.count == SessionKeys.sessionKeyLength else {
-            throw StudentError.invalidResponse("the session key has \(decrypted.count) bytes, not 32")
-        }
-        reporter?(.sessionKey, "Encrypted session key received and decrypted with the private key")
-        let authenticator = SessionAuthenticator(
-            keys: SessionKeys(sessionKey: SymmetricKey(data: decrypted), sessionID: sessionID)
-        )
-
-        // Step 5: prove possession of the key with a MAC; the key itself never leaves this process.
-        transcript.append(
-            try await frames.send(
-                .keyConfirmation(mac: authenticator.studentConfirmation(transcriptDigest: transcript.digest)))
-        )
-        switch try await frames.receive().message {
-        case .sessionSecure(let mac):
-            guard authenticator.isValidBlackboardConfirmation(mac, transcriptDigest: transcript.digest) else {
-                throw StudentError.invalidResponse("Blackboard's confirmation does not verify")
+        var output = machine.start()
+        var first = true
+        while true {
+            try await frames.writer.send(contentsOf: output.messages)
+            observer(output.events)
+            if let established = output.established { return established }
+            let payload = try await frames.receivePayload()
+            do {
+                output = try await machine.receive(payload)
+            } catch {
+                throw studentError(error, answeringFirstMessage: first)
             }
-        case .error(let error):
-            throw StudentError.refusedByBlackboard(error)
-        case let other:
-            throw StudentError.invalidResponse("Blackboard answered the key confirmation with \(other.kind.phrase)")
+            first = false
         }
-        reporter?(.confirmation, "Session secure!")
-        return authenticator
     }
 
     /// Step 6 and the receipt for messages that are all there already.
-    public func send(_ messages: some Sequence<[UInt8]>, on frames: FrameChannel, authenticator: SessionAuthenticator)
-        async throws -> ReportReceipt
-    {
+    public func send(
+        _ messages: some Sequence<[UInt8]>, on frames: FrameChannel, session: StudentHandshake.Established,
+        credentials: StudentCredentials
+    ) async throws -> Result {
         var feed = SequenceFeed(messages)
-        return try await send(from: &feed, on: frames, authenticator: authenticator)
+        return try await send(from: &feed, on: frames, session: session, credentials: credentials)
     }
 
     /// Step 6 and the receipt. Up to ``Configuration/window`` messages travel before the first acknowledgement
     /// is awaited; acknowledgements must come back in order. While the feed has nothing to send for
     /// ``Configuration/keepAliveInterval``, a keep-alive frame keeps Blackboard from ending the session.
-    public func send(from feed: inout some MessageFeed, on frames: FrameChannel, authenticator: SessionAuthenticator)
-        async throws -> ReportReceipt
-    {
-        var sequence: UInt64 = 0
-        var acknowledged: UInt64 = 0
+    public func send(
+        from feed: inout some MessageFeed, on frames: FrameChannel, session: StudentHandshake.Established,
+        credentials: StudentCredentials
+    ) async throws -> Result {
+        var records = session.records
         var digest = SHA256()
         var totalBytes: UInt64 = 0
         if configuration.announcesTyping {
-            reporter?(.messages, "Type your report; each line is one message; end with Ctrl-D")
+            observer.reporter?(.messages, "Type your report; each line is one message; end with Ctrl-D")
         }
 
-        func awaitAcknowledgement() async throws {
-            switch try await frames.receive().message {
-            case .messageAcknowledged(let number) where number == acknowledged + 1:
-                acknowledged = number
-                reporter?(.messages, "Blackboard stored message #\(number)")
-            case .messageAcknowledged(let number):
-                throw StudentError.invalidResponse("acknowledgement for #\(number) while #\(acknowledged + 1) was due")
-            case .error(let error):
-                throw StudentError.refusedByBlackboard(error)
-            case let other:
-                throw StudentError.invalidResponse("Blackboard sent \(other.kind.phrase) instead of an acknowledgement")
+        func nextFromBlackboard() async throws -> StudentRecordLayer.Incoming {
+            let incoming: StudentRecordLayer.Incoming
+            do {
+                incoming = try records.receive(try await frames.receive().message)
+            } catch let error as StudentHandshake.Failure {
+                throw studentError(error, answeringFirstMessage: false)
             }
+            if case .acknowledged(let number) = incoming { observer([.messageAcknowledged(sequence: number)]) }
+            return incoming
         }
 
         reading: while true {
@@ -203,42 +189,95 @@ public struct UploadClient: Sendable {
             }
             guard content.count <= configuration.maximumMessageSize else {
                 throw ReportSource.tooLarge(
-                    number: Int(sequence + 1), size: content.count, limit: configuration.maximumMessageSize)
+                    number: Int(records.sent + 1), size: content.count, limit: configuration.maximumMessageSize)
             }
-            sequence += 1
             digest.update(data: content)
             totalBytes += UInt64(content.count)
-            let mac = authenticator.messageMAC(sequence: sequence, content: content)
-            try await frames.send(.reportMessage(sequence: sequence, content: content, mac: mac))
-            reporter?(.messages, "Send #\(sequence): \(MessageDisplay.text(content))")
-            while sequence - acknowledged >= UInt64(max(configuration.window, 1)) {
-                try await awaitAcknowledgement()
+            let (message, event) = records.seal(content)
+            try await frames.send(message)
+            observer([event])
+            while records.sent - records.acknowledged >= UInt64(max(configuration.window, 1)) {
+                _ = try await nextFromBlackboard()
             }
         }
-        guard sequence > 0 || configuration.allowsEmptyReport else {
+        guard records.sent > 0 || configuration.allowsEmptyReport else {
             throw StudentError.local(
                 "the report is empty, so nothing was uploaded (Blackboard did not record a report); "
                     + "give --message, --file or lines on standard input, or --allow-empty to send an empty report")
         }
         // The end goes out at once, behind the last messages: Blackboard can store them and the report in one
         // commit. Every acknowledgement must still arrive, and then the receipt.
-        try await frames.send(.endOfReport(sequence: sequence + 1, mac: authenticator.endMAC(sequence: sequence + 1)))
-        while acknowledged < sequence { try await awaitAcknowledgement() }
-        switch try await frames.receive().message {
-        case .receipt(let receipt):
-            let expectedDigest = Array(digest.finalize())
-            guard receipt.messageCount == sequence, receipt.totalBytes == totalBytes, receipt.digest == expectedDigest
-            else {
-                throw StudentError.invalidResponse(
-                    "the receipt (\(receipt.messageCount) messages, \(receipt.totalBytes) bytes, "
-                        + "\(receipt.digest.hexString)) does not match what was sent"
-                )
+        try await frames.send(records.end())
+        while true {
+            guard case .receipt(let signed) = try await nextFromBlackboard() else { continue }
+            let verified = try await checkReceipt(
+                signed, session: session, credentials: credentials, sent: records.sent, totalBytes: totalBytes,
+                digest: Array(digest.finalize()))
+            observer([.receiptVerified(document: verified.document, size: signed.count)])
+            return Result(receipt: verified, signedReceipt: signed, path: try save(signed, verified.document))
+        }
+    }
+
+    /// The receipt must verify against the pinned root, be signed by the certificate of this handshake, and
+    /// describe exactly what was sent.
+    private func checkReceipt(
+        _ signed: [UInt8], session: StudentHandshake.Established, credentials: StudentCredentials, sent: UInt64,
+        totalBytes: UInt64, digest: [UInt8]
+    ) async throws -> VerifiedReceipt {
+        let verified: VerifiedReceipt
+        do {
+            verified = try await SignedReceipt.verify(
+                signed, root: configuration.root, blackboardName: configuration.blackboardName)
+        } catch {
+            throw StudentError.invalidResponse("Blackboard's receipt does not verify: \(error)")
+        }
+        let document = verified.document
+        guard verified.signer == session.blackboardCertificate else {
+            throw StudentError.invalidResponse("the receipt is signed by another certificate than the session's")
+        }
+        guard document.studentID == credentials.studentID.rawValue,
+            document.certificateSerial == credentials.certificate.serialNumber.hex,
+            document.assignment == session.assignment, document.messageCount == sent,
+            document.totalBytes == totalBytes, document.contentSHA256 == digest
+        else {
+            throw StudentError.invalidResponse(
+                "the receipt (\(document.studentID), \(document.assignment), \(document.messageCount) messages, "
+                    + "\(document.totalBytes) bytes, \(document.contentSHA256.hexString)) does not match what was sent")
+        }
+        return verified
+    }
+
+    /// Saves the receipt as `<assignment>-<report>.p7s`, never over another file.
+    private func save(_ signed: [UInt8], _ document: ReceiptDocument) throws -> String? {
+        guard let directory = configuration.receiptDirectory else { return nil }
+        let base = "\(document.assignment)-\(document.report)"
+        do {
+            try SecureFile.createDirectory(directory)
+            for attempt in 1...100 {
+                let name = attempt == 1 ? "\(base).p7s" : "\(base)-\(attempt).p7s"
+                let path = SecureFile.join(directory, name)
+                guard !SecureFile.exists(path) else { continue }
+                try SecureFile.write(signed, to: path, mode: SecureFile.publicMode, replacing: false)
+                return path
             }
-            return receipt
-        case .error(let error):
-            throw StudentError.refusedByBlackboard(error)
-        case let other:
-            throw StudentError.invalidResponse("Blackboard sent \(other.kind.phrase) instead of a receipt")
+        } catch {
+            throw StudentError.local("the receipt could not be saved in \(directory): \(error)")
+        }
+        throw StudentError.local("the receipt could not be saved in \(directory): too many files named \(base)")
+    }
+
+    private func studentError(_ failure: StudentHandshake.Failure, answeringFirstMessage: Bool) -> StudentError {
+        switch failure {
+        case .refused(let error):
+            return StudentError.refusal(error, by: server, answeringFirstMessage: answeringFirstMessage)
+        case .notAuthenticated(let error):
+            return .blackboardNotAuthenticated(error)
+        case .invalidResponse(let reason):
+            return answeringFirstMessage
+                ? .invalidResponse(
+                    "the server at \(configuration.blackboard) does not answer as Blackboard (\(reason)); "
+                        + "check --blackboard")
+                : .invalidResponse(reason)
         }
     }
 }

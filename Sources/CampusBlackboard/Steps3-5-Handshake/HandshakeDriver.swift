@@ -1,0 +1,69 @@
+import CampusPKI
+import Foundation
+import Logging
+import NIOCore
+import X509
+
+/// Seed steps 3–5 on Blackboard's side, for one connection: moves frames between the connection and the
+/// ``BlackboardHandshake`` state machine, and supplies what the machine cannot compute itself.
+///
+/// 3. The request: the machine checks its text; here cert 2 is verified (chain to `cuhk.cer`, CampusPKI's rules,
+///    CUHK's OCSP responder) and the assignment is looked up in `blackboard.db`.
+/// 4. The machine sends Blackboard's certificate, key share and the session key encrypted to cert 2, and signs
+///    the transcript.
+/// 5. The machine checks the student's key confirmation and answers with Blackboard's.
+struct HandshakeDriver {
+    let roots: TrustedRootStore
+    let credentials: ServiceCredentialStore
+    let store: any ReportStore
+    let minimumKeyBits: Int
+    let revocation: RevocationPolicy.Mode
+    let ocspCache: OCSPResponseCache
+
+    /// How long one OCSP request may take.
+    static let ocspTimeout = TimeAmount.seconds(5)
+
+    /// What the handshake established, with the assignment and the credentials that signed it (they sign the
+    /// receipt too, even if the files change meanwhile).
+    struct Session {
+        var established: BlackboardHandshake.Established
+        var assignment: Assignment
+        var credentials: BlackboardHandshake.Credentials
+    }
+
+    func run(on frames: FrameChannel, observer: SessionObserver, logger: Logger) async throws -> Session {
+        let identity = try credentials.current()
+        var machine = BlackboardHandshake(credentials: identity)
+
+        // Step 3.
+        let requestPayload = try await frames.receivePayload()
+        let (request, events) = try machine.receiveRequest(requestPayload)
+        observer(events)
+        let root = try roots.currentRoot()
+        // Verification runs in a child task: its deep async frames go with that task instead of staying in this
+        // long-lived session task's allocator for as long as the session is open.
+        let requester = OCSPHTTPRequester(client: .shared, cache: ocspCache, issuer: root, timeout: Self.ocspTimeout)
+        let revocationPolicy = RevocationPolicy(mode: revocation, requester: requester, logger: logger)
+        async let verified = StudentCertificateVerifier(
+            root: root, minimumKeyBits: minimumKeyBits, revocation: revocationPolicy
+        ).verify(certificatePEM: request.request.certificatePEM, for: request.studentID)
+        let certificate = try await verified
+        let assignment = try Assignment.resolve(
+            request.request.assignment, among: try await store.assignments(), now: Date())
+
+        // Step 4.
+        let offer = try machine.offer(to: certificate, assignment: assignment.name, deadline: assignment.deadlineText)
+        try await frames.writer.send(contentsOf: offer.messages)
+        observer(offer.events)
+
+        // Step 5.
+        let confirmationPayload = try await frames.receivePayload()
+        let confirmed = try machine.receiveConfirmation(confirmationPayload)
+        try await frames.writer.send(contentsOf: confirmed.messages)
+        observer(confirmed.events)
+        guard let established = confirmed.established else {
+            throw CampusError(.internalError, "the handshake ended without a session")
+        }
+        return Session(established: established, assignment: assignment, credentials: identity)
+    }
+}
