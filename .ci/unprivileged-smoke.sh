@@ -55,6 +55,37 @@ bb=$(wait_for_address blackboard.out)
 grep -q '^SID: 1155123456 sign finished.$' student.out
 grep -q '^Receipt: report 1, 1 message, ' student.out
 grep -q 'receive from 1155123456 #1: hello from an ordinary user (Valid message!)' blackboard.out
+# Session version 2: Blackboard proved who it is, and its signed receipt verifies offline, with the Student and
+# with OpenSSL; one flipped byte makes both refuse it.
+grep -q 'Blackboard authenticated: CUHK issued its certificate for blackboard' student.out
+grep -q '^Signed receipt saved: ./receipts/report-1.p7s' student.out
+"${as_user[@]}" "$work/bin/student" verify-receipt receipts/report-1.p7s >verify.out 2>&1 || {
+    echo "student verify-receipt refused the receipt:" >&2
+    cat verify.out >&2
+    exit 1
+}
+grep -q '^Receipt verified: signed by blackboard' verify.out
+[ "$(stat -c %a blackboard.key)" = 600 ] || { echo "blackboard.key is not mode 0600" >&2; exit 1; }
+if command -v openssl >/dev/null 2>&1; then
+    openssl cms -verify -inform DER -in receipts/report-1.p7s -CAfile cuhk.cer -purpose any >receipt.txt 2>cms.err || {
+        echo "openssl cms -verify refused the receipt:" >&2
+        cat cms.err >&2
+        exit 1
+    }
+    grep -q '^sid: 1155123456$' receipt.txt
+    cp receipts/report-1.p7s flipped.p7s
+    offset=$(grep -abo 'status: ' flipped.p7s | head -n 1 | cut -d: -f1)
+    printf 'X' | dd of=flipped.p7s bs=1 seek="$((offset + 8))" conv=notrunc status=none
+    if openssl cms -verify -inform DER -in flipped.p7s -CAfile cuhk.cer -purpose any >/dev/null 2>&1; then
+        echo "openssl accepted a receipt with a flipped byte" >&2
+        exit 1
+    fi
+    set +e
+    "$work/bin/student" verify-receipt flipped.p7s >/dev/null 2>&1
+    status=$?
+    set -e
+    [ "$status" = 8 ] || { echo "student verify-receipt exited $status on a flipped byte, not 8" >&2; exit 1; }
+fi
 # The OCSP responder, asked by OpenSSL about the student's certificate.
 ocsp=$(sed -n 's/^ocsp listening on //p' cuhk.out | head -n 1)
 if command -v openssl >/dev/null 2>&1; then

@@ -23,7 +23,8 @@ struct AssignmentCommand: AsyncParsableCommand {
         @Argument(help: "Its name: \(ReceiptDocument.assignmentRequirement)")
         var name: String
 
-        @Option(help: "The deadline, ISO-8601 with a time zone, e.g. 2026-12-01T23:59:59Z or 2026-12-01T23:59:59+08:00.")
+        @Option(
+            help: "The deadline, ISO-8601 with a time zone, e.g. 2026-12-01T23:59:59Z or 2026-12-01T23:59:59+08:00.")
         var deadline: String?
 
         @Option(help: "A submission committed after the deadline: accept (stored, marked late) or refuse.")
@@ -99,7 +100,8 @@ struct AssignmentCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard try await store.open().closeAssignment(named: name) else {
-                Terminal.error("blackboard assignment close: no open assignment \(name) (see blackboard assignment list)")
+                Terminal.error(
+                    "blackboard assignment close: no open assignment \(name) (see blackboard assignment list)")
                 throw ExitCode(1)
             }
             Terminal.line("Assignment \(name) closed")

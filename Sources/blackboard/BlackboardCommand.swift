@@ -224,7 +224,8 @@ struct Reports: AsyncParsableCommand {
             Terminal.line(
                 [
                     row.latest.studentID.rawValue, String(row.latest.id).padded(to: 6),
-                    JSONOutput.timestamp(row.latest.completedAt), (row.latest.isLate ? "late" : "on time").padded(to: 7),
+                    JSONOutput.timestamp(row.latest.completedAt),
+                    (row.latest.isLate ? "late" : "on time").padded(to: 7),
                     String(row.count).padded(to: 11), String(row.latest.totalBytes),
                 ].joined(separator: "  "))
         }
@@ -264,7 +265,9 @@ struct Show: AsyncParsableCommand {
         Terminal.line("  session ID:         \(summary.sessionID.hexString)")
         Terminal.line("  assignment:         \(summary.assignment)")
         Terminal.line("  deadline:           \(summary.deadline.map(JSONOutput.timestamp) ?? "none")")
-        Terminal.line("  completed at:       \(JSONOutput.timestamp(summary.completedAt)) (\(summary.isLate ? "late" : "on time"))")
+        Terminal.line(
+            "  completed at:       \(JSONOutput.timestamp(summary.completedAt)) (\(summary.isLate ? "late" : "on time"))"
+        )
         Terminal.line("  messages:           \(summary.messageCount)")
         Terminal.line("  bytes:              \(summary.totalBytes)")
         Terminal.line("  SHA-256:            \(summary.digest.hexString)")

@@ -53,14 +53,16 @@ enum CryptoLimits {
                     mac, key: schedule.studentConfirmationKey, label: KeyConfirmation.studentLabel,
                     transcriptDigest: digest))
             _ = KeyConfirmation.mac(
-                key: schedule.blackboardConfirmationKey, label: KeyConfirmation.blackboardLabel, transcriptDigest: digest)
+                key: schedule.blackboardConfirmationKey, label: KeyConfirmation.blackboardLabel,
+                transcriptDigest: digest)
         }
         return 1 / perSecond
     }
 
     /// The same for version 1, which CampusPKI no longer speaks but whose cryptography is reproduced here so both
     /// floors come from one run: verify cert 2, RSA-OAEP-encrypt the session key, two HKDF expansions, three MACs.
-    static func versionOneHandshakeFloor(certificate: Certificate, root: Certificate, seconds: Double) throws -> Double {
+    static func versionOneHandshakeFloor(certificate: Certificate, root: Certificate, seconds: Double) throws -> Double
+    {
         let encryptionKey = try encryptionKey(of: certificate)
         let transcriptBytes = [UInt8](repeating: 0x30, count: 1_600)
         let sessionID = [UInt8](repeating: 1, count: 16)

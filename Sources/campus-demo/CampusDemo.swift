@@ -143,7 +143,9 @@ struct CampusDemo: AsyncParsableCommand {
             Terminal.line(
                 "[Anyone] Signed receipt \(path) verified offline against \(rootPath): report "
                     + "\(verified.document.report), signed by \(verified.signerName)")
-            Terminal.line("[Anyone] The same with OpenSSL: openssl cms -verify -inform DER -in \(path) -CAfile \(rootPath) -purpose any")
+            Terminal.line(
+                "[Anyone] The same with OpenSSL: openssl cms -verify -inform DER -in \(path) -CAfile \(rootPath) -purpose any"
+            )
         }
         Terminal.line("Demo complete: CUHK and Blackboard shut down; files are in \(directory)")
     }

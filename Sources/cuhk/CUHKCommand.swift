@@ -108,7 +108,8 @@ struct Serve: AsyncParsableCommand {
     @Flag(
         help: ArgumentHelp(
             "Do not issue Blackboard's certificate beside a new root.",
-            discussion: "By default, when cuhk creates its root it also writes blackboard.key (0600) and blackboard.cer "
+            discussion:
+                "By default, when cuhk creates its root it also writes blackboard.key (0600) and blackboard.cer "
                 + "into --dir, where a Blackboard run in the same directory finds them."))
     var noBlackboardCertificate = false
 

@@ -1,6 +1,7 @@
 import CampusBlackboard
 import CampusPKI
 import Foundation
+import Synchronization
 import Testing
 
 @Suite struct ReportStoreTests {
@@ -47,12 +48,69 @@ import Testing
             )
         )
         #expect(last.session == first.session)
-        let id = try #require(last.report)
+        let id = try #require(last.report).id
         let (summary, messages) = try #require(try await store.report(id))
         #expect(summary.studentID == sid && summary.messageCount == 2 && summary.digest == [7])
         #expect(messages.map(\.content) == [[1], [2]])
         #expect(try await store.reports(for: sid).map(\.id) == [id])
         #expect(try await store.reports(for: StudentID("1155000000")!).isEmpty)
         #expect(try await store.report(id + 100) == nil)
+    }
+
+    /// A report committed after its assignment's deadline is stored marked late, or refused when the assignment
+    /// refuses late submissions, and then nothing of the batch is stored.
+    @Test(arguments: try stores())
+    func aLateReportIsMarkedOrRefused(_ store: any ReportStore) async throws {
+        let sid = StudentID("1155123456")!
+        let past = Date().addingTimeInterval(-60)
+        let future = Date().addingTimeInterval(3600)
+        let signed = Mutex<[ReportSummary]>([])
+        func submit(_ assignment: Assignment, session: UInt8) async throws -> ReportSummary? {
+            let record = SessionRecord(
+                sessionID: Array(repeating: session, count: 16), studentID: sid, certificateSerial: "ab", peer: "p",
+                startedAt: Date(), assignment: assignment)
+            let stored = try await store.commit(
+                SessionBatch(
+                    session: record, storedSession: nil,
+                    messages: [StoredMessage(sequence: 1, content: [1], mac: [9], receivedAt: Date())],
+                    report: ReportSummary(
+                        sessionID: record.sessionID, studentID: sid, certificateSerial: "ab", messageCount: 1,
+                        totalBytes: 1, digest: [7], completedAt: Date()),
+                    signReceipt: { summary in
+                        signed.withLock { $0.append(summary) }
+                        return [0x30, 0x00]
+                    }))
+            return stored.report
+        }
+        let late = try #require(try await submit(Assignment(name: "a1", deadline: past, late: .accept), session: 1))
+        #expect(late.isLate && late.assignment == "a1" && late.receipt == [0x30, 0x00])
+        let onTime = try #require(try await submit(Assignment(name: "a2", deadline: future), session: 2))
+        #expect(!onTime.isLate)
+        #expect(signed.withLock { $0.map(\.isLate) } == [true, false])
+        await #expect(throws: CampusError.self) {
+            _ = try await submit(Assignment(name: "a3", deadline: past, late: .refuse), session: 3)
+        }
+        #expect(try await store.reports(for: sid).map(\.assignment) == ["a1", "a2"])
+    }
+
+    @Test func resolvingAnAssignment() throws {
+        let now = Date()
+        let open = Assignment(name: "a1", deadline: now.addingTimeInterval(60))
+        let closed = Assignment(name: "a0", deadline: nil, isOpen: false)
+        let strict = Assignment(name: "a2", deadline: now.addingTimeInterval(-60), late: .refuse)
+        func code(_ name: String, _ among: [Assignment]) -> CampusError.Code? {
+            do {
+                _ = try Assignment.resolve(name, among: among, now: now)
+                return nil
+            } catch {
+                return error.code
+            }
+        }
+        #expect(try Assignment.resolve("", among: [open, closed], now: now).name == "a1")
+        #expect(code("", [open, strict]) == .assignmentRequired)
+        #expect(code("", [closed]) == .assignmentClosed)
+        #expect(code("a0", [open, closed]) == .assignmentClosed)
+        #expect(code("zz", [open]) == .unknownAssignment)
+        #expect(code("a2", [open, strict]) == .deadlinePassed)
     }
 }

@@ -39,61 +39,154 @@ import Testing
     }
 
     @Test func theDocumentHasAllVectors() {
-        #expect(Self.vectors.count == 24)
+        #expect(Self.vectors.count == 47)
     }
 
+    func text(_ name: String) throws -> String {
+        String(decoding: try vector(name), as: UTF8.self)
+    }
+
+    func bytes(_ key: SymmetricKey) -> [UInt8] {
+        key.withUnsafeBytes { Array($0) }
+    }
+
+    /// X25519, the step-3 and step-4 payloads, Blackboard's signature and the transcript hashes.
     @Test func handshakeVectors() throws {
-        let sessionKey = SymmetricKey(data: try vector("session_key"))
-        let sessionID = try vector("session_id")
-        #expect(sessionID.count == 16)
+        let studentShare = try Curve25519.KeyAgreement.PrivateKey(
+            rawRepresentation: try vector("student_x25519_private"))
+        let blackboardShare = try Curve25519.KeyAgreement.PrivateKey(
+            rawRepresentation: try vector("blackboard_x25519_private"))
+        #expect(Array(studentShare.publicKey.rawRepresentation) == (try vector("student_share")))
+        #expect(Array(blackboardShare.publicKey.rawRepresentation) == (try vector("blackboard_share")))
+        #expect(
+            try SessionKeySchedule.sharedSecret(studentShare, peerShare: try vector("blackboard_share"))
+                == (try vector("shared_secret")))
+        #expect(
+            try SessionKeySchedule.sharedSecret(blackboardShare, peerShare: try vector("student_share"))
+                == (try vector("shared_secret")))
 
         let request = WireMessage.uploadRequest(
-            requestText: "SID:1155123456 requests to upload report !",
-            certificatePEM: "-----BEGIN CERTIFICATE-----\nVEVTVA==\n-----END CERTIFICATE-----\n"
-        ).encoded()
-        #expect(Array(request.readableBytesView) == (try vector("request_payload")))
-        let sessionKeyMessage = WireMessage.sessionKey(
-            sessionID: sessionID,
-            encryptedKey: Array(repeating: 0x5a, count: 256)
-        ).encoded()
-        #expect(Array(sessionKeyMessage.readableBytesView) == (try vector("session_key_payload")))
+            UploadRequest(
+                requestText: "SID:1155123456 requests to upload report !",
+                certificatePEM: "-----BEGIN CERTIFICATE-----\nVEVTVA==\n-----END CERTIFICATE-----\n",
+                assignment: "a1", keyShare: try vector("student_share"), nonce: try vector("student_nonce")))
+        #expect(Array(request.encoded().readableBytesView) == (try vector("request_payload")))
+        let offer = WireMessage.sessionKey(
+            SessionKeyOffer(
+                sessionID: try vector("session_id"),
+                certificatePEM: "-----BEGIN CERTIFICATE-----\nQkxBQ0tCT0FSRA==\n-----END CERTIFICATE-----\n",
+                keyShare: try vector("blackboard_share"), encryptedSecret: Array(repeating: 0x5a, count: 256),
+                assignment: "a1", deadline: "2026-12-01T23:59:59Z"))
+        #expect(Array(offer.encoded().readableBytesView) == (try vector("session_key_payload")))
 
         var transcript = HandshakeTranscript()
-        transcript.append(request)
-        transcript.append(sessionKeyMessage)
-        #expect(transcript.digest == (try vector("transcript_digest_1")))
+        transcript.append(ByteBuffer(bytes: try vector("request_payload")))
+        transcript.append(ByteBuffer(bytes: try vector("session_key_payload")))
+        #expect(transcript.digest == (try vector("transcript_digest_ab")))
+        #expect(
+            BlackboardSignature.signedBytes(transcriptDigest: transcript.digest)
+                == (try vector("signature_signed_bytes")))
 
-        let keys = SessionKeys(sessionKey: sessionKey, sessionID: sessionID)
-        #expect(keys.confirmationKey.withUnsafeBytes { Array($0) } == (try vector("confirmation_key")))
-        #expect(keys.messageKey.withUnsafeBytes { Array($0) } == (try vector("message_key")))
-
-        let authenticator = SessionAuthenticator(keys: keys)
-        let studentMAC = authenticator.studentConfirmation(transcriptDigest: transcript.digest)
-        #expect(studentMAC == (try vector("student_confirmation")))
-        #expect(authenticator.isValidStudentConfirmation(studentMAC, transcriptDigest: transcript.digest))
-        let confirmation = WireMessage.keyConfirmation(mac: studentMAC).encoded()
-        #expect(Array(confirmation.readableBytesView) == (try vector("key_confirmation_payload")))
-
-        transcript.append(confirmation)
-        #expect(transcript.digest == (try vector("transcript_digest_2")))
-        let blackboardMAC = authenticator.blackboardConfirmation(transcriptDigest: transcript.digest)
-        #expect(blackboardMAC == (try vector("blackboard_confirmation")))
+        // ECDSA is randomized: the published signature is one to verify, with the published key.
+        let signingKey = try P256.Signing.PrivateKey(rawRepresentation: try vector("blackboard_signing_private"))
+        #expect(Array(signingKey.publicKey.x963Representation) == (try vector("blackboard_signing_public")))
+        let signature = try vector("blackboard_signature")
+        #expect(
+            BlackboardSignature.isValid(signature, transcriptDigest: transcript.digest, publicKey: signingKey.publicKey)
+        )
+        #expect(
+            !BlackboardSignature.isValid(
+                signature, transcriptDigest: try vector("transcript_digest_abv"), publicKey: signingKey.publicKey))
+        let fresh = try BlackboardSignature.sign(transcriptDigest: transcript.digest, with: signingKey)
+        #expect(
+            BlackboardSignature.isValid(fresh, transcriptDigest: transcript.digest, publicKey: signingKey.publicKey))
+        #expect(
+            Array(WireMessage.blackboardSignature(signature: signature).encoded().readableBytesView)
+                == (try vector("signature_payload")))
+        transcript.append(ByteBuffer(bytes: try vector("signature_payload")))
+        #expect(transcript.digest == (try vector("transcript_digest_abv")))
     }
 
-    @Test func messageVectors() throws {
-        let keys = SessionKeys(
-            sessionKey: SymmetricKey(data: try vector("session_key")), sessionID: try vector("session_id"))
-        let authenticator = SessionAuthenticator(keys: keys)
-        let first = try vector("message_1_content")
-        let second = try vector("message_2_content")
-        #expect(first == Array("This is No.1 Message.".utf8))
-        #expect(authenticator.messageMAC(sequence: 1, content: first) == (try vector("message_1_mac")))
-        #expect(authenticator.messageMAC(sequence: 2, content: second) == (try vector("message_2_mac")))
-        #expect(authenticator.isValidMessageMAC(try vector("message_1_mac"), sequence: 1, content: first))
-        #expect(!authenticator.isValidMessageMAC(try vector("message_1_mac"), sequence: 2, content: first))
-        #expect(try vector("end_sequence") == [0, 0, 0, 0, 0, 0, 0, 3])
-        #expect(authenticator.endMAC(sequence: 3) == (try vector("end_mac")))
-        #expect(Array(SHA256.hash(data: first + second)) == (try vector("receipt_digest")))
+    /// The key schedule and both confirmations.
+    @Test func keyScheduleVectors() throws {
+        let digest = try vector("transcript_digest_abv")
+        let prk = HKDF<SHA256>.extract(
+            inputKeyMaterial: SymmetricKey(data: try vector("transported_secret") + (try vector("shared_secret"))),
+            salt: digest)
+        #expect(Array(prk) == (try vector("pseudorandom_key")))
+        let schedule = SessionKeySchedule(
+            transportedSecret: try vector("transported_secret"), sharedSecret: try vector("shared_secret"),
+            transcriptDigest: digest)
+        #expect(bytes(schedule.studentConfirmationKey) == (try vector("student_confirmation_key")))
+        #expect(bytes(schedule.blackboardConfirmationKey) == (try vector("blackboard_confirmation_key")))
+        #expect(bytes(schedule.studentMessageKey) == (try vector("student_message_key")))
+        #expect(bytes(schedule.blackboardMessageKey) == (try vector("blackboard_message_key")))
+
+        let student = KeyConfirmation.mac(
+            key: schedule.studentConfirmationKey, label: KeyConfirmation.studentLabel, transcriptDigest: digest)
+        #expect(student == (try vector("student_confirmation")))
+        #expect(
+            Array(WireMessage.keyConfirmation(mac: student).encoded().readableBytesView)
+                == (try vector("key_confirmation_payload")))
+        var transcript = HandshakeTranscript()
+        for name in ["request_payload", "session_key_payload", "signature_payload", "key_confirmation_payload"] {
+            transcript.append(ByteBuffer(bytes: try vector(name)))
+        }
+        #expect(transcript.digest == (try vector("transcript_digest_abvc")))
+        let blackboard = KeyConfirmation.mac(
+            key: schedule.blackboardConfirmationKey, label: KeyConfirmation.blackboardLabel,
+            transcriptDigest: transcript.digest)
+        #expect(blackboard == (try vector("blackboard_confirmation")))
+        #expect(
+            Array(WireMessage.sessionSecure(mac: blackboard).encoded().readableBytesView)
+                == (try vector("session_secure_payload")))
+    }
+
+    /// Step 6's records, built by the Student's and Blackboard's record layers.
+    @Test func recordVectors() throws {
+        let schedule = SessionKeySchedule(
+            transportedSecret: try vector("transported_secret"), sharedSecret: try vector("shared_secret"),
+            transcriptDigest: try vector("transcript_digest_abv"))
+        #expect(RecordProtection.nonce(direction: .studentToBlackboard, sequence: 1) == (try vector("message_1_nonce")))
+        #expect(RecordProtection.associatedData(kind: .reportMessage, sequence: 1) == (try vector("message_1_aad")))
+
+        var student = StudentRecordLayer(schedule: schedule)
+        let (first, _) = student.seal(try vector("message_1_content"))
+        #expect(Array(first.encoded().readableBytesView) == (try vector("message_1_payload")))
+        guard case .reportMessage(_, let sealed) = first else { throw CampusError(.internalError, "not a message") }
+        #expect(sealed == (try vector("message_1_sealed")))
+        let (second, _) = student.seal(try vector("message_2_content"))
+        guard case .reportMessage(_, let sealedSecond) = second else {
+            throw CampusError(.internalError, "not a message")
+        }
+        #expect(sealedSecond == (try vector("message_2_sealed")))
+        let end = student.end()
+        #expect(Array(end.encoded().readableBytesView) == (try vector("end_payload")))
+        guard case .endOfReport(3, let endSealed) = end else { throw CampusError(.internalError, "not the end") }
+        #expect(endSealed == (try vector("end_sealed")))
+
+        var blackboard = BlackboardRecordLayer(schedule: schedule)
+        let opened = try blackboard.open(first, maximumMessageSize: 1024)
+        #expect(opened == .message(sequence: 1, content: try vector("message_1_content"), sealed: sealed))
+        let acknowledgement = blackboard.outgoing.acknowledgement(1)
+        #expect(Array(acknowledgement.encoded().readableBytesView) == (try vector("ack_1_payload")))
+        guard case .messageAcknowledged(_, let ackSealed) = acknowledgement else {
+            throw CampusError(.internalError, "not an acknowledgement")
+        }
+        #expect(ackSealed == (try vector("ack_1_sealed")))
+
+        let report = try vector("message_1_content") + (try vector("message_2_content"))
+        #expect(Array(SHA256.hash(data: report)) == (try vector("report_sha256")))
+        let document = try ReceiptDocument(
+            studentID: "1155123456", certificateSerial: "0123456789abcdef", assignment: "a1",
+            deadline: ReceiptDocument.parseTimestamp("2026-12-01T23:59:59Z"), report: 7, messageCount: 2,
+            totalBytes: 42, contentSHA256: try vector("report_sha256"),
+            committedAt: try #require(ReceiptDocument.parseTimestamp("2026-11-28T01:02:03Z")), isLate: false)
+        #expect(document.canonicalBytes == (try vector("receipt_document")))
+        guard
+            case .receipt(3, let receiptSealed) = blackboard.outgoing.receipt(document.canonicalBytes, messageCount: 2)
+        else { throw CampusError(.internalError, "not a receipt") }
+        #expect(receiptSealed == (try vector("receipt_sealed")))
     }
 
     @Test func enrollmentCodeAndRenewalVectors() throws {

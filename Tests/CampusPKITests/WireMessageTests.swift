@@ -8,28 +8,37 @@ import Testing
     static let samples: [WireMessage] = [
         .enrollmentRequest(csrPEM: "-----BEGIN CERTIFICATE REQUEST-----\nAA==\n-----END CERTIFICATE REQUEST-----\n"),
         .enrollmentCertificate(certificatePEM: "cert", rootPEM: "root"),
-        .uploadRequest(requestText: "SID:1155123456 requests to upload report !", certificatePEM: "pem"),
-        .sessionKey(sessionID: Array(0..<16), encryptedKey: Array(repeating: 0x5a, count: 256)),
+        .uploadRequest(
+            UploadRequest(
+                requestText: "SID:1155123456 requests to upload report !", certificatePEM: "pem", assignment: "a1",
+                keyShare: Array(repeating: 6, count: 32), nonce: Array(repeating: 7, count: 32))),
+        .sessionKey(
+            SessionKeyOffer(
+                sessionID: Array(0..<16), certificatePEM: "bb", keyShare: Array(repeating: 8, count: 32),
+                encryptedSecret: Array(repeating: 0x5a, count: 256), assignment: "a1", deadline: "2026-12-01T23:59:59Z"
+            )),
+        .blackboardSignature(signature: Array(repeating: 9, count: 70)),
         .keyConfirmation(mac: Array(repeating: 1, count: 32)),
         .sessionSecure(mac: Array(repeating: 2, count: 32)),
-        .reportMessage(sequence: 7, content: Array("hello".utf8), mac: Array(repeating: 3, count: 32)),
-        .messageAcknowledged(sequence: 7),
-        .endOfReport(sequence: 8, mac: Array(repeating: 4, count: 32)),
-        .receipt(ReportReceipt(reportID: 1, messageCount: 7, totalBytes: 35, digest: Array(repeating: 5, count: 32))),
+        .reportMessage(sequence: 7, sealed: Array("hello".utf8) + Array(repeating: 3, count: 16)),
+        .messageAcknowledged(sequence: 7, sealed: Array(repeating: 3, count: 16)),
+        .endOfReport(sequence: 8, sealed: Array(repeating: 4, count: 16)),
+        .receipt(sequence: 8, sealed: Array(repeating: 5, count: 40)),
+        .keepAlive,
         .error(CampusError(.sidMismatch, "no")),
     ]
 
     @Test(arguments: samples)
     func roundTrips(_ message: WireMessage) throws {
         let payload = message.encoded()
-        #expect(payload.getInteger(at: 0, as: UInt8.self) == 1)
+        #expect(payload.getInteger(at: 0, as: UInt8.self) == 2)
         #expect(payload.getInteger(at: 1, as: UInt8.self) == message.kind.rawValue)
         #expect(try WireMessage.decode(payload) == message)
     }
 
     @Test func errorLayoutIsCodeThenReason() {
         let payload = WireMessage.error(CampusError(.keyTooSmall, "ab")).encoded()
-        #expect(Array(payload.readableBytesView) == [0x01, 0x7F, 0x00, 0x67, 0, 0, 0, 2, 0x61, 0x62])
+        #expect(Array(payload.readableBytesView) == [0x02, 0x7F, 0x00, 0x67, 0, 0, 0, 2, 0x61, 0x62])
     }
 
     @Test func refusesUnknownVersionTypeAndDamage() {
@@ -41,13 +50,16 @@ import Testing
                 return (error as? CampusError)?.code
             }
         }
-        #expect(code([2, 0x01, 0, 0, 0, 0]) == .unsupportedVersion)
-        #expect(code([1, 0x55]) == .unknownMessageType)
-        #expect(code([1]) == .malformedMessage)
-        #expect(code([1, 0x01, 0xff, 0xff, 0xff, 0xff]) == .malformedMessage)  // field longer than the payload
-        #expect(code([1, 0x15, 0, 0, 0, 0, 0, 0, 0, 1, 9]) == .malformedMessage)  // trailing byte
-        #expect(code([1, 0x12, 1, 2, 3]) == .malformedMessage)  // MAC too short
-        #expect(code([1, 0x01, 0, 0, 0, 2, 0xff, 0xfe]) == .malformedMessage)  // not UTF-8
+        #expect(code([1, 0x01, 0, 0, 0, 0]) == .unsupportedVersion)  // a version-1 peer
+        #expect(code([3, 0x01, 0, 0, 0, 0]) == .unsupportedVersion)
+        #expect(code([2, 0x55]) == .unknownMessageType)
+        #expect(code([2]) == .malformedMessage)
+        #expect(code([2, 0x01, 0xff, 0xff, 0xff, 0xff]) == .malformedMessage)  // field longer than the payload
+        #expect(code([2, 0x18, 9]) == .malformedMessage)  // trailing byte
+        #expect(code([2, 0x12, 1, 2, 3]) == .malformedMessage)  // MAC too short
+        #expect(code([2, 0x01, 0, 0, 0, 2, 0xff, 0xfe]) == .malformedMessage)  // not UTF-8
+        // A sealed field shorter than its 16-byte tag.
+        #expect(code([2, 0x15, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 1, 2]) == .malformedMessage)
     }
 
     @Test func stableCodesAreUnique() {

@@ -123,11 +123,12 @@ import _CryptoExtras
             // Garbage inside a well-formed frame.
             #expect(
                 try await RawClient.errorCode(
-                    address, sending: RawClient.frame([1, 0x01, 0xff, 0xff, 0xff, 0xff, 0x42])) == .malformedMessage)
+                    address, sending: RawClient.frame([2, 0x01, 0xff, 0xff, 0xff, 0xff, 0x42])) == .malformedMessage)
+            // A version-1 Student's request.
             #expect(
-                try await RawClient.errorCode(address, sending: RawClient.frame([2, 0x01, 0, 0, 0, 0]))
+                try await RawClient.errorCode(address, sending: RawClient.frame([1, 0x01, 0, 0, 0, 0]))
                     == .unsupportedVersion)
-            #expect(try await RawClient.errorCode(address, sending: RawClient.frame([1, 0x66])) == .unknownMessageType)
+            #expect(try await RawClient.errorCode(address, sending: RawClient.frame([2, 0x66])) == .unknownMessageType)
             #expect(
                 try await RawClient.errorCode(
                     address, sending: RawClient.frame(.keyConfirmation(mac: Array(repeating: 0, count: 32))))

@@ -39,10 +39,12 @@ import Testing
             let credentials = try await servers.enroll(sid)
             var feed = PausingFeed(pause: .milliseconds(2500))
             let receipt = try await UploadClient(
-                configuration: .init(blackboard: servers.blackboardAddress, keepAliveInterval: .milliseconds(300))
-            ).upload(from: &feed, as: credentials)
+                configuration: .init(
+                    blackboard: servers.blackboardAddress, root: try servers.root, keepAliveInterval: .milliseconds(300)
+                )
+            ).upload(from: &feed, as: credentials).receipt.document
             #expect(receipt.messageCount == 2)
-            let (_, messages) = try #require(try await servers.blackboard.store.report(Int64(receipt.reportID)))
+            let (_, messages) = try #require(try await servers.blackboard.store.report(Int64(receipt.report)))
             #expect(
                 messages.map { String(decoding: $0.content, as: UTF8.self) } == ["before the pause", "after the pause"])
         }
@@ -55,7 +57,8 @@ import Testing
             await #expect(throws: StudentError.self) {
                 // A keep-alive interval longer than the pause: nothing is sent while the feed is idle.
                 _ = try await UploadClient(
-                    configuration: .init(blackboard: servers.blackboardAddress, keepAliveInterval: .seconds(10))
+                    configuration: .init(
+                        blackboard: servers.blackboardAddress, root: try servers.root, keepAliveInterval: .seconds(10))
                 ).upload(from: &feed, as: credentials)
             }
         }

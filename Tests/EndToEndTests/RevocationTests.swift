@@ -33,21 +33,21 @@ struct RevocationTests {
             _ = try await servers.cuhk.authority.registry.revokeAll(
                 of: revokedStudent, reason: .keyCompromise, at: Date())
 
-            let uploader = servers.uploader()
+            let uploader = try servers.uploader()
             let receipt = try await FramedClient.withConnection(to: servers.blackboardAddress) { frames in
-                let authenticator = try await uploader.handshake(on: frames, credentials: other)
-                try await frames.send(
-                    .reportMessage(sequence: 1, content: [1], mac: authenticator.messageMAC(sequence: 1, content: [1])))
-                #expect(try await frames.receive().message == .messageAcknowledged(sequence: 1))
+                let session = try await uploader.handshake(on: frames, credentials: other)
+                var records = session.records
+                try await frames.send(records.seal([1]).0)
+                #expect(try records.receive(try await frames.receive().message) == .acknowledged(1))
                 // The other student's session is open while the revoked one is turned away.
                 #expect(try await uploadRefusal(servers, as: revoked) == .certificateRevoked)
-                try await frames.send(.endOfReport(sequence: 2, mac: authenticator.endMAC(sequence: 2)))
-                guard case .receipt(let receipt) = try await frames.receive().message else {
-                    return nil as ReportReceipt?
+                try await frames.send(records.end())
+                guard case .receipt(let signed) = try records.receive(try await frames.receive().message) else {
+                    return nil as VerifiedReceipt?
                 }
-                return receipt
+                return try await SignedReceipt.verify(signed, root: try servers.root, blackboardName: "blackboard")
             }
-            #expect(receipt?.messageCount == 1)
+            #expect(receipt?.document.messageCount == 1)
             // Both answers are cached until their nextUpdate: a second refusal costs no request.
             #expect(servers.blackboard.ocspCache.count == 2)
             #expect(try await uploadRefusal(servers, as: revoked) == .certificateRevoked)

@@ -15,18 +15,21 @@ import _CryptoExtras
         try await LiveServers.with { servers in
             let credentials = try await servers.enroll(sid)
             let contents: [[UInt8]] = ReportSource.seedMessages.map { Array($0.utf8) } + [[0, 1, 2, 255], []]
-            let receipt = try await servers.uploader(window: 3).upload(contents, as: credentials)
+            let result = try await servers.uploader(window: 3).upload(contents, as: credentials)
+            let receipt = result.receipt.document
             #expect(receipt.messageCount == UInt64(contents.count))
             #expect(receipt.totalBytes == UInt64(contents.map(\.count).reduce(0, +)))
-            #expect(receipt.digest == Array(SHA256.hash(data: contents.flatMap { $0 })))
+            #expect(receipt.contentSHA256 == Array(SHA256.hash(data: contents.flatMap { $0 })))
+            #expect(receipt.assignment == "report" && !receipt.isLate)
 
-            let (summary, messages) = try #require(try await servers.blackboard.store.report(Int64(receipt.reportID)))
+            let (summary, messages) = try #require(try await servers.blackboard.store.report(Int64(receipt.report)))
             #expect(messages.map(\.content) == contents)
             #expect(messages.map(\.sequence) == Array(1...UInt64(contents.count)))
             #expect(summary.studentID == sid)
             #expect(summary.certificateSerial == credentials.certificate.serialNumber.hex)
-            #expect(summary.digest == receipt.digest)
-            #expect(try await servers.blackboard.store.reports(for: sid).map(\.id) == [Int64(receipt.reportID)])
+            #expect(summary.digest == receipt.contentSHA256)
+            #expect(summary.receipt == result.signedReceipt)
+            #expect(try await servers.blackboard.store.reports(for: sid).map(\.id) == [Int64(receipt.report)])
         }
     }
 
@@ -39,9 +42,9 @@ import _CryptoExtras
             let receipt = try await servers.uploader().upload(
                 try ReportSource.file(path: path, pieceSize: 1000).contents(),
                 as: credentials
-            )
+            ).receipt.document
             #expect(receipt.messageCount == 3 && receipt.totalBytes == 2500)
-            let (_, messages) = try #require(try await servers.blackboard.store.report(Int64(receipt.reportID)))
+            let (_, messages) = try #require(try await servers.blackboard.store.report(Int64(receipt.report)))
             #expect(messages.flatMap(\.content) == bytes)
             #expect(messages.map(\.content.count) == [1000, 1000, 500])
         }
@@ -60,17 +63,18 @@ import _CryptoExtras
             func contents(of student: StudentID) -> [[UInt8]] {
                 (1...4).map { Array("report of \(student), part \($0)".utf8) }
             }
-            let uploader = servers.uploader(window: 2)
-            let receipts = try await withThrowingTaskGroup(of: (StudentID, ReportReceipt).self) { group in
+            let uploader = try servers.uploader(window: 2)
+            let receipts = try await withThrowingTaskGroup(of: (StudentID, ReceiptDocument).self) { group in
                 for credential in credentials {
                     group.addTask {
                         (
                             credential.studentID,
-                            try await uploader.upload(contents(of: credential.studentID), as: credential)
+                            try await uploader.upload(contents(of: credential.studentID), as: credential).receipt
+                                .document
                         )
                     }
                 }
-                return try await group.reduce(into: [StudentID: ReportReceipt]()) { $0[$1.0] = $1.1 }
+                return try await group.reduce(into: [StudentID: ReceiptDocument]()) { $0[$1.0] = $1.1 }
             }
             #expect(receipts.count == 100)
             let reports = try await servers.blackboard.store.reports(for: nil)
@@ -80,36 +84,9 @@ import _CryptoExtras
                 let (_, messages) = try #require(try await servers.blackboard.store.report(report.id))
                 #expect(messages.map(\.content) == contents(of: report.studentID))
                 #expect(messages.map(\.sequence) == [1, 2, 3, 4])
-                #expect(receipts[report.studentID]?.reportID == UInt64(report.id))
+                #expect(receipts[report.studentID]?.report == UInt64(report.id))
+                #expect(receipts[report.studentID]?.studentID == report.studentID.rawValue)
             }
-        }
-    }
-
-    @Test func theSessionKeyNeverTravelsFromTheStudent() async throws {
-        try await LiveServers.with { servers in
-            let credentials = try await servers.enroll(sid)
-            let relay = RecordingRelay(target: servers.blackboardAddress)
-            let receipt = try await relay.run { address in
-                try await UploadClient(configuration: .init(blackboard: address)).upload(
-                    [Array("secret-free".utf8)],
-                    as: credentials
-                )
-            }
-            #expect(receipt.messageCount == 1)
-            let fromServer = try RawClient.messages(in: relay.sentByServer)
-            guard case .sessionKey(let sessionID, let encryptedKey) = fromServer.first else {
-                Issue.record("the first answer is not the session key")
-                return
-            }
-            let sessionKey = try credentials.decryptionKey.decrypt(encryptedKey, padding: .PKCS1_OAEP_SHA256)
-            let keys = SessionKeys(sessionKey: SymmetricKey(data: sessionKey), sessionID: sessionID)
-            let sent = relay.sentByClient
-            #expect(sent.containsRun(Array("SID:1155123456 requests to upload report !".utf8)))  // the relay saw it all
-            #expect(sessionKey.count == 32)
-            #expect(!sent.containsRun(Array(sessionKey)))
-            #expect(!sent.containsRun(keys.confirmationKey.withUnsafeBytes { Array($0) }))
-            #expect(!sent.containsRun(keys.messageKey.withUnsafeBytes { Array($0) }))
-            #expect(!sent.containsRun(Array(sessionKey.base64EncodedString().utf8)))
         }
     }
 
@@ -122,23 +99,22 @@ import _CryptoExtras
     ) async throws {
         let other = StudentID("1155999999")!
         let credentials = try await servers.enroll(other, key: TestKeys.pool[2])
-        let uploader = servers.uploader()
-        let receipt = try await FramedClient.withConnection(to: servers.blackboardAddress) { frames in
-            let authenticator = try await uploader.handshake(on: frames, credentials: credentials)
-            try await frames.send(
-                .reportMessage(sequence: 1, content: [1], mac: authenticator.messageMAC(sequence: 1, content: [1]))
-            )
-            #expect(try await frames.receive().message == .messageAcknowledged(sequence: 1))
+        let uploader = try servers.uploader()
+        let count = try await FramedClient.withConnection(to: servers.blackboardAddress) { frames in
+            var records = try await uploader.handshake(on: frames, credentials: credentials).records
+            try await frames.send(records.seal([1]).0)
+            #expect(try records.receive(try await frames.receive().message) == .acknowledged(1))
             try await body()
-            try await frames.send(
-                .reportMessage(sequence: 2, content: [2], mac: authenticator.messageMAC(sequence: 2, content: [2]))
-            )
-            #expect(try await frames.receive().message == .messageAcknowledged(sequence: 2))
-            try await frames.send(.endOfReport(sequence: 3, mac: authenticator.endMAC(sequence: 3)))
-            guard case .receipt(let receipt) = try await frames.receive().message else { return nil as ReportReceipt? }
-            return receipt
+            try await frames.send(records.seal([2]).0)
+            #expect(try records.receive(try await frames.receive().message) == .acknowledged(2))
+            try await frames.send(records.end())
+            guard case .receipt(let signed) = try records.receive(try await frames.receive().message) else {
+                return nil as UInt64?
+            }
+            return try await SignedReceipt.verify(signed, root: try servers.root, blackboardName: "blackboard").document
+                .messageCount
         }
-        #expect(receipt?.messageCount == 2)
+        #expect(count == 2)
     }
 
     func refusal(_ servers: LiveServers, presenting certificate: Certificate, as studentID: StudentID = sid)
@@ -224,14 +200,19 @@ import _CryptoExtras
                 #expect(try await RawClient.errorCode(address, sending: Array("garbage!".utf8)) == .frameTooLarge)
                 #expect(try await RawClient.errorCode(address, sending: [0x7f, 0, 0, 0]) == .frameTooLarge)
                 #expect(
-                    try await RawClient.errorCode(address, sending: RawClient.frame([1, 0x10, 0, 0]))
+                    try await RawClient.errorCode(address, sending: RawClient.frame([2, 0x10, 0, 0]))
                         == .malformedMessage)
                 #expect(
                     try await RawClient.errorCode(address, sending: RawClient.frame([9, 0x10])) == .unsupportedVersion)
-                let badText = WireMessage.uploadRequest(requestText: "SID:1155123456 wants in", certificatePEM: "x")
+                // A version-1 Student's request.
+                #expect(
+                    try await RawClient.errorCode(address, sending: RawClient.frame([1, 0x10, 0, 0, 0, 0, 0, 0, 0, 0]))
+                        == .unsupportedVersion)
+                let badText = WireMessage.uploadRequest(.sample(text: "SID:1155123456 wants in"))
                 #expect(try await RawClient.errorCode(address, sending: RawClient.frame(badText)) == .malformedRequest)
-                let badPEM = WireMessage.uploadRequest(
-                    requestText: "SID:1155123456 requests to upload report !", certificatePEM: "x")
+                let badName = WireMessage.uploadRequest(.sample(assignment: "../etc"))
+                #expect(try await RawClient.errorCode(address, sending: RawClient.frame(badName)) == .malformedRequest)
+                let badPEM = WireMessage.uploadRequest(.sample())
                 #expect(
                     try await RawClient.errorCode(address, sending: RawClient.frame(badPEM)) == .malformedCertificate)
             }
@@ -243,12 +224,9 @@ import _CryptoExtras
             let credentials = try await servers.enroll(sid)
             let code = try await FramedClient.withConnection(to: servers.blackboardAddress) {
                 frames -> CampusError.Code? in
-                try await frames.send(
-                    .uploadRequest(
-                        requestText: "SID:\(sid) requests to upload report !",
-                        certificatePEM: credentials.certificatePEM)
-                )
+                try await frames.send(.uploadRequest(.sample(certificatePEM: credentials.certificatePEM)))
                 guard case .sessionKey = try await frames.receive().message else { return nil }
+                guard case .blackboardSignature = try await frames.receive().message else { return nil }
                 try await frames.send(.keyConfirmation(mac: Array(repeating: 0x42, count: 32)))
                 guard case .error(let error) = try await frames.receive().message else { return nil }
                 return error.code
@@ -257,15 +235,15 @@ import _CryptoExtras
         }
     }
 
-    /// Runs a handshake, then `body` with the session's authenticator; returns the first error Blackboard sends.
+    /// Runs a handshake, then `body` with the session's record layer; returns the first error Blackboard sends.
     func sessionError(
         _ servers: LiveServers,
-        _ body: (FrameChannel, SessionAuthenticator) async throws -> Void
+        _ body: (FrameChannel, inout StudentRecordLayer) async throws -> Void
     ) async throws -> CampusError.Code? {
         let credentials = try await servers.enroll(sid)
         return try await FramedClient.withConnection(to: servers.blackboardAddress) { frames in
-            let authenticator = try await servers.uploader().handshake(on: frames, credentials: credentials)
-            try await body(frames, authenticator)
+            var records = try await servers.uploader().handshake(on: frames, credentials: credentials).records
+            try await body(frames, &records)
             while true {
                 switch try await frames.receive().message {
                 case .messageAcknowledged: continue
@@ -279,29 +257,38 @@ import _CryptoExtras
     @Test func tamperedReplayedAndReorderedMessagesEndTheSession() async throws {
         try await LiveServers.with { servers in
             try await withSessionInProgress(servers) { () async throws in
-                let tampered = try await sessionError(servers) { frames, authenticator in
-                    let mac = authenticator.messageMAC(sequence: 1, content: Array("pay 10".utf8))
-                    try await frames.send(.reportMessage(sequence: 1, content: Array("pay 99".utf8), mac: mac))
+                let tampered = try await sessionError(servers) { frames, records in
+                    guard case .reportMessage(let sequence, var sealed) = records.seal(Array("pay 10".utf8)).0 else {
+                        return
+                    }
+                    sealed[4] ^= 0x01  // "pay 10" becomes "pay 11" under the encryption; the tag no longer fits
+                    try await frames.send(.reportMessage(sequence: sequence, sealed: sealed))
                 }
                 #expect(tampered == .messageAuthenticationFailed)
 
-                let replayed = try await sessionError(servers) { frames, authenticator in
-                    let message = WireMessage.reportMessage(
-                        sequence: 1, content: [7], mac: authenticator.messageMAC(sequence: 1, content: [7]))
+                let renumbered = try await sessionError(servers) { frames, records in
+                    guard case .reportMessage(_, let sealed) = records.seal([7]).0 else { return }
+                    // A sealed message moved to another number: the number is authenticated too.
+                    try await frames.send(.reportMessage(sequence: 2, sealed: sealed))
+                }
+                #expect(renumbered == .messageAuthenticationFailed)
+
+                let replayed = try await sessionError(servers) { frames, records in
+                    let message = records.seal([7]).0
                     try await frames.send(message)
                     try await frames.send(message)
                 }
                 #expect(replayed == .replayedMessage)
 
-                let reordered = try await sessionError(servers) { frames, authenticator in
-                    try await frames.send(
-                        .reportMessage(
-                            sequence: 2, content: [2], mac: authenticator.messageMAC(sequence: 2, content: [2])))
+                let reordered = try await sessionError(servers) { frames, records in
+                    _ = records.seal([1])
+                    try await frames.send(records.seal([2]).0)
                 }
                 #expect(reordered == .outOfOrderMessage)
 
-                let earlyEnd = try await sessionError(servers) { frames, authenticator in
-                    try await frames.send(.endOfReport(sequence: 5, mac: authenticator.endMAC(sequence: 5)))
+                let earlyEnd = try await sessionError(servers) { frames, records in
+                    for _ in 1...4 { _ = records.seal([0]) }
+                    try await frames.send(records.end())
                 }
                 #expect(earlyEnd == .outOfOrderMessage)
             }
@@ -313,11 +300,8 @@ import _CryptoExtras
 
     @Test func anOversizedMessageIsRefused() async throws {
         try await LiveServers.with(configureBlackboard: { $0.maximumMessageSize = 100 }) { servers in
-            let code = try await sessionError(servers) { frames, authenticator in
-                let content = [UInt8](repeating: 1, count: 101)
-                try await frames.send(
-                    .reportMessage(
-                        sequence: 1, content: content, mac: authenticator.messageMAC(sequence: 1, content: content)))
+            let code = try await sessionError(servers) { frames, records in
+                try await frames.send(records.seal([UInt8](repeating: 1, count: 101)).0)
             }
             #expect(code == .messageTooLarge)
         }
@@ -347,7 +331,7 @@ import _CryptoExtras
             try SecureFile.write(
                 servers.cuhk.authority.root.certificatePEM, to: laterRoot, mode: 0o644, replacing: false)
             let receipt = try await servers.uploader().upload([[1]], as: credentials)
-            #expect(receipt.messageCount == 1)
+            #expect(receipt.receipt.document.messageCount == 1)
 
             // When the file changes, the new root is used: now CUHK's certificates no longer verify.
             try SecureFile.write(try RootAuthority.make().certificatePEM, to: laterRoot, mode: 0o644, replacing: true)
@@ -394,4 +378,19 @@ final class FailingReportStore: ReportStore {
     func reports(for studentID: StudentID?) async throws -> [ReportSummary] { try await inner.reports(for: studentID) }
 
     func report(_ id: Int64) async throws -> (ReportSummary, [StoredMessage])? { try await inner.report(id) }
+
+    func assignments() async throws -> [Assignment] { try await inner.assignments() }
+}
+
+extension UploadRequest {
+    /// A request with made-up key share and nonce, for tests that never get past step 3.
+    static func sample(
+        text: String = "SID:1155123456 requests to upload report !", certificatePEM: String = "x",
+        assignment: String = ""
+    ) -> UploadRequest {
+        UploadRequest(
+            requestText: text, certificatePEM: certificatePEM, assignment: assignment,
+            keyShare: Curve25519.KeyAgreement.PrivateKey().publicKey.rawRepresentation.map { $0 },
+            nonce: Array(repeating: 1, count: 32))
+    }
 }

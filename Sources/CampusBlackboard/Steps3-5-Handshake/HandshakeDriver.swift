@@ -32,13 +32,13 @@ struct HandshakeDriver {
     }
 
     func run(on frames: FrameChannel, observer: SessionObserver, logger: Logger) async throws -> Session {
-        let identity = try credentials.current()
-        var machine = BlackboardHandshake(credentials: identity)
+        var machine = BlackboardHandshake()
 
         // Step 3.
         let requestPayload = try await frames.receivePayload()
         let (request, events) = try machine.receiveRequest(requestPayload)
         observer(events)
+        let identity = try credentials.current()
         let root = try roots.currentRoot()
         // Verification runs in a child task: its deep async frames go with that task instead of staying in this
         // long-lived session task's allocator for as long as the session is open.
@@ -52,7 +52,8 @@ struct HandshakeDriver {
             request.request.assignment, among: try await store.assignments(), now: Date())
 
         // Step 4.
-        let offer = try machine.offer(to: certificate, assignment: assignment.name, deadline: assignment.deadlineText)
+        let offer = try machine.offer(
+            to: certificate, assignment: assignment.name, deadline: assignment.deadlineText, credentials: identity)
         try await frames.writer.send(contentsOf: offer.messages)
         observer(offer.events)
 

@@ -10,9 +10,9 @@ import X509
 ///                                                                 keyConfirmation ──▶ established
 /// ```
 ///
-/// Two inputs come from outside because they need I/O: the verdict on cert 2 (the chain, and CUHK's OCSP
-/// responder) and the assignment (Blackboard's database). The driver obtains them and hands them in with
-/// ``offer(to:assignment:deadline:)``.
+/// Three inputs come from outside because they need I/O: Blackboard's own certificate and key (files), the verdict
+/// on cert 2 (the chain, and CUHK's OCSP responder) and the assignment (Blackboard's database). The driver obtains
+/// them and hands them in with ``offer(to:assignment:deadline:credentials:)``.
 public struct BlackboardHandshake: Sendable {
     /// Blackboard's own certificate and key (`blackboard.cer`, `blackboard.key`).
     public struct Credentials: Sendable {
@@ -58,23 +58,18 @@ public struct BlackboardHandshake: Sendable {
         case failed
     }
 
-    private let credentials: Credentials
     private let keyShare: Curve25519.KeyAgreement.PrivateKey
     private let sessionID: [UInt8]
     private let secret: [UInt8]
     private var transcript = HandshakeTranscript()
     private var state = State.start
 
-    /// - Parameters:
-    ///   - credentials: Blackboard's certificate and key.
-    ///   - keyShare, sessionID, secret: Fresh from the CSPRNG unless a test fixes them.
+    /// - Parameter keyShare, sessionID, secret: Fresh from the CSPRNG unless a test fixes them.
     public init(
-        credentials: Credentials,
         keyShare: Curve25519.KeyAgreement.PrivateKey = .init(),
         sessionID: [UInt8] = SessionKeySchedule.randomBytes(WireMessage.sessionIDLength),
         secret: [UInt8] = SessionKeySchedule.randomBytes(SessionKeySchedule.secretLength)
     ) {
-        self.credentials = credentials
         self.keyShare = keyShare
         self.sessionID = sessionID
         self.secret = secret
@@ -119,9 +114,10 @@ public struct BlackboardHandshake: Sendable {
     ///   - certificate: Cert 2, verified by the driver.
     ///   - assignment: The assignment's name.
     ///   - deadline: Its deadline, ISO-8601 UTC, or empty.
-    public mutating func offer(to certificate: Certificate, assignment: String, deadline: String) throws(CampusError)
-        -> Output
-    {
+    ///   - credentials: Blackboard's certificate and key, which sign the handshake.
+    public mutating func offer(
+        to certificate: Certificate, assignment: String, deadline: String, credentials: Credentials
+    ) throws(CampusError) -> Output {
         guard case .awaitingVerification(let request) = state else {
             throw CampusError(.internalError, "the offer comes after the request")
         }
@@ -192,7 +188,8 @@ public struct BlackboardHandshake: Sendable {
         return Output(
             messages: [secure],
             events: [
-                .established(studentID: established.studentID, sessionID: established.sessionID, transcriptDigest: digest)
+                .established(
+                    studentID: established.studentID, sessionID: established.sessionID, transcriptDigest: digest)
             ],
             established: established)
     }

@@ -24,7 +24,8 @@ public struct BlackboardRecordLayer: Sendable {
 
     public init(schedule: SessionKeySchedule) {
         incoming = RecordProtection(key: schedule.studentMessageKey, direction: .studentToBlackboard)
-        outgoing = Sealer(protection: RecordProtection(key: schedule.blackboardMessageKey, direction: .blackboardToStudent))
+        outgoing = Sealer(
+            protection: RecordProtection(key: schedule.blackboardMessageKey, direction: .blackboardToStudent))
     }
 
     /// Opens one message of step 6.
@@ -70,7 +71,8 @@ public struct BlackboardRecordLayer: Sendable {
     /// A number below the expected one has been used already (a replay); one above skips messages.
     private func check(_ sequence: UInt64, what: String) throws(CampusError) {
         if sequence < expected {
-            throw CampusError(.replayedMessage, "\(what) carries number \(sequence), already used; expected \(expected)")
+            throw CampusError(
+                .replayedMessage, "\(what) carries number \(sequence), already used; expected \(expected)")
         }
         if sequence > expected {
             throw CampusError(.outOfOrderMessage, "\(what) carries number \(sequence) while \(expected) was expected")

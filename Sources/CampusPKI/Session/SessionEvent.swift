@@ -8,20 +8,24 @@ import Foundation
 public enum SessionEvent: Sendable {
     // Step 3.
     /// The Student sent `Request | Cert 2` with its key share.
-    case requestSent(studentID: StudentID, assignment: String, certificateFingerprint: String, keyShare: [UInt8],
+    case requestSent(
+        studentID: StudentID, assignment: String, certificateFingerprint: String, keyShare: [UInt8],
         nonce: [UInt8])
     /// Blackboard received a well-formed request.
-    case requestReceived(studentID: StudentID, requestText: String, assignment: String, keyShare: [UInt8],
+    case requestReceived(
+        studentID: StudentID, requestText: String, assignment: String, keyShare: [UInt8],
         nonce: [UInt8])
     /// Blackboard verified cert 2.
     case studentCertificateVerified(studentID: StudentID, serial: String, fingerprint: String)
 
     // Step 4.
     /// Blackboard sent its certificate, key share and the encrypted secret, then its signature.
-    case sessionKeySent(studentID: StudentID, assignment: String, encryptedSecret: [UInt8], keyShare: [UInt8],
+    case sessionKeySent(
+        studentID: StudentID, assignment: String, encryptedSecret: [UInt8], keyShare: [UInt8],
         transcriptDigest: [UInt8], signature: [UInt8])
     /// The Student verified Blackboard's certificate and signature.
-    case blackboardAuthenticated(name: String, serial: String, fingerprint: String, transcriptDigest: [UInt8],
+    case blackboardAuthenticated(
+        name: String, serial: String, fingerprint: String, transcriptDigest: [UInt8],
         signature: [UInt8])
     /// The Student decrypted the transported secret with cert 2's key.
     case sessionKeyDecrypted(encryptedSecret: [UInt8], assignment: String, deadline: String)

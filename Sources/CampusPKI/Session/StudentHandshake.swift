@@ -48,7 +48,8 @@ public struct StudentHandshake {
     private enum State {
         case start
         case awaitingOffer
-        case awaitingSignature(offer: SessionKeyOffer, certificate: Certificate, key: P256.Signing.PublicKey,
+        case awaitingSignature(
+            offer: SessionKeyOffer, certificate: Certificate, key: P256.Signing.PublicKey,
             secret: [UInt8])
         case awaitingSecure(Established, confirmationKey: SymmetricKey)
         case established
@@ -213,7 +214,9 @@ public struct StudentHandshake {
             }
             state = .established
             return Output(
-                events: [.established(studentID: studentID, sessionID: established.sessionID, transcriptDigest: digest)],
+                events: [
+                    .established(studentID: studentID, sessionID: established.sessionID, transcriptDigest: digest)
+                ],
                 established: established)
 
         default:

@@ -38,7 +38,8 @@ public struct StudentRecordLayer: Sendable {
     public mutating func end() -> WireMessage {
         precondition(!ended, "the report ends once")
         ended = true
-        return .endOfReport(sequence: sent + 1, sealed: outgoing.seal([UInt8](), kind: .endOfReport, sequence: sent + 1))
+        return .endOfReport(
+            sequence: sent + 1, sealed: outgoing.seal([UInt8](), kind: .endOfReport, sequence: sent + 1))
     }
 
     /// One message from Blackboard: the next acknowledgement, or the receipt once every message is acknowledged.
@@ -65,7 +66,8 @@ public struct StudentRecordLayer: Sendable {
         case .error(let error):
             throw .refused(error)
         default:
-            throw .invalidResponse("Blackboard sent \(message.kind.phrase) instead of an acknowledgement or the receipt")
+            throw .invalidResponse(
+                "Blackboard sent \(message.kind.phrase) instead of an acknowledgement or the receipt")
         }
     }
 }

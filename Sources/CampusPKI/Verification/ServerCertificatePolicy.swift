@@ -32,7 +32,8 @@ public struct ServerCertificatePolicy: VerifierPolicy {
             return .init(.serverAuth, "the certificate does not say CA:FALSE, so it is no service's certificate")
         }
         guard let extendedKeyUsage, extendedKeyUsage.contains(.serverAuth) else {
-            let client = extendedKeyUsage?.contains(.clientAuth) == true ? " (it is a client's, such as a student's)" : ""
+            let client =
+                extendedKeyUsage?.contains(.clientAuth) == true ? " (it is a client's, such as a student's)" : ""
             return .init(.serverAuth, "the certificate is not for a server: no serverAuth usage\(client)")
         }
         guard let keyUsage, keyUsage.digitalSignature else {

@@ -124,7 +124,8 @@ public struct UploadClient: Sendable {
             certificate: credentials.certificate,
             decryptionKey: credentials.decryptionKey,
             assignment: configuration.assignment,
-            verifier: BlackboardCertificateVerifier(root: configuration.root, expectedName: configuration.blackboardName)
+            verifier: BlackboardCertificateVerifier(
+                root: configuration.root, expectedName: configuration.blackboardName)
         )
         var output = machine.start()
         var first = true

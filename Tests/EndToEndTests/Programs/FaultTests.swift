@@ -16,9 +16,7 @@ import Testing
         let credentials = try await servers.enroll(studentID)
         let session = Task {
             var feed = SilentFeed()
-            return try await UploadClient(
-                configuration: .init(blackboard: servers.blackboardAddress, keepAliveInterval: .seconds(1))
-            ).upload(from: &feed, as: credentials)
+            return try await servers.uploader(keepAliveInterval: .seconds(1)).upload(from: &feed, as: credentials)
         }
         while !servers.blackboard.output.contains("Session secure! SID \(studentID)") {
             try await Task.sleep(for: .milliseconds(20))
@@ -73,8 +71,8 @@ import Testing
                 Array("message \(index) ".utf8) + [UInt8](repeating: 0x61, count: 900)
             }
             let upload = Task {
-                try await UploadClient(
-                    configuration: .init(blackboard: servers.blackboardAddress), reporter: acknowledgements.reporter
+                try await servers.uploader(
+                    observer: SessionObserver(side: .student, reporter: acknowledgements.reporter)
                 ).upload(contents, as: credentials)
             }
             let acknowledged = { acknowledgements.count { $0.hasPrefix("Blackboard stored message") } }

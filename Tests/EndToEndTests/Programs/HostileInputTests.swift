@@ -29,7 +29,11 @@ import _CryptoExtras
         let blackboardAnswer = try await RawClient.errorCode(
             servers.blackboardAddress,
             sending: RawClient.frame(
-                .uploadRequest(requestText: "SID:1155123456\n\(Self.forged)\u{1B}]0;title\u{07}", certificatePEM: "x")))
+                .uploadRequest(
+                    UploadRequest(
+                        requestText: "SID:1155123456\n\(Self.forged)\u{1B}]0;title\u{07}", certificatePEM: "x",
+                        assignment: "", keyShare: Array(repeating: 9, count: 32), nonce: Array(repeating: 1, count: 32))
+                )))
         #expect(blackboardAnswer == .malformedRequest)
 
         for server in [servers.cuhk, servers.blackboard] {

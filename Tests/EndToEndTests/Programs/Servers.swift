@@ -5,6 +5,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
+import X509
 import _CryptoExtras
 
 /// `cuhk` and `blackboard` running as processes in one directory, the seed's way, on free ports.
@@ -48,6 +49,22 @@ struct ServerProcesses {
             for: studentID, key: key, under: directory, certificateAuthority: cuhkAddress,
             rootCertificatePath: SecureFile.join(directory, "cuhk.cer")
         ).enroll(studentID).0
+    }
+
+    /// The CUHK root in the shared directory.
+    var root: Certificate {
+        get throws {
+            try Certificate(pemEncoded: try SecureFile.readText(at: SecureFile.join(directory, "cuhk.cer")) ?? "")
+        }
+    }
+
+    /// An upload client for these servers.
+    func uploader(keepAliveInterval: Duration = .seconds(KeepAlive.intervalSeconds), observer: SessionObserver? = nil)
+        throws -> UploadClient
+    {
+        UploadClient(
+            configuration: .init(blackboard: blackboardAddress, root: try root, keepAliveInterval: keepAliveInterval),
+            observer: observer ?? SessionObserver(side: .student))
     }
 }
 

@@ -31,6 +31,7 @@ struct LiveServers {
         cuhkMinimumKeyBits: Int = 2048,
         enrollment: EnrollmentPolicy = .open,
         blackboardStore: (any ReportStore)? = nil,
+        blackboardReporter: @escaping StepReporter = { _, _ in },
         configureCUHK: (inout CUHKServer.Configuration) -> Void = { _ in },
         configureBlackboard: (inout BlackboardServer.Configuration) -> Void = { _ in },
         _ body: (LiveServers) async throws -> T
@@ -47,16 +48,20 @@ struct LiveServers {
         )
         configureCUHK(&cuhkConfiguration)
         let cuhk = try CUHKServer(configuration: cuhkConfiguration, logger: quiet)
+        try await cuhk.issueBlackboardCertificateBesideNewRoot()
         var blackboardConfiguration = BlackboardServer.Configuration(
             directory: SecureFile.join(directory, "blackboard"),
             rootCertificatePath: SecureFile.join(cuhkDirectory, "cuhk.cer"),
+            certificatePath: SecureFile.join(cuhkDirectory, "blackboard.cer"),
+            keyPath: SecureFile.join(cuhkDirectory, "blackboard.key"),
             port: 0
         )
         configureBlackboard(&blackboardConfiguration)
         let blackboard = try BlackboardServer(
             configuration: blackboardConfiguration,
             store: blackboardStore,
-            logger: quiet
+            logger: quiet,
+            reporter: blackboardReporter
         )
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await cuhk.run() }
@@ -88,8 +93,16 @@ struct LiveServers {
         try await enrollment(for: studentID, key: key).enroll(studentID).0
     }
 
-    func uploader(window: Int = 8) -> UploadClient {
-        UploadClient(configuration: .init(blackboard: blackboardAddress, window: window))
+    /// The CUHK root, which Students check Blackboard's certificate against.
+    var root: Certificate {
+        get throws { try Certificate(pemEncoded: try SecureFile.readText(at: rootPath) ?? "") }
+    }
+
+    func uploader(window: Int = 8, assignment: String = "", receipts: String? = nil) throws -> UploadClient {
+        UploadClient(
+            configuration: .init(
+                blackboard: blackboardAddress, root: try root, assignment: assignment, receiptDirectory: receipts,
+                window: window))
     }
 }
 
