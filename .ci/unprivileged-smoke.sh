@@ -116,4 +116,4 @@ set -e
 grep -q 'not writable' readonly.out || { echo "no reason given:" >&2; cat readonly.out >&2; exit 1; }
 ! grep -q '^listening on' readonly.out
 
-echo "unprivileged smoke: passed (enrollment, upload, OCSP, modes 0600, SIGTERM, read-only directory)"
+echo "unprivileged smoke: passed (enrollment, authenticated upload, signed receipt with student and openssl, OCSP, modes 0600, SIGTERM, read-only directory)"

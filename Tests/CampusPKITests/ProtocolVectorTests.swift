@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import NIOCore
 import Testing
+import X509
 
 /// Checks this implementation against the test vectors published in docs/PROTOCOL.md, section 7, so the
 /// document and the code cannot drift apart.
@@ -197,5 +198,35 @@ import Testing
         #expect(
             RenewalProof.message(nonce: try vector("renewal_nonce"), csrDER: try vector("renewal_csr_der"))
                 == (try vector("renewal_signed_message")))
+    }
+}
+
+/// The signed receipt of docs/PROTOCOL.md section 7.1 verifies, and reads back as the published document.
+@Suite struct ReceiptVectorTests {
+    static func block(_ name: String) -> String? {
+        let path = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/PROTOCOL.md").path
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+            let start = text.range(of: "```\(name)\n"),
+            let end = text.range(of: "```", range: start.upperBound..<text.endIndex)
+        else { return nil }
+        return String(text[start.upperBound..<end.lowerBound])
+    }
+
+    @Test func theDocumentsReceiptVerifies() async throws {
+        let root = try Certificate(pemEncoded: try #require(Self.block("receipt-root")))
+        let pem = try #require(Self.block("receipt-cms"))
+        let der = try SignedReceipt.der(fromFile: Array(pem.utf8))
+        let verified = try await SignedReceipt.verify(der, root: root, blackboardName: "blackboard")
+        #expect(verified.document.canonicalBytes == ProtocolVectorTests.vectors["receipt_document"])
+        #expect(verified.signer.serialNumber == Certificate.SerialNumber(bytes: [0x02]))
+        // One changed byte of the signed document, and it no longer verifies.
+        var damaged = der
+        let offset = try #require(damaged.firstRange(of: Array("report: 7".utf8))).upperBound - 1
+        damaged[offset] = UInt8(ascii: "8")
+        await #expect(throws: ReceiptError.self) {
+            _ = try await SignedReceipt.verify(damaged, root: root, blackboardName: "blackboard")
+        }
     }
 }
