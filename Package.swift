@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CampusAuthority", targets: ["CampusAuthority"]),
         .library(name: "CampusBlackboard", targets: ["CampusBlackboard"]),
         .library(name: "CampusStudent", targets: ["CampusStudent"]),
+        .library(name: "CampusAdmin", targets: ["CampusAdmin"]),
         .executable(name: "cuhk", targets: ["cuhk"]),
         .executable(name: "blackboard", targets: ["blackboard"]),
         .executable(name: "student", targets: ["student"]),
@@ -31,6 +32,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
     targets: [
         .target(
@@ -51,9 +55,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "CampusAuthority",
+            name: "CampusAdmin",
             dependencies: [
                 "CampusPKI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CampusAuthority",
+            dependencies: [
+                "CampusPKI", "CampusAdmin",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
@@ -69,8 +84,9 @@ let package = Package(
         .target(
             name: "CampusBlackboard",
             dependencies: [
-                "CampusPKI",
+                "CampusPKI", "CampusAdmin",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -126,8 +142,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "CampusAuthorityTests", dependencies: ["CampusAuthority"], swiftSettings: swiftSettings),
-        .testTarget(name: "CampusBlackboardTests", dependencies: ["CampusBlackboard"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CampusAuthorityTests",
+            dependencies: [
+                "CampusAuthority", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CampusBlackboardTests",
+            dependencies: [
+                "CampusBlackboard", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

@@ -67,12 +67,15 @@ struct CampusBench: AsyncParsableCommand {
             "date": ISO8601DateFormatter().string(from: Date()),
             "mode": smoke ? "smoke" : quick ? "quick" : "default",
         ]
+        // One line at a time: `Terminal.line` writes one line and escapes any line break inside it.
         if json {
-            Terminal.line(try Report.json(figures, machine: machine))
+            for line in try Report.json(figures, machine: machine).split(separator: "\n") {
+                Terminal.line(String(line))
+            }
         } else {
             Terminal.line(
                 "campus-bench — \(machine["cpu"]!), \(cores) cores, \(machine["date"]!), \(machine["mode"]!) run")
-            Terminal.line(Report.table(figures))
+            for line in Report.table(figures).split(separator: "\n") { Terminal.line(String(line)) }
         }
     }
 

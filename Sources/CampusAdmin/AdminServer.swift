@@ -1,0 +1,153 @@
+import CampusPKI
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// A server's web interface on its own port (loopback by default): the login, the pages a site adds behind it,
+/// and, without login, `GET /healthz`, `GET /readyz` and `GET /metrics`.
+public struct AdminServer: Service {
+    public struct Configuration: Sendable {
+        public var host: String
+        /// 0 picks a free port.
+        public var port: Int
+        /// The token file (`admin-token` in the server's directory).
+        public var tokenPath: String
+
+        public init(host: String = "127.0.0.1", port: Int, tokenPath: String) {
+            self.host = host
+            self.port = port
+            self.tokenPath = tokenPath
+        }
+    }
+
+    /// Adds a site's pages and actions to the router group behind the login.
+    public typealias Routes = @Sendable (RouterGroup<AdminContext>, AdminPages) -> Void
+    /// What is not ready: an empty list means ready.
+    public typealias Readiness = @Sendable () async -> [String]
+
+    public let configuration: Configuration
+    public let pages: AdminPages
+    public let metrics: ServerMetrics
+    public let sessions: AdminSessions
+    /// The login token, as in the token file.
+    public let token: String
+    /// Settled once the port is bound (or cannot be).
+    public let bound: BoundAddress
+    let readiness: Readiness
+    let routes: Routes
+    let logger: Logger
+
+    /// Loads (or makes) the token and prepares the interface.
+    ///
+    /// - Throws: ``FileError`` when the token file cannot be read or written.
+    public init(
+        configuration: Configuration, pages: AdminPages, metrics: ServerMetrics, logger: Logger,
+        readiness: @escaping Readiness, routes: @escaping Routes
+    ) throws {
+        self.configuration = configuration
+        self.pages = pages
+        self.metrics = metrics
+        self.logger = logger
+        self.readiness = readiness
+        self.routes = routes
+        token = try AdminToken.loadOrCreate(at: configuration.tokenPath).token
+        sessions = AdminSessions(token: token)
+        bound = BoundAddress()
+    }
+
+    /// `http://HOST:PORT/` once bound.
+    public static func url(_ address: SocketAddress, path: String = "/") -> String {
+        let host = address.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "127.0.0.1"
+        return "http://\(host):\(address.port ?? 0)\(path)"
+    }
+
+    /// The URL that logs a browser in, as printed at start.
+    public func loginURL(_ address: SocketAddress) -> String {
+        Self.url(address, path: "/login?token=\(token)")
+    }
+
+    /// The router, for the server and for route tests.
+    public func router() -> Router<AdminContext> {
+        let router = Router(context: AdminContext.self)
+        let pages = pages
+        let sessions = sessions
+        let metrics = metrics
+        let readiness = readiness
+        let tokenPath = configuration.tokenPath
+        router.get("healthz") { _, _ in "ok\n" }
+        router.get("readyz") { _, _ -> Response in
+            let problems = await readiness()
+            let text = problems.isEmpty ? "ready\n" : problems.map { $0 + "\n" }.joined()
+            return Response(
+                status: problems.isEmpty ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],
+                body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("metrics") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
+        @Sendable func attempt(_ given: String?) -> Response {
+            guard let given, !given.isEmpty else {
+                return pages.page("login", title: "Log in", values: ["tokenFile": tokenPath], session: nil)
+            }
+            switch sessions.login(with: given) {
+            case .session(let session):
+                var response = Response.redirect(to: "/", type: .normal)
+                response.setCookie(
+                    Cookie(
+                        name: AdminAuthMiddleware.cookieName, value: session.id, expires: session.expires,
+                        path: "/", httpOnly: true, sameSite: .strict))
+                return response
+            case .wrongToken:
+                return pages.page(
+                    "login", title: "Log in",
+                    values: ["tokenFile": tokenPath, "error": "That is not the token."], session: nil,
+                    status: .unauthorized)
+            case .rateLimited(let seconds):
+                return pages.page(
+                    "login", title: "Log in",
+                    values: ["tokenFile": tokenPath, "error": "Too many failed logins; try again in \(seconds) s."],
+                    session: nil, status: .tooManyRequests)
+            }
+        }
+        router.get("login") { request, _ in attempt(request.uri.queryParameters["token"].map(String.init)) }
+        router.post("login") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: AdminAuthMiddleware.maximumFormSize)
+            return attempt(FormFields.parse(String(buffer: body))["token"] ?? "")
+        }
+        let protected = router.group().add(middleware: AdminAuthMiddleware(sessions: sessions))
+        protected.post("logout") { _, context -> Response in
+            if let id = context.session?.id { sessions.logout(id) }
+            var response = Response.redirect(to: "/login", type: .normal)
+            response.setCookie(
+                Cookie(
+                    name: AdminAuthMiddleware.cookieName, value: "", maxAge: 0, path: "/", httpOnly: true,
+                    sameSite: .strict))
+            return response
+        }
+        routes(protected, pages)
+        return router
+    }
+
+    public func run() async throws {
+        let bound = bound
+        let app = Application(
+            router: router(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in
+                if let address = channel.localAddress { bound.settle(.success(address)) }
+            },
+            logger: logger
+        )
+        do {
+            try await app.run()
+        } catch {
+            bound.settle(.failure(error))
+            throw error
+        }
+        bound.settle(.failure(CampusError(.shuttingDown, "the web interface stopped before it listened")))
+    }
+}

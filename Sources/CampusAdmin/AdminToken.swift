@@ -1,0 +1,49 @@
+import CampusPKI
+import Foundation
+
+/// The login token of a server's web interface, as Jupyter has one: random, kept in a file of mode 0600 beside the
+/// server's other files so it survives restarts, and printed at start inside a login URL.
+///
+/// Whoever can read the file (or the server's terminal) can log in; `… admin-token --rotate` replaces it, which
+/// also ends every session made with the old one at the server's next start.
+public enum AdminToken {
+    /// The file name in a server's directory.
+    public static let fileName = "admin-token"
+
+    /// 32 bytes from the system CSPRNG, as 64 lower-case hex digits.
+    public static func generate() -> String {
+        SessionKeySchedule.randomBytes(32).hexString
+    }
+
+    /// The token in `path`, made and saved (0600) first when there is none.
+    ///
+    /// - Returns: The token, and whether it was made now.
+    public static func loadOrCreate(at path: String) throws -> (token: String, created: Bool) {
+        if let text = try SecureFile.readText(at: path) {
+            try SecureFile.checkPrivate(path)
+            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard token.count >= 32 else { throw FileError.notText(path) }
+            return (token, false)
+        }
+        let token = generate()
+        try SecureFile.write(token + "\n", to: path, mode: SecureFile.privateMode, replacing: false)
+        return (token, true)
+    }
+
+    /// Replaces the token in `path` with a new one (atomically, mode 0600).
+    public static func rotate(at path: String) throws -> String {
+        let token = generate()
+        try SecureFile.write(token + "\n", to: path, mode: SecureFile.privateMode, replacing: true)
+        return token
+    }
+
+    /// Compares two tokens in time that depends only on their lengths.
+    public static func matches(_ given: String, _ expected: String) -> Bool {
+        let a = Array(given.utf8)
+        let b = Array(expected.utf8)
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+}
