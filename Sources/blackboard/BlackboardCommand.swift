@@ -177,8 +177,13 @@ struct Reports: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var reports = try await store.open().reports(for: sid.flatMap(StudentID.init))
+        let store = try store.open()
+        var reports = try await store.reports(for: sid.flatMap(StudentID.init))
         if let assignment {
+            guard try await store.assignments().contains(where: { $0.name == assignment }) else {
+                Terminal.error("blackboard reports: no assignment \(assignment) (see blackboard assignment list)")
+                throw ExitCode(1)
+            }
             try printSubmissions(reports.filter { $0.assignment == assignment }, to: assignment)
             return
         }

@@ -378,6 +378,13 @@ struct Service: AsyncParsableCommand {
                     "cuhk service issue: \(keyPath) exists already and is never replaced; move it away first")
                 throw ExitCode(1)
             }
+            // The certificate is only as good as the root that signs it: never a root made here by accident.
+            guard SecureFile.exists(SecureFile.join(options.dir, RootAuthority.certificateFileName)) else {
+                Terminal.error(
+                    "cuhk service issue: no root in \(options.dir) (no \(RootAuthority.certificateFileName)); "
+                        + "run it where CUHK's key is (--dir), or create the root with cuhk init first")
+                throw ExitCode(2)
+            }
             do {
                 let (root, _) = try RootAuthority.load(or: options.root)
                 let registry = try SQLiteCertificateRegistry(

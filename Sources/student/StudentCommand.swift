@@ -18,6 +18,7 @@ struct StudentCommand: AsyncParsableCommand {
               4   Blackboard refused
               5   network failure: a server cannot be reached, closed the connection or stayed silent
               6   a server's answer failed the Student's checks (or the address is not that server)
+              7   Blackboard failed a check of who it is; nothing of the report was sent
               8   a receipt does not verify
               64  usage error
             """,

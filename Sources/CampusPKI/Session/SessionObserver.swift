@@ -68,7 +68,7 @@ public struct SessionObserver: Sendable {
             return (
                 "Session key encrypted to cert 2 and handshake signed; sent to \(studentID) for \(assignment)",
                 [
-                    "RSA-OAEP-SHA256 ciphertext \(encrypted.count) bytes, begins \(hex(encrypted, limit: 8))",
+                    "RSA-OAEP-SHA256 ciphertext \(encrypted.count) bytes, begins \(prefix(encrypted))",
                     "Blackboard's X25519 key share \(hex(keyShare))",
                     "transcript hash (steps 3–4) \(hex(transcript))",
                     "signature ECDSA P-256 SHA-256, \(signature.count) bytes DER",
@@ -89,7 +89,7 @@ public struct SessionObserver: Sendable {
                 "Encrypted session key received and decrypted with the private key; submitting to \(assignment)"
                     + (deadline.isEmpty ? " (no deadline)" : " (deadline \(deadline))"),
                 [
-                    "RSA-OAEP-SHA256 ciphertext \(encrypted.count) bytes, begins \(hex(encrypted, limit: 8))",
+                    "RSA-OAEP-SHA256 ciphertext \(encrypted.count) bytes, begins \(prefix(encrypted))",
                     "keys: HKDF-SHA256 over the session key and the X25519 shared secret, salted with the transcript",
                 ]
             )
@@ -136,9 +136,14 @@ public struct SessionObserver: Sendable {
         let tag = sealed.suffix(WireMessage.tagLength)
         let ciphertext = sealed.dropLast(WireMessage.tagLength)
         return [
-            "ChaCha20-Poly1305 ciphertext \(ciphertext.count) bytes, begins \(hex(Array(ciphertext), limit: 8))",
+            "ChaCha20-Poly1305 ciphertext \(ciphertext.count) bytes, begins \(prefix(Array(ciphertext)))",
             "tag (the seed's HMAC) \(Array(tag).hexString)",
         ]
+    }
+
+    /// Lower-case hex of the first 8 bytes, with an ellipsis when there are more (the size is said beside it).
+    static func prefix(_ bytes: [UInt8]) -> String {
+        Array(bytes.prefix(8)).hexString + (bytes.count > 8 ? "…" : "")
     }
 
     /// Lower-case hex of the first `limit` bytes, with an ellipsis and the size when there are more.

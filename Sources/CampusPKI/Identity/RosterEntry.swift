@@ -1,4 +1,3 @@
-import CampusPKI
 import Foundation
 
 /// A student on CUHK's roster: who may enroll.
