@@ -102,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "blackboard",
             dependencies: [
-                "CampusBlackboard", "CampusCommandLine",
+                "CampusBlackboard", "CampusCommandLine", "CampusAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// A server's web interface on its own port (loopback by default): the login, the pages a site adds behind it,
@@ -63,9 +64,18 @@ public struct AdminServer: Service {
         return "http://\(host):\(address.port ?? 0)\(path)"
     }
 
-    /// The URL that logs a browser in, as printed at start.
-    public func loginURL(_ address: SocketAddress) -> String {
-        Self.url(address, path: "/login?token=\(token)")
+    /// Binds the port and lets it go again, so a server learns at start that it is taken (Hummingbird binds only
+    /// when it runs).
+    public static func checkPortIsFree(host: String, port: Int) async throws {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port).get()
+        try await channel.close()
+    }
+
+    /// The URL that logs a browser in, as printed at start; with `next`, it then opens that page.
+    public func loginURL(_ address: SocketAddress, next: String? = nil) -> String {
+        Self.url(address, path: "/login?token=\(token)" + (next.map { "&next=\($0)" } ?? ""))
     }
 
     /// The router, for the server and for route tests.
@@ -89,13 +99,15 @@ public struct AdminServer: Service {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
-        @Sendable func attempt(_ given: String?) -> Response {
+        @Sendable func attempt(_ given: String?, next: String?) -> Response {
             guard let given, !given.isEmpty else {
                 return pages.page("login", title: "Log in", values: ["tokenFile": tokenPath], session: nil)
             }
             switch sessions.login(with: given) {
             case .session(let session):
-                var response = Response.redirect(to: "/", type: .normal)
+                // Only a path on this site: never an address elsewhere (an open redirect).
+                let target = next.flatMap { $0.hasPrefix("/") && !$0.hasPrefix("//") && !$0.contains("\\") ? $0 : nil }
+                var response = Response.redirect(to: target ?? "/", type: .normal)
                 response.setCookie(
                     Cookie(
                         name: AdminAuthMiddleware.cookieName, value: session.id, expires: session.expires,
@@ -113,10 +125,15 @@ public struct AdminServer: Service {
                     session: nil, status: .tooManyRequests)
             }
         }
-        router.get("login") { request, _ in attempt(request.uri.queryParameters["token"].map(String.init)) }
+        router.get("login") { request, _ in
+            attempt(
+                request.uri.queryParameters["token"].map(String.init),
+                next: request.uri.queryParameters["next"].map(String.init))
+        }
         router.post("login") { request, _ -> Response in
             let body = try await request.body.collect(upTo: AdminAuthMiddleware.maximumFormSize)
-            return attempt(FormFields.parse(String(buffer: body))["token"] ?? "")
+            let form = FormFields.parse(String(buffer: body))
+            return attempt(form["token"] ?? "", next: form["next"])
         }
         let protected = router.group().add(middleware: AdminAuthMiddleware(sessions: sessions))
         protected.post("logout") { _, context -> Response in

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CampusAdmin
 import CampusBlackboard
 import CampusCommandLine
 import CampusPKI
@@ -14,7 +15,10 @@ struct BlackboardCommand: AsyncParsableCommand {
         abstract:
             "Blackboard: verifies students' cert 2 (step 3), runs the session (steps 4–5), stores reports (step 6).",
         version: CampusPKIVersion.current,
-        subcommands: [Serve.self, AssignmentCommand.self, Reports.self, Show.self, Export.self],
+        subcommands: [
+            Serve.self, AssignmentCommand.self, Reports.self, Show.self, Export.self, RosterCommand.self,
+            AdminTokenCommand.self,
+        ],
         defaultSubcommand: Serve.self
     )
 
@@ -44,6 +48,18 @@ struct Serve: AsyncParsableCommand {
 
     @Flag(help: "Show each step's public values (sizes, fingerprints, transcript hash, nonces, ciphertexts).")
     var explain = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Port of the web interface (dashboard, /metrics, /healthz, /readyz); 0 picks a free port.",
+            discussion: "Default: \(BlackboardServer.defaultAdminPort), or 0 when --port is 0."))
+    var adminPort: Int?
+
+    @Option(help: "Address of the web interface (loopback unless you choose otherwise).")
+    var adminHost: String = "127.0.0.1"
+
+    @Flag(help: "Run no web interface.")
+    var noAdmin = false
 
     @Option(help: "Address to listen on.")
     var host: String = "127.0.0.1"
@@ -87,8 +103,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Operational log level (standard error).")
     var logLevel: Logger.Level = .info
 
+    /// The web interface's port: as given, else the default, else a free one when Blackboard's own port is.
+    var effectiveAdminPort: Int? {
+        noAdmin ? nil : adminPort ?? (port == 0 ? 0 : BlackboardServer.defaultAdminPort)
+    }
+
     func validate() throws {
         try ArgumentChecks.listeningPort(port)
+        if let adminPort { try ArgumentChecks.listeningPort(adminPort, option: "--admin-port") }
         guard maxMessageSize > 0, handshakeTimeout > 0, idleTimeout > 0, maxConnections ?? 1 > 0 else {
             throw ValidationError("sizes, timeouts and limits must be positive")
         }
@@ -110,6 +132,8 @@ struct Serve: AsyncParsableCommand {
             keyPath: key,
             allowsInsecureKeyPermissions: allowInsecureKeyPermissions,
             explain: explain,
+            adminPort: effectiveAdminPort,
+            adminHost: adminHost,
             host: host,
             port: port,
             maximumMessageSize: maxMessageSize,
@@ -128,12 +152,82 @@ struct Serve: AsyncParsableCommand {
         let listener = try await ServerLauncher.bind(program: "blackboard", host: host, port: port) {
             try await BlackboardServer.listen(configuration: configuration, logger: logger)
         }
+        if let adminPort = effectiveAdminPort, adminPort != 0 {
+            try await ServerLauncher.bind(
+                program: "blackboard", host: adminHost, port: adminPort, option: "--admin-port"
+            ) {
+                try await AdminServer.checkPortIsFree(host: adminHost, port: adminPort)
+            }
+        }
         let server = try ServerLauncher.start(program: "blackboard", logger: logger) {
             try BlackboardServer(
                 configuration: configuration, store: store, listener: listener, logger: logger,
                 reporter: Terminal.reporter())
         }
-        try await ServiceRunner.run(server, logger: logger)
+        try await ServiceRunner.run(server, logger: logger) { _ in
+            guard let admin = server.admin, let address = try? await server.adminAddress() else { return }
+            Terminal.line("dashboard at \(AdminServer.url(address))")
+            Terminal.line("login at \(admin.loginURL(address))")
+        }
+    }
+}
+
+struct AdminTokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "admin-token",
+        abstract: "Print the web interface's login token (made if missing), or replace it with --rotate.")
+
+    @Option(help: "Directory of blackboard.db and admin-token.")
+    var dir: String = "."
+
+    @Flag(help: "Replace the token; sessions made with the old one end when Blackboard restarts.")
+    var rotate = false
+
+    func run() async throws {
+        let path = SecureFile.join(dir, AdminToken.fileName)
+        do {
+            if rotate {
+                _ = try AdminToken.rotate(at: path)
+                Terminal.line("New token written to \(path) (0600); restart blackboard to end the old token's sessions")
+            }
+            Terminal.line(try AdminToken.loadOrCreate(at: path).token)
+        } catch {
+            Terminal.error("blackboard admin-token: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct RosterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "roster",
+        abstract: "The course's students, so the dashboard shows who has not submitted.",
+        subcommands: [Import.self])
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import a roster CSV (header sid,name), the same file cuhk roster import reads.")
+
+        @OptionGroup var store: StoreOptions
+
+        @Argument(help: "The CSV file.")
+        var file: String
+
+        func run() async throws {
+            do {
+                guard let text = try SecureFile.readText(at: file) else {
+                    Terminal.error("blackboard roster import: \(file) does not exist")
+                    throw ExitCode(1)
+                }
+                let entries = try RosterCSV.parse(text)
+                let total = try await store.open(creating: true).importRoster(entries)
+                Terminal.line(
+                    "Imported \(Count.of(entries.count, "student")); the roster has \(Count.of(total, "student"))")
+            } catch let error as RosterCSV.ImportError {
+                Terminal.error("blackboard roster import: \(error)")
+                throw ExitCode(1)
+            }
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import CampusAdmin
 import CampusPKI
 import Foundation
 import Logging
@@ -22,6 +23,10 @@ public final class BlackboardServer: FramedService, Sendable {
         public var allowsInsecureKeyPermissions: Bool
         /// Show each step's public values beside its line (`--explain`).
         public var explain: Bool
+        /// The web interface's port (0 picks a free port); `nil` runs none.
+        public var adminPort: Int?
+        /// The web interface's address.
+        public var adminHost: String
         public var host: String
         /// 3141 as in the seed; 0 picks a free port.
         public var port: Int
@@ -48,6 +53,8 @@ public final class BlackboardServer: FramedService, Sendable {
             keyPath: String? = nil,
             allowsInsecureKeyPermissions: Bool = false,
             explain: Bool = false,
+            adminPort: Int? = nil,
+            adminHost: String = "127.0.0.1",
             host: String = "127.0.0.1",
             port: Int = 3141,
             maximumMessageSize: Int = 1024 * 1024,
@@ -64,6 +71,8 @@ public final class BlackboardServer: FramedService, Sendable {
             self.keyPath = keyPath
             self.allowsInsecureKeyPermissions = allowsInsecureKeyPermissions
             self.explain = explain
+            self.adminPort = adminPort
+            self.adminHost = adminHost
             self.host = host
             self.port = port
             self.maximumMessageSize = maximumMessageSize
@@ -115,6 +124,13 @@ public final class BlackboardServer: FramedService, Sendable {
     /// The OCSP responses kept until their `nextUpdate`.
     public let ocspCache: OCSPResponseCache
     private let server: FramedServer
+    /// The web interface, when configured.
+    public let admin: AdminServer?
+    /// What the metrics count.
+    public let metrics: BlackboardMetrics
+
+    /// The default port of the web interface (`--admin-port`).
+    public static let defaultAdminPort = 3142
 
     /// Seconds an established session may stay silent, by default (`--idle-timeout`).
     public static let defaultIdleTimeoutSeconds = 60
@@ -180,6 +196,33 @@ public final class BlackboardServer: FramedService, Sendable {
                 ])
         }
         let explain = configuration.explain
+        let metrics = BlackboardMetrics()
+        self.metrics = metrics
+        if let adminPort = configuration.adminPort {
+            guard let sqlite = store as? SQLiteReportStore else {
+                throw CampusError(.internalError, "the web interface needs blackboard.db")
+            }
+            let dashboard = BlackboardDashboard(store: sqlite)
+            admin = try AdminServer(
+                configuration: .init(
+                    host: configuration.adminHost, port: adminPort,
+                    tokenPath: SecureFile.join(configuration.directory, AdminToken.fileName)),
+                pages: try BlackboardDashboard.pages(), metrics: metrics.metrics, logger: logger,
+                readiness: {
+                    var problems: [String] = []
+                    if (try? await sqlite.checkWritable()) == nil {
+                        problems.append("blackboard.db does not accept writes")
+                    }
+                    if (try? roots.currentRoot()) == nil { problems.append("no trusted root (cuhk.cer)") }
+                    if (try? credentials.current()) == nil {
+                        problems.append("no usable certificate and key of its own (blackboard.cer, blackboard.key)")
+                    }
+                    return problems
+                },
+                routes: { group, pages in dashboard.routes(group, pages) })
+        } else {
+            admin = nil
+        }
         let handshake = HandshakeDriver(
             roots: roots,
             credentials: credentials,
@@ -196,8 +239,20 @@ public final class BlackboardServer: FramedService, Sendable {
             logger: logger,
             listener: listener
         ) { frames, logger in
-            let observer = SessionObserver(side: .blackboard, explain: explain, reporter: reporter, logger: logger)
-            let handshaken = try await handshake.run(on: frames, observer: observer, logger: logger)
+            let observer = SessionObserver(
+                side: .blackboard, explain: explain, reporter: reporter, logger: logger, sinks: [metrics.sink])
+            observer([.connectionOpened])
+            defer { observer([.connectionClosed]) }
+            let started = ContinuousClock.now
+            let handshaken: HandshakeDriver.Session
+            do {
+                handshaken = try await handshake.run(on: frames, observer: observer, logger: logger)
+            } catch {
+                let code = (error as? CampusError)?.code ?? .connectionClosed
+                observer([.handshakeFinished(refusal: code, duration: ContinuousClock.now - started)])
+                throw error
+            }
+            observer([.handshakeFinished(refusal: nil, duration: ContinuousClock.now - started)])
             let session = handshaken.established
             var logger = logger
             logger[metadataKey: "sid"] = "\(session.studentID)"
@@ -214,7 +269,7 @@ public final class BlackboardServer: FramedService, Sendable {
                 store: store,
                 maximumMessageSize: maximumMessageSize,
                 credentials: handshaken.credentials,
-                observer: SessionObserver(side: .blackboard, explain: explain, reporter: reporter, logger: logger)
+                observer: observer.logging(to: logger)
             )
             _ = try await receiver.run(session, record: record, on: frames, logger: logger)
         }
@@ -225,8 +280,21 @@ public final class BlackboardServer: FramedService, Sendable {
         try await server.listeningAddress()
     }
 
+    /// The web interface's bound address, once it listens.
+    ///
+    /// - Throws: Its bind error, or ``CampusError`` when Blackboard runs no web interface.
+    public func adminAddress() async throws -> SocketAddress {
+        guard let admin else { throw CampusError(.internalError, "Blackboard runs no web interface") }
+        return try await admin.bound.value()
+    }
+
     public func run() async throws {
-        try await server.run()
+        guard let admin else { return try await server.run() }
+        // Both in child tasks: when one fails (its port is taken), the group cancels the other.
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await admin.run() }
+            group.addTask { try await self.server.run() }
+        }
     }
 
     /// Ends every open connection now with `shutting-down`.

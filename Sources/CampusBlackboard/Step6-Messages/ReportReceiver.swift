@@ -157,14 +157,20 @@ struct ReportReceiver {
                     completedAt: Date()
                 ) : nil
             // One durable commit for the batch: the session's row the first time, the messages, the report.
+            let started = ContinuousClock.now
             let report = try await storing(messages.isEmpty ? "the report" : "messages up to \(count)") {
                 try await stored.commit(messages: messages, report: summary, signReceipt: signer.sign)
             }
             queue.committed(messages.count)
+            observer([
+                .committed(
+                    messages: messages.count, bytes: messages.reduce(0) { $0 + $1.content.count },
+                    duration: ContinuousClock.now - started)
+            ])
             try await writer.send(contentsOf: messages.map { sealer.acknowledgement($0.sequence) })
             guard let report else { continue }
             try await writer.send(sealer.receipt(report.receipt, messageCount: report.messageCount))
-            if let document = try? signer.document(for: report) {
+            if let document = try? ReceiptSigner.document(for: report) {
                 observer([.receiptSigned(studentID: report.studentID, document: document, size: report.receipt.count)])
             }
             return report
@@ -191,7 +197,7 @@ struct ReceiptSigner: Sendable {
     let session: BlackboardHandshake.Established
 
     /// The canonical document of a stored report.
-    func document(for report: ReportSummary) throws -> ReceiptDocument {
+    static func document(for report: ReportSummary) throws -> ReceiptDocument {
         try ReceiptDocument(
             studentID: report.studentID.rawValue,
             certificateSerial: report.certificateSerial,
@@ -209,7 +215,7 @@ struct ReceiptSigner: Sendable {
     /// The CMS SignedData of a stored report's receipt.
     @Sendable func sign(_ report: ReportSummary) throws -> [UInt8] {
         try SignedReceipt.sign(
-            document(for: report), certificate: credentials.certificate, privateKey: credentials.privateKey)
+            Self.document(for: report), certificate: credentials.certificate, privateKey: credentials.privateKey)
     }
 }
 

@@ -75,6 +75,9 @@ public final class SQLiteReportStore: ReportStore {
                     sql: "INSERT INTO assignment (name, deadline, late, created_at) VALUES (?, NULL, 'accept', ?)",
                     arguments: [Assignment.defaultName, Date().timeIntervalSince1970])
             }
+            migrator.registerMigration("v3 roster") { db in
+                try db.execute(sql: "CREATE TABLE roster (sid TEXT PRIMARY KEY, name TEXT NOT NULL)")
+            }
         }
     }
 
@@ -110,6 +113,38 @@ public final class SQLiteReportStore: ReportStore {
         try await writer.write { db in
             try db.execute(sql: "UPDATE assignment SET open = 0 WHERE name = ? AND open = 1", arguments: [name])
             return db.changesCount > 0
+        }
+    }
+
+    /// The course's students, as `blackboard roster import` gave them (empty when none was imported).
+    public func roster() async throws -> [RosterEntry] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT sid, name FROM roster ORDER BY sid").compactMap { row in
+                StudentID(row["sid"] as String).map { RosterEntry(studentID: $0, name: row["name"]) }
+            }
+        }
+    }
+
+    /// Adds the entries to the roster, replacing the names of students already on it.
+    ///
+    /// - Returns: How many students the roster holds now.
+    public func importRoster(_ entries: [RosterEntry]) async throws -> Int {
+        try await writer.write { db in
+            for entry in entries {
+                try db.execute(
+                    sql:
+                        "INSERT INTO roster (sid, name) VALUES (?, ?) ON CONFLICT(sid) DO UPDATE SET name = excluded.name",
+                    arguments: [entry.studentID.rawValue, entry.name])
+            }
+            return try Int.fetchOne(db, sql: "SELECT count(*) FROM roster") ?? 0
+        }
+    }
+
+    /// Proves the database accepts a durable write, for `/readyz`.
+    public func checkWritable() async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO last_opened (id, opened_at) VALUES (1, julianday('now'))")
         }
     }
 

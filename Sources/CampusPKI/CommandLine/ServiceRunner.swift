@@ -23,7 +23,7 @@ public enum ServiceRunner {
     public static func run(
         _ service: some FramedService,
         logger: Logger,
-        ready: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+        ready: @escaping @Sendable (SocketAddress) async -> Void = { _ in }
     ) async throws {
         let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
@@ -31,7 +31,7 @@ public enum ServiceRunner {
             tasks.addTask {
                 let address = try await service.listeningAddress()
                 Terminal.line("listening on \(address.hostAndPort)")
-                ready(address)
+                await ready(address)
             }
             tasks.addTask {
                 var received = 0

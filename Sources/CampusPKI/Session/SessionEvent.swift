@@ -47,6 +47,16 @@ public enum SessionEvent: Sendable {
     /// The Student verified the receipt Blackboard signed.
     case receiptVerified(document: ReceiptDocument, size: Int)
 
+    // What a server measures around the protocol (no terminal line; metrics and dashboards use them).
+    /// A connection was accepted.
+    case connectionOpened
+    /// A connection ended.
+    case connectionClosed
+    /// Steps 3–5 ended: established (`refusal` nil) or refused with that code, after `duration`.
+    case handshakeFinished(refusal: CampusError.Code?, duration: Duration)
+    /// One durable commit stored `messages` messages of `bytes` bytes in `duration`.
+    case committed(messages: Int, bytes: Int, duration: Duration)
+
     /// The seed step the event belongs to.
     public var step: SeedStep {
         switch self {
@@ -54,6 +64,8 @@ public enum SessionEvent: Sendable {
         case .sessionKeySent, .blackboardAuthenticated, .sessionKeyDecrypted: .sessionKey
         case .established: .confirmation
         case .messageSent, .messageReceived, .messageAcknowledged, .receiptSigned, .receiptVerified: .messages
+        case .connectionOpened, .handshakeFinished: .verification
+        case .connectionClosed, .committed: .messages
         }
     }
 }

@@ -12,37 +12,55 @@ public struct SessionObserver: Sendable {
         case blackboard
     }
 
+    /// Receives every event as it is, for metrics.
+    public typealias Sink = @Sendable (SessionEvent) -> Void
+
     public var side: Side
     public var explain: Bool
     public var reporter: StepReporter?
     public var logger: Logger?
+    public var sinks: [Sink]
 
-    public init(side: Side, explain: Bool = false, reporter: StepReporter? = nil, logger: Logger? = nil) {
+    public init(
+        side: Side, explain: Bool = false, reporter: StepReporter? = nil, logger: Logger? = nil, sinks: [Sink] = []
+    ) {
         self.side = side
         self.explain = explain
         self.reporter = reporter
         self.logger = logger
+        self.sinks = sinks
     }
 
-    /// Shows and logs each event.
+    /// Shows, logs and hands on each event.
     public func callAsFunction(_ events: [SessionEvent]) {
         for event in events {
             if let reporter {
                 for line in Self.lines(for: event, side: side, explain: explain) { reporter(event.step, line) }
             }
             log(event)
+            for sink in sinks { sink(event) }
         }
     }
 
-    /// The terminal lines of one event: the step line, then, with `explain`, its public values indented.
+    /// The same observer with another logger (a connection's, with its metadata).
+    public func logging(to logger: Logger) -> SessionObserver {
+        var copy = self
+        copy.logger = logger
+        return copy
+    }
+
+    /// The terminal lines of one event: the step line, then, with `explain`, its public values indented; none for
+    /// the events that only measure.
     public static func lines(for event: SessionEvent, side: Side, explain: Bool) -> [String] {
-        let (line, details) = describe(event, side: side)
+        guard let (line, details) = describe(event, side: side) else { return [] }
         guard explain else { return [line] }
         return [line] + details.map { "    · " + $0 }
     }
 
-    private static func describe(_ event: SessionEvent, side: Side) -> (String, [String]) {
+    private static func describe(_ event: SessionEvent, side: Side) -> (String, [String])? {
         switch event {
+        case .connectionOpened, .connectionClosed, .handshakeFinished, .committed:
+            return nil
         case .requestSent(let studentID, let assignment, let fingerprint, let keyShare, let nonce):
             return (
                 "Send \"\(UploadRequestText.make(for: studentID))\" with cert 2"

@@ -1,0 +1,205 @@
+import CampusAdmin
+import CampusPKI
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// The instructor's pages: assignments with their counts, each assignment's students, a student's submissions,
+/// one submission with its messages, receipt and downloads; adding and closing assignments.
+///
+/// Pages read `blackboard.db`; the lists refresh themselves every ``refreshSeconds`` so new submissions appear
+/// without a reload.
+public struct BlackboardDashboard: Sendable {
+    public static let refreshSeconds = 10
+
+    let store: SQLiteReportStore
+
+    public init(store: SQLiteReportStore) {
+        self.store = store
+    }
+
+    /// The site's header links.
+    public static let navigation = [("/", "Assignments")]
+
+    public static func pages() throws -> AdminPages {
+        try AdminPages(site: "Blackboard", navigation: navigation, templates: DashboardTemplates.all)
+    }
+
+    /// Adds the pages and actions behind the login.
+    public func routes(_ group: RouterGroup<AdminContext>, _ pages: AdminPages) {
+        let store = store
+        group.get("/") { _, context -> Response in
+            let assignments = try await store.assignments()
+            let reports = try await store.reports(for: nil)
+            let roster = try await store.roster()
+            let rows: [[String: Any]] = assignments.map { assignment in
+                let latest = Self.latestByStudent(reports.filter { $0.assignment == assignment.name })
+                let submitted = Set(latest.keys)
+                var row: [String: Any] = [
+                    "name": assignment.name,
+                    "deadline": assignment.deadline.map(ReceiptDocument.timestamp) ?? "none",
+                    "late": assignment.late.rawValue,
+                    "open": assignment.isOpen,
+                    "submitted": submitted.count,
+                    "onTime": latest.values.filter { !$0.report.isLate }.count,
+                    "lateCount": latest.values.filter(\.report.isLate).count,
+                ]
+                if !roster.isEmpty {
+                    row["missing"] = String(roster.filter { !submitted.contains($0.studentID) }.count)
+                }
+                return row
+            }
+            return pages.page(
+                "assignments", title: "Assignments",
+                values: ["assignments": rows, "hasRoster": !roster.isEmpty, "rosterCount": roster.count],
+                session: context.session, refresh: Self.refreshSeconds)
+        }
+        group.get("/assignments/:name") { _, context -> Response in
+            let name = context.parameters.get("name") ?? ""
+            guard let assignment = try await store.assignments().first(where: { $0.name == name }) else {
+                return pages.message(
+                    "No such assignment", "There is no assignment \(name).", session: context.session, status: .notFound
+                )
+            }
+            let latest = Self.latestByStudent(try await store.reports(for: nil).filter { $0.assignment == name })
+            let roster = try await store.roster()
+            let names = Dictionary(roster.map { ($0.studentID, $0.name) }, uniquingKeysWith: { first, _ in first })
+            var rows: [[String: Any]] = latest.values.sorted {
+                $0.report.studentID.rawValue < $1.report.studentID.rawValue
+            }
+            .map { entry in
+                [
+                    "sid": entry.report.studentID.rawValue, "name": names[entry.report.studentID] ?? "",
+                    "report": entry.report.id, "time": ReceiptDocument.timestamp(entry.report.completedAt),
+                    "late": entry.report.isLate, "count": entry.count, "bytes": entry.report.totalBytes,
+                ]
+            }
+            let missing = roster.filter { latest[$0.studentID] == nil }.map {
+                ["sid": $0.studentID.rawValue, "name": $0.name]
+            }
+            rows.sort { ($0["sid"] as? String ?? "") < ($1["sid"] as? String ?? "") }
+            return pages.page(
+                "assignment", title: "Assignment \(name)",
+                values: [
+                    "name": name, "deadline": assignment.deadline.map(ReceiptDocument.timestamp) ?? "none",
+                    "late": assignment.late.rawValue, "open": assignment.isOpen, "rows": rows, "missing": missing,
+                    "hasMissing": !missing.isEmpty,
+                ],
+                session: context.session, refresh: Self.refreshSeconds)
+        }
+        group.get("/students/:sid") { _, context -> Response in
+            guard let studentID = context.parameters.get("sid").flatMap(StudentID.init) else {
+                return pages.message(
+                    "Not a student ID", StudentID.requirement, session: context.session, status: .badRequest)
+            }
+            let reports = try await store.reports(for: studentID).reversed()
+            let name = try await store.roster().first { $0.studentID == studentID }?.name ?? ""
+            return pages.page(
+                "student", title: "Student \(studentID)",
+                values: [
+                    "sid": studentID.rawValue, "name": name,
+                    "reports": reports.map { report -> [String: Any] in
+                        [
+                            "report": report.id, "assignment": report.assignment,
+                            "time": ReceiptDocument.timestamp(report.completedAt), "late": report.isLate,
+                            "messages": report.messageCount, "bytes": report.totalBytes,
+                        ]
+                    },
+                ],
+                session: context.session, refresh: Self.refreshSeconds)
+        }
+        group.get("/reports/:id") { _, context -> Response in
+            guard let id = context.parameters.get("id", as: Int64.self),
+                let (summary, messages) = try await store.report(id)
+            else {
+                return pages.message(
+                    "No such submission", "There is no such submission.", session: context.session, status: .notFound)
+            }
+            let document = try? ReceiptSigner.document(for: summary)
+            return pages.page(
+                "report", title: "Submission \(id)",
+                values: [
+                    "id": id, "sid": summary.studentID.rawValue, "assignment": summary.assignment,
+                    "time": ReceiptDocument.timestamp(summary.completedAt), "late": summary.isLate,
+                    "serial": summary.certificateSerial, "sha256": summary.digest.hexString,
+                    "bytes": summary.totalBytes, "hasReceipt": !summary.receipt.isEmpty,
+                    "fields": (document?.fieldLines() ?? []).map { ["key": $0.0, "value": $0.1] },
+                    "messages": messages.map { message -> [String: Any] in
+                        let text = String(validating: message.content, as: UTF8.self)
+                        let isText =
+                            text.map { !$0.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" && $0 != "\t" } }
+                            ?? false
+                        return [
+                            "sequence": message.sequence, "time": ReceiptDocument.timestamp(message.receivedAt),
+                            "isText": isText, "text": isText ? (text ?? "") : "", "size": message.content.count,
+                            "hex": Array(message.content.prefix(32)).hexString,
+                        ]
+                    },
+                ],
+                session: context.session)
+        }
+        group.get("/reports/:id/content") { _, context -> Response in
+            guard let id = context.parameters.get("id", as: Int64.self),
+                let (summary, messages) = try await store.report(id)
+            else { return Response(status: .notFound) }
+            var buffer = ByteBuffer()
+            for message in messages { buffer.writeBytes(message.content) }
+            return Self.download(
+                buffer, name: "\(summary.studentID)-report-\(id).bin", type: "application/octet-stream")
+        }
+        group.get("/reports/:id/receipt.p7s") { _, context -> Response in
+            guard let id = context.parameters.get("id", as: Int64.self), let (summary, _) = try await store.report(id),
+                !summary.receipt.isEmpty
+            else { return Response(status: .notFound) }
+            return Self.download(
+                ByteBuffer(bytes: summary.receipt), name: "\(summary.assignment)-\(id).p7s",
+                type: "application/pkcs7-signature")
+        }
+        group.post("/assignments") { _, context -> Response in
+            let name = context.form["name"] ?? ""
+            guard ReceiptDocument.isValidAssignmentName(name) else {
+                return pages.message(
+                    "Not added", "The name: \(ReceiptDocument.assignmentRequirement)", session: context.session,
+                    status: .badRequest)
+            }
+            let deadlineText = (context.form["deadline"] ?? "").trimmingCharacters(in: .whitespaces)
+            let deadline = deadlineText.isEmpty ? nil : try? Date(deadlineText, strategy: .iso8601)
+            guard deadlineText.isEmpty || deadline != nil else {
+                return pages.message(
+                    "Not added", "The deadline must be ISO-8601 with a time zone, such as 2026-12-01T23:59:59Z.",
+                    session: context.session, status: .badRequest)
+            }
+            let late = Assignment.LatePolicy(rawValue: context.form["late"] ?? "accept") ?? .accept
+            do {
+                try await store.addAssignment(Assignment(name: name, deadline: deadline, late: late))
+            } catch let error as CampusError {
+                return pages.message("Not added", error.reason, session: context.session, status: .conflict)
+            }
+            return .redirect(to: "/", type: .normal)
+        }
+        group.post("/assignments/:name/close") { _, context -> Response in
+            _ = try await store.closeAssignment(named: context.parameters.get("name") ?? "")
+            return .redirect(to: "/", type: .normal)
+        }
+    }
+
+    /// Each student's latest submission, with how many they made.
+    static func latestByStudent(_ reports: [ReportSummary]) -> [StudentID: (report: ReportSummary, count: Int)] {
+        var latest: [StudentID: (report: ReportSummary, count: Int)] = [:]
+        for report in reports.sorted(by: { $0.id < $1.id }) {
+            latest[report.studentID] = (report, (latest[report.studentID]?.count ?? 0) + 1)
+        }
+        return latest
+    }
+
+    /// The exact bytes, saved under `name` by the browser.
+    static func download(_ bytes: ByteBuffer, name: String, type: String) -> Response {
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: type, .contentDisposition: "attachment; filename=\"\(name)\"",
+                .cacheControl: "no-store",
+            ],
+            body: .init(byteBuffer: bytes))
+    }
+}

@@ -1,0 +1,69 @@
+/// The Mustache templates of Blackboard's pages. `{{value}}` is HTML-escaped; every form carries `{{csrf}}`.
+enum DashboardTemplates {
+    static let all = [
+        "assignments": assignments, "assignment": assignment, "student": student, "report": report,
+    ]
+
+    static let assignments = """
+        <p class="muted">Refreshes every 10 s.{{#hasRoster}} Roster: {{rosterCount}} students.{{/hasRoster}}
+        {{^hasRoster}} No roster: import one with <code>blackboard roster import FILE.csv</code> to see who is missing.{{/hasRoster}}</p>
+        <div class="scroll"><table>
+        <tr><th>Assignment</th><th>Deadline</th><th>Late</th><th>Status</th><th>Submitted</th><th>On time</th><th>Late</th>{{#hasRoster}}<th>Missing</th>{{/hasRoster}}<th></th></tr>
+        {{#assignments}}
+        <tr><td><a href="/assignments/{{name}}">{{name}}</a></td><td>{{deadline}}</td><td>{{late}}</td>
+        <td>{{#open}}open{{/open}}{{^open}}closed{{/open}}</td><td>{{submitted}}</td><td>{{onTime}}</td><td>{{lateCount}}</td>
+        {{#missing}}<td>{{missing}}</td>{{/missing}}
+        <td>{{#open}}<form class="inline" method="post" action="/assignments/{{name}}/close"><input type="hidden" name="csrf" value="{{csrf}}"><button>Close</button></form>{{/open}}</td></tr>
+        {{/assignments}}
+        </table></div>
+        <fieldset class="noprint"><legend>Add an assignment</legend>
+        <form method="post" action="/assignments">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <label>Name <input name="name" required pattern="[A-Za-z0-9._-]{1,64}"></label>
+        <label>Deadline <input name="deadline" placeholder="2026-12-01T23:59:59Z"></label>
+        <label>Late submissions <select name="late"><option value="accept">accept, marked late</option><option value="refuse">refuse</option></select></label>
+        <button>Add</button>
+        </form></fieldset>
+        """
+
+    static let assignment = """
+        <p>Deadline {{deadline}}; late submissions: {{late}}; {{#open}}open{{/open}}{{^open}}closed{{/open}}. The latest submission of each student counts. <span class="muted">Refreshes every 10 s.</span></p>
+        <div class="scroll"><table>
+        <tr><th>SID</th><th>Name</th><th>Latest submission</th><th>Status</th><th>Submissions</th><th>Bytes</th></tr>
+        {{#rows}}
+        <tr><td><a href="/students/{{sid}}">{{sid}}</a></td><td>{{name}}</td><td><a href="/reports/{{report}}">{{time}}</a></td>
+        <td>{{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}</td><td>{{count}}</td><td>{{bytes}}</td></tr>
+        {{/rows}}
+        {{^rows}}<tr><td colspan="6" class="muted">No submission yet.</td></tr>{{/rows}}
+        </table></div>
+        {{#hasMissing}}<h2>Missing</h2><ul>{{#missing}}<li>{{sid}} {{name}}</li>{{/missing}}</ul>{{/hasMissing}}
+        """
+
+    static let student = """
+        <p>{{name}}</p>
+        <div class="scroll"><table>
+        <tr><th>Submission</th><th>Assignment</th><th>Committed</th><th>Status</th><th>Messages</th><th>Bytes</th></tr>
+        {{#reports}}
+        <tr><td><a href="/reports/{{report}}">{{report}}</a></td><td><a href="/assignments/{{assignment}}">{{assignment}}</a></td><td>{{time}}</td>
+        <td>{{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}</td><td>{{messages}}</td><td>{{bytes}}</td></tr>
+        {{/reports}}
+        {{^reports}}<tr><td colspan="6" class="muted">No submission.</td></tr>{{/reports}}
+        </table></div>
+        """
+
+    static let report = """
+        <p>Student <a href="/students/{{sid}}">{{sid}}</a>, assignment <a href="/assignments/{{assignment}}">{{assignment}}</a>,
+        committed {{time}}, {{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}.</p>
+        <p><a href="/reports/{{id}}/content">Download the content</a> ({{bytes}} bytes, SHA-256 <code>{{sha256}}</code>)
+        {{#hasReceipt}} · <a href="/reports/{{id}}/receipt.p7s">Download the signed receipt</a>{{/hasReceipt}}</p>
+        <h2>Receipt</h2>
+        <div class="scroll"><table>{{#fields}}<tr><th>{{key}}</th><td><code>{{value}}</code></td></tr>{{/fields}}</table></div>
+        <h2>Messages</h2>
+        <div class="scroll"><table>
+        <tr><th>#</th><th>Received</th><th>Content</th></tr>
+        {{#messages}}
+        <tr><td>{{sequence}}</td><td>{{time}}</td><td>{{#isText}}<pre>{{text}}</pre>{{/isText}}{{^isText}}{{size}} bytes: <code>{{hex}}</code>…{{/isText}}</td></tr>
+        {{/messages}}
+        </table></div>
+        """
+}

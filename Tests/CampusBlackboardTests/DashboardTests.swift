@@ -1,0 +1,177 @@
+import CampusAdmin
+import CampusBlackboard
+import CampusPKI
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+
+/// Blackboard's web interface, through Hummingbird's test client: login, CSRF, escaping, downloads.
+@Suite struct DashboardTests {
+    static let hostile = Array("<script>alert(1)</script> & \"quotes\"".utf8)
+    static let receipt: [UInt8] = [0x30, 0x03, 0x02, 0x01, 0x07]
+
+    /// A store with one report whose message is hostile HTML, and the web interface over it.
+    static func make() async throws -> (SQLiteReportStore, AdminServer) {
+        let directory = try temporaryDirectory()
+        let store = try SQLiteReportStore(path: SecureFile.join(directory, "blackboard.db"))
+        let sid = StudentID("1155123456")!
+        let record = SessionRecord(
+            sessionID: Array(repeating: 1, count: 16), studentID: sid, certificateSerial: "ab", peer: "p",
+            startedAt: Date())
+        _ = try await store.commit(
+            SessionBatch(
+                session: record, storedSession: nil,
+                messages: [
+                    StoredMessage(sequence: 1, content: hostile, mac: [9], receivedAt: Date()),
+                    StoredMessage(sequence: 2, content: [0, 1, 2, 255], mac: [9], receivedAt: Date()),
+                ],
+                report: ReportSummary(
+                    sessionID: record.sessionID, studentID: sid, certificateSerial: "ab", messageCount: 2,
+                    totalBytes: UInt64(hostile.count + 4), digest: Array(repeating: 7, count: 32), completedAt: Date()),
+                signReceipt: { _ in receipt }))
+        _ = try await store.importRoster([
+            RosterEntry(studentID: sid, name: "<b>Chan</b>"),
+            RosterEntry(studentID: StudentID("1155000002")!, name: "Lee"),
+        ])
+        let dashboard = BlackboardDashboard(store: store)
+        let admin = try AdminServer(
+            configuration: .init(port: 0, tokenPath: SecureFile.join(directory, AdminToken.fileName)),
+            pages: try BlackboardDashboard.pages(), metrics: ServerMetrics(),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            readiness: { [] }, routes: { group, pages in dashboard.routes(group, pages) })
+        return (store, admin)
+    }
+
+    static let pages = [
+        "/", "/assignments/report", "/students/1155123456", "/reports/1", "/reports/1/content",
+        "/reports/1/receipt.p7s",
+    ]
+    static let actions = ["/assignments", "/assignments/report/close", "/logout"]
+
+    /// Logs in with the token; returns the cookie header and the page's CSRF token.
+    static func login(_ client: some TestClientProtocol, token: String) async throws -> (String, String) {
+        let response = try await client.execute(uri: "/login?token=\(token)", method: .get)
+        #expect(response.status == .seeOther)
+        let setCookie = try #require(response.headers[.setCookie])
+        #expect(
+            setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict") && setCookie.contains("Expires="))
+        let cookie = String(setCookie.prefix { $0 != ";" })
+        let page = try await client.execute(uri: "/", method: .get, headers: [.cookie: cookie])
+        let html = String(buffer: page.body)
+        let marker = "name=\"csrf\" value=\""
+        let start = try #require(html.range(of: marker)).upperBound
+        return (cookie, String(html[start...].prefix(64)))
+    }
+
+    @Test func everyPageAndActionNeedsALogin() async throws {
+        let (_, admin) = try await Self.make()
+        try await Application(router: admin.router()).test(.router) { client in
+            for path in Self.pages {
+                let response = try await client.execute(uri: path, method: .get)
+                #expect(response.status == .found, "\(path)")
+                #expect(response.headers[.location] == "/login", "\(path)")
+            }
+            for path in Self.actions {
+                let response = try await client.execute(uri: path, method: .post, body: ByteBuffer(string: "csrf=x"))
+                #expect(response.status == .unauthorized, "\(path)")
+            }
+            // A forged cookie is no session.
+            let forged = try await client.execute(uri: "/", method: .get, headers: [.cookie: "campuspki_session=abc"])
+            #expect(forged.status == .found)
+            // Health and metrics need none.
+            #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/readyz", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/metrics", method: .get).status == .ok)
+        }
+    }
+
+    @Test func aWrongTokenIsRefusedAndRepeatedFailuresAreLimited() async throws {
+        let (_, admin) = try await Self.make()
+        try await Application(router: admin.router()).test(.router) { client in
+            for _ in 0..<AdminSessions.failuresAllowed {
+                let response = try await client.execute(uri: "/login?token=wrong", method: .get)
+                #expect(response.status == .unauthorized)
+                #expect(response.headers[.setCookie] == nil)
+            }
+            // Even the right token waits now.
+            let limited = try await client.execute(uri: "/login?token=\(admin.token)", method: .get)
+            #expect(limited.status == .tooManyRequests)
+        }
+    }
+
+    @Test func aFormWithoutItsCSRFTokenIsForbiddenAndChangesNothing() async throws {
+        let (store, admin) = try await Self.make()
+        try await Application(router: admin.router()).test(.router) { client in
+            let (cookie, csrf) = try await Self.login(client, token: admin.token)
+            let form: HTTPFields = [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"]
+            let without = try await client.execute(
+                uri: "/assignments", method: .post, headers: form, body: ByteBuffer(string: "name=a1&late=accept"))
+            #expect(without.status == .forbidden)
+            let wrong = try await client.execute(
+                uri: "/assignments", method: .post, headers: form,
+                body: ByteBuffer(string: "name=a1&late=accept&csrf=\(String(repeating: "0", count: 64))"))
+            #expect(wrong.status == .forbidden)
+            #expect(try await store.assignments().map(\.name) == ["report"])
+            let with = try await client.execute(
+                uri: "/assignments", method: .post, headers: form,
+                body: ByteBuffer(string: "name=a1&deadline=2026-12-01T23%3A59%3A59Z&late=refuse&csrf=\(csrf)"))
+            #expect(with.status == .seeOther)
+            let added = try #require(try await store.assignments().first { $0.name == "a1" })
+            #expect(added.late == .refuse && added.deadline == ReceiptDocument.parseTimestamp("2026-12-01T23:59:59Z"))
+            let close = try await client.execute(
+                uri: "/assignments/a1/close", method: .post, headers: form, body: ByteBuffer(string: "csrf=\(csrf)"))
+            #expect(close.status == .seeOther)
+            #expect(try await store.assignments().first { $0.name == "a1" }?.isOpen == false)
+        }
+    }
+
+    @Test func whatAStudentSentIsShownAsTextAndDownloadsAreExact() async throws {
+        let (_, admin) = try await Self.make()
+        try await Application(router: admin.router()).test(.router) { client in
+            let (cookie, _) = try await Self.login(client, token: admin.token)
+            let page = String(
+                buffer: try await client.execute(uri: "/reports/1", method: .get, headers: [.cookie: cookie]).body)
+            #expect(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;"))
+            #expect(!page.contains("<script>"))
+            #expect(page.contains("4 bytes: <code>000102ff</code>"))
+            let assignment = String(
+                buffer: try await client.execute(uri: "/assignments/report", method: .get, headers: [.cookie: cookie])
+                    .body)
+            #expect(assignment.contains("&lt;b&gt;Chan&lt;/b&gt;") && !assignment.contains("<b>Chan"))
+            #expect(assignment.contains("1155000002 Lee"))  // on the roster, nothing submitted: missing
+
+            let content = try await client.execute(uri: "/reports/1/content", method: .get, headers: [.cookie: cookie])
+            #expect(Array(buffer: content.body) == Self.hostile + [0, 1, 2, 255])
+            #expect(content.headers[.contentDisposition] == "attachment; filename=\"1155123456-report-1.bin\"")
+            let receipt = try await client.execute(
+                uri: "/reports/1/receipt.p7s", method: .get, headers: [.cookie: cookie])
+            #expect(Array(buffer: receipt.body) == Self.receipt)
+            #expect(receipt.headers[.contentDisposition] == "attachment; filename=\"report-1.p7s\"")
+        }
+    }
+
+    @Test func loggingOutEndsTheSession() async throws {
+        let (_, admin) = try await Self.make()
+        try await Application(router: admin.router()).test(.router) { client in
+            let (cookie, csrf) = try await Self.login(client, token: admin.token)
+            let out = try await client.execute(
+                uri: "/logout", method: .post, headers: [.cookie: cookie], body: ByteBuffer(string: "csrf=\(csrf)"))
+            #expect(out.status == .seeOther)
+            #expect(try await client.execute(uri: "/", method: .get, headers: [.cookie: cookie]).status == .found)
+            // After login, `next` opens the page asked for, but never another site.
+            let next = try await client.execute(uri: "/login?token=\(admin.token)&next=/reports/1", method: .get)
+            #expect(next.headers[.location] == "/reports/1")
+            let away = try await client.execute(uri: "/login?token=\(admin.token)&next=//evil.example/", method: .get)
+            #expect(away.headers[.location] == "/")
+        }
+    }
+}
+
+func temporaryDirectory() throws -> String {
+    var template = Array((NSTemporaryDirectory() + "campuspki-dashboard-XXXXXX").utf8CString)
+    guard let path = mkdtemp(&template) else { throw CampusError(.internalError, "mkdtemp failed") }
+    return String(cString: path)
+}
