@@ -94,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "cuhk",
             dependencies: [
-                "CampusAuthority", "CampusCommandLine",
+                "CampusAuthority", "CampusAdmin", "CampusCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -33,8 +33,13 @@ public enum ServerLauncher {
     }
 
     /// Binds a port, turning a failure into a plain message and exit status 1.
+    ///
+    /// - Parameters:
+    ///   - option: The option that chooses the port, named in the message.
+    ///   - hostOption: The option that chooses the address, named in the message.
     public static func bind<T>(
-        program: String, host: String, port: Int, option: String = "--port", _ listen: () async throws -> T
+        program: String, host: String, port: Int, option: String = "--port", hostOption: String = "--host",
+        _ listen: () async throws -> T
     ) async throws -> T {
         do {
             return try await listen()
@@ -42,7 +47,8 @@ public enum ServerLauncher {
             let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
             Terminal.error(
                 "\(program): cannot listen on \(address) (\(NetworkFailure.describe(error))); "
-                    + "is another \(program) running? choose another port with \(option), or another address with --host"
+                    + "is another \(program) running? choose another port with \(option), or another address with "
+                    + hostOption
             )
             throw ExitCode(1)
         }

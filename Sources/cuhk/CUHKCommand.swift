@@ -1,4 +1,5 @@
 import ArgumentParser
+import CampusAdmin
 import CampusAuthority
 import CampusCommandLine
 import CampusPKI
@@ -12,7 +13,10 @@ struct CUHKCommand: AsyncParsableCommand {
         commandName: "cuhk",
         abstract: "CUHK, the certificate authority: keeps the root (step 0) and signs students' CSRs (step 2).",
         version: CampusPKIVersion.current,
-        subcommands: [Serve.self, Init.self, Issued.self, Revoke.self, Roster.self, Codes.self, Service.self],
+        subcommands: [
+            Serve.self, Init.self, Issued.self, Revoke.self, Roster.self, Codes.self, Service.self,
+            AdminTokenCommand.self,
+        ],
         defaultSubcommand: Serve.self
     )
 
@@ -105,6 +109,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How long an OCSP response is valid, and so how long Blackboard may cache it (3600, 1h).")
     var ocspValidity: DurationArgument = DurationArgument(argument: "\(Int(OCSPResponder.defaultValiditySeconds))")!
 
+    @Option(
+        help: ArgumentHelp(
+            "Port of the web interface (HTTP) on --admin-host; 0 picks a free port.",
+            discussion:
+                "Default: \(CUHKServer.defaultAdminPort), or 0 (a free port) when --port is 0, so that servers "
+                + "started on free ports do not collide on this one."))
+    var adminPort: Int?
+
+    @Option(help: "Address of the web interface; keep it on loopback unless a proxy with TLS is in front.")
+    var adminHost: String = "127.0.0.1"
+
     @Flag(
         help: ArgumentHelp(
             "Do not issue Blackboard's certificate beside a new root.",
@@ -116,6 +131,10 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         try ArgumentChecks.listeningPort(port)
         try ArgumentChecks.listeningPort(ocspPort, option: "--ocsp-port")
+        try ArgumentChecks.listeningPort(resolvedAdminPort, option: "--admin-port")
+        if resolvedAdminPort != 0, adminHost == host, [port, ocspPort].contains(resolvedAdminPort) {
+            throw ValidationError("--admin-port must differ from --port and --ocsp-port")
+        }
         if let ocspURL {
             guard let url = URL(string: ocspURL), url.scheme == "http", url.host != nil else {
                 throw ValidationError("--ocsp-url must be an http:// URL (OCSP is signed, so it needs no TLS)")
@@ -128,6 +147,11 @@ struct Serve: AsyncParsableCommand {
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more") }
         guard lockoutAttempts > 0 else { throw ValidationError("--lockout-attempts must be positive") }
+    }
+
+    /// `--admin-port`, or its default: 0 with `--port 0`, else ``CUHKServer/defaultAdminPort``.
+    var resolvedAdminPort: Int {
+        adminPort ?? (port == 0 ? 0 : CUHKServer.defaultAdminPort)
     }
 
     var enrollment: EnrollmentPolicy {
@@ -153,7 +177,9 @@ struct Serve: AsyncParsableCommand {
             shutdownGrace: .seconds(Int64(shutdownGrace)),
             ocspPort: ocspPort,
             ocspURL: ocspURL,
-            ocspValidity: ocspValidity.seconds
+            ocspValidity: ocspValidity.seconds,
+            adminPort: resolvedAdminPort,
+            adminHost: adminHost
         )
         // The port first: a port that is taken must not leave a new root behind.
         let listener = try await ServerLauncher.bind(program: "cuhk", host: host, port: port) {
@@ -161,7 +187,15 @@ struct Serve: AsyncParsableCommand {
         }
         if ocspPort != 0 {
             try await ServerLauncher.bind(program: "cuhk", host: host, port: ocspPort, option: "--ocsp-port") {
-                try await OCSPHTTPServer.checkPortIsFree(configuration: .init(host: host, port: ocspPort))
+                try await CUHKServer.checkPortIsFree(host: host, port: ocspPort)
+            }
+        }
+        let adminPort = resolvedAdminPort
+        if adminPort != 0 {
+            try await ServerLauncher.bind(
+                program: "cuhk", host: adminHost, port: adminPort, option: "--admin-port", hostOption: "--admin-host"
+            ) {
+                try await CUHKServer.checkPortIsFree(host: adminHost, port: adminPort)
             }
         }
         let crash = crashPointFromEnvironment()
@@ -181,6 +215,10 @@ struct Serve: AsyncParsableCommand {
         try await ServiceRunner.run(server, logger: logger) { _ in
             // Scripts and tests find the responder's port in this line, as they find CUHK's in `listening on`.
             if let address = server.ocspAddress { Terminal.line("ocsp listening on \(address.hostAndPort)") }
+            if let admin = server.admin, let address = admin.bound.current {
+                Terminal.line("dashboard at \(AdminServer.url(address))")
+                Terminal.line("login at \(admin.loginURL(address))")
+            }
         }
     }
 }
@@ -400,6 +438,40 @@ struct Service: AsyncParsableCommand {
                 Terminal.error("cuhk service issue: \(error)")
                 throw ExitCode(2)
             }
+        }
+    }
+}
+
+struct AdminTokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "admin-token",
+        abstract: "Print the web interface's login token (making it if missing), or replace it with --rotate.",
+        discussion: """
+            The token is in admin-token (0600) in --dir; whoever knows it can log in to the web interface. `cuhk \
+            serve` prints a login URL with it.
+            """
+    )
+
+    @Option(help: "Directory of cuhk.db and admin-token.")
+    var dir: String = "."
+
+    @Flag(help: "Replace the token with a new one.")
+    var rotate = false
+
+    func run() async throws {
+        let path = SecureFile.join(dir, AdminToken.fileName)
+        do {
+            if rotate {
+                Terminal.line(try AdminToken.rotate(at: path))
+                Terminal.error(
+                    "cuhk admin-token: \(path) holds a new token. A running CUHK still accepts the old one, and the "
+                        + "sessions made with it, until it restarts; restart it to end them.")
+            } else {
+                Terminal.line(try AdminToken.loadOrCreate(at: path).token)
+            }
+        } catch {
+            Terminal.error("cuhk admin-token: \(error)")
+            throw ExitCode(1)
         }
     }
 }

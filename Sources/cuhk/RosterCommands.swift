@@ -130,7 +130,7 @@ struct Codes: AsyncParsableCommand {
         var allUnenrolled = false
 
         @Option(help: "How long the codes stay valid (7d, 12h, 30m).")
-        var validFor: DurationArgument = DurationArgument(argument: "7d")!
+        var validFor = DurationArgument(argument: "\(Int(EnrollmentCodes.defaultValidity / 86_400))d")!
 
         @Flag(help: "Print JSON (for mail merge) instead of a table.")
         var json = false
@@ -146,30 +146,19 @@ struct Codes: AsyncParsableCommand {
 
         func run() async throws {
             let registry = try RegistryFile.open(in: dir, by: "cuhk codes issue", writing: true)
-            let roster = try await registry.rosterEntries()
-            let targets: [RosterEntry]
-            if let sid {
-                guard let entry = roster.first(where: { $0.studentID.rawValue == sid }) else {
-                    Terminal.error("cuhk codes issue: \(sid) is not on the roster (see cuhk roster import)")
-                    throw ExitCode(1)
-                }
-                targets = [entry]
-            } else {
-                let now = Date()
-                let enrolled = Set(
-                    try await registry.certificates(for: nil).filter { $0.status(at: now) == "valid" }.map(\.studentID))
-                targets = roster.filter { !enrolled.contains($0.studentID) }
+            let issued: [IssuedCode]
+            do {
+                issued = try await EnrollmentCodes.issue(
+                    to: sid.flatMap(StudentID.init).map { .student($0) } ?? .allUnenrolled,
+                    validFor: validFor.seconds, in: registry)
+            } catch let error as EnrollmentCodes.Failure {
+                Terminal.error("cuhk codes issue: \(error)")
+                throw ExitCode(1)
             }
-            let now = Date()
-            let expires = now.addingTimeInterval(validFor.seconds)
-            var slips: [CodeSlip] = []
-            for entry in targets {
-                let code = EnrollmentCode.random()
-                _ = try await registry.storeCode(code, for: entry.studentID, issuedAt: now, expiresAt: expires)
-                slips.append(
-                    CodeSlip(
-                        sid: entry.studentID.rawValue, name: entry.name, email: entry.email, code: "\(code)",
-                        expiresAt: JSONOutput.timestamp(expires)))
+            let slips = issued.map { issued in
+                CodeSlip(
+                    sid: issued.entry.studentID.rawValue, name: issued.entry.name, email: issued.entry.email,
+                    code: "\(issued.code)", expiresAt: JSONOutput.timestamp(issued.expiresAt))
             }
             if json {
                 try JSONOutput.print(slips)
@@ -237,20 +226,13 @@ struct RosterStatus: Encodable {
     }
 
     static func rows(_ registry: SQLiteCertificateRegistry) async throws -> [RosterStatus] {
-        let now = Date()
-        let certificates = Dictionary(grouping: try await registry.certificates(for: nil), by: \.studentID)
-        let codes = Dictionary(uniqueKeysWithValues: try await registry.codes().map { ($0.studentID, $0) })
-        return try await registry.rosterEntries().map { entry in
-            let held = certificates[entry.studentID] ?? []
-            let current = held.last { $0.status(at: now) == "valid" }
-            let code = codes[entry.studentID.rawValue]
-            return RosterStatus(
-                sid: entry.studentID.rawValue, name: entry.name, email: entry.email,
-                enrollment: current != nil
-                    ? "enrolled" : held.contains { $0.revocation != nil } ? "revoked" : "not enrolled",
-                serial: current?.serial, notAfter: current.map { JSONOutput.timestamp($0.notValidAfter) },
-                code: code.map { $0.usedAt != nil ? "used" : $0.expiresAt <= now ? "expired" : "active" } ?? "none",
-                codeExpiresAt: code.map { JSONOutput.timestamp($0.expiresAt) })
+        try await StudentStanding.all(in: registry).map { standing in
+            RosterStatus(
+                sid: standing.entry.studentID.rawValue, name: standing.entry.name, email: standing.entry.email,
+                enrollment: standing.enrollment, serial: standing.certificate?.serial,
+                notAfter: standing.certificate.map { JSONOutput.timestamp($0.notValidAfter) },
+                code: standing.codeState.rawValue,
+                codeExpiresAt: standing.code.map { JSONOutput.timestamp($0.expiresAt) })
         }
     }
 }

@@ -10,6 +10,8 @@ public enum RevocationReason: String, Sendable, Hashable, CaseIterable {
     case superseded
     /// The certificate is no longer needed.
     case cessationOfOperation
+    /// No reason given. OCSP answers then carry no reason code, as RFC 5280 section 5.3.1 asks.
+    case unspecified
 
     /// The `CRLReason` code (RFC 5280 section 5.3.1).
     public var code: Int {
@@ -18,6 +20,7 @@ public enum RevocationReason: String, Sendable, Hashable, CaseIterable {
         case .affiliationChanged: 3
         case .superseded: 4
         case .cessationOfOperation: 5
+        case .unspecified: 0
         }
     }
 }

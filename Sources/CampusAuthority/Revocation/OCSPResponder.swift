@@ -35,11 +35,18 @@ public struct OCSPResponder: Sendable {
     public let root: RootAuthority
     public let registry: any CertificateRegistry
     public let configuration: Configuration
+    /// Hears an ``AuthorityEvent/ocspAnswered(_:)`` for each certificate answered about, or for a request that got
+    /// no status.
+    public let events: AuthorityEventSink
 
-    public init(root: RootAuthority, registry: any CertificateRegistry, configuration: Configuration = .init()) {
+    public init(
+        root: RootAuthority, registry: any CertificateRegistry, configuration: Configuration = .init(),
+        events: @escaping AuthorityEventSink = { _ in }
+    ) {
         self.root = root
         self.registry = registry
         self.configuration = configuration
+        self.events = events
     }
 
     /// Answers a DER OCSP request.
@@ -57,6 +64,7 @@ public struct OCSPResponder: Sendable {
             parsed.certificateIDs.count <= configuration.maximumCertificatesPerRequest
         else {
             logger.debug("malformed OCSP request", metadata: ["bytes": "\(request.count)"])
+            events(.ocspAnswered(.error))
             return OCSPResponseMessage.unsuccessful(.malformedRequest)
         }
         // Whole seconds, so that the encoded times say exactly what was meant.
@@ -64,17 +72,30 @@ public struct OCSPResponder: Sendable {
         let nextUpdate = thisUpdate.addingTimeInterval(configuration.validity)
         do {
             var responses: [OCSPResponseMessage.SingleResponse] = []
+            var answered: [OCSPAnswerStatus] = []
             for id in parsed.certificateIDs {
+                let status = try await status(of: id)
                 responses.append(
-                    .init(
-                        certificateID: id, status: try await status(of: id), thisUpdate: thisUpdate,
-                        nextUpdate: nextUpdate))
+                    .init(certificateID: id, status: status, thisUpdate: thisUpdate, nextUpdate: nextUpdate))
+                answered.append(Self.answer(status))
             }
-            return try OCSPResponseMessage.signed(
+            let signed = try OCSPResponseMessage.signed(
                 responses, producedAt: thisUpdate, signer: (root.certificate, root.privateKey))
+            for status in answered { events(.ocspAnswered(status)) }
+            return signed
         } catch {
             logger.error("OCSP response failed", metadata: ["error": "\(error)"])
+            events(.ocspAnswered(.error))
             return OCSPResponseMessage.unsuccessful(.internalError)
+        }
+    }
+
+    /// The status as metrics count it.
+    static func answer(_ status: OCSPResponseMessage.CertificateStatus) -> OCSPAnswerStatus {
+        switch status {
+        case .good: .good
+        case .revoked: .revoked
+        case .unknown: .unknown
         }
     }
 
@@ -84,7 +105,9 @@ public struct OCSPResponder: Sendable {
         guard id.names(issuer: root.certificate) else { return .unknown }
         switch try await registry.status(ofSerial: id.serialHex) {
         case .good: return .good
-        case .revoked(_, let revocation): return .revoked(time: revocation.time, reasonCode: revocation.reason.code)
+        case .revoked(_, let revocation):
+            return .revoked(
+                time: revocation.time, reasonCode: revocation.reason == .unspecified ? nil : revocation.reason.code)
         case .unknown: return .unknown
         }
     }

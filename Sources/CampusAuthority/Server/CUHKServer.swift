@@ -1,11 +1,12 @@
+import CampusAdmin
 import CampusPKI
 import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// CUHK as a running service: the root (step 0), the registry, the enrollment server (step 2) and the OCSP
-/// responder, on its own port.
+/// CUHK as a running service: the root (step 0), the registry, the enrollment server (step 2), the OCSP
+/// responder and the web interface, each on its own port.
 ///
 /// The `cuhk` executable, the demo and the tests all start CUHK through this type.
 public final class CUHKServer: FramedService, Sendable {
@@ -38,6 +39,11 @@ public final class CUHKServer: FramedService, Sendable {
         public var ocspURL: String?
         /// How long an OCSP response may be relied on.
         public var ocspValidity: TimeInterval
+        /// The web interface's port on ``adminHost`` (0 picks a free port); `nil` runs no web interface.
+        /// `cuhk serve` uses ``CUHKServer/defaultAdminPort``.
+        public var adminPort: Int?
+        /// Where the web interface listens: loopback unless told otherwise.
+        public var adminHost: String
 
         public init(
             directory: String = ".",
@@ -53,7 +59,9 @@ public final class CUHKServer: FramedService, Sendable {
             shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds)),
             ocspPort: Int? = OCSPResponder.defaultPort,
             ocspURL: String? = nil,
-            ocspValidity: TimeInterval = OCSPResponder.defaultValiditySeconds
+            ocspValidity: TimeInterval = OCSPResponder.defaultValiditySeconds,
+            adminPort: Int? = nil,
+            adminHost: String = "127.0.0.1"
         ) {
             self.directory = directory
             self.rootKeySize = rootKeySize
@@ -69,6 +77,8 @@ public final class CUHKServer: FramedService, Sendable {
             self.ocspPort = ocspPort
             self.ocspURL = ocspURL
             self.ocspValidity = ocspValidity
+            self.adminPort = adminPort
+            self.adminHost = adminHost
         }
 
         /// The listener's part of the configuration.
@@ -86,6 +96,8 @@ public final class CUHKServer: FramedService, Sendable {
 
     /// The most connections CUHK serves at once by default; enrollments are short.
     public static let defaultMaximumConnections = 1024
+    /// 9337, after the OCSP responder's 9336: `cuhk serve --admin-port`'s default.
+    public static let defaultAdminPort = 9337
 
     /// The issuing authority, with the OCSP responder's URL once it is known.
     public var authority: CertificateAuthority {
@@ -96,6 +108,12 @@ public final class CUHKServer: FramedService, Sendable {
     public let rootOrigin: RootAuthority.Origin
     private let server: FramedServer
     private let ocsp: OCSPHTTPServer?
+    /// The web interface (the dashboard, `/metrics`, `/healthz`, `/readyz`), unless configured without one.
+    public let admin: AdminServer?
+    /// CUHK's metrics, shown at the web interface's `/metrics`; fed by ``AuthorityMetrics``.
+    public let metrics: ServerMetrics
+    /// The enrollment server's address once bound, for the code slips.
+    private let enrollmentBound: BoundAddress
     private let host: String
     private let directory: String
 
@@ -133,11 +151,14 @@ public final class CUHKServer: FramedService, Sendable {
         let registry = try SQLiteCertificateRegistry(
             path: SecureFile.join(configuration.directory, SQLiteCertificateRegistry.fileName)
         )
+        let metrics = ServerMetrics()
+        let events = AuthorityMetrics(metrics: metrics).sink
         var issuing = configuration.issuing
         issuing.ocspURL = configuration.ocspURL ?? issuing.ocspURL
         let authority = CertificateAuthority(
             root: root, registry: registry, configuration: issuing,
-            enrollment: configuration.enrollment, roster: registry)
+            enrollment: configuration.enrollment, roster: registry, events: events)
+        self.metrics = metrics
         self.baseAuthority = authority
         self.rootOrigin = origin
         self.host = configuration.host
@@ -146,11 +167,27 @@ public final class CUHKServer: FramedService, Sendable {
             OCSPHTTPServer(
                 configuration: .init(host: configuration.host, port: port),
                 responder: OCSPResponder(
-                    root: root, registry: registry, configuration: .init(validity: configuration.ocspValidity)),
+                    root: root, registry: registry, configuration: .init(validity: configuration.ocspValidity),
+                    events: events),
                 logger: logger)
         }
         self.ocsp = ocsp
         let host = configuration.host
+        let enrollmentBound = BoundAddress()
+        self.enrollmentBound = enrollmentBound
+        self.admin = try configuration.adminPort.map { port in
+            let dashboard = CUHKDashboard(
+                registry: registry, root: root, directory: configuration.directory,
+                enrollmentAddress: {
+                    Self.studentFacing(host: host, port: enrollmentBound.current?.port ?? configuration.port)
+                })
+            return try AdminServer(
+                configuration: .init(
+                    host: configuration.adminHost, port: port,
+                    tokenPath: SecureFile.join(configuration.directory, AdminToken.fileName)),
+                pages: try dashboard.pages(), metrics: metrics, logger: logger,
+                readiness: { await dashboard.readiness() }, routes: { dashboard.routes($0, $1) })
+        }
         let fingerprint = root.certificate.sha256Fingerprint
         switch origin {
         case .created:
@@ -222,10 +259,33 @@ public final class CUHKServer: FramedService, Sendable {
         return authority
     }
 
-    /// The enrollment server's bound address, once both it and the OCSP responder listen.
+    /// `HOST:PORT` as students give it to `student --ca`: the machine's name when CUHK listens on every address.
+    static func studentFacing(host: String, port: Int) -> String {
+        let name = ["0.0.0.0", "::", ""].contains(host) ? ProcessInfo.processInfo.hostName : host
+        return name.contains(":") ? "[\(name)]:\(port)" : "\(name):\(port)"
+    }
+
+    /// The enrollment server's bound address, once it, the OCSP responder and the web interface all listen.
     public func listeningAddress() async throws -> SocketAddress {
         _ = try await ocsp?.bound.value()
+        _ = try await admin?.bound.value()
         return try await server.listeningAddress()
+    }
+
+    /// The web interface's bound address, once it listens; `admin.loginURL(address)` is the URL that logs in.
+    ///
+    /// - Throws: Its bind error, or ``CampusError`` when CUHK runs no web interface.
+    public func adminAddress() async throws -> SocketAddress {
+        guard let admin else { throw CampusError(.internalError, "CUHK runs no web interface") }
+        return try await admin.bound.value()
+    }
+
+    /// Binds `host:port` and lets it go again, so that `cuhk serve` learns that a port is taken before step 0 (the
+    /// OCSP responder and the web interface bind only when they run).
+    ///
+    /// - Throws: The system's bind error.
+    public static func checkPortIsFree(host: String, port: Int) async throws {
+        try await OCSPHTTPServer.checkPortIsFree(configuration: .init(host: host, port: port))
     }
 
     /// The OCSP responder's bound address, once it listens; `nil` if it does not (yet).
@@ -239,14 +299,21 @@ public final class CUHKServer: FramedService, Sendable {
         return try await ocsp.bound.value()
     }
 
-    /// Serves enrollments and OCSP requests until cancelled or gracefully shut down (the responder's service group
-    /// hears the same graceful shutdown, through the task's shutdown handler).
+    /// Serves enrollments, OCSP requests and the web interface until cancelled or gracefully shut down (the
+    /// responder's and the web interface's service groups hear the same graceful shutdown, through the task's
+    /// shutdown handler).
     public func run() async throws {
-        guard let ocsp else { return try await server.run() }
-        // Both in child tasks: when one fails (the responder's port is taken), the group cancels the other.
+        // All in child tasks: when one fails (a port is taken), the group cancels the others.
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await ocsp.run() }
+            if let ocsp { group.addTask { try await ocsp.run() } }
+            if let admin { group.addTask { try await admin.run() } }
             group.addTask { try await self.server.run() }
+            let server = server
+            let enrollmentBound = enrollmentBound
+            group.addTask {
+                // The server settles its address as soon as it runs, bound or not.
+                if let address = try? await server.listeningAddress() { enrollmentBound.settle(.success(address)) }
+            }
         }
     }
 

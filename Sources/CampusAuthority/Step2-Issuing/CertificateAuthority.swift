@@ -43,6 +43,9 @@ public struct CertificateAuthority: Sendable {
     public let enrollment: EnrollmentPolicy
     /// The roster and codes; needed for ``EnrollmentPolicy/roster(_:)``.
     public let roster: (any EnrollmentRoster)?
+    /// Hears every certificate issued (``AuthorityEvent/issued(serial:studentID:duration:)``) and every refusal
+    /// (``AuthorityEvent/refused(_:)``), enrollments and renewals alike.
+    public let events: AuthorityEventSink
 
     public init(
         root: RootAuthority,
@@ -50,7 +53,8 @@ public struct CertificateAuthority: Sendable {
         configuration: Configuration = Configuration(),
         policy: IssuingPolicy? = nil,
         enrollment: EnrollmentPolicy = .open,
-        roster: (any EnrollmentRoster)? = nil
+        roster: (any EnrollmentRoster)? = nil,
+        events: @escaping AuthorityEventSink = { _ in }
     ) {
         self.root = root
         self.registry = registry
@@ -58,6 +62,7 @@ public struct CertificateAuthority: Sendable {
         self.policy = policy ?? .standard(minimumKeyBits: configuration.minimumKeyBits)
         self.enrollment = enrollment
         self.roster = roster
+        self.events = events
     }
 
     /// Issues cert 2 for a PEM CSR.
@@ -69,6 +74,34 @@ public struct CertificateAuthority: Sendable {
     /// - Returns: The recorded certificate and the parsed certificate.
     /// - Throws: ``CampusError`` with the code of the first check that failed.
     public func issue(csrPEM: String, code: String? = nil, now: Date = Date()) async throws
+        -> (IssuedCertificate, Certificate)
+    {
+        try await observingIssuance { try await issueUnobserved(csrPEM: csrPEM, code: code, now: now) }
+    }
+
+    /// Runs an issuance, telling ``events`` what came of it: the certificate and how long it took, or the refusal.
+    func observingIssuance(_ work: () async throws -> (IssuedCertificate, Certificate)) async throws
+        -> (IssuedCertificate, Certificate)
+    {
+        let started = ContinuousClock.now
+        let result = try await observingRefusal(work)
+        events(
+            .issued(
+                serial: result.0.serial, studentID: result.0.studentID, duration: ContinuousClock.now - started))
+        return result
+    }
+
+    /// Runs `work`, telling ``events`` the code of the error it throws.
+    func observingRefusal<T>(_ work: () async throws -> T) async throws -> T {
+        do {
+            return try await work()
+        } catch {
+            events(.refused((error as? CampusError)?.code ?? .internalError))
+            throw error
+        }
+    }
+
+    private func issueUnobserved(csrPEM: String, code: String?, now: Date) async throws
         -> (IssuedCertificate, Certificate)
     {
         let request = try parse(csrPEM: csrPEM)

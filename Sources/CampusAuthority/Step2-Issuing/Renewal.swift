@@ -20,6 +20,12 @@ extension CertificateAuthority {
     /// - Returns: The parsed certificate and its registry record.
     /// - Throws: ``CampusError`` with `renewal-denied`, or `malformed-certificate`.
     public func certificateToRenew(pem: String, now: Date = Date()) async throws -> (Certificate, IssuedCertificate) {
+        try await observingRefusal { try await certificateToRenewUnobserved(pem: pem, now: now) }
+    }
+
+    private func certificateToRenewUnobserved(pem: String, now: Date) async throws
+        -> (Certificate, IssuedCertificate)
+    {
         let certificate = try StudentCertificateVerifier.parseCertificate(pem: pem)
         guard let studentID = certificate.subject.studentID else {
             throw CampusError(.renewalDenied, "the certificate does not name a student")
@@ -57,6 +63,14 @@ extension CertificateAuthority {
     /// - Throws: ``CampusError`` with `renewal-proof-failed`, `renewal-denied`, or the issuing policy's codes.
     public func renew(
         _ current: Certificate, nonce: [UInt8], csrPEM: String, signature: [UInt8], now: Date = Date()
+    ) async throws -> (IssuedCertificate, Certificate) {
+        try await observingIssuance {
+            try await renewUnobserved(current, nonce: nonce, csrPEM: csrPEM, signature: signature, now: now)
+        }
+    }
+
+    private func renewUnobserved(
+        _ current: Certificate, nonce: [UInt8], csrPEM: String, signature: [UInt8], now: Date
     ) async throws -> (IssuedCertificate, Certificate) {
         let document: PEMDocument
         do {

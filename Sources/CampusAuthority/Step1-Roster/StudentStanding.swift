@@ -1,0 +1,46 @@
+import CampusPKI
+import Foundation
+
+/// Where a student on the roster stands: their current certificate, their code, a lockout; for `cuhk roster list`
+/// and the web interface's roster.
+public struct StudentStanding: Sendable, Hashable {
+    /// The state of a student's latest code.
+    public enum CodeState: String, Sendable, Hashable {
+        case none, active, used, expired
+    }
+
+    public var entry: RosterEntry
+    /// The valid certificate, if the student has one.
+    public var certificate: IssuedCertificate?
+    /// Whether any of the student's certificates was revoked.
+    public var hasRevokedCertificate: Bool
+    /// The latest code issued to the student.
+    public var code: CodeRecord?
+    public var codeState: CodeState
+    /// The end of a lockout after too many wrong codes.
+    public var lockedUntil: Date?
+
+    /// `enrolled`, `revoked` (no valid certificate, a revoked one) or `not enrolled`.
+    public var enrollment: String {
+        certificate != nil ? "enrolled" : hasRevokedCertificate ? "revoked" : "not enrolled"
+    }
+
+    /// Every student on the roster, by SID.
+    public static func all(in registry: SQLiteCertificateRegistry, at now: Date = Date()) async throws
+        -> [StudentStanding]
+    {
+        let certificates = Dictionary(grouping: try await registry.certificates(for: nil), by: \.studentID)
+        let codes = Dictionary(try await registry.codes().map { ($0.studentID, $0) }, uniquingKeysWith: { $1 })
+        let lockouts = try await registry.lockouts(at: now)
+        return try await registry.rosterEntries().map { entry in
+            let held = certificates[entry.studentID] ?? []
+            let code = codes[entry.studentID.rawValue]
+            let codeState: CodeState =
+                code.map { $0.usedAt != nil ? .used : $0.expiresAt <= now ? .expired : .active } ?? .none
+            return StudentStanding(
+                entry: entry, certificate: held.last { $0.status(at: now) == "valid" },
+                hasRevokedCertificate: held.contains { $0.revocation != nil }, code: code, codeState: codeState,
+                lockedUntil: lockouts[entry.studentID])
+        }
+    }
+}
