@@ -118,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "campus-demo",
             dependencies: [
-                "CampusAuthority", "CampusBlackboard", "CampusStudent", "CampusCommandLine",
+                "CampusAuthority", "CampusBlackboard", "CampusStudent", "CampusCommandLine", "CampusAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

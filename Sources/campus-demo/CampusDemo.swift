@@ -1,4 +1,5 @@
 import ArgumentParser
+import CampusAdmin
 import CampusAuthority
 import CampusBlackboard
 import CampusCommandLine
@@ -31,6 +32,9 @@ struct CampusDemo: AsyncParsableCommand {
     @Flag(help: "Show each step's public values (sizes, fingerprints, transcript hash, nonces, ciphertexts).")
     var explain = false
 
+    @Flag(help: "Leave CUHK and Blackboard running afterwards, with their web interfaces; Ctrl-C stops them.")
+    var keep = false
+
     func validate() throws {
         _ = try ArgumentChecks.studentID(sid)
     }
@@ -55,7 +59,7 @@ struct CampusDemo: AsyncParsableCommand {
         let cuhkReporter = Terminal.reporter(role: "CUHK")
         cuhkReporter(.request, "Roster imported: \(studentID) (Demo Student); one-time enrollment code \(code) issued")
         let cuhk = try CUHKServer(
-            configuration: .init(directory: cuhkDirectory, port: 0, ocspPort: 0),
+            configuration: .init(directory: cuhkDirectory, port: 0, ocspPort: 0, adminPort: keep ? 0 : nil),
             logger: Logger(label: "cuhk"),
             reporter: cuhkReporter
         )
@@ -70,11 +74,16 @@ struct CampusDemo: AsyncParsableCommand {
                 certificatePath: ServiceCertificate.certificatePath(name: CUHKServer.blackboardName, in: cuhkDirectory),
                 keyPath: ServiceCertificate.keyPath(name: CUHKServer.blackboardName, in: cuhkDirectory),
                 explain: explain,
+                adminPort: keep ? 0 : nil,
                 port: 0
             ),
             logger: Logger(label: "blackboard"),
             reporter: Terminal.reporter(role: "Blackboard")
         )
+        // Blackboard knows the course's roster too, so its dashboard names the student and counts who is missing.
+        _ = try await (blackboard.store as? SQLiteReportStore)?.importRoster([
+            RosterEntry(studentID: studentID, name: "Demo Student")
+        ])
         let services = ServiceGroup(
             configuration: .init(
                 services: [cuhk, blackboard], gracefulShutdownSignals: [.sigint, .sigterm],
@@ -82,13 +91,14 @@ struct CampusDemo: AsyncParsableCommand {
         )
 
         let explain = explain
+        let keep = keep
         let result = try await withThrowingTaskGroup(of: UploadClient.Result?.self) { group in
             group.addTask {
                 try await services.run()
                 return nil
             }
             group.addTask {
-                defer { Task { await services.triggerGracefulShutdown() } }
+                defer { if !keep { Task { await services.triggerGracefulShutdown() } } }
                 let cuhkAddress = try await cuhk.listeningAddress()
                 let blackboardAddress = try await blackboard.listeningAddress()
                 Terminal.line("[CUHK] listening on \(cuhkAddress.hostAndPort)")
@@ -119,6 +129,18 @@ struct CampusDemo: AsyncParsableCommand {
                     "Receipt: report \(document.report), \(Count.of(Int(document.messageCount), "message")), "
                         + "\(Count.of(Int(document.totalBytes), "byte")), SHA-256 \(document.contentSHA256.hexString)"
                 )
+                try await Self.verifyOffline(result, cuhkDirectory: cuhkDirectory)
+                if keep {
+                    try await Self.check(result, stored: blackboard, studentID: studentID)
+                    let cuhkAdmin = try await cuhk.adminAddress()
+                    let blackboardAdmin = try await blackboard.adminAddress()
+                    Terminal.line("The servers keep running; their web interfaces (open the login URLs):")
+                    Terminal.line("[CUHK] dashboard at \(AdminServer.url(cuhkAdmin))")
+                    Terminal.line("[CUHK] login at \(cuhk.admin?.loginURL(cuhkAdmin) ?? "")")
+                    Terminal.line("[Blackboard] dashboard at \(AdminServer.url(blackboardAdmin))")
+                    Terminal.line("[Blackboard] login at \(blackboard.admin?.loginURL(blackboardAdmin) ?? "")")
+                    Terminal.line("Press Ctrl-C to stop them.")
+                }
                 return result
             }
             var upload: UploadClient.Result?
@@ -126,14 +148,16 @@ struct CampusDemo: AsyncParsableCommand {
             return upload
         }
 
-        guard let result, let stored = try await blackboard.store.reports(for: studentID).last,
-            stored.digest == result.receipt.document.contentSHA256,
-            stored.messageCount == UInt64(ReportSource.seedMessages.count), stored.receipt == result.signedReceipt
-        else {
-            Terminal.error("campus-demo: the report stored by Blackboard does not match the receipt")
+        guard let result else {
+            Terminal.error("campus-demo: the servers stopped before the Student finished")
             throw ExitCode.failure
         }
-        // The receipt proves the submission to anyone with CUHK's root: check the saved file as a third party would.
+        try await Self.check(result, stored: blackboard, studentID: studentID)
+        Terminal.line("Demo complete: CUHK and Blackboard shut down; files are in \(directory)")
+    }
+
+    /// The receipt proves the submission to anyone with CUHK's root: the saved file is checked as a third party would.
+    static func verifyOffline(_ result: UploadClient.Result, cuhkDirectory: String) async throws {
         if let path = result.path {
             let rootPath = SecureFile.join(cuhkDirectory, RootAuthority.certificateFileName)
             let verified = try await SignedReceipt.verify(
@@ -147,7 +171,19 @@ struct CampusDemo: AsyncParsableCommand {
                 "[Anyone] The same with OpenSSL: openssl cms -verify -inform DER -in \(path) -CAfile \(rootPath) -purpose any"
             )
         }
-        Terminal.line("Demo complete: CUHK and Blackboard shut down; files are in \(directory)")
+    }
+
+    /// The report Blackboard stored is the one the receipt describes.
+    static func check(_ result: UploadClient.Result, stored blackboard: BlackboardServer, studentID: StudentID)
+        async throws
+    {
+        guard let stored = try await blackboard.store.reports(for: studentID).last,
+            stored.digest == result.receipt.document.contentSHA256,
+            stored.messageCount == UInt64(ReportSource.seedMessages.count), stored.receipt == result.signedReceipt
+        else {
+            Terminal.error("campus-demo: the report stored by Blackboard does not match the receipt")
+            throw ExitCode.failure
+        }
     }
 
     static func makeTemporaryDirectory() throws -> String {

@@ -79,4 +79,47 @@ import Testing
         #expect(without.contains("<h1>Log in</h1>") && without.contains("name=\"token\""))
         #expect(!without.contains("1155123456"))
     }
+
+    /// `campus-demo --keep`: the printed URLs open both dashboards in Chromium (the demo's submission, on time,
+    /// with its time; the student enrolled), the same pages without the token show the login page, `/metrics`
+    /// shows the handshake and the stored messages, `/readyz` answers 200, and Ctrl-C stops both servers.
+    @Test func campusDemoKeepLeavesDashboardsToLookAround() async throws {
+        guard Self.chromium != nil else {
+            #expect(!Self.required, "CAMPUSPKI_REQUIRE_BROWSER=1 but no chromium is installed")
+            return
+        }
+        let directory = try temporaryDirectory()
+        let demo = try Program.campusDemo.start(["--keep", "--dir", "demo"], in: directory)
+        defer { demo.signal(SIGKILL) }
+        _ = try await Self.line("Press Ctrl-C", of: demo)
+        let blackboardLogin = try await Self.line("[Blackboard] login at ", of: demo)
+        let blackboard = try await Self.line("[Blackboard] dashboard at ", of: demo)
+        let cuhkLogin = try await Self.line("[CUHK] login at ", of: demo)
+        let cuhk = try await Self.line("[CUHK] dashboard at ", of: demo)
+        let committed = try #require(
+            demo.output.split(separator: "\n").first { $0.contains("Receipt for report 1 verified") }?
+                .split(separator: " ").first { $0.hasSuffix("Z,") })
+        let time = String(committed.dropLast())
+
+        let submissions = try Self.dumpDOM(blackboardLogin + "&next=/assignments/report")
+        #expect(submissions.contains("<a href=\"/reports/1\">\(time)</a>"), "\(submissions.prefix(600))")
+        #expect(submissions.contains("<span class=\"ontime\">on time</span>"))
+        #expect(submissions.contains("Demo Student"))
+        let roster = try Self.dumpDOM(cuhkLogin)
+        #expect(roster.contains("1155123456") && roster.contains("enrolled"), "\(roster.prefix(600))")
+        #expect(!roster.contains("not enrolled</span>"))
+        for page in [blackboard + "assignments/report", cuhk] {
+            let without = try Self.dumpDOM(page)
+            #expect(without.contains("name=\"token\"") && !without.contains("1155123456"), "\(page)")
+        }
+        let metrics = try await MetricsTests.get(blackboard + "metrics").body
+        #expect(MetricsTests.value("blackboard_handshakes_total{outcome=\"established\"}", in: metrics) == 1)
+        #expect(MetricsTests.value("blackboard_messages_stored_total", in: metrics) == 10)
+        #expect(try await MetricsTests.get(blackboard + "readyz").status == 200)
+        #expect(try await MetricsTests.get(cuhk + "readyz").status == 200)
+
+        demo.signal(SIGINT)
+        let outcome = try await demo.wait(limit: .seconds(30))
+        #expect(outcome.status == 0, "\(outcome.all)")
+    }
 }

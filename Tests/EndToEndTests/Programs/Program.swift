@@ -83,6 +83,7 @@ struct Program {
     static let cuhk = Program(name: "cuhk")
     static let blackboard = Program(name: "blackboard")
     static let student = Program(name: "student")
+    static let campusDemo = Program(name: "campus-demo")
 }
 
 /// A started program.
