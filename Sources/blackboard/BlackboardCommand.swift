@@ -110,7 +110,12 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         try ArgumentChecks.listeningPort(port)
-        if let adminPort { try ArgumentChecks.listeningPort(adminPort, option: "--admin-port") }
+        if let adminPort {
+            try ArgumentChecks.listeningPort(adminPort, option: "--admin-port")
+            if adminPort != 0, adminPort == port, adminHost == host {
+                throw ValidationError("--admin-port must differ from --port")
+            }
+        }
         guard maxMessageSize > 0, handshakeTimeout > 0, idleTimeout > 0, maxConnections ?? 1 > 0 else {
             throw ValidationError("sizes, timeouts and limits must be positive")
         }

@@ -120,6 +120,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address of the web interface; keep it on loopback unless a proxy with TLS is in front.")
     var adminHost: String = "127.0.0.1"
 
+    @Flag(help: "Run no web interface.")
+    var noAdmin = false
+
     @Flag(
         help: ArgumentHelp(
             "Do not issue Blackboard's certificate beside a new root.",
@@ -131,9 +134,11 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         try ArgumentChecks.listeningPort(port)
         try ArgumentChecks.listeningPort(ocspPort, option: "--ocsp-port")
-        try ArgumentChecks.listeningPort(resolvedAdminPort, option: "--admin-port")
-        if resolvedAdminPort != 0, adminHost == host, [port, ocspPort].contains(resolvedAdminPort) {
-            throw ValidationError("--admin-port must differ from --port and --ocsp-port")
+        if let adminPort = resolvedAdminPort {
+            try ArgumentChecks.listeningPort(adminPort, option: "--admin-port")
+            if adminPort != 0, adminHost == host, [port, ocspPort].contains(adminPort) {
+                throw ValidationError("--admin-port must differ from --port and --ocsp-port")
+            }
         }
         if let ocspURL {
             guard let url = URL(string: ocspURL), url.scheme == "http", url.host != nil else {
@@ -150,8 +155,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// `--admin-port`, or its default: 0 with `--port 0`, else ``CUHKServer/defaultAdminPort``.
-    var resolvedAdminPort: Int {
-        adminPort ?? (port == 0 ? 0 : CUHKServer.defaultAdminPort)
+    var resolvedAdminPort: Int? {
+        noAdmin ? nil : adminPort ?? (port == 0 ? 0 : CUHKServer.defaultAdminPort)
     }
 
     var enrollment: EnrollmentPolicy {
@@ -190,8 +195,7 @@ struct Serve: AsyncParsableCommand {
                 try await CUHKServer.checkPortIsFree(host: host, port: ocspPort)
             }
         }
-        let adminPort = resolvedAdminPort
-        if adminPort != 0 {
+        if let adminPort = resolvedAdminPort, adminPort != 0 {
             try await ServerLauncher.bind(
                 program: "cuhk", host: adminHost, port: adminPort, option: "--admin-port", hostOption: "--admin-host"
             ) {
