@@ -76,7 +76,7 @@ let package = Package(
         .target(
             name: "CampusCommandLine",
             dependencies: [
-                "CampusPKI",
+                "CampusPKI", "CampusAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -3,7 +3,6 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
-import NIOPosix
 import ServiceLifecycle
 
 /// A server's web interface on its own port (loopback by default): the login, the pages a site adds behind it,
@@ -62,15 +61,6 @@ public struct AdminServer: Service {
     public static func url(_ address: SocketAddress, path: String = "/") -> String {
         let host = address.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "127.0.0.1"
         return "http://\(host):\(address.port ?? 0)\(path)"
-    }
-
-    /// Binds the port and lets it go again, so a server learns at start that it is taken (Hummingbird binds only
-    /// when it runs).
-    public static func checkPortIsFree(host: String, port: Int) async throws {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: host, port: port).get()
-        try await channel.close()
     }
 
     /// The URL that logs a browser in, as printed at start; with `next`, it then opens that page.
@@ -150,21 +140,8 @@ public struct AdminServer: Service {
     }
 
     public func run() async throws {
-        let bound = bound
-        let app = Application(
-            router: router(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in
-                if let address = channel.localAddress { bound.settle(.success(address)) }
-            },
-            logger: logger
-        )
-        do {
-            try await app.run()
-        } catch {
-            bound.settle(.failure(error))
-            throw error
-        }
-        bound.settle(.failure(CampusError(.shuttingDown, "the web interface stopped before it listened")))
+        try await HTTPServing.run(
+            router(), host: configuration.host, port: configuration.port, bound: bound, what: "the web interface",
+            logger: logger)
     }
 }

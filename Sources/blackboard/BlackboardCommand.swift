@@ -161,7 +161,7 @@ struct Serve: AsyncParsableCommand {
             try await ServerLauncher.bind(
                 program: "blackboard", host: adminHost, port: adminPort, option: "--admin-port"
             ) {
-                try await AdminServer.checkPortIsFree(host: adminHost, port: adminPort)
+                try await HTTPServing.checkPortIsFree(host: adminHost, port: adminPort)
             }
         }
         let server = try ServerLauncher.start(program: "blackboard", logger: logger) {
@@ -180,26 +180,21 @@ struct Serve: AsyncParsableCommand {
 struct AdminTokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin-token",
-        abstract: "Print the web interface's login token (made if missing), or replace it with --rotate.")
+        abstract: "Print the web interface's login token (making it if missing), or replace it with --rotate.",
+        discussion: """
+            The token is in admin-token (0600) in --dir; whoever knows it can log in to the web interface. \
+            `blackboard serve` prints a login URL with it.
+            """
+    )
 
     @Option(help: "Directory of blackboard.db and admin-token.")
     var dir: String = "."
 
-    @Flag(help: "Replace the token; sessions made with the old one end when Blackboard restarts.")
+    @Flag(help: "Replace the token with a new one.")
     var rotate = false
 
     func run() async throws {
-        let path = SecureFile.join(dir, AdminToken.fileName)
-        do {
-            if rotate {
-                _ = try AdminToken.rotate(at: path)
-                Terminal.line("New token written to \(path) (0600); restart blackboard to end the old token's sessions")
-            }
-            Terminal.line(try AdminToken.loadOrCreate(at: path).token)
-        } catch {
-            Terminal.error("blackboard admin-token: \(error)")
-            throw ExitCode(1)
-        }
+        try AdminTokenTool.run(program: "blackboard", server: "Blackboard", directory: dir, rotate: rotate)
     }
 }
 

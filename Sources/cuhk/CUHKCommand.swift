@@ -463,19 +463,6 @@ struct AdminTokenCommand: AsyncParsableCommand {
     var rotate = false
 
     func run() async throws {
-        let path = SecureFile.join(dir, AdminToken.fileName)
-        do {
-            if rotate {
-                Terminal.line(try AdminToken.rotate(at: path))
-                Terminal.error(
-                    "cuhk admin-token: \(path) holds a new token. A running CUHK still accepts the old one, and the "
-                        + "sessions made with it, until it restarts; restart it to end them.")
-            } else {
-                Terminal.line(try AdminToken.loadOrCreate(at: path).token)
-            }
-        } catch {
-            Terminal.error("cuhk admin-token: \(error)")
-            throw ExitCode(1)
-        }
+        try AdminTokenTool.run(program: "cuhk", server: "CUHK", directory: dir, rotate: rotate)
     }
 }

@@ -285,7 +285,7 @@ public final class CUHKServer: FramedService, Sendable {
     ///
     /// - Throws: The system's bind error.
     public static func checkPortIsFree(host: String, port: Int) async throws {
-        try await OCSPHTTPServer.checkPortIsFree(configuration: .init(host: host, port: port))
+        try await HTTPServing.checkPortIsFree(host: host, port: port)
     }
 
     /// The OCSP responder's bound address, once it listens; `nil` if it does not (yet).

@@ -1,3 +1,4 @@
+import CampusAdmin
 import CampusPKI
 import Foundation
 import Hummingbird
@@ -38,17 +39,6 @@ public struct OCSPHTTPServer: Service {
 
     static let responseType = "application/ocsp-response"
 
-    /// Binds the responder's port and lets it go again, so that `cuhk serve` learns that it is taken before step 0
-    /// (Hummingbird binds only when it runs). Another program may still take it in between; then ``run()`` fails.
-    ///
-    /// - Throws: The system's bind error.
-    public static func checkPortIsFree(configuration: Configuration) async throws {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: configuration.host, port: configuration.port).get()
-        try await channel.close()
-    }
-
     public func run() async throws {
         let router = Router()
         let responder = responder
@@ -72,24 +62,9 @@ public struct OCSPHTTPServer: Service {
         router.post("/", use: post)
         router.post("**", use: post)
         router.get("**", use: get)
-        let bound = bound
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in
-                if let address = channel.localAddress {
-                    bound.settle(.success(address))
-                }
-            },
-            logger: logger
-        )
-        do {
-            try await app.run()
-        } catch {
-            bound.settle(.failure(error))
-            throw error
-        }
-        bound.settle(.failure(CampusError(.shuttingDown, "the OCSP responder stopped before it listened")))
+        try await HTTPServing.run(
+            router, host: configuration.host, port: configuration.port, bound: bound, what: "the OCSP responder",
+            logger: logger)
     }
 
     static func response(_ bytes: [UInt8], maxAge: Int?) -> Response {
