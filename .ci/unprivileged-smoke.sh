@@ -66,6 +66,21 @@ grep -q '^Signed receipt saved: ./receipts/report-1.p7s' student.out
 }
 grep -q '^Receipt verified: signed by blackboard' verify.out
 [ "$(stat -c %a blackboard.key)" = 600 ] || { echo "blackboard.key is not mode 0600" >&2; exit 1; }
+# The web interfaces, run as the same user: ready, counting, and their token files private.
+for out in cuhk.out blackboard.out; do
+    grep -q '^login at http://' "$out" || { echo "no login URL in $out" >&2; cat "$out" >&2; exit 1; }
+done
+for token in cuhk-admin-token blackboard-admin-token; do
+    [ "$(stat -c %a "$token")" = 600 ] || { echo "$token is not mode 0600" >&2; exit 1; }
+done
+if command -v curl >/dev/null 2>&1; then
+    dashboard=$(sed -n 's/^dashboard at //p' blackboard.out | head -n 1)
+    curl -sf "${dashboard}readyz" >/dev/null || { echo "Blackboard's /readyz is not 200" >&2; exit 1; }
+    curl -sf "${dashboard}metrics" | grep -q '^blackboard_messages_stored_total 1' || {
+        echo "Blackboard's /metrics does not count the stored message" >&2
+        exit 1
+    }
+fi
 if command -v openssl >/dev/null 2>&1; then
     openssl cms -verify -inform DER -in receipts/report-1.p7s -CAfile cuhk.cer -purpose any >receipt.txt 2>cms.err || {
         echo "openssl cms -verify refused the receipt:" >&2

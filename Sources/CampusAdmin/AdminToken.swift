@@ -7,8 +7,11 @@ import Foundation
 /// Whoever can read the file (or the server's terminal) can log in; `… admin-token --rotate` replaces it, which
 /// also ends every session made with the old one at the server's next start.
 public enum AdminToken {
-    /// The file name in a server's directory.
-    public static let fileName = "admin-token"
+    /// The token file of `program` (`cuhk`, `blackboard`) in its directory: `cuhk-admin-token`,
+    /// `blackboard-admin-token`. In the seed's single directory each server keeps its own.
+    public static func fileName(for program: String) -> String {
+        "\(program)-admin-token"
+    }
 
     /// 32 bytes from the system CSPRNG, as 64 lower-case hex digits.
     public static func generate() -> String {

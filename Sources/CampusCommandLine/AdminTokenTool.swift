@@ -11,7 +11,7 @@ public enum AdminTokenTool {
     ///   - directory: The server's directory, where `admin-token` is.
     ///   - rotate: Replace the token.
     public static func run(program: String, server: String, directory: String, rotate: Bool) throws {
-        let path = SecureFile.join(directory, AdminToken.fileName)
+        let path = SecureFile.join(directory, AdminToken.fileName(for: program))
         do {
             if rotate {
                 Terminal.line(try AdminToken.rotate(at: path))

@@ -182,12 +182,12 @@ struct AdminTokenCommand: AsyncParsableCommand {
         commandName: "admin-token",
         abstract: "Print the web interface's login token (making it if missing), or replace it with --rotate.",
         discussion: """
-            The token is in admin-token (0600) in --dir; whoever knows it can log in to the web interface. \
+            The token is in blackboard-admin-token (0600) in --dir; whoever knows it can log in to the web interface. \
             `blackboard serve` prints a login URL with it.
             """
     )
 
-    @Option(help: "Directory of blackboard.db and admin-token.")
+    @Option(help: "Directory of blackboard.db and blackboard-admin-token.")
     var dir: String = "."
 
     @Flag(help: "Replace the token with a new one.")

@@ -38,7 +38,8 @@ import Testing
         ])
         let dashboard = BlackboardDashboard(store: store)
         let admin = try AdminServer(
-            configuration: .init(port: 0, tokenPath: SecureFile.join(directory, AdminToken.fileName)),
+            configuration: .init(
+                port: 0, tokenPath: SecureFile.join(directory, AdminToken.fileName(for: "blackboard"))),
             pages: try BlackboardDashboard.pages(), metrics: ServerMetrics(),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
             readiness: { [] }, routes: { group, pages in dashboard.routes(group, pages) })

@@ -184,7 +184,7 @@ public final class CUHKServer: FramedService, Sendable {
             return try AdminServer(
                 configuration: .init(
                     host: configuration.adminHost, port: port,
-                    tokenPath: SecureFile.join(configuration.directory, AdminToken.fileName)),
+                    tokenPath: SecureFile.join(configuration.directory, AdminToken.fileName(for: "cuhk"))),
                 pages: try dashboard.pages(), metrics: metrics, logger: logger,
                 readiness: { await dashboard.readiness() }, routes: { dashboard.routes($0, $1) })
         }

@@ -206,7 +206,7 @@ public final class BlackboardServer: FramedService, Sendable {
             admin = try AdminServer(
                 configuration: .init(
                     host: configuration.adminHost, port: adminPort,
-                    tokenPath: SecureFile.join(configuration.directory, AdminToken.fileName)),
+                    tokenPath: SecureFile.join(configuration.directory, AdminToken.fileName(for: "blackboard"))),
                 pages: try BlackboardDashboard.pages(), metrics: metrics.metrics, logger: logger,
                 readiness: {
                     var problems: [String] = []
