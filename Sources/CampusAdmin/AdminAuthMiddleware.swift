@@ -23,7 +23,12 @@ public struct AdminAuthMiddleware: RouterMiddleware {
     ) async throws -> Response {
         guard let id = request.cookies[Self.cookieName]?.value, let session = sessions.session(id) else {
             if request.method == .get || request.method == .head {
-                return .redirect(to: "/login", type: .found)
+                // After the login, the page that was asked for.
+                let path = request.uri.path
+                let next =
+                    path == "/"
+                    ? "" : "?next=" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? "")
+                return .redirect(to: "/login" + next, type: .found)
             }
             return Response(status: .unauthorized)
         }

@@ -8,8 +8,11 @@ public struct AdminContext: RequestContext {
     /// A POST's `application/x-www-form-urlencoded` fields, read by ``AdminAuthMiddleware`` (it checks the CSRF
     /// token among them).
     public var form: [String: String] = [:]
+    /// The client's address, which failed logins are counted by.
+    public let client: String
 
     public init(source: Source) {
         coreContext = .init(source: source)
+        client = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 }

@@ -109,6 +109,7 @@ public struct AdminPages: Sendable {
         <p>Open the login URL the server printed at start, or paste its token here. The token is in the file
         <code>{{tokenFile}}</code>.</p>
         <form method="post" action="/login">
+        <input type="hidden" name="next" value="{{next}}">
         <input type="password" name="token" autocomplete="off" size="40" aria-label="token">
         <button>Log in</button>
         </form>

@@ -89,11 +89,12 @@ public struct AdminServer: Service {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
-        @Sendable func attempt(_ given: String?, next: String?) -> Response {
+        @Sendable func attempt(_ given: String?, next: String?, client: String) -> Response {
+            let form: [String: Any] = ["tokenFile": tokenPath, "next": next ?? ""]
             guard let given, !given.isEmpty else {
-                return pages.page("login", title: "Log in", values: ["tokenFile": tokenPath], session: nil)
+                return pages.page("login", title: "Log in", values: form, session: nil)
             }
-            switch sessions.login(with: given) {
+            switch sessions.login(with: given, from: client) {
             case .session(let session):
                 // Only a path on this site: never an address elsewhere (an open redirect).
                 let target = next.flatMap { $0.hasPrefix("/") && !$0.hasPrefix("//") && !$0.contains("\\") ? $0 : nil }
@@ -105,25 +106,24 @@ public struct AdminServer: Service {
                 return response
             case .wrongToken:
                 return pages.page(
-                    "login", title: "Log in",
-                    values: ["tokenFile": tokenPath, "error": "That is not the token."], session: nil,
-                    status: .unauthorized)
+                    "login", title: "Log in", values: form.merging(["error": "That is not the token."]) { $1 },
+                    session: nil, status: .unauthorized)
             case .rateLimited(let seconds):
                 return pages.page(
                     "login", title: "Log in",
-                    values: ["tokenFile": tokenPath, "error": "Too many failed logins; try again in \(seconds) s."],
+                    values: form.merging(["error": "Too many failed logins; try again in \(seconds) s."]) { $1 },
                     session: nil, status: .tooManyRequests)
             }
         }
-        router.get("login") { request, _ in
+        router.get("login") { request, context in
             attempt(
                 request.uri.queryParameters["token"].map(String.init),
-                next: request.uri.queryParameters["next"].map(String.init))
+                next: request.uri.queryParameters["next"].map(String.init), client: context.client)
         }
-        router.post("login") { request, _ -> Response in
+        router.post("login") { request, context -> Response in
             let body = try await request.body.collect(upTo: AdminAuthMiddleware.maximumFormSize)
             let form = FormFields.parse(String(buffer: body))
-            return attempt(form["token"] ?? "", next: form["next"])
+            return attempt(form["token"] ?? "", next: form["next"], client: context.client)
         }
         let protected = router.group().add(middleware: AdminAuthMiddleware(sessions: sessions))
         protected.post("logout") { _, context -> Response in

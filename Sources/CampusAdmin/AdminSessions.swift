@@ -11,7 +11,7 @@ public struct AdminSession: Sendable, Hashable {
 }
 
 /// The logged-in sessions of one web interface, in memory (a restart logs everyone out), and the rate limit on
-/// failed logins.
+/// failed logins, counted per client address: one client guessing does not lock the others out.
 public final class AdminSessions: Sendable {
     /// How long a session lasts.
     public static let lifetime: TimeInterval = 8 * 3600
@@ -21,7 +21,7 @@ public final class AdminSessions: Sendable {
 
     private struct State {
         var sessions: [String: AdminSession] = [:]
-        var failures: [Date] = []
+        var failures: [String: [Date]] = [:]
     }
 
     private let token: String
@@ -39,16 +39,20 @@ public final class AdminSessions: Sendable {
         case rateLimited(seconds: Int)
     }
 
-    /// Exchanges the token for a session; a wrong token counts towards the rate limit.
-    public func login(with given: String, now: Date = Date()) -> LoginResult {
+    /// Exchanges the token for a session; a wrong token counts towards `client`'s rate limit.
+    public func login(with given: String, from client: String = "unknown", now: Date = Date()) -> LoginResult {
         state.withLock { state in
-            state.failures.removeAll { now.timeIntervalSince($0) > Self.failureWindow }
-            if state.failures.count >= Self.failuresAllowed, let oldest = state.failures.first {
+            state.failures = state.failures.compactMapValues { times in
+                let recent = times.filter { now.timeIntervalSince($0) <= Self.failureWindow }
+                return recent.isEmpty ? nil : recent
+            }
+            let failures = state.failures[client] ?? []
+            if failures.count >= Self.failuresAllowed, let oldest = failures.first {
                 return .rateLimited(
                     seconds: max(1, Int((Self.failureWindow - now.timeIntervalSince(oldest)).rounded(.up))))
             }
             guard AdminToken.matches(given, token) else {
-                state.failures.append(now)
+                state.failures[client, default: []].append(now)
                 return .wrongToken
             }
             state.sessions = state.sessions.filter { $0.value.expires > now }

@@ -23,9 +23,16 @@ public enum AdminToken {
     /// - Returns: The token, and whether it was made now.
     public static func loadOrCreate(at path: String) throws -> (token: String, created: Bool) {
         if let text = try SecureFile.readText(at: path) {
-            try SecureFile.checkPrivate(path)
+            if let mode = SecureFile.mode(of: path), mode & 0o077 != 0 {
+                throw TokenFileError(
+                    path: path,
+                    reason: "others may read it (mode \(String(mode, radix: 8))); whoever reads it can log in. "
+                        + "Run chmod 600 \(path), or replace the token with admin-token --rotate")
+            }
             let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard token.count >= 32 else { throw FileError.notText(path) }
+            guard token.count >= 32 else {
+                throw TokenFileError(path: path, reason: "it holds no token; replace it with admin-token --rotate")
+            }
             return (token, false)
         }
         let token = generate()
@@ -49,4 +56,12 @@ public enum AdminToken {
         for index in a.indices { difference |= a[index] ^ b[index] }
         return difference == 0
     }
+}
+
+/// Why a token file cannot be used.
+public struct TokenFileError: Error, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+
+    public var description: String { "the login token file \(path) cannot be used: \(reason)" }
 }

@@ -8,7 +8,7 @@ public enum AdminTokenTool {
     /// - Parameters:
     ///   - program: `cuhk` or `blackboard`, for messages.
     ///   - server: `CUHK` or `Blackboard`.
-    ///   - directory: The server's directory, where `admin-token` is.
+    ///   - directory: The server's directory, where its token file (`cuhk-admin-token`, `blackboard-admin-token`) is.
     ///   - rotate: Replace the token.
     public static func run(program: String, server: String, directory: String, rotate: Bool) throws {
         let path = SecureFile.join(directory, AdminToken.fileName(for: program))

@@ -110,11 +110,9 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         try ArgumentChecks.listeningPort(port)
-        if let adminPort {
-            try ArgumentChecks.listeningPort(adminPort, option: "--admin-port")
-            if adminPort != 0, adminPort == port, adminHost == host {
-                throw ValidationError("--admin-port must differ from --port")
-            }
+        if let adminPort { try ArgumentChecks.listeningPort(adminPort, option: "--admin-port") }
+        if let adminPort = effectiveAdminPort, adminPort != 0, adminPort == port, adminHost == host {
+            throw ValidationError("--admin-port must differ from --port")
         }
         guard maxMessageSize > 0, handshakeTimeout > 0, idleTimeout > 0, maxConnections ?? 1 > 0 else {
             throw ValidationError("sizes, timeouts and limits must be positive")
@@ -159,7 +157,8 @@ struct Serve: AsyncParsableCommand {
         }
         if let adminPort = effectiveAdminPort, adminPort != 0 {
             try await ServerLauncher.bind(
-                program: "blackboard", host: adminHost, port: adminPort, option: "--admin-port"
+                program: "blackboard", host: adminHost, port: adminPort, option: "--admin-port",
+                hostOption: "--admin-host"
             ) {
                 try await HTTPServing.checkPortIsFree(host: adminHost, port: adminPort)
             }

@@ -105,7 +105,9 @@ struct DashboardFixture: Sendable {
                 ] {
                     let response = try await fixture.get(client, page, as: browser)
                     #expect(response.status == .found, "\(page)")
-                    #expect(response.headers[.location] == "/login", "\(page)")
+                    let expected =
+                        page.hasPrefix("/?") || page == "/" ? "/login" : "/login?next=\(page.split(separator: "?")[0])"
+                    #expect(response.headers[.location] == expected, "\(page)")
                 }
                 for action in ["/codes", "/certificates/\(serial)/revoke", "/logout"] {
                     let response = try await fixture.post(

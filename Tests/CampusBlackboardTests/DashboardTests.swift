@@ -73,7 +73,8 @@ import Testing
             for path in Self.pages {
                 let response = try await client.execute(uri: path, method: .get)
                 #expect(response.status == .found, "\(path)")
-                #expect(response.headers[.location] == "/login", "\(path)")
+                // After the login, the page asked for.
+                #expect(response.headers[.location] == (path == "/" ? "/login" : "/login?next=\(path)"), "\(path)")
             }
             for path in Self.actions {
                 let response = try await client.execute(uri: path, method: .post, body: ByteBuffer(string: "csrf=x"))
@@ -151,6 +152,30 @@ import Testing
                 uri: "/reports/1/receipt.p7s", method: .get, headers: [.cookie: cookie])
             #expect(Array(buffer: receipt.body) == Self.receipt)
             #expect(receipt.headers[.contentDisposition] == "attachment; filename=\"report-1.p7s\"")
+        }
+    }
+
+    @Test func failedLoginsAreCountedPerClient() {
+        let sessions = AdminSessions(token: String(repeating: "a", count: 64))
+        for _ in 0..<AdminSessions.failuresAllowed {
+            #expect(sessions.login(with: "guess", from: "192.0.2.1") == .wrongToken)
+        }
+        guard case .rateLimited = sessions.login(with: String(repeating: "a", count: 64), from: "192.0.2.1") else {
+            Issue.record("the guessing client is not limited")
+            return
+        }
+        // Another client is not locked out by the first one's guesses.
+        guard case .session = sessions.login(with: String(repeating: "a", count: 64), from: "192.0.2.2") else {
+            Issue.record("another client was locked out")
+            return
+        }
+        // After the window, the first client may try again.
+        guard
+            case .session = sessions.login(
+                with: String(repeating: "a", count: 64), from: "192.0.2.1", now: Date().addingTimeInterval(61))
+        else {
+            Issue.record("the limit did not end")
+            return
         }
     }
 

@@ -51,7 +51,9 @@ public struct BlackboardDashboard: Sendable {
             }
             return pages.page(
                 "assignments", title: "Assignments",
-                values: ["assignments": rows, "hasRoster": !roster.isEmpty, "rosterCount": roster.count],
+                values: [
+                    "assignments": rows, "hasRoster": !roster.isEmpty, "rosterCount": Count.of(roster.count, "student"),
+                ],
                 session: context.session, refresh: Self.refreshSeconds)
         }
         group.get("/assignments/:name") { _, context -> Response in

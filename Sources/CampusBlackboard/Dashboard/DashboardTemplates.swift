@@ -5,7 +5,7 @@ enum DashboardTemplates {
     ]
 
     static let assignments = """
-        <p class="muted">Refreshes every 10 s.{{#hasRoster}} Roster: {{rosterCount}} students.{{/hasRoster}}
+        <p class="muted">Refreshes every 10 s.{{#hasRoster}} Roster: {{rosterCount}}.{{/hasRoster}}
         {{^hasRoster}} No roster: import one with <code>blackboard roster import FILE.csv</code> to see who is missing.{{/hasRoster}}</p>
         <div class="scroll"><table>
         <tr><th>Assignment</th><th>Deadline</th><th>Late</th><th>Status</th><th>Submitted</th><th>On time</th><th>Late</th>{{#hasRoster}}<th>Missing</th>{{/hasRoster}}<th></th></tr>
