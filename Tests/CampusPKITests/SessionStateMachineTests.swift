@@ -283,3 +283,68 @@ extension Array where Element == UInt8 {
         return (0...(count - run.count)).contains { self[$0..<($0 + run.count)].elementsEqual(run) }
     }
 }
+
+/// `--explain` shows the public values of each step, never a secret: not the session key, not the X25519 private
+/// keys or shared secret, not any derived key.
+@Suite struct ExplainTests {
+    typealias PKI = SignedReceiptTests.PKI
+
+    @Test func explainedLinesHoldNoSecret() async throws {
+        let secret = SessionKeySchedule.randomBytes(32)
+        let studentShare = Curve25519.KeyAgreement.PrivateKey()
+        let blackboardShare = Curve25519.KeyAgreement.PrivateKey()
+        var student = try StudentHandshake(
+            studentID: SessionStateMachineTests.studentID, certificate: try PKI.student(),
+            decryptionKey: try _RSA.Encryption.PrivateKey(derRepresentation: PKI.studentKey.derRepresentation),
+            assignment: "a1", verifier: BlackboardCertificateVerifier(root: PKI.root, expectedName: "blackboard"),
+            keyShare: studentShare)
+        var blackboard = BlackboardHandshake(keyShare: blackboardShare, secret: secret)
+        var events: [(SessionEvent, SessionObserver.Side)] = []
+        var payloads: [ByteBuffer] = []
+
+        let request = student.start()
+        events += request.events.map { ($0, .student) }
+        payloads.append(request.messages[0].encoded())
+        let (_, received) = try blackboard.receiveRequest(request.messages[0].encoded())
+        events += received.map { ($0, .blackboard) }
+        let offer = try blackboard.offer(
+            to: try PKI.student(), assignment: "a1", deadline: "",
+            credentials: try SessionStateMachineTests.blackboardCredentials())
+        events += offer.events.map { ($0, .blackboard) }
+        var confirmation: [WireMessage] = []
+        for message in offer.messages {
+            payloads.append(message.encoded())
+            let output = try await student.receive(message.encoded())
+            events += output.events.map { ($0, .student) }
+            confirmation += output.messages
+        }
+        let secure = try blackboard.receiveConfirmation(confirmation[0].encoded())
+        events += secure.events.map { ($0, .blackboard) }
+        let done = try await student.receive(secure.messages[0].encoded())
+        events += done.events.map { ($0, .student) }
+        var records = try #require(done.established).records
+        let (_, sent) = records.seal(Array("a report line".utf8))
+        events.append((sent, .student))
+
+        let shared = try SessionKeySchedule.sharedSecret(
+            studentShare, peerShare: Array(blackboardShare.publicKey.rawRepresentation))
+        var transcript = HandshakeTranscript()
+        for payload in payloads { transcript.append(payload) }
+        let schedule = SessionKeySchedule(
+            transportedSecret: secret, sharedSecret: shared, transcriptDigest: transcript.digest)
+        let keys = [
+            schedule.studentConfirmationKey, schedule.blackboardConfirmationKey, schedule.studentMessageKey,
+            schedule.blackboardMessageKey,
+        ].map { $0.withUnsafeBytes { Array($0) } }
+        let secrets =
+            [secret, shared, Array(studentShare.rawRepresentation), Array(blackboardShare.rawRepresentation)] + keys
+        let lines = events.flatMap { SessionObserver.lines(for: $0.0, side: $0.1, explain: true) }
+        #expect(lines.count > events.count)  // explain added lines
+        #expect(lines.contains { $0.contains(Array(studentShare.publicKey.rawRepresentation).hexString) })
+        for value in secrets {
+            // Not even the first 8 bytes, which is what explained ciphertexts show.
+            let prefix = Array(value.prefix(8)).hexString
+            #expect(!lines.contains { $0.contains(prefix) }, "a secret's first bytes \(prefix) were shown")
+        }
+    }
+}
