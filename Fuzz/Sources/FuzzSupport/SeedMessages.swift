@@ -2,8 +2,8 @@ import CampusPKI
 import Foundation
 import NIOCore
 
-/// One valid message of every type, for the seed corpora of the WireMessage and FrameDecoder targets. The values
-/// are those of docs/PROTOCOL.md, section 7, where it has them.
+/// One valid message of every type, for the seed corpora of the WireMessage and FrameDecoder targets. The Blackboard
+/// conversation's payloads are docs/PROTOCOL.md's version-2 vectors (section 7).
 public enum SeedMessages {
     static func hex(_ text: String) -> [UInt8] {
         var bytes: [UInt8] = []
@@ -15,49 +15,100 @@ public enum SeedMessages {
         return bytes
     }
 
-    static let sessionID = hex("a0a1a2a3a4a5a6a7a8a9aaabacadaeaf")
     static let certificatePEM = "-----BEGIN CERTIFICATE-----\nVEVTVA==\n-----END CERTIFICATE-----\n"
     static let requestPEM = "-----BEGIN CERTIFICATE REQUEST-----\nVEVTVA==\n-----END CERTIFICATE REQUEST-----\n"
-    static let message1 = Array("This is No.1 Message.".utf8)
+
+    /// A message decoded from one of docs/PROTOCOL.md's payload vectors (split over several strings).
+    static func vector(_ parts: String...) -> WireMessage {
+        do {
+            return try WireMessage.decode(ByteBuffer(bytes: hex(parts.joined())))
+        } catch {
+            fatalError("a seed payload does not decode: \(error)")
+        }
+    }
 
     /// One message of each ``WireMessage/Kind``, named after it.
     public static let all: [(name: String, message: WireMessage)] = [
         ("enrollmentRequest", .enrollmentRequest(csrPEM: requestPEM)),
         ("enrollmentCertificate", .enrollmentCertificate(certificatePEM: certificatePEM, rootPEM: certificatePEM)),
+        ("codedEnrollmentRequest", .codedEnrollmentRequest(csrPEM: requestPEM, code: "7K3Q-M9XA-2C4R-TV8H-N5PW")),
+        ("renewalRequest", .renewalRequest(certificatePEM: certificatePEM)),
+        ("renewalChallenge", .renewalChallenge(nonce: Array(0xb0...0xcf))),
+        ("renewalProof", .renewalProof(csrPEM: requestPEM, signature: Array(repeating: 0x5a, count: 256))),
         (
             "uploadRequest",
-            .uploadRequest(requestText: "SID:1155123456 requests to upload report !", certificatePEM: certificatePEM)
-        ),
-        ("sessionKey", .sessionKey(sessionID: sessionID, encryptedKey: Array(repeating: 0x5a, count: 256))),
-        (
-            "keyConfirmation",
-            .keyConfirmation(mac: hex("b273308e7c7b45f96b678c3ae6bd76b334232e98f1eb3194a09a898ca4f75d8a"))
-        ),
-        ("sessionSecure", .sessionSecure(mac: hex("a74830d4f62dd86a1303c7526fa153cfa73d661c9071fbbb6dee66d26249d10c"))),
-        (
-            "reportMessage",
-            .reportMessage(
-                sequence: 1,
-                content: message1,
-                mac: hex("9139417311e7b398e271a14df14f0d054380ec1e94a54d6959641d652897168e")
+            vector(
+                "02100000002a5349443a3131353531323334353620726571756573747320746f2075706c6f6164207265706f72742021",
+                "0000003f2d2d2d2d2d424547494e2043455254494649434154452d2d2d2d2d0a5645565456413d3d0a2d2d2d2d2d454e",
+                "442043455254494649434154452d2d2d2d2d0a00000002613179a631eede1bf9c98f12032cdeadd0e7a079398fc786b8",
+                "8cc846ec89af85a51a808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
             )
         ),
-        ("messageAcknowledged", .messageAcknowledged(sequence: 1)),
+        (
+            "sessionKey",
+            vector(
+                "0211a0a1a2a3a4a5a6a7a8a9aaabacadaeaf000000472d2d2d2d2d424547494e2043455254494649434154452d2d2d2d",
+                "2d0a516b7842513074435430465352413d3d0a2d2d2d2d2d454e442043455254494649434154452d2d2d2d2d0a675dd5",
+                "74ed7789310b3d2e7681f3790b466c773b1521fecf36577958371ea52f000001005a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+                "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+                "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+                "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+                "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+                "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+                "5a00000002613100000014323032362d31322d30315432333a35393a35395a"
+            )
+        ),
+        (
+            "blackboardSignature",
+            vector(
+                "021900000046304402203c45d4dbb900bfa2fadcbf588d1a4379be188a345acbdf194a95abca364dca8e022067a8816e",
+                "7de7955e7ef47b287c476b895e25066a6190469d8602fc512cad04c2"
+            )
+        ),
+        (
+            "keyConfirmation",
+            vector(
+                "0212710f55dc7195aa5feb1dfd9cc49b271f6d89e9fe10934e1939a87ec48a77360b"
+            )
+        ),
+        (
+            "sessionSecure",
+            vector(
+                "0213397b475e29f056960987edd0394af73893dac4e41e7fb26dbfabd89d4f925769"
+            )
+        ),
+        (
+            "reportMessage",
+            vector(
+                "0214000000000000000100000025095ea82c1fff2d83b3444fde56d31fb4c6e121d16a296515894c5ecad5a26120b579",
+                "af98a2"
+            )
+        ),
+        (
+            "messageAcknowledged",
+            vector(
+                "02150000000000000001000000109982e54e792273aa0fc7bd110958b2a5"
+            )
+        ),
         (
             "endOfReport",
-            .endOfReport(sequence: 3, mac: hex("62f034df70ed44ce5b7d205a1f2daa6acf352e80b140edb2f499311fa1efd260"))
+            vector(
+                "02160000000000000003000000109c0a29c5c3a10b091e72547c37359c96"
+            )
         ),
         (
             "receipt",
-            .receipt(
-                ReportReceipt(
-                    reportID: 1,
-                    messageCount: 2,
-                    totalBytes: 42,
-                    digest: hex("90b9283ae81b01f4e641759471df0b14885f7c23ecc260ee12c176953f480ee0")
-                )
+            vector(
+                "021700000000000000030000013547dfb3c1d845afbaef2cf70a6ab2aa6e114d62e6030fe10f54e27586b77fbf6a8618",
+                "249abe2fe21a5cb2b81dd17aabf0252199be69f35457d6dda9976e7df48a64a1c225ef6a6419f6aa73be61e05fa14558",
+                "c08737c148adf0e7c082379995a4b48565b17d7e32a726f826120fa179343866e1cafb2bd206dfda537a85a060820a38",
+                "c2e395909815662b7bd78522e65be703282381cd0a6248c7851fd4cd0a914d82f77948568f8804f42b3ff7ce3d4827d7",
+                "31e1683d500bddca8251c51814cefdf62a00092727dc7384f64cbea54b5065c34b6753fb171bf1ea9347c997db97ebc5",
+                "365733950f76afff668abf359d8daab5778ea708549d84c64b211d3ba302a9dc5b70e0f0ae5269a3356b3a1f35ce2ce4",
+                "6f5b785f961c7be3e251be51e4ba1b1162fa2311e21e59a1fb3476cb948cab5aa37d68"
             )
         ),
+        ("keepAlive", .keepAlive),
         ("error", .error(CampusError(.sidMismatch, "the certificate is for 1155000000, not 1155123456"))),
     ]
 
