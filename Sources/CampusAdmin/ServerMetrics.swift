@@ -37,3 +37,11 @@ public final class ServerMetrics: Sendable {
         registry.emitToString()
     }
 }
+
+extension Metrics.Timer {
+    /// Records a duration measured with `ContinuousClock`.
+    public func record(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

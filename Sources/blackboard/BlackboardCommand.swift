@@ -281,9 +281,7 @@ struct Reports: AsyncParsableCommand {
             return
         }
         if latest {
-            var latestByStudent: [StudentID: ReportSummary] = [:]
-            for report in reports { latestByStudent[report.studentID] = report }
-            reports = latestByStudent.values.sorted { $0.id < $1.id }
+            reports = LatestSubmission.byStudent(reports).values.map(\.report).sorted { $0.id < $1.id }
         }
         if json {
             try JSONOutput.print(reports.map(ReportJSON.init))
@@ -306,14 +304,12 @@ struct Reports: AsyncParsableCommand {
 
     /// One line per student: the latest submission counts.
     private func printSubmissions(_ reports: [ReportSummary], to assignment: String) throws {
-        var byStudent: [StudentID: (latest: ReportSummary, count: Int)] = [:]
-        for report in reports {
-            byStudent[report.studentID] = (report, (byStudent[report.studentID]?.count ?? 0) + 1)
+        let rows = LatestSubmission.byStudent(reports).values.sorted {
+            $0.report.studentID.rawValue < $1.report.studentID.rawValue
         }
-        let rows = byStudent.values.sorted { $0.latest.studentID.rawValue < $1.latest.studentID.rawValue }
         if json {
             try JSONOutput.print(
-                rows.map { SubmissionJSON(report: ReportJSON($0.latest), submissions: $0.count) })
+                rows.map { SubmissionJSON(report: ReportJSON($0.report), submissions: $0.count) })
             return
         }
         Terminal.line("Assignment \(assignment)")
@@ -321,10 +317,10 @@ struct Reports: AsyncParsableCommand {
         for row in rows {
             Terminal.line(
                 [
-                    row.latest.studentID.rawValue, String(row.latest.id).padded(to: 6),
-                    JSONOutput.timestamp(row.latest.completedAt),
-                    (row.latest.isLate ? "late" : "on time").padded(to: 7),
-                    String(row.count).padded(to: 11), String(row.latest.totalBytes),
+                    row.report.studentID.rawValue, String(row.report.id).padded(to: 6),
+                    JSONOutput.timestamp(row.report.completedAt),
+                    (row.report.isLate ? "late" : "on time").padded(to: 7),
+                    String(row.count).padded(to: 11), String(row.report.totalBytes),
                 ].joined(separator: "  "))
         }
         Terminal.line(Count.of(rows.count, "student") + ", " + Count.of(reports.count, "submission"))

@@ -29,8 +29,7 @@ public struct AuthorityMetrics: Sendable {
         switch event {
         case .issued(_, _, let duration):
             issued.increment()
-            let (seconds, attoseconds) = duration.components
-            issueDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+            issueDuration.record(duration)
         case .refused(let code):
             metrics.counter(Self.refusedName, [("code", code.name)]).increment()
         case .ocspAnswered(let status):

@@ -33,7 +33,7 @@ public struct BlackboardDashboard: Sendable {
             let reports = try await store.reports(for: nil)
             let roster = try await store.roster()
             let rows: [[String: Any]] = assignments.map { assignment in
-                let latest = Self.latestByStudent(reports.filter { $0.assignment == assignment.name })
+                let latest = LatestSubmission.byStudent(reports.filter { $0.assignment == assignment.name })
                 let submitted = Set(latest.keys)
                 var row: [String: Any] = [
                     "name": assignment.name,
@@ -63,10 +63,10 @@ public struct BlackboardDashboard: Sendable {
                     "No such assignment", "There is no assignment \(name).", session: context.session, status: .notFound
                 )
             }
-            let latest = Self.latestByStudent(try await store.reports(for: nil).filter { $0.assignment == name })
+            let latest = LatestSubmission.byStudent(try await store.reports(for: nil).filter { $0.assignment == name })
             let roster = try await store.roster()
             let names = Dictionary(roster.map { ($0.studentID, $0.name) }, uniquingKeysWith: { first, _ in first })
-            var rows: [[String: Any]] = latest.values.sorted {
+            let rows: [[String: Any]] = latest.values.sorted {
                 $0.report.studentID.rawValue < $1.report.studentID.rawValue
             }
             .map { entry in
@@ -79,7 +79,6 @@ public struct BlackboardDashboard: Sendable {
             let missing = roster.filter { latest[$0.studentID] == nil }.map {
                 ["sid": $0.studentID.rawValue, "name": $0.name]
             }
-            rows.sort { ($0["sid"] as? String ?? "") < ($1["sid"] as? String ?? "") }
             return pages.page(
                 "assignment", title: "Assignment \(name)",
                 values: [
@@ -183,15 +182,6 @@ public struct BlackboardDashboard: Sendable {
             _ = try await store.closeAssignment(named: context.parameters.get("name") ?? "")
             return .redirect(to: "/", type: .normal)
         }
-    }
-
-    /// Each student's latest submission, with how many they made.
-    static func latestByStudent(_ reports: [ReportSummary]) -> [StudentID: (report: ReportSummary, count: Int)] {
-        var latest: [StudentID: (report: ReportSummary, count: Int)] = [:]
-        for report in reports.sorted(by: { $0.id < $1.id }) {
-            latest[report.studentID] = (report, (latest[report.studentID]?.count ?? 0) + 1)
-        }
-        return latest
     }
 
     /// The exact bytes, saved under `name` by the browser.

@@ -39,14 +39,14 @@ public final class BlackboardMetrics: Sendable {
         case .connectionClosed:
             connections.record(open.subtract(1, ordering: .relaxed).newValue)
         case .handshakeFinished(let refusal, let duration):
-            handshakeDuration.recordNanoseconds(duration.nanoseconds)
+            handshakeDuration.record(duration)
             if let refusal {
                 metrics.counter("blackboard_handshakes_total", [("outcome", refusal.name)]).increment()
             } else {
                 established.increment()
             }
         case .committed(let count, let size, let duration):
-            commitDuration.recordNanoseconds(duration.nanoseconds)
+            commitDuration.record(duration)
             messages.increment(by: count)
             bytes.increment(by: size)
         case .receiptSigned:
@@ -54,13 +54,5 @@ public final class BlackboardMetrics: Sendable {
         default:
             break
         }
-    }
-}
-
-extension Duration {
-    /// The duration in whole nanoseconds.
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

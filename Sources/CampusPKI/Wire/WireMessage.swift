@@ -334,25 +334,6 @@ public struct SessionKeyOffer: Sendable, Hashable {
     }
 }
 
-/// What Blackboard returns when a report is complete (docs/PROTOCOL.md, "Receipt").
-public struct ReportReceipt: Sendable, Hashable {
-    /// Blackboard's number for the report.
-    public var reportID: UInt64
-    /// How many messages the report holds.
-    public var messageCount: UInt64
-    /// The sum of the messages' content lengths.
-    public var totalBytes: UInt64
-    /// SHA-256 over the contents of all messages, in order, concatenated.
-    public var digest: [UInt8]
-
-    public init(reportID: UInt64, messageCount: UInt64, totalBytes: UInt64, digest: [UInt8]) {
-        self.reportID = reportID
-        self.messageCount = messageCount
-        self.totalBytes = totalBytes
-        self.digest = digest
-    }
-}
-
 extension ByteBuffer {
     mutating func writeField(_ bytes: [UInt8]) {
         writeInteger(UInt32(bytes.count))

@@ -81,16 +81,8 @@ import Testing
         #expect(!impostor.output.contains("Session secure"))
     }
 
+    /// `openssl cms -verify` with the options README gives.
     static func openSSL(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["cms", "-verify", "-inform", "DER", "-purpose", "any"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try OpenSSL.run(["cms", "-verify", "-inform", "DER", "-purpose", "any"] + arguments)
     }
 }
