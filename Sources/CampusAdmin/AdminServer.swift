@@ -14,11 +14,16 @@ public struct AdminServer: Service {
         public var port: Int
         /// The token file (`admin-token` in the server's directory).
         public var tokenPath: String
+        /// Timeouts, sizes and the connection cap of the port.
+        public var limits: HTTPLimits
 
-        public init(host: String = "127.0.0.1", port: Int, tokenPath: String) {
+        public init(
+            host: String = "127.0.0.1", port: Int, tokenPath: String, limits: HTTPLimits = .init()
+        ) {
             self.host = host
             self.port = port
             self.tokenPath = tokenPath
+            self.limits = limits
         }
     }
 
@@ -141,7 +146,7 @@ public struct AdminServer: Service {
 
     public func run() async throws {
         try await HTTPServing.run(
-            router(), host: configuration.host, port: configuration.port, bound: bound, what: "the web interface",
-            logger: logger)
+            router(), host: configuration.host, port: configuration.port, limits: configuration.limits, bound: bound,
+            what: "the web interface", logger: logger)
     }
 }

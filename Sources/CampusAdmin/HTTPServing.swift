@@ -1,5 +1,6 @@
 import CampusPKI
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -20,13 +21,26 @@ public enum HTTPServing {
 
     /// Runs `router` on `host:port` until the service group shuts it down, settling `bound` with the address once
     /// it listens (or the error when it cannot).
+    ///
+    /// Every connection is held to `limits` (``GuardedHTTP1Channel``), and accepting pauses for a second at a time
+    /// when it fails for lack of descriptors (``AcceptFailureHandler``), as on the framed ports.
     public static func run<Context: RequestContext>(
-        _ router: Router<Context>, host: String, port: Int, bound: BoundAddress, what: String, logger: Logger
+        _ router: Router<Context>, host: String, port: Int, limits: HTTPLimits, bound: BoundAddress, what: String,
+        logger: Logger
     ) async throws where Context.Source == ApplicationRequestContextSource {
+        let gate = HTTPConnectionGate(maximumConnections: limits.maximumConnections, what: what, logger: logger)
         let app = Application(
             router: router,
+            server: HTTPServerBuilder { responder in
+                GuardedHTTP1Channel(responder: responder, limits: limits, gate: gate)
+            },
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in
+                // Before NIO's own accept back-off, which would leave the event loop spinning (see the handler).
+                try? await channel.eventLoop.submit {
+                    try channel.pipeline.syncOperations.addHandler(
+                        AcceptFailureHandler(logger: logger), position: .first)
+                }.get()
                 if let address = channel.localAddress { bound.settle(.success(address)) }
             },
             logger: logger

@@ -61,6 +61,8 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Run no web interface.")
     var noAdmin = false
 
+    @OptionGroup(title: "HTTP port (web interface)") var http: HTTPLimitOptions
+
     @Option(help: "Address to listen on.")
     var host: String = "127.0.0.1"
 
@@ -146,7 +148,8 @@ struct Serve: AsyncParsableCommand {
                 requested: maxConnections, cap: ConnectionLimit.defaultMaximumConnections, logger: logger),
             minimumKeyBits: minKeySize,
             shutdownGrace: .seconds(Int64(shutdownGrace)),
-            revocation: revocation
+            revocation: revocation,
+            httpLimits: http.limits
         )
         // The database first: a Blackboard that cannot store reports must not look healthy.
         let store = try ServerLauncher.start(program: "blackboard", logger: logger) {

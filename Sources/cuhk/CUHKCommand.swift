@@ -123,6 +123,8 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Run no web interface.")
     var noAdmin = false
 
+    @OptionGroup(title: "HTTP ports (OCSP responder, web interface)") var http: HTTPLimitOptions
+
     @Flag(
         help: ArgumentHelp(
             "Do not issue Blackboard's certificate beside a new root.",
@@ -184,7 +186,8 @@ struct Serve: AsyncParsableCommand {
             ocspURL: ocspURL,
             ocspValidity: ocspValidity.seconds,
             adminPort: resolvedAdminPort,
-            adminHost: adminHost
+            adminHost: adminHost,
+            httpLimits: http.limits
         )
         // The port first: a port that is taken must not leave a new root behind.
         let listener = try await ServerLauncher.bind(program: "cuhk", host: host, port: port) {

@@ -44,6 +44,8 @@ public final class CUHKServer: FramedService, Sendable {
         public var adminPort: Int?
         /// Where the web interface listens: loopback unless told otherwise.
         public var adminHost: String
+        /// Timeouts, sizes and the connection cap of each HTTP port (the OCSP responder, the web interface).
+        public var httpLimits: HTTPLimits
 
         public init(
             directory: String = ".",
@@ -61,7 +63,8 @@ public final class CUHKServer: FramedService, Sendable {
             ocspURL: String? = nil,
             ocspValidity: TimeInterval = OCSPResponder.defaultValiditySeconds,
             adminPort: Int? = nil,
-            adminHost: String = "127.0.0.1"
+            adminHost: String = "127.0.0.1",
+            httpLimits: HTTPLimits = .init()
         ) {
             self.directory = directory
             self.rootKeySize = rootKeySize
@@ -79,6 +82,7 @@ public final class CUHKServer: FramedService, Sendable {
             self.ocspValidity = ocspValidity
             self.adminPort = adminPort
             self.adminHost = adminHost
+            self.httpLimits = httpLimits
         }
 
         /// The listener's part of the configuration.
@@ -165,7 +169,7 @@ public final class CUHKServer: FramedService, Sendable {
         self.directory = configuration.directory
         let ocsp = configuration.ocspPort.map { port in
             OCSPHTTPServer(
-                configuration: .init(host: configuration.host, port: port),
+                configuration: .init(host: configuration.host, port: port, limits: configuration.httpLimits),
                 responder: OCSPResponder(
                     root: root, registry: registry, configuration: .init(validity: configuration.ocspValidity),
                     events: events),
@@ -184,7 +188,8 @@ public final class CUHKServer: FramedService, Sendable {
             return try AdminServer(
                 configuration: .init(
                     host: configuration.adminHost, port: port,
-                    tokenPath: SecureFile.join(configuration.directory, AdminToken.fileName(for: "cuhk"))),
+                    tokenPath: SecureFile.join(configuration.directory, AdminToken.fileName(for: "cuhk")),
+                    limits: configuration.httpLimits),
                 pages: try dashboard.pages(), metrics: metrics, logger: logger,
                 readiness: { await dashboard.readiness() }, routes: { dashboard.routes($0, $1) })
         }

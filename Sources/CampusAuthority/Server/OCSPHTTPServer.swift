@@ -17,10 +17,13 @@ public struct OCSPHTTPServer: Service {
         public var host: String
         /// ``OCSPResponder/defaultPort`` by default; 0 picks a free port.
         public var port: Int
+        /// Timeouts, sizes and the connection cap of the port.
+        public var limits: HTTPLimits
 
-        public init(host: String = "127.0.0.1", port: Int = OCSPResponder.defaultPort) {
+        public init(host: String = "127.0.0.1", port: Int = OCSPResponder.defaultPort, limits: HTTPLimits = .init()) {
             self.host = host
             self.port = port
+            self.limits = limits
         }
     }
 
@@ -63,8 +66,8 @@ public struct OCSPHTTPServer: Service {
         router.post("**", use: post)
         router.get("**", use: get)
         try await HTTPServing.run(
-            router, host: configuration.host, port: configuration.port, bound: bound, what: "the OCSP responder",
-            logger: logger)
+            router, host: configuration.host, port: configuration.port, limits: configuration.limits, bound: bound,
+            what: "the OCSP responder", logger: logger)
     }
 
     static func response(_ bytes: [UInt8], maxAge: Int?) -> Response {

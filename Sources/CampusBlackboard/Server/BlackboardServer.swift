@@ -45,6 +45,8 @@ public final class BlackboardServer: FramedService, Sendable {
         /// What to do when cert 2 names an OCSP responder whose answer cannot be had: refuse (`hard`), accept and
         /// log (`soft`), or do not ask (`off`).
         public var revocation: RevocationPolicy.Mode
+        /// Timeouts, sizes and the connection cap of the web interface's port.
+        public var httpLimits: HTTPLimits
 
         public init(
             directory: String = ".",
@@ -63,7 +65,8 @@ public final class BlackboardServer: FramedService, Sendable {
             maximumConnections: Int = ConnectionLimit.defaultMaximumConnections,
             minimumKeyBits: Int = 2048,
             shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds)),
-            revocation: RevocationPolicy.Mode = .hard
+            revocation: RevocationPolicy.Mode = .hard,
+            httpLimits: HTTPLimits = .init()
         ) {
             self.directory = directory
             self.rootCertificatePath = rootCertificatePath
@@ -82,6 +85,7 @@ public final class BlackboardServer: FramedService, Sendable {
             self.shutdownGrace = shutdownGrace
             self.minimumKeyBits = minimumKeyBits
             self.revocation = revocation
+            self.httpLimits = httpLimits
         }
 
         /// The listener's part of the configuration.
@@ -206,7 +210,8 @@ public final class BlackboardServer: FramedService, Sendable {
             admin = try AdminServer(
                 configuration: .init(
                     host: configuration.adminHost, port: adminPort,
-                    tokenPath: SecureFile.join(configuration.directory, AdminToken.fileName(for: "blackboard"))),
+                    tokenPath: SecureFile.join(configuration.directory, AdminToken.fileName(for: "blackboard")),
+                    limits: configuration.httpLimits),
                 pages: try BlackboardDashboard.pages(), metrics: metrics.metrics, logger: logger,
                 readiness: {
                     var problems: [String] = []

@@ -315,9 +315,9 @@ public final class FramedServer: Service, Sendable {
 /// `accept` fails at once, and the event loop spins at 100 % CPU: NIO's own accept back-off delays the next read
 /// request but leaves the socket registered for reading. Turning `autoRead` off unregisters it; turning it back on
 /// after the pause registers it again.
-final class AcceptFailureHandler: ChannelInboundHandler {
-    typealias InboundIn = any Channel
-    typealias InboundOut = any Channel
+public final class AcceptFailureHandler: ChannelInboundHandler {
+    public typealias InboundIn = any Channel
+    public typealias InboundOut = any Channel
 
     /// How long accepting pauses after a failure.
     static let pause = TimeAmount.seconds(1)
@@ -329,11 +329,12 @@ final class AcceptFailureHandler: ChannelInboundHandler {
     private var failuresSinceReport = 0
     private var paused = false
 
-    init(logger: Logger) {
+    /// - Parameter logger: Receives one line per burst of failures.
+    public init(logger: Logger) {
         self.logger = logger
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let error = error as? IOError, Self.isResourceShortage(error.errnoCode) else {
             // One accepted connection could not be set up (a socket option refused, say). NIO has closed it; the
             // error goes no further, since reaching the accept loop would end the whole server.

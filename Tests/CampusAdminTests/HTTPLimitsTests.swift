@@ -1,0 +1,223 @@
+import CampusAdmin
+import CampusPKI
+import Hummingbird
+import Logging
+import NIOCore
+import Testing
+
+/// A small site served the way CUHK's OCSP responder and both web interfaces are (``HTTPServing``), on a free port.
+enum TestSite {
+    static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+    static let greeting = "hello\n"
+
+    static func with(limits: HTTPLimits, _ body: @Sendable (Int) async throws -> Void) async throws {
+        let bound = BoundAddress()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                let router = Router(options: .autoGenerateHeadEndpoints)
+                router.get("/") { _, _ in greeting }
+                try await HTTPServing.run(
+                    router, host: "127.0.0.1", port: 0, limits: limits, bound: bound, what: "the test site",
+                    logger: quiet)
+            }
+            defer { group.cancelAll() }
+            let port = try #require(try await bound.value().port)
+            try await body(port)
+        }
+    }
+
+    /// A GET of `/`, as a browser would send it on a kept-alive connection.
+    static let request = "GET / HTTP/1.1\r\nHost: test\r\n\r\n"
+}
+
+/// Every HTTP port closes idle and slow connections, caps the request line, the header fields and its connections.
+@Suite struct HTTPLimitsTests {
+    /// Timeouts a test does not exercise: long enough never to fire while it runs.
+    static let never = TimeAmount.seconds(3600)
+
+    @Test func anIdleConnectionIsClosedAfterTheIdleTimeout() async throws {
+        try await TestSite.with(limits: .init(idleTimeout: .milliseconds(200), headerTimeout: Self.never)) { port in
+            // A connection that never sends anything.
+            let silent = try await RawHTTPConnection.open(port: port)
+            let leftover = try await silent.talk { try await $0.untilClosed() }
+            #expect(leftover.isEmpty)
+            #expect(!silent.gaveUp, "the server never closed the idle connection")
+
+            // A kept-alive connection after its answer.
+            let kept = try await RawHTTPConnection.open(port: port)
+            let answer = try await kept.talk { conversation -> RawHTTPConnection.Answer? in
+                try await conversation.send(TestSite.request)
+                let answer = try await conversation.answer()
+                #expect(try await conversation.untilClosed().isEmpty)
+                return answer
+            }
+            #expect(answer?.status == 200)
+            #expect(answer?.body == TestSite.greeting)
+            #expect(!kept.gaveUp, "the server never closed the kept-alive connection")
+        }
+    }
+
+    @Test func aHeadThatDoesNotArriveInTimeGets408() async throws {
+        let limits = HTTPLimits(idleTimeout: Self.never, headerTimeout: .milliseconds(300))
+        try await TestSite.with(limits: limits) { port in
+            let slow = try await RawHTTPConnection.open(port: port)
+            let answer = try await slow.talk { conversation -> RawHTTPConnection.Answer? in
+                // A request line and one field, then nothing: the empty line never comes.
+                try await conversation.send("GET / HTTP/1.1\r\nHost: test\r\n")
+                let answer = try await conversation.answer()
+                _ = try await conversation.untilClosed()
+                return answer
+            }
+            let expected = HTTPRefusal.tooSlow(limits.headerTimeout)
+            #expect(answer?.status == Int(expected.status.code))
+            #expect(answer?.header("Connection") == "close")
+            #expect(answer?.body == expected.reason + "\n")
+            #expect(!slow.gaveUp)
+        }
+    }
+
+    @Test func anOversizedRequestLineGets414AndTheLimitItselfIsServed() async throws {
+        let limits = HTTPLimits()
+        try await TestSite.with(limits: limits) { port in
+            // "GET " + path + " HTTP/1.1" is exactly the limit: served (404, no such page).
+            let fits = "/" + String(repeating: "a", count: limits.maximumRequestLineBytes - 14)
+            let atLimit = try await RawHTTPConnection.open(port: port)
+            let served = try await atLimit.talk { conversation in
+                try await conversation.send("GET \(fits) HTTP/1.1\r\nHost: test\r\n\r\n")
+                return try await conversation.answer()
+            }
+            #expect(served?.status == 404)
+
+            let tooLong = try await RawHTTPConnection.open(port: port)
+            let answer = try await tooLong.talk { conversation -> RawHTTPConnection.Answer? in
+                try await conversation.send("GET \(fits)a HTTP/1.1\r\nHost: test\r\n\r\n")
+                let answer = try await conversation.answer()
+                _ = try await conversation.untilClosed()
+                return answer
+            }
+            let expected = HTTPRefusal.requestLineTooLong(limit: limits.maximumRequestLineBytes)
+            #expect(answer?.status == Int(expected.status.code))
+            #expect(answer?.status == 414)
+            #expect(answer?.body == expected.reason + "\n")
+            #expect(!tooLong.gaveUp, "the connection stayed open after the refusal")
+
+            // A request line that never ends is refused as soon as it passes the limit.
+            let endless = try await RawHTTPConnection.open(port: port)
+            let refused = try await endless.talk { conversation in
+                try await conversation.send("GET /" + String(repeating: "b", count: limits.maximumRequestLineBytes))
+                return try await conversation.answer()
+            }
+            #expect(refused?.status == 414)
+        }
+    }
+
+    @Test func headerFieldsOverTheLimitGet431() async throws {
+        let limits = HTTPLimits()
+        let expected = HTTPRefusal.headersTooLarge(limit: limits.maximumHeaderBytes, fields: limits.maximumHeaderFields)
+        try await TestSite.with(limits: limits) { port in
+            let large = "X-Filler: " + String(repeating: "x", count: limits.maximumHeaderBytes) + "\r\n"
+            let many = (0...limits.maximumHeaderFields).map { "X-Field-\($0): 1\r\n" }.joined()
+            for fields in [large, many] {
+                let connection = try await RawHTTPConnection.open(port: port)
+                let answer = try await connection.talk { conversation -> RawHTTPConnection.Answer? in
+                    try await conversation.send("GET / HTTP/1.1\r\nHost: test\r\n" + fields + "\r\n")
+                    let answer = try await conversation.answer()
+                    _ = try await conversation.untilClosed()
+                    return answer
+                }
+                #expect(answer?.status == Int(expected.status.code))
+                #expect(answer?.status == 431)
+                #expect(answer?.body == expected.reason + "\n")
+                #expect(!connection.gaveUp)
+            }
+            // Within the limits, the same site answers.
+            let fine = try await RawHTTPConnection.open(port: port)
+            let answer = try await fine.talk { conversation in
+                try await conversation.send("GET / HTTP/1.1\r\nHost: test\r\nX-Field: 1\r\n\r\n")
+                return try await conversation.answer()
+            }
+            #expect(answer?.status == 200)
+        }
+    }
+
+    @Test func aConnectionOverTheCapIsRefusedWhileTheOthersWork() async throws {
+        let limits = HTTPLimits(maximumConnections: 2)
+        try await TestSite.with(limits: limits) { port in
+            let first = try await RawHTTPConnection.open(port: port)
+            let second = try await RawHTTPConnection.open(port: port)
+            try await first.talk { one in
+                try await one.send(TestSite.request)
+                #expect(try await one.answer()?.status == 200)
+                try await second.talk { two in
+                    try await two.send(TestSite.request)
+                    #expect(try await two.answer()?.status == 200)
+                    // Both places are taken: the third is answered 503 at once and closed.
+                    let third = try await RawHTTPConnection.open(port: port)
+                    let refused = try await third.talk { three -> RawHTTPConnection.Answer? in
+                        let answer = try await three.answer()
+                        _ = try await three.untilClosed()
+                        return answer
+                    }
+                    let expected = HTTPRefusal.busy(limit: limits.maximumConnections)
+                    #expect(refused?.status == Int(expected.status.code))
+                    #expect(refused?.body == expected.reason + "\n")
+                    #expect(!third.gaveUp)
+                    // The connections served go on.
+                    try await two.send(TestSite.request)
+                    #expect(try await two.answer()?.body == TestSite.greeting)
+                }
+                try await one.send(TestSite.request)
+                #expect(try await one.answer()?.body == TestSite.greeting)
+            }
+        }
+    }
+
+    @Test func headAnswersAsGetWithoutABody() async throws {
+        try await TestSite.with(limits: .init()) { port in
+            let connection = try await RawHTTPConnection.open(port: port)
+            try await connection.talk { conversation in
+                try await conversation.send("HEAD / HTTP/1.1\r\nHost: test\r\n\r\n")
+                let head = try #require(try await conversation.answer(toHead: true))
+                // The same connection goes on: no body bytes came after the head.
+                try await conversation.send(TestSite.request)
+                let get = try #require(try await conversation.answer())
+                #expect(head.status == 200)
+                #expect(head.status == get.status)
+                #expect(head.header("Content-Length") == String(TestSite.greeting.utf8.count))
+                #expect(head.header("Content-Length") == get.header("Content-Length"))
+                #expect(head.header("Content-Type") == get.header("Content-Type"))
+                #expect(get.body == TestSite.greeting)
+            }
+        }
+    }
+}
+
+/// The head scanner in front of the decoder, fed by hand.
+@Suite struct HTTPRequestHeadScannerTests {
+    static func scan(_ parts: [String], limits: HTTPLimits = .init()) -> [HTTPRequestHeadScanner.Outcome] {
+        var scanner = HTTPRequestHeadScanner(limits: limits)
+        return parts.map { scanner.scan(ByteBuffer(string: $0).readableBytesView) }
+    }
+
+    @Test func aHeadInPiecesIsCompleteAtItsEmptyLine() {
+        #expect(
+            Self.scan(["GE", "T / HTTP/1.1\r", "\nHost: a\r\n", "\r", "\nbody"]) == [
+                .incomplete, .incomplete, .incomplete, .incomplete, .complete,
+            ])
+        // Empty lines before the request line are skipped; bare LF ends lines too.
+        #expect(Self.scan(["\r\n\r\nGET / HTTP/1.1\nHost: a\n\n"]) == [.complete])
+        // After the head nothing more is looked at: a body of any size.
+        #expect(
+            Self.scan(["GET / HTTP/1.1\r\n\r\n", String(repeating: "x", count: 100_000)]) == [.complete, .complete])
+    }
+
+    @Test func limitsAreExact() {
+        let limits = HTTPLimits(maximumRequestLineBytes: 10, maximumHeaderBytes: 12, maximumHeaderFields: 2)
+        #expect(Self.scan(["0123456789\r\n\r\n"], limits: limits) == [.complete])
+        #expect(Self.scan(["0123456789A"], limits: limits) == [.requestLineTooLong])
+        // 12 bytes of fields with their line ends and the empty line: "a: 1\r\n" "b: 2\r\n" is 12, "\r\n" is over.
+        #expect(Self.scan(["GET\r\na: 1\r\nb: 2\r\n\r\n"], limits: limits) == [.headersTooLarge])
+        #expect(Self.scan(["GET\r\na:1\r\nb:2\r\n\r\n"], limits: limits) == [.complete])
+        #expect(Self.scan(["GET\na\nb\nc\n\n"], limits: limits) == [.headersTooLarge])
+    }
+}
