@@ -79,19 +79,9 @@ public struct OCSPHTTPServer: Service {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
-    /// The DER request in a GET's path: base64, URL-escaped, after the responder's own path (which may have
-    /// segments of its own behind a proxy, and base64 may contain `/`, so every suffix is tried).
+    /// The DER request in a GET's path; see ``OCSPGetPath``.
     static func requestBytes(inPath path: String) -> [UInt8]? {
-        var segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        while !segments.isEmpty {
-            let text = segments.joined(separator: "/").removingPercentEncoding ?? ""
-            if let data = Data(base64Encoded: text), !data.isEmpty,
-                (try? OCSPRequestMessage(derEncoded: Array(data))) != nil
-            {
-                return Array(data)
-            }
-            segments = segments.dropFirst()
-        }
-        return nil
+        OCSPGetPath.requestBytes(inPath: path)
     }
+
 }
