@@ -6,7 +6,7 @@ import NIOCore
 import ServiceLifecycle
 
 /// A server's web interface on its own port (loopback by default): the login, the pages a site adds behind it,
-/// and, without login, `GET /healthz`, `GET /readyz` and `GET /metrics`.
+/// and, without login, `GET /healthz`, `GET /readyz` and `GET /metrics`. `HEAD` works wherever `GET` does.
 public struct AdminServer: Service {
     public struct Configuration: Sendable {
         public var host: String
@@ -16,14 +16,18 @@ public struct AdminServer: Service {
         public var tokenPath: String
         /// Timeouts, sizes and the connection cap of the port.
         public var limits: HTTPLimits
+        /// How long `/readyz` serves one run of the readiness checks.
+        public var readinessInterval: Duration
 
         public init(
-            host: String = "127.0.0.1", port: Int, tokenPath: String, limits: HTTPLimits = .init()
+            host: String = "127.0.0.1", port: Int, tokenPath: String, limits: HTTPLimits = .init(),
+            readinessInterval: Duration = CachedProbe<[String]>.defaultInterval
         ) {
             self.host = host
             self.port = port
             self.tokenPath = tokenPath
             self.limits = limits
+            self.readinessInterval = readinessInterval
         }
     }
 
@@ -40,7 +44,8 @@ public struct AdminServer: Service {
     public let token: String
     /// Settled once the port is bound (or cannot be).
     public let bound: BoundAddress
-    let readiness: Readiness
+    /// The readiness checks, run at most once per ``Configuration/readinessInterval``.
+    let readiness: CachedProbe<[String]>
     let routes: Routes
     let logger: Logger
 
@@ -55,7 +60,7 @@ public struct AdminServer: Service {
         self.pages = pages
         self.metrics = metrics
         self.logger = logger
-        self.readiness = readiness
+        self.readiness = CachedProbe(interval: configuration.readinessInterval, probe: readiness)
         self.routes = routes
         token = try AdminToken.loadOrCreate(at: configuration.tokenPath).token
         sessions = AdminSessions(token: token)
@@ -75,7 +80,7 @@ public struct AdminServer: Service {
 
     /// The router, for the server and for route tests.
     public func router() -> Router<AdminContext> {
-        let router = Router(context: AdminContext.self)
+        let router = Router(context: AdminContext.self, options: .autoGenerateHeadEndpoints)
         let pages = pages
         let sessions = sessions
         let metrics = metrics
@@ -83,7 +88,7 @@ public struct AdminServer: Service {
         let tokenPath = configuration.tokenPath
         router.get("healthz") { _, _ in "ok\n" }
         router.get("readyz") { _, _ -> Response in
-            let problems = await readiness()
+            let problems = await readiness.value()
             let text = problems.isEmpty ? "ready\n" : problems.map { $0 + "\n" }.joined()
             return Response(
                 status: problems.isEmpty ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],

@@ -28,14 +28,16 @@ struct DashboardFixture: Sendable {
         var csrf: String
     }
 
+    /// - Parameter ocspPort: The responder's port (0: a free one); `nil` runs none.
     static func with(
-        enrollment: EnrollmentPolicy = .standard, roster: [RosterEntry] = [],
+        enrollment: EnrollmentPolicy = .standard, roster: [RosterEntry] = [], ocspPort: Int? = nil,
         _ body: @Sendable (DashboardFixture, any TestClientProtocol) async throws -> Void
     ) async throws {
         let directory = try temporaryDirectory()
         try RootAuthority.create(root, in: directory, checkpoint: { _ in })
         let server = try CUHKServer(
-            configuration: .init(directory: directory, port: 0, enrollment: enrollment, ocspPort: nil, adminPort: 0),
+            configuration: .init(
+                directory: directory, port: 0, enrollment: enrollment, ocspPort: ocspPort, adminPort: 0),
             logger: quiet)
         let admin = try #require(server.admin)
         let registry = try #require(server.authority.registry as? SQLiteCertificateRegistry)

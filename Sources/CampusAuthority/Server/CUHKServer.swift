@@ -191,7 +191,12 @@ public final class CUHKServer: FramedService, Sendable {
                     tokenPath: SecureFile.join(configuration.directory, AdminToken.fileName(for: "cuhk")),
                     limits: configuration.httpLimits),
                 pages: try dashboard.pages(), metrics: metrics, logger: logger,
-                readiness: { await dashboard.readiness() }, routes: { dashboard.routes($0, $1) })
+                readiness: {
+                    // CUHK is not ready while Blackboard cannot learn whether a certificate is revoked.
+                    let problems = await dashboard.readiness()
+                    return problems + (await ocsp?.readiness() ?? [])
+                },
+                routes: { dashboard.routes($0, $1) })
         }
         let fingerprint = root.certificate.sha256Fingerprint
         switch origin {

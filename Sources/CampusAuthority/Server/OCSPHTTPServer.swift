@@ -43,7 +43,7 @@ public struct OCSPHTTPServer: Service {
     static let responseType = "application/ocsp-response"
 
     public func run() async throws {
-        let router = Router()
+        let router = Router(options: .autoGenerateHeadEndpoints)
         let responder = responder
         let post: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
             let body: ByteBuffer
@@ -84,4 +84,16 @@ public struct OCSPHTTPServer: Service {
         OCSPGetPath.requestBytes(inPath: path)
     }
 
+    /// What keeps the responder from being ready: empty when it listens and answers an HTTP request.
+    public func readiness(timeout: TimeAmount = HTTPProbe.defaultTimeout) async -> [String] {
+        guard let address = bound.current else { return ["the OCSP responder is not listening"] }
+        switch await HTTPProbe.ask(address, timeout: timeout) {
+        case .answered(let status) where status == HTTPResponse.Status.serviceUnavailable.code:
+            return ["the OCSP responder at \(address.hostAndPort) is at its connection limit"]
+        case .answered:
+            return []
+        case .failed(let reason):
+            return ["the OCSP responder at \(address.hostAndPort) does not answer: \(reason)"]
+        }
+    }
 }
