@@ -106,9 +106,8 @@ public struct AdminServer: Service {
             }
             switch sessions.login(with: given, from: client) {
             case .session(let session):
-                // Only a path on this site: never an address elsewhere (an open redirect).
-                let target = next.flatMap { $0.hasPrefix("/") && !$0.hasPrefix("//") && !$0.contains("\\") ? $0 : nil }
-                var response = Response.redirect(to: target ?? "/", type: .normal)
+                // Only a path on this site, as a browser reads it: never an address elsewhere (an open redirect).
+                var response = Response.redirect(to: LoginRedirect.target(next), type: .normal)
                 response.setCookie(
                     Cookie(
                         name: AdminAuthMiddleware.cookieName, value: session.id, expires: session.expires,

@@ -10,17 +10,27 @@ public struct AdminSession: Sendable, Hashable {
     public var expires: Date
 }
 
-/// The logged-in sessions of one web interface, in memory (a restart logs everyone out), and the rate limit on
-/// failed logins, counted per client address: one client guessing does not lock the others out.
+/// The logged-in sessions of one web interface, in memory (a restart logs everyone out), and the limit on failed
+/// logins.
+///
+/// The token is checked first, in constant time, and the right token always logs in: behind a proxy every browser
+/// comes from one address, and a guesser there must not lock the staff out. Wrong tokens are counted per client
+/// address; an address over its budget gets `rateLimited` for its wrong tokens, which only slows guessing a
+/// 256-bit token that cannot be guessed anyway.
 public final class AdminSessions: Sendable {
     /// How long a session lasts.
     public static let lifetime: TimeInterval = 8 * 3600
-    /// Failed logins allowed within ``failureWindow`` before logins are refused for the rest of it.
+    /// Failed logins from one address within ``failureWindow``; more wrong tokens get `rateLimited` until the oldest
+    /// of them is older than the window.
     public static let failuresAllowed = 5
     public static let failureWindow: TimeInterval = 60
+    /// The most client addresses whose failures are remembered; when full, the address whose last failure is the
+    /// oldest is forgotten first, so the table stays bounded whatever the number of addresses.
+    public static let maximumTrackedClients = 4096
 
     private struct State {
         var sessions: [String: AdminSession] = [:]
+        /// Each address's recent failures, oldest first, at most ``failuresAllowed``.
         var failures: [String: [Date]] = [:]
     }
 
@@ -35,31 +45,47 @@ public final class AdminSessions: Sendable {
     public enum LoginResult: Sendable, Equatable {
         case session(AdminSession)
         case wrongToken
-        /// Too many failures lately; try again after this many seconds.
+        /// A wrong token from an address with too many failures lately; try again after this many seconds.
         case rateLimited(seconds: Int)
     }
 
-    /// Exchanges the token for a session; a wrong token counts towards `client`'s rate limit.
+    /// How many client addresses have failures remembered now.
+    public var trackedClients: Int { state.withLock { $0.failures.count } }
+
+    /// Exchanges the token for a session; a wrong token counts towards `client`'s limit.
     public func login(with given: String, from client: String = "unknown", now: Date = Date()) -> LoginResult {
-        state.withLock { state in
-            state.failures = state.failures.compactMapValues { times in
-                let recent = times.filter { now.timeIntervalSince($0) <= Self.failureWindow }
-                return recent.isEmpty ? nil : recent
+        // First, and whatever the failures: the right token is never refused.
+        let right = AdminToken.matches(given, token)
+        return state.withLock { state in
+            if right {
+                state.sessions = state.sessions.filter { $0.value.expires > now }
+                let session = AdminSession(
+                    id: AdminToken.generate(), csrfToken: AdminToken.generate(), expires: now + Self.lifetime)
+                state.sessions[session.id] = session
+                return .session(session)
             }
-            let failures = state.failures[client] ?? []
-            if failures.count >= Self.failuresAllowed, let oldest = failures.first {
+            let recent = (state.failures[client] ?? []).filter { now.timeIntervalSince($0) <= Self.failureWindow }
+            if recent.count >= Self.failuresAllowed, let oldest = recent.first {
+                state.failures[client] = recent
                 return .rateLimited(
                     seconds: max(1, Int((Self.failureWindow - now.timeIntervalSince(oldest)).rounded(.up))))
             }
-            guard AdminToken.matches(given, token) else {
-                state.failures[client, default: []].append(now)
-                return .wrongToken
+            if state.failures[client] == nil, state.failures.count >= Self.maximumTrackedClients {
+                Self.forgetStale(&state.failures, now: now)
             }
-            state.sessions = state.sessions.filter { $0.value.expires > now }
-            let session = AdminSession(
-                id: AdminToken.generate(), csrfToken: AdminToken.generate(), expires: now + Self.lifetime)
-            state.sessions[session.id] = session
-            return .session(session)
+            state.failures[client] = recent + [now]
+            return .wrongToken
+        }
+    }
+
+    /// Drops the addresses without a failure in the window; if none, the one whose last failure is the oldest.
+    private static func forgetStale(_ failures: inout [String: [Date]], now: Date) {
+        failures = failures.filter { _, times in times.last.map { now.timeIntervalSince($0) <= failureWindow } ?? false
+        }
+        if failures.count >= maximumTrackedClients,
+            let stalest = failures.min(by: { ($0.value.last ?? now) < ($1.value.last ?? now) })?.key
+        {
+            failures[stalest] = nil
         }
     }
 

@@ -54,6 +54,107 @@ func temporaryDirectory() throws -> String {
 }
 
 @Suite struct AdminServerTests {
+    /// A `next` a browser would follow to another host, however it is written.
+    static let elsewhere = [
+        "/%09/evil.example", "/\\evil", "/%5Cevil", "%2F%2Fevil", "https://evil", "//evil", "/%0A/evil", "/%0D%0A/evil",
+        " //evil", "%01//evil", "\\\\evil", "/\\/evil", "javascript:alert(1)", "evil", "",
+    ]
+
+    @Test(arguments: elsewhere)
+    func aLoginNeverRedirectsElsewhere(_ next: String) async throws {
+        let site = try AdminSite.make()
+        try await site.test { client in
+            // In the URL, `next` is as written (escapes included); in the form, the same text escaped once more.
+            var query = CharacterSet.urlQueryAllowed
+            query.insert("%")
+            query.remove(charactersIn: "&+=#")
+            let escaped = try #require(next.addingPercentEncoding(withAllowedCharacters: query))
+            let viaQuery = try await client.execute(
+                uri: "/login?token=\(site.admin.token)&next=\(escaped)", method: .get)
+            #expect(viaQuery.status == .seeOther)
+            #expect(viaQuery.headers[.location] == LoginRedirect.home)
+            let decoded = next.removingPercentEncoding ?? next
+            let form =
+                "token=\(site.admin.token)&next="
+                + (decoded.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+            let viaForm = try await client.execute(
+                uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: form))
+            #expect(viaForm.status == .seeOther)
+            #expect(viaForm.headers[.location] == LoginRedirect.home)
+        }
+    }
+
+    @Test func aLoginOpensThePageOnThisSiteThatWasAskedFor() async throws {
+        let site = try AdminSite.make()
+        try await site.test { client in
+            let page = try await client.execute(
+                uri: "/login?token=\(site.admin.token)&next=/assignments/a1%3Fx%3D1", method: .get)
+            #expect(page.headers[.location] == "/assignments/a1?x=1")
+            let form = try await client.execute(
+                uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "token=\(site.admin.token)&next=%2Fassignments%2Fa1%3Fx%3D1"))
+            #expect(form.headers[.location] == "/assignments/a1?x=1")
+        }
+        // As a browser parses it: tabs and newlines go, a space or control byte is escaped, never a header break.
+        #expect(LoginRedirect.target("/assign\tments/a 1") == "/assignments/a%201")
+        #expect(LoginRedirect.target("/a\u{01}b\r\nc") == "/a%01bc")
+        #expect(LoginRedirect.target("/r\u{E9}sum\u{E9}") == "/r%C3%A9sum%C3%A9")
+        #expect(LoginRedirect.target(nil) == LoginRedirect.home)
+    }
+
+    @Test func theRightTokenLogsInAfterAnyNumberOfFailuresFromTheSameAddress() {
+        let token = String(repeating: "a", count: 64)
+        let sessions = AdminSessions(token: token)
+        let now = Date()
+        for attempt in 0..<(AdminSessions.failuresAllowed * 4) {
+            let result = sessions.login(with: "guess\(attempt)", from: "192.0.2.1", now: now)
+            if attempt < AdminSessions.failuresAllowed {
+                #expect(result == .wrongToken)
+            } else {
+                guard case .rateLimited(let seconds) = result else {
+                    Issue.record("guess \(attempt) over the budget was not limited: \(result)")
+                    continue
+                }
+                #expect(seconds == Int(AdminSessions.failureWindow))
+            }
+        }
+        // The address behind which everyone sits (a proxy, or loopback) still logs in with the token.
+        guard case .session = sessions.login(with: token, from: "192.0.2.1", now: now) else {
+            Issue.record("the right token was refused after another client's failures")
+            return
+        }
+        // Another address has its own budget.
+        #expect(sessions.login(with: "guess", from: "192.0.2.2", now: now) == .wrongToken)
+        // After the window, the first address may guess again.
+        #expect(
+            sessions.login(with: "guess", from: "192.0.2.1", now: now + AdminSessions.failureWindow + 1)
+                == .wrongToken)
+    }
+
+    @Test func theFailureTableStaysBounded() {
+        let sessions = AdminSessions(token: String(repeating: "a", count: 64))
+        let now = Date()
+        for client in 0..<(AdminSessions.maximumTrackedClients + 500) {
+            _ = sessions.login(with: "guess", from: "10.0.\(client / 256).\(client % 256)", now: now)
+        }
+        #expect(sessions.trackedClients <= AdminSessions.maximumTrackedClients)
+        #expect(sessions.trackedClients > 0)
+    }
+
+    @Test func overHTTPTheRightTokenIsNeverRefused() async throws {
+        let site = try AdminSite.make()
+        try await site.test { client in
+            for _ in 0..<AdminSessions.failuresAllowed {
+                #expect(try await client.execute(uri: "/login?token=wrong", method: .get).status == .unauthorized)
+            }
+            #expect(try await client.execute(uri: "/login?token=wrong", method: .get).status == .tooManyRequests)
+            let right = try await client.execute(uri: "/login?token=\(site.admin.token)", method: .get)
+            #expect(right.status == .seeOther)
+            #expect(right.headers[.setCookie]?.hasPrefix(AdminAuthMiddleware.cookieName + "=") == true)
+        }
+    }
+
     @Test func readinessIsCheckedAtMostOncePerInterval() async throws {
         let site = try AdminSite.make()
         try await site.test { client in
