@@ -1,5 +1,6 @@
 import CampusAdmin
 import CampusPKI
+import Foundation
 import Hummingbird
 import Logging
 import NIOCore
@@ -188,6 +189,39 @@ enum TestSite {
                 #expect(head.header("Content-Type") == get.header("Content-Type"))
                 #expect(get.body == TestSite.greeting)
             }
+        }
+    }
+}
+
+/// README's table of the HTTP ports' limits says what the code does.
+@Suite struct HTTPLimitsDocumentationTests {
+    /// `8,192`, as README writes numbers.
+    static func grouped(_ number: Int) -> String {
+        let digits = Array(String(number))
+        return digits.enumerated().map { index, digit in
+            index > 0 && (digits.count - index) % 3 == 0 ? ",\(digit)" : "\(digit)"
+        }.joined()
+    }
+
+    @Test func readmeStatesEveryDefault() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let rows = [
+            "| silence between requests (keep-alive), and before the first | \(HTTPLimits.defaultIdleTimeoutSeconds) s "
+                + "| `--http-idle-timeout` |",
+            "| a request's line and header fields, from its first byte | \(HTTPLimits.defaultHeaderTimeoutSeconds) s "
+                + "| `--http-header-timeout` | 408",
+            "| connections served at once, per port | \(HTTPLimits.defaultMaximumConnections) | `--http-max-connections` "
+                + "| 503",
+            "(\(Self.grouped(HTTPLimits.defaultMaximumRequestLineBytes)) bytes) | fixed | 414",
+            "(\(Self.grouped(HTTPLimits.defaultMaximumHeaderBytes)) bytes), at most "
+                + "\(HTTPLimits.defaultMaximumHeaderFields) fields | fixed | 431",
+            "at most once every \(CachedProbe<[String]>.defaultInterval.components.seconds) s",
+            "at most \(HTTPLimits.maximumLingeringRefusals) refused connections per port wait so",
+        ]
+        for row in rows {
+            #expect(readme.contains(row), "README lacks: \(row)")
         }
     }
 }
