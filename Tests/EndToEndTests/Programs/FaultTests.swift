@@ -161,6 +161,30 @@ import Testing
         let answer = try await RawClient.errorCode(address, sending: [0, 0, 0, 2, 9, 9])
         #expect(answer == .unsupportedVersion)
     }
+
+    /// The HTTP ports pause accepting at the descriptor limit as the framed ports do, and serve again after.
+    @Test func theOCSPPortBacksOffWhenOutOfFileDescriptors() async throws {
+        let directory = try temporaryDirectory()
+        let cuhk = try Program.cuhk.start(
+            ["--port", "0", "--ocsp-port", "0", "--no-admin", "--open-enrollment"], in: directory,
+            descriptorLimit: 64)
+        defer { cuhk.signal(SIGKILL) }
+        let ocsp = try await cuhk.address(announcedBy: "ocsp listening on ")
+        let connections = try await IdleConnections.open(150, to: ocsp)
+        var reported = false
+        for _ in 0..<600 where !reported {
+            reported = cuhk.errorOutput.contains("cannot accept connections")
+            if !reported { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(reported, "no accept failure logged:\n\(cuhk.errorOutput)")
+        for channel in connections { try? await channel.close() }
+        // Still serving: an HTTP answer on the OCSP port, and an error frame on the enrollment port.
+        let answer = try await RawClient.exchange(
+            ocsp, sending: Array("GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".utf8))
+        #expect(String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 "))
+        let framed = try await cuhk.address()
+        #expect(try await RawClient.errorCode(framed, sending: [0, 0, 0, 2, 9, 9]) == .unsupportedVersion)
+    }
 }
 
 /// Serials collected by concurrent tasks.
