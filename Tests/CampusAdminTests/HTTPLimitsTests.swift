@@ -37,24 +37,28 @@ enum TestSite {
     static let never = TimeAmount.seconds(3600)
 
     @Test func anIdleConnectionIsClosedAfterTheIdleTimeout() async throws {
-        try await TestSite.with(limits: .init(idleTimeout: .milliseconds(200), headerTimeout: Self.never)) { port in
+        try await TestSite.with(limits: .init(idleTimeout: .milliseconds(500), headerTimeout: Self.never)) { port in
             // A connection that never sends anything.
             let silent = try await RawHTTPConnection.open(port: port)
             let leftover = try await silent.talk { try await $0.untilClosed() }
             #expect(leftover.isEmpty)
             #expect(!silent.gaveUp, "the server never closed the idle connection")
 
-            // A kept-alive connection after its answer.
-            let kept = try await RawHTTPConnection.open(port: port)
-            let answer = try await kept.talk { conversation -> RawHTTPConnection.Answer? in
-                try await conversation.send(TestSite.request)
-                let answer = try await conversation.answer()
-                #expect(try await conversation.untilClosed().isEmpty)
-                return answer
+            // A kept-alive connection after its answer. On a loaded machine the request may come later than the short
+            // idle timeout, and the connection is rightly closed first; then a new one tries again.
+            var answered: RawHTTPConnection.Answer?
+            for _ in 0..<20 where answered == nil {
+                let kept = try await RawHTTPConnection.open(port: port)
+                answered = try await kept.talk { conversation -> RawHTTPConnection.Answer? in
+                    try await conversation.send(TestSite.request)
+                    let answer = try await conversation.answer()
+                    #expect(try await conversation.untilClosed().isEmpty)
+                    return answer
+                }
+                #expect(!kept.gaveUp, "the server never closed the kept-alive connection")
             }
-            #expect(answer?.status == 200)
-            #expect(answer?.body == TestSite.greeting)
-            #expect(!kept.gaveUp, "the server never closed the kept-alive connection")
+            #expect(answered?.status == 200)
+            #expect(answered?.body == TestSite.greeting)
         }
     }
 

@@ -18,7 +18,7 @@ import Testing
         #expect(await server.readiness() == ["the OCSP responder is not listening"])
         let running = Task { try await server.run() }
         let address = try await server.bound.value()
-        #expect(await server.readiness() == [])
+        #expect(await server.readiness(timeout: .seconds(30)) == [])
         running.cancel()
         _ = await running.result
         let problems = await server.readiness()
