@@ -214,15 +214,18 @@ struct RosterCommand: AsyncParsableCommand {
 
         func run() async throws {
             do {
-                guard let text = try SecureFile.readText(at: file) else {
+                guard let bytes = try SecureFile.readBytes(at: file, limit: 16 << 20) else {
                     Terminal.error("blackboard roster import: \(file) does not exist")
                     throw ExitCode(1)
                 }
-                let entries = try RosterCSV.parse(text)
+                let entries = try RosterCSV.parse(bytes: bytes)
                 let total = try await store.open(creating: true).importRoster(entries)
                 Terminal.line(
                     "Imported \(Count.of(entries.count, "student")); the roster has \(Count.of(total, "student"))")
             } catch let error as RosterCSV.ImportError {
+                Terminal.error("blackboard roster import: \(error)")
+                throw ExitCode(1)
+            } catch let error as FileError {
                 Terminal.error("blackboard roster import: \(error)")
                 throw ExitCode(1)
             }

@@ -299,6 +299,10 @@ struct IssuedCertificateJSON: Encodable {
     var status: String
     var revokedAt: String?
     var revocationReason: String?
+    /// `open-enrollment`, `enrollment-code`, `renewal:<serial>` or `unknown`.
+    var authorization: String
+    /// Whether it traces back to an enrollment code (only such certificates count as enrolled under a roster).
+    var rosterAuthorized: Bool
 
     init(_ certificate: IssuedCertificate) {
         serial = certificate.serial
@@ -309,6 +313,8 @@ struct IssuedCertificateJSON: Encodable {
         status = certificate.revocation == nil ? certificate.status() : "revoked"
         revokedAt = certificate.revocation.map { JSONOutput.timestamp($0.time) }
         revocationReason = certificate.revocation?.reason.rawValue
+        authorization = certificate.authorization.stored
+        rosterAuthorized = certificate.isRosterAuthorized
     }
 }
 
@@ -317,7 +323,11 @@ extension RevocationReason: ExpressibleByArgument {}
 struct Revoke: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Revoke a certificate (a lost laptop, a student who left), durably.",
-        discussion: "Give --sid to revoke every certificate of a student that is not revoked yet, or --serial for one."
+        discussion: """
+            Give --sid to revoke every certificate of a student that is not revoked yet, --serial for one, or \
+            --open-enrollment for every certificate that no enrollment code paid for (taken while enrollment was open, \
+            or issued before CUHK recorded how, and their renewals). Blackboard's certificate: cuhk service revoke.
+            """
     )
 
     @Option(help: "Directory of cuhk.db.")
@@ -329,11 +339,16 @@ struct Revoke: AsyncParsableCommand {
     @Option(help: "Revoke the certificate with this serial number (hex, as `cuhk issued` lists it).")
     var serial: String?
 
+    @Flag(help: "Revoke every certificate that does not trace back to an enrollment code.")
+    var openEnrollment = false
+
     @Option(help: "Why; recorded with the revocation.")
     var reason: RevocationReason = .cessationOfOperation
 
     func validate() throws {
-        guard (sid == nil) != (serial == nil) else { throw ValidationError("give either --sid or --serial") }
+        guard [sid != nil, serial != nil, openEnrollment].filter({ $0 }).count == 1 else {
+            throw ValidationError("give one of --sid, --serial and --open-enrollment")
+        }
         if let sid { _ = try ArgumentChecks.studentID(sid) }
     }
 
@@ -343,8 +358,10 @@ struct Revoke: AsyncParsableCommand {
         do {
             if let serial {
                 revoked = [try await registry.revoke(serial: serial, reason: reason, at: Date())]
+            } else if let sid {
+                revoked = try await registry.revokeAll(of: StudentID(sid)!, reason: reason, at: Date())
             } else {
-                revoked = try await registry.revokeAll(of: StudentID(sid!)!, reason: reason, at: Date())
+                revoked = try await registry.revokeAllNotFromRoster(reason: reason, at: Date())
             }
         } catch let error as RegistryError {
             Terminal.error("cuhk revoke: \(error)")

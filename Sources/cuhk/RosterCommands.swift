@@ -23,20 +23,20 @@ struct Roster: AsyncParsableCommand {
         var file: String
 
         func run() async throws {
-            let text: String
+            let bytes: [UInt8]
             do {
-                guard let read = try SecureFile.readText(at: file, limit: 16 << 20) else {
+                guard let read = try SecureFile.readBytes(at: file, limit: 16 << 20) else {
                     Terminal.error("cuhk roster import: \(file) does not exist")
                     throw ExitCode(1)
                 }
-                text = read
+                bytes = read
             } catch let error as FileError {
                 Terminal.error("cuhk roster import: \(error)")
                 throw ExitCode(1)
             }
             let entries: [RosterEntry]
             do {
-                entries = try RosterCSV.parse(text)
+                entries = try RosterCSV.parse(bytes: bytes)
             } catch let error as RosterCSV.ImportError {
                 for line in "\(error)".split(separator: "\n") { Terminal.error(String(line)) }
                 throw ExitCode(1)
@@ -44,6 +44,27 @@ struct Roster: AsyncParsableCommand {
             let registry = try RegistryFile.open(in: dir, by: "cuhk roster import", writing: true, creating: true)
             let (added, updated) = try await registry.importRoster(entries)
             Terminal.line("Roster imported: \(Count.of(added, "student")) added, \(updated) updated")
+            try await Self.reportCertificatesNotFromRoster(in: registry)
+        }
+
+        /// Names the valid certificates of roster students that no code paid for, and the commands that revoke them:
+        /// under the roster they do not count as enrolled, but they still open sessions at Blackboard until revoked.
+        static func reportCertificatesNotFromRoster(in registry: SQLiteCertificateRegistry) async throws {
+            let outside = try await registry.certificatesNotFromRoster()
+            guard !outside.isEmpty else { return }
+            Terminal.line(
+                "WARNING: \(Count.of(outside.count, "valid certificate")) for students on the roster "
+                    + "\(outside.count == 1 ? "was" : "were") not issued through the roster (open enrollment, or "
+                    + "before CUHK recorded how), so whoever took \(outside.count == 1 ? "it" : "them") may not be "
+                    + "the student; \(outside.count == 1 ? "it does" : "they do") not count as enrolled:")
+            for certificate in outside {
+                Terminal.line(
+                    "  \(certificate.studentID)  serial \(certificate.serial)  \(certificate.authorization), issued "
+                        + JSONOutput.timestamp(certificate.issuedAt))
+            }
+            Terminal.line(
+                "Revoke them all with `cuhk revoke --open-enrollment`, or one with `cuhk revoke --serial SERIAL`; "
+                    + "`cuhk codes issue --all-unenrolled` issues these students codes.")
         }
     }
 
@@ -213,11 +234,16 @@ struct RosterStatus: Encodable {
     /// `none`, `active`, `used` or `expired`.
     var code: String
     var codeExpiresAt: String?
+    /// Serials of valid certificates for the SID that no enrollment code paid for (open enrollment): they do not
+    /// count as enrolled.
+    var certificatesNotFromRoster: [String]
 
     var enrollmentSummary: String {
         switch enrollment {
         case "enrolled": "enrolled \(serial?.prefix(8) ?? "")… until \(notAfter?.prefix(10) ?? "")"
-        default: enrollment
+        default:
+            certificatesNotFromRoster.isEmpty
+                ? enrollment : "\(enrollment); open cert \(certificatesNotFromRoster[0].prefix(8))…"
         }
     }
 
@@ -232,7 +258,8 @@ struct RosterStatus: Encodable {
                 enrollment: standing.enrollment, serial: standing.certificate?.serial,
                 notAfter: standing.certificate.map { JSONOutput.timestamp($0.notValidAfter) },
                 code: standing.codeState.rawValue,
-                codeExpiresAt: standing.code.map { JSONOutput.timestamp($0.expiresAt) })
+                codeExpiresAt: standing.code.map { JSONOutput.timestamp($0.expiresAt) },
+                certificatesNotFromRoster: standing.certificatesNotFromRoster.map(\.serial))
         }
     }
 }
