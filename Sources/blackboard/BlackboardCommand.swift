@@ -241,7 +241,9 @@ struct StoreOptions: ParsableArguments {
     func open(creating: Bool = false) throws -> SQLiteReportStore {
         let path = SecureFile.join(dir, SQLiteReportStore.fileName)
         guard creating || SecureFile.exists(path) else {
-            Terminal.error("blackboard: \(path) does not exist (run blackboard first, or give --dir)")
+            Terminal.error(
+                "blackboard: \(path) does not exist; blackboard serve, blackboard assignment add or blackboard roster "
+                    + "import creates it (or give --dir, the directory where Blackboard runs)")
             throw ExitCode(2)
         }
         return try ServerLauncher.start(program: "blackboard", logger: Logger(label: "blackboard")) {

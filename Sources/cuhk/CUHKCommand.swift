@@ -202,7 +202,9 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
-        if let blackboardAddress { _ = try ArgumentChecks.serverAddress(blackboardAddress, option: "--blackboard-address") }
+        if let blackboardAddress {
+            _ = try ArgumentChecks.serverAddress(blackboardAddress, option: "--blackboard-address")
+        }
         guard validityDays > 0 else { throw ValidationError("--validity-days must be positive") }
         guard minKeySize >= 2048 else { throw ValidationError("--min-key-size must be at least 2048") }
         guard timeout > 0, maxFrameSize > 0, maxConnections ?? 1 > 0 else {

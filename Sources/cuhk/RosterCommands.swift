@@ -137,21 +137,31 @@ struct Codes: AsyncParsableCommand {
             abstract: "Issue a new one-time code to one student or to every student who has not enrolled.",
             discussion: """
                 Each code has 100 bits from the system CSPRNG; CUHK keeps only its SHA-256. A new code replaces a \
-                student's old one. Hand each student their code: they enroll with `student --code CODE`.
+                student's old one. A student counts as enrolled only with a valid certificate paid for with a code \
+                (or renewed from one): one taken under open enrollment does not. Hand each student their code with \
+                --slips (one text slip each, for mailing): CUHK's and Blackboard's addresses, the root's SHA-256 \
+                fingerprint and the command to run, which holds no secret: the Student asks for the code.
                 """
         )
 
-        @Option(help: "Directory of cuhk.db.")
+        @Option(help: "Directory of cuhk.db and cuhk.cer.")
         var dir: String = "."
 
         @Option(help: "The student to issue a code to.")
         var sid: String?
 
-        @Flag(help: "Issue codes to every student on the roster without a valid certificate.")
+        @Flag(help: "Issue codes to every student on the roster without a valid certificate paid for with a code.")
         var allUnenrolled = false
 
-        @Option(help: "How long the codes stay valid (7d, 12h, 30m).")
+        @Option(
+            help: ArgumentHelp(
+                "How long the codes stay valid: \(DurationArgument.form).",
+                discussion: "From \(DurationArgument.words(EnrollmentCodes.validityRange.lowerBound)) to "
+                    + "\(DurationArgument.words(EnrollmentCodes.validityRange.upperBound))."))
         var validFor = DurationArgument(argument: "\(Int(EnrollmentCodes.defaultValidity / 86_400))d")!
+
+        @Flag(help: "Print one text slip per student, for mailing, instead of a table.")
+        var slips = false
 
         @Flag(help: "Print JSON (for mail merge) instead of a table.")
         var json = false
@@ -159,14 +169,71 @@ struct Codes: AsyncParsableCommand {
         @Flag(help: "Print CSV (sid,name,email,code,expires_at) instead of a table.")
         var csv = false
 
+        @Option(help: "CUHK's address as students reach it, HOST:PORT (default: the one cuhk serve recorded).")
+        var caAddress: String?
+
+        @Option(
+            help: "Blackboard's address as students reach it, HOST:PORT (default: cuhk serve --blackboard-address).")
+        var blackboardAddress: String?
+
         func validate() throws {
             guard (sid == nil) == allUnenrolled else { throw ValidationError("give either --sid or --all-unenrolled") }
             if let sid { _ = try ArgumentChecks.studentID(sid) }
-            guard !(json && csv) else { throw ValidationError("--json and --csv cannot be used together") }
+            guard [json, csv, slips].filter({ $0 }).count <= 1 else {
+                throw ValidationError("--slips, --json and --csv cannot be used together")
+            }
+            try DurationArgument.check(validFor, option: "--valid-for", within: EnrollmentCodes.validityRange)
+            if let caAddress { _ = try ArgumentChecks.serverAddress(caAddress, option: "--ca-address") }
+            if let blackboardAddress {
+                _ = try ArgumentChecks.serverAddress(blackboardAddress, option: "--blackboard-address")
+            }
+        }
+
+        /// What the slips say besides the codes; each missing piece named with the flag or command that supplies it.
+        func instructions(_ registry: SQLiteCertificateRegistry) throws -> Result<EnrollmentInstructions, Missing> {
+            var missing: [String] = []
+            let ca = try caAddress ?? registry.setting(EnrollmentInstructions.certificateAuthoritySetting)
+            if ca == nil {
+                missing.append(
+                    "CUHK's address (start cuhk serve once, which records it, or give --ca-address HOST:PORT)")
+            }
+            let blackboard =
+                try blackboardAddress ?? registry.setting(EnrollmentInstructions.blackboardSetting)
+                ?? ca.flatMap(EnrollmentInstructions.defaultBlackboard(forCertificateAuthority:))
+            if blackboard == nil {
+                missing.append(
+                    "Blackboard's address (give --blackboard-address HOST:PORT, or start cuhk serve with it)")
+            }
+            let rootPath = SecureFile.join(dir, RootAuthority.certificateFileName)
+            let root: String?
+            do {
+                root = try RootFile.load(rootPath, required: false)?.sha256Fingerprint
+            } catch {
+                root = nil
+            }
+            if root == nil {
+                missing.append("the root's fingerprint (\(rootPath) is missing or unreadable; cuhk init)")
+            }
+            guard let ca, let blackboard, let root else { return .failure(Missing(pieces: missing)) }
+            return .success(
+                EnrollmentInstructions(certificateAuthority: ca, blackboard: blackboard, rootFingerprint: root))
+        }
+
+        /// The pieces of a slip that are not known.
+        struct Missing: Error {
+            var pieces: [String]
         }
 
         func run() async throws {
             let registry = try RegistryFile.open(in: dir, by: "cuhk codes issue", writing: true)
+            let instructions = try instructions(registry)
+            if slips, case .failure(let missing) = instructions {
+                // Before any code is made: a slip without an address is the slip that strands a student.
+                Terminal.error(
+                    "cuhk codes issue: the slips need " + missing.pieces.joined(separator: "; and ")
+                        + "; no code was issued")
+                throw ExitCode(1)
+            }
             let issued: [IssuedCode]
             do {
                 issued = try await EnrollmentCodes.issue(
@@ -176,16 +243,28 @@ struct Codes: AsyncParsableCommand {
                 Terminal.error("cuhk codes issue: \(error)")
                 throw ExitCode(1)
             }
-            let slips = issued.map { issued in
+            let known = try? instructions.get()
+            let codeSlips = issued.map { issued in
                 CodeSlip(
                     sid: issued.entry.studentID.rawValue, name: issued.entry.name, email: issued.entry.email,
-                    code: "\(issued.code)", expiresAt: JSONOutput.timestamp(issued.expiresAt))
+                    code: "\(issued.code)", expiresAt: JSONOutput.timestamp(issued.expiresAt),
+                    ca: known?.certificateAuthority, blackboard: known?.blackboard,
+                    rootFingerprint: known?.rootFingerprint,
+                    command: known?.command(for: issued.entry.studentID))
             }
-            if json {
-                try JSONOutput.print(slips)
+            if slips, let known {
+                let separator = String(repeating: "-", count: 72)
+                for code in issued {
+                    Terminal.line(separator)
+                    Terminal.line(EnrollmentSlip(code: code, instructions: known).text)
+                }
+                if !issued.isEmpty { Terminal.line(separator) }
+                Terminal.error("\(Count.of(issued.count, "code")) issued")
+            } else if json {
+                try JSONOutput.print(codeSlips)
             } else if csv {
                 Terminal.line("sid,name,email,code,expires_at")
-                for slip in slips {
+                for slip in codeSlips {
                     Terminal.line(
                         [
                             slip.sid, CodeSlip.csvField(slip.name), CodeSlip.csvField(slip.email ?? ""), slip.code,
@@ -195,14 +274,19 @@ struct Codes: AsyncParsableCommand {
                 }
             } else {
                 Terminal.line("SID         NAME                      CODE                      EXPIRES AT")
-                for slip in slips {
+                for slip in codeSlips {
                     Terminal.line(
                         [
                             slip.sid, String(slip.name.prefix(24)).padded(to: 24),
                             slip.code, slip.expiresAt,
                         ].joined(separator: "  "))
                 }
-                Terminal.line("\(Count.of(slips.count, "code")) issued")
+                Terminal.line("\(Count.of(codeSlips.count, "code")) issued")
+                if let known, let first = issued.first {
+                    Terminal.line(
+                        "Each student runs the command on their slip (--slips prints them), for example "
+                            + known.command(for: first.entry.studentID) + ", and types their code when asked.")
+                }
             }
         }
     }
@@ -215,6 +299,11 @@ struct CodeSlip: Encodable {
     var email: String?
     var code: String
     var expiresAt: String
+    /// CUHK's and Blackboard's addresses, the root's fingerprint and the student's command, when known.
+    var ca: String?
+    var blackboard: String?
+    var rootFingerprint: String?
+    var command: String?
 
     static func csvField(_ text: String) -> String {
         text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })

@@ -114,7 +114,8 @@ import _CryptoExtras
                 try db.execute(
                     sql: """
                         CREATE TABLE certificate (serial TEXT PRIMARY KEY NOT NULL, sid TEXT NOT NULL,
-                            not_before REAL NOT NULL, not_after REAL NOT NULL, pem TEXT NOT NULL, issued_at REAL NOT NULL);
+                            not_before REAL NOT NULL, not_after REAL NOT NULL, pem TEXT NOT NULL,
+                            issued_at REAL NOT NULL);
                         """)
             }
             migrator.registerMigration("v2-revocation") { db in
@@ -130,15 +131,18 @@ import _CryptoExtras
                         CREATE TABLE roster (sid TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, email TEXT);
                         CREATE TABLE enrollment_code (sid TEXT PRIMARY KEY NOT NULL, code_hash BLOB NOT NULL,
                             issued_at REAL NOT NULL, expires_at REAL NOT NULL, used_at REAL);
-                        CREATE TABLE lockout (sid TEXT PRIMARY KEY NOT NULL, failures INTEGER NOT NULL, locked_until REAL);
+                        CREATE TABLE lockout (sid TEXT PRIMARY KEY NOT NULL, failures INTEGER NOT NULL,
+                            locked_until REAL);
                         CREATE TABLE setting (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
                         CREATE TABLE service_certificate (serial TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,
-                            not_before REAL NOT NULL, not_after REAL NOT NULL, pem TEXT NOT NULL, issued_at REAL NOT NULL);
+                            not_before REAL NOT NULL, not_after REAL NOT NULL, pem TEXT NOT NULL,
+                            issued_at REAL NOT NULL);
                         """)
             }
             try migrator.migrate(queue)
             try await queue.write { db in
-                let row = "INSERT INTO certificate (serial, sid, not_before, not_after, pem, issued_at, revoked_at, "
+                let row =
+                    "INSERT INTO certificate (serial, sid, not_before, not_after, pem, issued_at, revoked_at, "
                     + "revocation_reason) VALUES (?, ?, 0, 4000000000, '', ?, ?, ?)"
                 // 1155000001 took one openly at 100; 1155123456 enrolled with a code at 200 and renewed at 300.
                 try db.execute(sql: row, arguments: ["0a", "1155000001", 100.0, nil, nil])

@@ -49,7 +49,8 @@ import X509
         #expect(try RosterCSV.parse(bytes: Array(text.utf8)) == expected)
         // UTF-16 with a byte order mark, little- and big-endian.
         let units = Array(text.utf16)
-        let little: [UInt8] = [0xFF, 0xFE] + units.flatMap { unit -> [UInt8] in [UInt8(unit & 0xFF), UInt8(unit >> 8)] }
+        let little: [UInt8] =
+            [0xFF, 0xFE] + units.flatMap { unit -> [UInt8] in [UInt8(unit & 0xFF), UInt8(unit >> 8)] }
         let big: [UInt8] = [0xFE, 0xFF] + units.flatMap { unit -> [UInt8] in [UInt8(unit >> 8), UInt8(unit & 0xFF)] }
         #expect(try RosterCSV.parse(bytes: little) == expected)
         #expect(try RosterCSV.parse(bytes: big) == expected)

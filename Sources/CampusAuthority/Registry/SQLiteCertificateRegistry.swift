@@ -168,7 +168,8 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
     /// certificate of its student was superseded renewed that one (an enrollment with a code supersedes too, but
     /// was matched first). The rest stay `unknown`, which does not count as enrolled under a roster.
     static func inferAuthorizations(in db: Database) throws {
-        let rows = try Row.fetchAll(db, sql: "SELECT serial, sid, issued_at FROM certificate ORDER BY issued_at, serial")
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT serial, sid, issued_at FROM certificate ORDER BY issued_at, serial")
         for row in rows {
             let serial: String = row["serial"]
             let sid: String = row["sid"]
@@ -179,7 +180,10 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
                 ?? false
             if paid {
                 try db.execute(
-                    sql: "UPDATE certificate SET authorization = 'enrollment-code', roster_authorized = 1 WHERE serial = ?",
+                    sql: """
+                        UPDATE certificate SET authorization = 'enrollment-code', roster_authorized = 1
+                        WHERE serial = ?
+                        """,
                     arguments: [serial])
                 continue
             }

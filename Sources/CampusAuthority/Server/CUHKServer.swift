@@ -308,7 +308,8 @@ public final class CUHKServer: FramedService, Sendable {
             reporter(.root, "Blackboard's certificate issued for \(name), serial \(serial): \(files)")
         case .finished(let serial):
             reporter(
-                .root, "Blackboard's certificate for \(name), serial \(serial), finished after an interruption: \(files)")
+                .root,
+                "Blackboard's certificate for \(name), serial \(serial), finished after an interruption: \(files)")
         case .present:
             break
         case .recordedElsewhere(let serial):

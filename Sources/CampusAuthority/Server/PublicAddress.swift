@@ -61,7 +61,9 @@ public struct PublicAddress: Sendable, Hashable {
         guard let host = host(ofURL: text) else {
             throw Failure(
                 description: "\(option) \"\(ControlCharacters.escaped(text))\" is not an http:// URL with a host "
-                    + "(OCSP answers are signed, so the responder needs no TLS): for example http://cuhk.example.edu:9336/")
+                    + "(OCSP answers are signed, so the responder needs no TLS): for example "
+                    + "http://cuhk.example.edu:9336/"
+            )
         }
         guard !isUnroutable(host) else {
             throw Failure(

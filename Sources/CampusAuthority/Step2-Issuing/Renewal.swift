@@ -116,7 +116,8 @@ extension CertificateAuthority {
             let issued = IssuedCertificate(
                 serial: certificate.serialNumber.hex, studentID: studentID,
                 notValidBefore: certificate.notValidBefore, notValidAfter: certificate.notValidAfter,
-                pem: try certificate.serializeAsPEM().pemString, issuedAt: now, authorization: .renewal(of: oldSerial), isRosterAuthorized: inherited)
+                pem: try certificate.serializeAsPEM().pemString, issuedAt: now, authorization: .renewal(of: oldSerial),
+                isRosterAuthorized: inherited)
             do {
                 try await registry.record(issued, superseding: oldSerial, at: now)
                 return (issued, certificate)

@@ -195,7 +195,10 @@ public enum RosterCSV {
                 start = offset + 1
             }
             throw ImportError(problems: [
-                (line, "the text is not UTF-8 (a spreadsheet's plain CSV may be in another encoding); save it as CSV UTF-8")
+                (
+                    line,
+                    "the text is not UTF-8 (a spreadsheet's plain CSV may be in another encoding); save it as CSV UTF-8"
+                )
             ])
         }
         return text

@@ -9,7 +9,9 @@ import Testing
         let directory = try temporaryDirectory()
         let csv =
             [0xEF, 0xBB, 0xBF]
-            + Array("SID,Name,Email\r\n1155123456,\"Chan, Tai Man\",tm@example.edu\r\n1155000002,Lee Siu Ming,\r\n,,\r\n".utf8)
+            + Array(
+                "SID,Name,Email\r\n1155123456,\"Chan, Tai Man\",tm@example.edu\r\n1155000002,Lee Siu Ming,\r\n,,\r\n"
+                    .utf8)
         try SecureFile.write(csv, to: SecureFile.join(directory, "excel.csv"), mode: 0o644, replacing: false)
         let cuhk = try await Program.cuhk.run(["roster", "import", "excel.csv"], in: directory)
         #expect(cuhk.status == 0 && cuhk.output.contains("2 students added"), "\(cuhk.all)")
