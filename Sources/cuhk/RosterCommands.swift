@@ -256,7 +256,7 @@ struct Codes: AsyncParsableCommand {
                 let separator = String(repeating: "-", count: 72)
                 for code in issued {
                     Terminal.line(separator)
-                    Terminal.line(EnrollmentSlip(code: code, instructions: known).text)
+                    for line in EnrollmentSlip(code: code, instructions: known).lines { Terminal.line(line) }
                 }
                 if !issued.isEmpty { Terminal.line(separator) }
                 Terminal.error("\(Count.of(issued.count, "code")) issued")

@@ -54,8 +54,11 @@ public struct EnrollmentSlip: Sendable, Hashable {
     /// `2026-12-04T23:28:30Z`.
     public var expiry: String { code.expiresAt.formatted(.iso8601) }
 
-    /// The slip as plain text, one line each, ready to mail.
-    public var text: String {
+    /// The slip as plain text, ready to mail.
+    public var text: String { lines.joined(separator: "\n") }
+
+    /// The slip's lines (the student's name escaped: it came from a roster file).
+    public var lines: [String] {
         let studentID = code.entry.studentID
         return [
             "CampusPKI enrollment for \(ControlCharacters.escaped(code.entry.name)) (SID \(studentID))",
@@ -71,6 +74,6 @@ public struct EnrollmentSlip: Sendable, Hashable {
             "To enroll and hand in your report, run:",
             "  \(instructions.command(for: studentID))",
             "When asked for your enrollment code, type: \(code.code)",
-        ].joined(separator: "\n")
+        ]
     }
 }
