@@ -116,15 +116,24 @@ struct CampusDemo: AsyncParsableCommand {
                 Terminal.line("[CUHK] listening on \(cuhkAddress.hostAndPort)")
                 Terminal.line("[Blackboard] listening on \(blackboardAddress.hostAndPort)")
                 let reporter = Terminal.reporter(role: "Student")
+                let saved = [
+                    StudentCredentials.keyPath(for: studentID, in: studentDirectory),
+                    StudentCredentials.certificatePath(for: studentID, in: studentDirectory),
+                ]
+                if Self.namesAnotherResponder(saved[1], than: cuhk.authority.configuration.ocspURL) {
+                    // Blackboard could not learn its status from an earlier run's responder: enroll again.
+                    let suffix = try SecureFile.moveAside(saved)
+                    reporter(
+                        .request,
+                        "The saved certificate names an earlier run's OCSP responder; moved aside (.\(suffix).old), "
+                            + "enrolling again")
+                }
                 reporter(.request, "Enter student ID (10 digit number): \(studentID)")
                 reporter(.request, "Enter your enrollment code (press Enter if you have none): \(code)")
                 let enrollment = EnrollmentClient(
                     configuration: .init(
                         directory: studentDirectory,
                         certificateAuthority: ServerAddress(host: "127.0.0.1", port: cuhkAddress.port ?? 0),
-                        renew: Self.namesAnotherResponder(
-                            StudentCredentials.certificatePath(for: studentID, in: studentDirectory),
-                            than: cuhk.authority.configuration.ocspURL),
                         code: code.description
                     ),
                     reporter: reporter

@@ -58,7 +58,8 @@ import _CryptoExtras
     /// A Blackboard certificate from `PKI.root` with the extensions chosen.
     static func blackboard(
         basicConstraints: BasicConstraints? = .notCertificateAuthority, criticalBasicConstraints: Bool = true,
-        keyUsage: KeyUsage? = KeyUsage(digitalSignature: true), extendedKeyUsage: [ExtendedKeyUsage.Usage]? = [.serverAuth]
+        keyUsage: KeyUsage? = KeyUsage(digitalSignature: true),
+        extendedKeyUsage: [ExtendedKeyUsage.Usage]? = [.serverAuth]
     ) throws -> String {
         let certificate = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: Certificate.PublicKey(PKI.serviceKey.publicKey),

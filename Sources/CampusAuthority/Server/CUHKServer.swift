@@ -47,8 +47,9 @@ public final class CUHKServer: FramedService, Sendable {
         /// Whether CUHK issues Blackboard's certificate into ``directory`` when no certificate for the name is
         /// recorded and neither file exists (``ServiceCertificateBesideRoot``), once the responder's URL is known.
         public var issuesBlackboardCertificate: Bool
-        /// Whether a Blackboard certificate beside the root that names another responder is retired and replaced
-        /// (`campus-demo --dir`, whose CUHK takes a new free port each run).
+        /// Whether a Blackboard certificate beside the root that names another responder is moved aside and replaced,
+        /// and one is issued there even when another is recorded (`campus-demo --dir`, whose CUHK takes a new free
+        /// port each run, in a directory of its own).
         public var replacesStaleBlackboardCertificate: Bool
         /// How long an OCSP response may be relied on.
         public var ocspValidity: TimeInterval
@@ -280,17 +281,18 @@ public final class CUHKServer: FramedService, Sendable {
     ) async throws -> ServiceCertificateBesideRoot.Outcome {
         let name = Self.blackboardName
         if replacesStaleBlackboardCertificate,
-            let retired = try await ServiceCertificateBesideRoot.retireIfItNamesAnotherResponder(
-                name: name, in: directory, registry: registry, ocspURL: authority.configuration.ocspURL)
+            let serial = try ServiceCertificateBesideRoot.retireIfItNamesAnotherResponder(
+                name: name, in: directory, ocspURL: authority.configuration.ocspURL)
         {
             reporter(
                 .root,
-                "Blackboard's certificate \(retired) names another OCSP responder than this CUHK's; revoked "
-                    + "(superseded) and moved aside, a new one follows")
+                "Blackboard's certificate \(serial) names another OCSP responder than this CUHK's; moved aside "
+                    + "(blackboard.key.<time>.old), a new one follows")
         }
         let outcome = try await ServiceCertificateBesideRoot.ensure(
             name: name, in: directory, root: baseAuthority.root, registry: registry,
-            ocspURL: authority.configuration.ocspURL, checkpoint: checkpoint)
+            ocspURL: authority.configuration.ocspURL, evenIfRecorded: replacesStaleBlackboardCertificate,
+            checkpoint: checkpoint)
         Self.report(outcome, name: name, directory: directory, reporter: reporter, logger: logger)
         return outcome
     }

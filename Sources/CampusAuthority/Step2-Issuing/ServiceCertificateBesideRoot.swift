@@ -50,12 +50,14 @@ public enum ServiceCertificateBesideRoot {
     ///
     /// - Parameters:
     ///   - ocspURL: CUHK's OCSP responder, for the certificate's Authority Information Access.
+    ///   - evenIfRecorded: Issue even when a valid certificate for the name is recorded (`campus-demo`, whose
+    ///     directory is its own: see ``retireIfItNamesAnotherResponder(name:in:ocspURL:now:)``).
     ///   - checkpoint: Called after each step of a new issuing (crash tests stop there).
     /// - Throws: ``CampusError`` (`issuance-failed`) or ``FileError`` when a file cannot be written, or when an
     ///   unfinished issuing does not match a published file.
     public static func ensure(
         name: String, in directory: String, root: RootAuthority, registry: SQLiteCertificateRegistry,
-        ocspURL: String?, validityDays: Int = 365, now: Date = Date(),
+        ocspURL: String?, validityDays: Int = 365, now: Date = Date(), evenIfRecorded: Bool = false,
         checkpoint: (Step) throws -> Void = { _ in }
     ) async throws -> Outcome {
         let keyPath = ServiceCertificate.keyPath(name: name, in: directory)
@@ -81,7 +83,7 @@ public enum ServiceCertificateBesideRoot {
         case (false, true): return .onlyOneFile(present: certificatePath, missing: keyPath)
         case (false, false): break
         }
-        if let earlier = recorded.last(where: { $0.status(at: now) == "valid" }) {
+        if !evenIfRecorded, let earlier = recorded.last(where: { $0.status(at: now) == "valid" }) {
             return .recordedElsewhere(serial: earlier.serial)
         }
 
@@ -100,29 +102,23 @@ public enum ServiceCertificateBesideRoot {
         return .issued(serial: service.certificate.serialNumber.hex)
     }
 
-    /// Retires the certificate beside the root when it names another OCSP responder than `ocspURL` (a CUHK started
-    /// on a free port again, as `campus-demo --dir` is): it is revoked (superseded) and its files are moved aside as
-    /// `<name>.key.<unix time>.old` and `<name>.cer.<unix time>.old`, so that ``ensure(name:in:root:registry:ocspURL:validityDays:now:checkpoint:)``
-    /// issues a new one.
+    /// Moves the certificate beside the root aside when it names another OCSP responder than `ocspURL` (a CUHK
+    /// started on a free port again, as `campus-demo --dir` is), as `<name>.key.<unix time>.old` and
+    /// `<name>.cer.<unix time>.old`, so that a new one can be issued. It is not revoked: its key is not known to
+    /// anyone else, and the receipts it signed stay good while it is valid (a revoked signer fails every receipt,
+    /// since a receipt's time is only Blackboard's word).
     ///
-    /// - Returns: The retired certificate's serial, or `nil` when nothing was retired.
+    /// - Returns: The serial of the certificate moved aside, or `nil` when nothing was.
     public static func retireIfItNamesAnotherResponder(
-        name: String, in directory: String, registry: SQLiteCertificateRegistry, ocspURL: String?, now: Date = Date()
-    ) async throws -> String? {
+        name: String, in directory: String, ocspURL: String?, now: Date = Date()
+    ) throws -> String? {
         let keyPath = ServiceCertificate.keyPath(name: name, in: directory)
         let certificatePath = ServiceCertificate.certificatePath(name: name, in: directory)
         guard let ocspURL, let pem = try SecureFile.readText(at: certificatePath),
             let certificate = try? Certificate(pemEncoded: pem), certificate.ocspResponderURLs != [ocspURL]
         else { return nil }
-        let serial = certificate.serialNumber.hex
-        if case .good = try await registry.serviceCertificateStatus(ofSerial: serial) {
-            _ = try await registry.revokeServiceCertificates(serial: serial, reason: .superseded, at: now)
-        }
-        let stamp = Int(now.timeIntervalSince1970)
-        for path in [keyPath, certificatePath] where SecureFile.exists(path) {
-            try SecureFile.moveAside(path, to: "\(path).\(stamp).old")
-        }
-        return serial
+        try SecureFile.moveAside([keyPath, certificatePath], at: now)
+        return certificate.serialNumber.hex
     }
 
     /// The serial of a staged pair whose key belongs to its certificate.
