@@ -92,7 +92,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "CampusStudent", dependencies: ["CampusPKI"], swiftSettings: swiftSettings),
+        .target(
+            name: "CampusStudent",
+            dependencies: ["CampusPKI", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "cuhk",
             dependencies: [

@@ -32,24 +32,52 @@ public enum ArgumentChecks {
     }
 }
 
-/// A length of time on the command line: a number and a unit, `90s`, `15m`, `12h` or `7d`.
+/// A length of time on the command line: a whole number and a unit, `90s`, `15m`, `12h` or `7d`, or a bare whole
+/// number of seconds (`3600`).
+///
+/// Nothing else is read: no fractions, signs, exponents, `inf` or `nan`, and no zero, so what help shows is exactly
+/// what the parser takes. Each option checks its own range with ``check(_:option:within:)``.
 public struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
     /// The length in seconds.
     public var seconds: Double
     public let description: String
 
+    /// What help says of the form, once for every option that takes a duration.
+    public static let form = "a whole number with a unit s, m, h or d (90s, 15m, 12h, 7d), or seconds alone"
+
+    /// The units and their lengths in seconds.
+    static let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+
     public init?(argument: String) {
-        if let seconds = Double(argument), seconds > 0, seconds.isFinite {
-            // A bare number is seconds.
-            self.seconds = seconds
-            description = argument
-            return
+        var digits = Substring(argument)
+        var scale = 1.0
+        if let unit = digits.last, let length = Self.units[unit] {
+            digits = digits.dropLast()
+            scale = length
         }
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-        guard let unit = argument.last, let scale = units[unit], let value = Double(argument.dropLast()), value > 0
+        // At most 9 digits: 999,999,999 days still fits a Double exactly, and no one means more.
+        guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+            let value = Int(digits), value > 0
         else { return nil }
-        seconds = value * scale
+        seconds = Double(value) * scale
         description = argument
+    }
+
+    /// Refuses a duration outside `range`, naming the option and the range in its units.
+    public static func check(_ duration: DurationArgument, option: String, within range: ClosedRange<Double>) throws {
+        guard range.contains(duration.seconds) else {
+            throw ValidationError(
+                "\(option) \(duration) is out of range: from \(words(range.lowerBound)) to \(words(range.upperBound))")
+        }
+    }
+
+    /// `60` as `1m`, `604800` as `7d`: the largest unit that divides it.
+    public static func words(_ seconds: Double) -> String {
+        let whole = Int(seconds)
+        for (unit, length) in [("d", 86_400), ("h", 3600), ("m", 60)] where whole % length == 0 {
+            return "\(whole / length)\(unit)"
+        }
+        return "\(whole)s"
     }
 
     public static var defaultCompletionKind: CompletionKind { .default }

@@ -24,6 +24,7 @@ struct BlackboardCommand: AsyncParsableCommand {
 
     static func main() async {
         SubcommandSuggestion.check(self, arguments: Array(CommandLine.arguments.dropFirst()))
+        DefaultSubcommandHelp.check(self, arguments: Array(CommandLine.arguments.dropFirst()))
         await main(nil)
     }
 }
@@ -217,15 +218,18 @@ struct RosterCommand: AsyncParsableCommand {
 
         func run() async throws {
             do {
-                guard let text = try SecureFile.readText(at: file) else {
+                guard let bytes = try SecureFile.readBytes(at: file, limit: 16 << 20) else {
                     Terminal.error("blackboard roster import: \(file) does not exist")
                     throw ExitCode(1)
                 }
-                let entries = try RosterCSV.parse(text)
+                let entries = try RosterCSV.parse(bytes: bytes)
                 let total = try await store.open(creating: true).importRoster(entries)
                 Terminal.line(
                     "Imported \(Count.of(entries.count, "student")); the roster has \(Count.of(total, "student"))")
             } catch let error as RosterCSV.ImportError {
+                Terminal.error("blackboard roster import: \(error)")
+                throw ExitCode(1)
+            } catch let error as FileError {
                 Terminal.error("blackboard roster import: \(error)")
                 throw ExitCode(1)
             }
@@ -241,7 +245,9 @@ struct StoreOptions: ParsableArguments {
     func open(creating: Bool = false) throws -> SQLiteReportStore {
         let path = SecureFile.join(dir, SQLiteReportStore.fileName)
         guard creating || SecureFile.exists(path) else {
-            Terminal.error("blackboard: \(path) does not exist (run blackboard first, or give --dir)")
+            Terminal.error(
+                "blackboard: \(path) does not exist; blackboard serve, blackboard assignment add or blackboard roster "
+                    + "import creates it (or give --dir, the directory where Blackboard runs)")
             throw ExitCode(2)
         }
         return try ServerLauncher.start(program: "blackboard", logger: Logger(label: "blackboard")) {

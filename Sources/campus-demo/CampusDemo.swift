@@ -8,6 +8,7 @@ import CampusStudent
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import X509
 
 /// The whole seed scenario in one command: CUHK and Blackboard on free ports, the Student for one SID sending
@@ -48,7 +49,8 @@ struct CampusDemo: AsyncParsableCommand {
         let studentDirectory = SecureFile.join(directory, "student")
         Terminal.line("CampusPKI demo in \(directory)")
 
-        // The roster way, as a course runs it: the staff import the roster and hand out a one-time code.
+        // The roster way, as a course runs it: the staff import the roster and hand out a one-time code. Stored before
+        // CUHK starts (so it does not report an empty roster), told after its step 0.
         try SecureFile.createDirectory(cuhkDirectory)
         let registry = try SQLiteCertificateRegistry(
             path: SecureFile.join(cuhkDirectory, SQLiteCertificateRegistry.fileName))
@@ -57,42 +59,49 @@ struct CampusDemo: AsyncParsableCommand {
         _ = try await registry.storeCode(
             code, for: studentID, issuedAt: Date(), expiresAt: Date().addingTimeInterval(7 * 86_400))
         let cuhkReporter = Terminal.reporter(role: "CUHK")
-        cuhkReporter(.request, "Roster imported: \(studentID) (Demo Student); one-time enrollment code \(code) issued")
+        // Every port is a free one, so CUHK's OCSP responder has a new address each run: in a directory used before,
+        // a Blackboard certificate naming the old one is replaced (and the Student enrolls again, below).
         let cuhk = try CUHKServer(
-            configuration: .init(directory: cuhkDirectory, port: 0, ocspPort: 0, adminPort: keep ? 0 : nil),
+            configuration: .init(
+                directory: cuhkDirectory, port: 0, ocspPort: 0, adminPort: keep ? 0 : nil,
+                issuesBlackboardCertificate: true, replacesStaleBlackboardCertificate: true),
             logger: Logger(label: "cuhk"),
             reporter: cuhkReporter
         )
-        // CUHK issues Blackboard's certificate beside its new root, as `cuhk` does.
-        try await cuhk.issueBlackboardCertificateBesideNewRoot(reporter: cuhkReporter)
-        // Blackboard trusts the root CUHK wrote, as in the seed where both share cuhk.cer, and uses the certificate
-        // CUHK issued it.
-        let blackboard = try BlackboardServer(
-            configuration: .init(
-                directory: blackboardDirectory,
-                rootCertificatePath: SecureFile.join(cuhkDirectory, RootAuthority.certificateFileName),
-                certificatePath: ServiceCertificate.certificatePath(name: CUHKServer.blackboardName, in: cuhkDirectory),
-                keyPath: ServiceCertificate.keyPath(name: CUHKServer.blackboardName, in: cuhkDirectory),
-                explain: explain,
-                adminPort: keep ? 0 : nil,
-                port: 0
-            ),
-            logger: Logger(label: "blackboard"),
-            reporter: Terminal.reporter(role: "Blackboard")
-        )
-        // Blackboard knows the course's roster too, so its dashboard names the student and counts who is missing.
-        _ = try await (blackboard.store as? SQLiteReportStore)?.importRoster([
-            RosterEntry(studentID: studentID, name: "Demo Student")
-        ])
+        // Blackboard starts once CUHK has issued its certificate, and trusts the root CUHK wrote, as in the seed where
+        // both share cuhk.cer.
+        let blackboardStarted = Started<BlackboardServer>()
+        let explain = explain
+        let keep = keep
+        let blackboardService = AfterwardsService(started: blackboardStarted) {
+            _ = try await cuhk.listeningAddress()
+            let blackboard = try BlackboardServer(
+                configuration: .init(
+                    directory: blackboardDirectory,
+                    rootCertificatePath: SecureFile.join(cuhkDirectory, RootAuthority.certificateFileName),
+                    certificatePath: ServiceCertificate.certificatePath(
+                        name: CUHKServer.blackboardName, in: cuhkDirectory),
+                    keyPath: ServiceCertificate.keyPath(name: CUHKServer.blackboardName, in: cuhkDirectory),
+                    explain: explain,
+                    adminPort: keep ? 0 : nil,
+                    port: 0
+                ),
+                logger: Logger(label: "blackboard"),
+                reporter: Terminal.reporter(role: "Blackboard")
+            )
+            // Blackboard knows the course's roster too, so its dashboard names the student and counts who is missing.
+            _ = try await (blackboard.store as? SQLiteReportStore)?.importRoster([
+                RosterEntry(studentID: studentID, name: "Demo Student")
+            ])
+            return blackboard
+        }
         let services = ServiceGroup(
             configuration: .init(
-                services: [cuhk, blackboard], gracefulShutdownSignals: [.sigint, .sigterm],
+                services: [cuhk, blackboardService], gracefulShutdownSignals: [.sigint, .sigterm],
                 logger: Logger(label: "demo"))
         )
 
-        let explain = explain
-        let keep = keep
-        let result = try await withThrowingTaskGroup(of: UploadClient.Result?.self) { group in
+        let result = try await withThrowingTaskGroup(of: (UploadClient.Result, BlackboardServer)?.self) { group in
             group.addTask {
                 try await services.run()
                 return nil
@@ -100,10 +109,25 @@ struct CampusDemo: AsyncParsableCommand {
             group.addTask {
                 defer { if !keep { Task { await services.triggerGracefulShutdown() } } }
                 let cuhkAddress = try await cuhk.listeningAddress()
+                cuhkReporter(
+                    .request, "Roster imported: \(studentID) (Demo Student); one-time enrollment code \(code) issued")
+                let blackboard = try await blackboardStarted.value()
                 let blackboardAddress = try await blackboard.listeningAddress()
                 Terminal.line("[CUHK] listening on \(cuhkAddress.hostAndPort)")
                 Terminal.line("[Blackboard] listening on \(blackboardAddress.hostAndPort)")
                 let reporter = Terminal.reporter(role: "Student")
+                let saved = [
+                    StudentCredentials.keyPath(for: studentID, in: studentDirectory),
+                    StudentCredentials.certificatePath(for: studentID, in: studentDirectory),
+                ]
+                if Self.namesAnotherResponder(saved[1], than: cuhk.authority.configuration.ocspURL) {
+                    // Blackboard could not learn its status from an earlier run's responder: enroll again.
+                    let suffix = try SecureFile.moveAside(saved)
+                    reporter(
+                        .request,
+                        "The saved certificate names an earlier run's OCSP responder; moved aside (.\(suffix).old), "
+                            + "enrolling again")
+                }
                 reporter(.request, "Enter student ID (10 digit number): \(studentID)")
                 reporter(.request, "Enter your enrollment code (press Enter if you have none): \(code)")
                 let enrollment = EnrollmentClient(
@@ -141,19 +165,29 @@ struct CampusDemo: AsyncParsableCommand {
                     Terminal.line("[Blackboard] login at \(blackboard.admin?.loginURL(blackboardAdmin) ?? "")")
                     Terminal.line("Press Ctrl-C to stop them.")
                 }
-                return result
+                return (result, blackboard)
             }
-            var upload: UploadClient.Result?
+            var upload: (UploadClient.Result, BlackboardServer)?
             for try await result in group where result != nil { upload = result }
             return upload
         }
 
-        guard let result else {
+        guard let (result, blackboard) = result else {
             Terminal.error("campus-demo: the servers stopped before the Student finished")
             throw ExitCode.failure
         }
         try await Self.check(result, stored: blackboard, studentID: studentID)
         Terminal.line("Demo complete: CUHK and Blackboard shut down; files are in \(directory)")
+    }
+
+    /// Whether the certificate saved at `path` names another OCSP responder than `url` (a directory used by an
+    /// earlier run, whose CUHK had another free port): Blackboard could not learn its status, so the Student enrolls
+    /// again.
+    static func namesAnotherResponder(_ path: String, than url: String?) -> Bool {
+        guard let pem = try? SecureFile.readText(at: path), let certificate = try? Certificate(pemEncoded: pem) else {
+            return false
+        }
+        return certificate.ocspResponderURLs != (url.map { [$0] } ?? [])
     }
 
     /// The receipt proves the submission to anyone with CUHK's root: the saved file is checked as a third party would.
@@ -190,5 +224,55 @@ struct CampusDemo: AsyncParsableCommand {
         var template = Array((NSTemporaryDirectory() + "campus-demo-XXXXXX").utf8CString)
         guard let result = mkdtemp(&template) else { throw ValidationError("cannot create a temporary directory") }
         return String(cString: result)
+    }
+}
+
+/// A value that one task makes and others wait for.
+final class Started<Value: Sendable>: Sendable {
+    private let state = Mutex<(value: Result<Value, any Error>?, waiters: [CheckedContinuation<Value, any Error>])>(
+        (nil, []))
+
+    func settle(_ result: Result<Value, any Error>) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Value, any Error>] in
+            guard state.value == nil else { return [] }
+            state.value = result
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(with: result) }
+    }
+
+    func value() async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            let result = state.withLock { state -> Result<Value, any Error>? in
+                if state.value == nil { state.waiters.append(continuation) }
+                return state.value
+            }
+            if let result { continuation.resume(with: result) }
+        }
+    }
+}
+
+/// A service made only when `make` can make it (Blackboard, once CUHK has issued its certificate), run in the same
+/// service group as the others, so that it shuts down with them.
+struct AfterwardsService<Server: Service & Sendable>: Service {
+    let started: Started<Server>
+    let make: @Sendable () async throws -> Server
+
+    init(started: Started<Server>, make: @escaping @Sendable () async throws -> Server) {
+        self.started = started
+        self.make = make
+    }
+
+    func run() async throws {
+        let server: Server
+        do {
+            server = try await make()
+        } catch {
+            started.settle(.failure(error))
+            throw error
+        }
+        started.settle(.success(server))
+        try await server.run()
     }
 }

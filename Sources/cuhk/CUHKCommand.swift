@@ -22,6 +22,7 @@ struct CUHKCommand: AsyncParsableCommand {
 
     static func main() async {
         SubcommandSuggestion.check(self, arguments: Array(CommandLine.arguments.dropFirst()))
+        DefaultSubcommandHelp.check(self, arguments: Array(CommandLine.arguments.dropFirst()))
         await main(nil)
     }
 }
@@ -51,10 +52,46 @@ struct RootOptions: ParsableArguments {
 /// Fault injection for the crash tests: with `CAMPUSPKI_CRASH_AT=<step>` in the environment, the process kills
 /// itself with SIGKILL right after that step of a root's creation, as a power cut would stop it.
 func crashPointFromEnvironment() -> (RootAuthority.CreationStep) -> Void {
-    guard let name = ProcessInfo.processInfo.environment["CAMPUSPKI_CRASH_AT"],
-        let target = RootAuthority.CreationStep(rawValue: name)
+    crashPoint(RootAuthority.CreationStep.self)
+}
+
+/// The same for the steps of issuing Blackboard's certificate beside the root.
+func serviceCrashPointFromEnvironment() -> (ServiceCertificateBesideRoot.Step) -> Void {
+    crashPoint(ServiceCertificateBesideRoot.Step.self)
+}
+
+func crashPoint<Step: RawRepresentable & Equatable>(_: Step.Type) -> (Step) -> Void where Step.RawValue == String {
+    guard let name = ProcessInfo.processInfo.environment["CAMPUSPKI_CRASH_AT"], let target = Step(rawValue: name)
     else { return { _ in } }
     return { step in if step == target { kill(getpid(), SIGKILL) } }
+}
+
+/// The responder URL for Blackboard's certificate when no CUHK is running to tell it: `--public-url`, else the one
+/// `cuhk serve` last recorded in `cuhk.db`, else what `cuhk serve`'s defaults give.
+func responderURL(given: String?, registry: SQLiteCertificateRegistry) throws -> String {
+    try given ?? registry.setting(OCSPResponder.urlSetting)
+        ?? "http://127.0.0.1:\(OCSPResponder.defaultPort)/"
+}
+
+/// `--public-url`, as `cuhk init` and `cuhk service issue` take it.
+struct PublicURLOption: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The base URL of CUHK's HTTP port (its OCSP responder), written in Blackboard's certificate.",
+            discussion:
+                "Default: the URL cuhk serve last used (recorded in cuhk.db), else http://127.0.0.1:9336/, what cuhk "
+                + "serve's defaults give."))
+    var publicURL: String?
+
+    func validate() throws {
+        if let publicURL {
+            do {
+                try PublicAddress.check(url: publicURL, option: "--public-url")
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+    }
 }
 
 struct Serve: AsyncParsableCommand {
@@ -100,11 +137,27 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How long a SID stays locked after too many wrong codes (30s, 15m, 2h).")
     var lockoutDuration: DurationArgument = DurationArgument(argument: "15m")!
 
-    @Option(help: "Port of the OCSP responder (HTTP) on --host; 0 picks a free port.")
-    var ocspPort: Int = OCSPResponder.defaultPort
+    @Option(
+        help: ArgumentHelp(
+            "Port of the OCSP responder (HTTP) on --host; 0 picks a free port.",
+            discussion: "Default: \(OCSPResponder.defaultPort), or 0 (a free port) when --port is 0."))
+    var ocspPort: Int?
 
-    @Option(help: "The responder URL written in issued certificates (default: http://HOST:OCSPPORT/).")
+    @Option(
+        help: ArgumentHelp(
+            "The base URL by which students and Blackboard reach CUHK's HTTP port (http://NAME:PORT/).",
+            discussion:
+                "It is the OCSP responder's URL in every certificate, and its host is CUHK's address on the code "
+                + "slips. Default: http://HOST:OCSPPORT/ with --host; when --host is a wildcard (0.0.0.0, ::), this "
+                + "machine's host name if it resolves, else cuhk refuses to start: no certificate ever names an "
+                + "address clients cannot reach."))
+    var publicURL: String?
+
+    @Option(help: "The responder URL written in certificates, when it differs from --public-url (a proxy's path).")
     var ocspURL: String?
+
+    @Option(help: "Blackboard's address as students reach it (HOST:PORT), for the code slips; kept in cuhk.db.")
+    var blackboardAddress: String?
 
     @Option(help: "How long an OCSP response is valid, and so how long Blackboard may cache it (3600, 1h).")
     var ocspValidity: DurationArgument = DurationArgument(argument: "\(Int(OCSPResponder.defaultValiditySeconds))")!
@@ -135,17 +188,24 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         try ArgumentChecks.listeningPort(port)
-        try ArgumentChecks.listeningPort(ocspPort, option: "--ocsp-port")
+        try ArgumentChecks.listeningPort(resolvedOCSPPort, option: "--ocsp-port")
+        if resolvedOCSPPort != 0, resolvedOCSPPort == port {
+            throw ValidationError("--ocsp-port must differ from --port")
+        }
         if let adminPort = resolvedAdminPort {
             try ArgumentChecks.listeningPort(adminPort, option: "--admin-port")
-            if adminPort != 0, adminHost == host, [port, ocspPort].contains(adminPort) {
+            if adminPort != 0, adminHost == host, [port, resolvedOCSPPort].contains(adminPort) {
                 throw ValidationError("--admin-port must differ from --port and --ocsp-port")
             }
         }
-        if let ocspURL {
-            guard let url = URL(string: ocspURL), url.scheme == "http", url.host != nil else {
-                throw ValidationError("--ocsp-url must be an http:// URL (OCSP is signed, so it needs no TLS)")
-            }
+        do {
+            if let publicURL { try PublicAddress.check(url: publicURL, option: "--public-url") }
+            if let ocspURL { try PublicAddress.check(url: ocspURL, option: "--ocsp-url") }
+        } catch {
+            throw ValidationError(error.description)
+        }
+        if let blackboardAddress {
+            _ = try ArgumentChecks.serverAddress(blackboardAddress, option: "--blackboard-address")
         }
         guard validityDays > 0 else { throw ValidationError("--validity-days must be positive") }
         guard minKeySize >= 2048 else { throw ValidationError("--min-key-size must be at least 2048") }
@@ -159,6 +219,12 @@ struct Serve: AsyncParsableCommand {
     /// `--admin-port`, or its default: 0 with `--port 0`, else ``CUHKServer/defaultAdminPort``.
     var resolvedAdminPort: Int? {
         noAdmin ? nil : adminPort ?? (port == 0 ? 0 : CUHKServer.defaultAdminPort)
+    }
+
+    /// `--ocsp-port`, or its default: 0 with `--port 0`, so that servers started on free ports do not collide on
+    /// 9336; else ``OCSPResponder/defaultPort``.
+    var resolvedOCSPPort: Int {
+        ocspPort ?? (port == 0 ? 0 : OCSPResponder.defaultPort)
     }
 
     var enrollment: EnrollmentPolicy {
@@ -182,20 +248,23 @@ struct Serve: AsyncParsableCommand {
             maximumConnections: ServerLauncher.connectionLimit(
                 requested: maxConnections, cap: CUHKServer.defaultMaximumConnections, logger: logger),
             shutdownGrace: .seconds(Int64(shutdownGrace)),
-            ocspPort: ocspPort,
+            ocspPort: resolvedOCSPPort,
             ocspURL: ocspURL,
             ocspValidity: ocspValidity.seconds,
             adminPort: resolvedAdminPort,
             adminHost: adminHost,
-            httpLimits: http.limits
+            httpLimits: http.limits,
+            publicURL: publicURL,
+            blackboardAddress: blackboardAddress,
+            issuesBlackboardCertificate: !noBlackboardCertificate
         )
         // The port first: a port that is taken must not leave a new root behind.
         let listener = try await ServerLauncher.bind(program: "cuhk", host: host, port: port) {
             try await CUHKServer.listen(configuration: configuration, logger: logger)
         }
-        if ocspPort != 0 {
-            try await ServerLauncher.bind(program: "cuhk", host: host, port: ocspPort, option: "--ocsp-port") {
-                try await CUHKServer.checkPortIsFree(host: host, port: ocspPort)
+        if resolvedOCSPPort != 0 {
+            try await ServerLauncher.bind(program: "cuhk", host: host, port: resolvedOCSPPort, option: "--ocsp-port") {
+                try await CUHKServer.checkPortIsFree(host: host, port: resolvedOCSPPort)
             }
         }
         if let adminPort = resolvedAdminPort, adminPort != 0 {
@@ -211,30 +280,45 @@ struct Serve: AsyncParsableCommand {
                 configuration: configuration, listener: listener, logger: logger, reporter: Terminal.reporter(),
                 checkpoint: crash)
         }
-        if !noBlackboardCertificate {
-            do {
-                try await server.issueBlackboardCertificateBesideNewRoot(reporter: Terminal.reporter())
-            } catch {
-                Terminal.error("cuhk: Blackboard's certificate could not be issued: \(error)")
-                throw ExitCode(2)
-            }
+        if server.publicAddress.isDerivedFromHostName {
+            Terminal.line(
+                "Certificates name this machine as \(server.publicAddress.host) (its host name, as --host "
+                    + "\(host) listens on every address); give --public-url if clients reach it by another name")
         }
-        try await ServiceRunner.run(server, logger: logger) { _ in
-            // Scripts and tests find the responder's port in this line, as they find CUHK's in `listening on`.
-            if let address = server.ocspAddress { Terminal.line("ocsp listening on \(address.hostAndPort)") }
-            if let admin = server.admin, let address = admin.bound.current {
-                Terminal.line("dashboard at \(AdminServer.url(address))")
-                Terminal.line("login at \(admin.loginURL(address))")
+        do {
+            try await ServiceRunner.run(server, logger: logger) { _ in
+                // Scripts and tests find the responder's port in this line, as they find CUHK's in `listening on`.
+                if let address = server.ocspAddress { Terminal.line("ocsp listening on \(address.hostAndPort)") }
+                if let url = server.authority.configuration.ocspURL {
+                    Terminal.line("certificates name the OCSP responder \(url)")
+                }
+                if let admin = server.admin, let address = admin.bound.current {
+                    Terminal.line("dashboard at \(AdminServer.url(address))")
+                    Terminal.line("login at \(admin.loginURL(address))")
+                }
             }
+        } catch let error as CampusError where error.code == .issuanceFailed {
+            Terminal.error("cuhk: \(error.reason): \(error.detail ?? "")")
+            throw ExitCode(2)
         }
     }
 }
 
 struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create (or check) the root key and certificate, then exit.")
+        abstract: "Create (or check) the root key and certificate, and Blackboard's certificate beside it, then exit.",
+        discussion: """
+            Like cuhk serve, it issues Blackboard's certificate (blackboard.key, 0600, and blackboard.cer in --dir) \
+            when no certificate for blackboard is recorded in cuhk.db and neither file exists, and finishes an \
+            issuing that a crash interrupted.
+            """)
 
     @OptionGroup var options: RootOptions
+
+    @OptionGroup var address: PublicURLOption
+
+    @Flag(help: "Do not issue Blackboard's certificate beside the root.")
+    var noBlackboardCertificate = false
 
     func run() async throws {
         ServiceRunner.bootstrapLogging(level: options.logLevel)
@@ -244,6 +328,21 @@ struct Init: AsyncParsableCommand {
             Terminal.line(
                 "[Step 0] Root \(verb): \(root.certificate.subject), serial \(root.certificate.serialNumber.hex)")
             Terminal.line("[Step 0] Root SHA-256 fingerprint \(root.certificate.sha256Fingerprint)")
+            guard !noBlackboardCertificate else { return }
+            let registry = try SQLiteCertificateRegistry(
+                path: SecureFile.join(options.dir, SQLiteCertificateRegistry.fileName))
+            let outcome = try await ServiceCertificateBesideRoot.ensure(
+                name: CUHKServer.blackboardName, in: options.dir, root: root, registry: registry,
+                ocspURL: try responderURL(given: address.publicURL, registry: registry),
+                checkpoint: serviceCrashPointFromEnvironment())
+            CUHKServer.report(
+                outcome, name: CUHKServer.blackboardName, directory: options.dir, reporter: Terminal.reporter(),
+                logger: Logger(label: "cuhk"))
+            if case .recordedElsewhere(let serial) = outcome {
+                Terminal.line(
+                    "[Step 0] Blackboard's certificate (serial \(serial)) is recorded but its files are not in "
+                        + "\(options.dir): issued elsewhere with cuhk service issue --out, or moved; none issued here")
+            }
         } catch {
             Terminal.error("cuhk init: \(error)")
             throw ExitCode(2)
@@ -302,6 +401,10 @@ struct IssuedCertificateJSON: Encodable {
     var status: String
     var revokedAt: String?
     var revocationReason: String?
+    /// `open-enrollment`, `enrollment-code`, `renewal:<serial>` or `unknown`.
+    var authorization: String
+    /// Whether it traces back to an enrollment code (only such certificates count as enrolled under a roster).
+    var rosterAuthorized: Bool
 
     init(_ certificate: IssuedCertificate) {
         serial = certificate.serial
@@ -312,6 +415,8 @@ struct IssuedCertificateJSON: Encodable {
         status = certificate.revocation == nil ? certificate.status() : "revoked"
         revokedAt = certificate.revocation.map { JSONOutput.timestamp($0.time) }
         revocationReason = certificate.revocation?.reason.rawValue
+        authorization = certificate.authorization.stored
+        rosterAuthorized = certificate.isRosterAuthorized
     }
 }
 
@@ -320,7 +425,11 @@ extension RevocationReason: ExpressibleByArgument {}
 struct Revoke: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Revoke a certificate (a lost laptop, a student who left), durably.",
-        discussion: "Give --sid to revoke every certificate of a student that is not revoked yet, or --serial for one."
+        discussion: """
+            Give --sid to revoke every certificate of a student that is not revoked yet, --serial for one, or \
+            --open-enrollment for every certificate that no enrollment code paid for (taken while enrollment was open, \
+            or issued before CUHK recorded how, and their renewals). Blackboard's certificate: cuhk service revoke.
+            """
     )
 
     @Option(help: "Directory of cuhk.db.")
@@ -332,11 +441,16 @@ struct Revoke: AsyncParsableCommand {
     @Option(help: "Revoke the certificate with this serial number (hex, as `cuhk issued` lists it).")
     var serial: String?
 
+    @Flag(help: "Revoke every certificate that does not trace back to an enrollment code.")
+    var openEnrollment = false
+
     @Option(help: "Why; recorded with the revocation.")
     var reason: RevocationReason = .cessationOfOperation
 
     func validate() throws {
-        guard (sid == nil) != (serial == nil) else { throw ValidationError("give either --sid or --serial") }
+        guard [sid != nil, serial != nil, openEnrollment].filter({ $0 }).count == 1 else {
+            throw ValidationError("give one of --sid, --serial and --open-enrollment")
+        }
         if let sid { _ = try ArgumentChecks.studentID(sid) }
     }
 
@@ -346,8 +460,10 @@ struct Revoke: AsyncParsableCommand {
         do {
             if let serial {
                 revoked = [try await registry.revoke(serial: serial, reason: reason, at: Date())]
+            } else if let sid {
+                revoked = try await registry.revokeAll(of: StudentID(sid)!, reason: reason, at: Date())
             } else {
-                revoked = try await registry.revokeAll(of: StudentID(sid!)!, reason: reason, at: Date())
+                revoked = try await registry.revokeAllNotFromRoster(reason: reason, at: Date())
             }
         } catch let error as RegistryError {
             Terminal.error("cuhk revoke: \(error)")
@@ -370,7 +486,9 @@ enum RegistryFile {
         let path = SecureFile.join(directory, SQLiteCertificateRegistry.fileName)
         if !creating {
             guard SecureFile.exists(path) else {
-                Terminal.error("\(program): \(path) does not exist (run cuhk first, or give --dir)")
+                Terminal.error(
+                    "\(program): \(path) does not exist; cuhk init, cuhk serve or cuhk roster import creates it "
+                        + "(or give --dir, the directory where CUHK runs)")
                 throw ExitCode(2)
             }
         }
@@ -384,7 +502,7 @@ enum RegistryFile {
 struct Service: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Certificates for services.",
-        subcommands: [Issue.self]
+        subcommands: [Issue.self, Revoke.self]
     )
 
     struct Issue: AsyncParsableCommand {
@@ -407,6 +525,8 @@ struct Service: AsyncParsableCommand {
 
         @Option(help: "Validity, in days.")
         var validityDays: Int = 365
+
+        @OptionGroup var address: PublicURLOption
 
         func validate() throws {
             guard ServiceCertificate.isValidName(name) else {
@@ -435,7 +555,8 @@ struct Service: AsyncParsableCommand {
                 let registry = try SQLiteCertificateRegistry(
                     path: SecureFile.join(options.dir, SQLiteCertificateRegistry.fileName))
                 let service = try await ServiceCertificate.issue(
-                    name: name, root: root, recordingIn: registry, validityDays: validityDays)
+                    name: name, root: root, recordingIn: registry, validityDays: validityDays,
+                    ocspURL: try responderURL(given: address.publicURL, registry: registry))
                 try service.write(name: name, to: out)
                 Terminal.line(
                     "Issued \(name)'s certificate, serial \(service.certificate.serialNumber.hex): "
@@ -445,6 +566,62 @@ struct Service: AsyncParsableCommand {
                 Terminal.error("cuhk service issue: \(error)")
                 throw ExitCode(2)
             }
+        }
+    }
+}
+
+extension Service {
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a service's certificate (a stolen blackboard.key), durably; OCSP answers revoked.",
+            discussion: """
+                Give --serial for one certificate, or --name for every certificate of that service not revoked yet \
+                (default: blackboard). CUHK's OCSP responder answers revoked at once, so student verify-receipt \
+                refuses the receipts signed with it, whenever it can reach CUHK. Issue a new certificate with cuhk \
+                service issue (move the old files away first).
+                """)
+
+        @Option(help: "Directory of cuhk.db.")
+        var dir: String = "."
+
+        @Option(help: "The service's name: revoke all its certificates not revoked yet.")
+        var name: String?
+
+        @Option(help: "Revoke the certificate with this serial number (hex, as the web interface lists it).")
+        var serial: String?
+
+        @Option(help: "Why; recorded with the revocation.")
+        var reason: RevocationReason = .keyCompromise
+
+        func validate() throws {
+            guard name == nil || serial == nil else { throw ValidationError("give --name or --serial, not both") }
+            if let name, !ServiceCertificate.isValidName(name) {
+                throw ValidationError("--name \"\(ControlCharacters.escaped(name))\" is not a DNS name")
+            }
+        }
+
+        func run() async throws {
+            let registry = try RegistryFile.open(in: dir, by: "cuhk service revoke", writing: true)
+            let revoked: [ServiceCertificateRecord]
+            do {
+                revoked = try await registry.revokeServiceCertificates(
+                    serial: serial, name: serial == nil ? name ?? CUHKServer.blackboardName : nil, reason: reason,
+                    at: Date())
+            } catch let error as RegistryError {
+                Terminal.error("cuhk service revoke: \(error)")
+                throw ExitCode(1)
+            }
+            guard !revoked.isEmpty else {
+                Terminal.error(
+                    "cuhk service revoke: no certificate of \(name ?? CUHKServer.blackboardName) is left to revoke")
+                throw ExitCode(1)
+            }
+            for certificate in revoked {
+                Terminal.line(
+                    "Revoked \(certificate.name)'s certificate \(certificate.serial), reason \(reason.rawValue)")
+            }
+            Terminal.line(
+                Count.of(revoked.count, "certificate") + " revoked; CUHK's OCSP responder answers revoked from now on")
         }
     }
 }

@@ -23,20 +23,20 @@ struct Roster: AsyncParsableCommand {
         var file: String
 
         func run() async throws {
-            let text: String
+            let bytes: [UInt8]
             do {
-                guard let read = try SecureFile.readText(at: file, limit: 16 << 20) else {
+                guard let read = try SecureFile.readBytes(at: file, limit: 16 << 20) else {
                     Terminal.error("cuhk roster import: \(file) does not exist")
                     throw ExitCode(1)
                 }
-                text = read
+                bytes = read
             } catch let error as FileError {
                 Terminal.error("cuhk roster import: \(error)")
                 throw ExitCode(1)
             }
             let entries: [RosterEntry]
             do {
-                entries = try RosterCSV.parse(text)
+                entries = try RosterCSV.parse(bytes: bytes)
             } catch let error as RosterCSV.ImportError {
                 for line in "\(error)".split(separator: "\n") { Terminal.error(String(line)) }
                 throw ExitCode(1)
@@ -44,6 +44,27 @@ struct Roster: AsyncParsableCommand {
             let registry = try RegistryFile.open(in: dir, by: "cuhk roster import", writing: true, creating: true)
             let (added, updated) = try await registry.importRoster(entries)
             Terminal.line("Roster imported: \(Count.of(added, "student")) added, \(updated) updated")
+            try await Self.reportCertificatesNotFromRoster(in: registry)
+        }
+
+        /// Names the valid certificates of roster students that no code paid for, and the commands that revoke them:
+        /// under the roster they do not count as enrolled, but they still open sessions at Blackboard until revoked.
+        static func reportCertificatesNotFromRoster(in registry: SQLiteCertificateRegistry) async throws {
+            let outside = try await registry.certificatesNotFromRoster()
+            guard !outside.isEmpty else { return }
+            Terminal.line(
+                "WARNING: \(Count.of(outside.count, "valid certificate")) for students on the roster "
+                    + "\(outside.count == 1 ? "was" : "were") not issued through the roster (open enrollment, or "
+                    + "before CUHK recorded how), so whoever took \(outside.count == 1 ? "it" : "them") may not be "
+                    + "the student; \(outside.count == 1 ? "it does" : "they do") not count as enrolled:")
+            for certificate in outside {
+                Terminal.line(
+                    "  \(certificate.studentID)  serial \(certificate.serial)  \(certificate.authorization), issued "
+                        + JSONOutput.timestamp(certificate.issuedAt))
+            }
+            Terminal.line(
+                "Revoke them all with `cuhk revoke --open-enrollment`, or one with `cuhk revoke --serial SERIAL`; "
+                    + "`cuhk codes issue --all-unenrolled` issues these students codes.")
         }
     }
 
@@ -116,21 +137,31 @@ struct Codes: AsyncParsableCommand {
             abstract: "Issue a new one-time code to one student or to every student who has not enrolled.",
             discussion: """
                 Each code has 100 bits from the system CSPRNG; CUHK keeps only its SHA-256. A new code replaces a \
-                student's old one. Hand each student their code: they enroll with `student --code CODE`.
+                student's old one. A student counts as enrolled only with a valid certificate paid for with a code \
+                (or renewed from one): one taken under open enrollment does not. Hand each student their code with \
+                --slips (one text slip each, for mailing): CUHK's and Blackboard's addresses, the root's SHA-256 \
+                fingerprint and the command to run, which holds no secret: the Student asks for the code.
                 """
         )
 
-        @Option(help: "Directory of cuhk.db.")
+        @Option(help: "Directory of cuhk.db and cuhk.cer.")
         var dir: String = "."
 
         @Option(help: "The student to issue a code to.")
         var sid: String?
 
-        @Flag(help: "Issue codes to every student on the roster without a valid certificate.")
+        @Flag(help: "Issue codes to every student on the roster without a valid certificate paid for with a code.")
         var allUnenrolled = false
 
-        @Option(help: "How long the codes stay valid (7d, 12h, 30m).")
+        @Option(
+            help: ArgumentHelp(
+                "How long the codes stay valid: \(DurationArgument.form).",
+                discussion: "From \(DurationArgument.words(EnrollmentCodes.validityRange.lowerBound)) to "
+                    + "\(DurationArgument.words(EnrollmentCodes.validityRange.upperBound))."))
         var validFor = DurationArgument(argument: "\(Int(EnrollmentCodes.defaultValidity / 86_400))d")!
+
+        @Flag(help: "Print one text slip per student, for mailing, instead of a table.")
+        var slips = false
 
         @Flag(help: "Print JSON (for mail merge) instead of a table.")
         var json = false
@@ -138,14 +169,71 @@ struct Codes: AsyncParsableCommand {
         @Flag(help: "Print CSV (sid,name,email,code,expires_at) instead of a table.")
         var csv = false
 
+        @Option(help: "CUHK's address as students reach it, HOST:PORT (default: the one cuhk serve recorded).")
+        var caAddress: String?
+
+        @Option(
+            help: "Blackboard's address as students reach it, HOST:PORT (default: cuhk serve --blackboard-address).")
+        var blackboardAddress: String?
+
         func validate() throws {
             guard (sid == nil) == allUnenrolled else { throw ValidationError("give either --sid or --all-unenrolled") }
             if let sid { _ = try ArgumentChecks.studentID(sid) }
-            guard !(json && csv) else { throw ValidationError("--json and --csv cannot be used together") }
+            guard [json, csv, slips].filter({ $0 }).count <= 1 else {
+                throw ValidationError("--slips, --json and --csv cannot be used together")
+            }
+            try DurationArgument.check(validFor, option: "--valid-for", within: EnrollmentCodes.validityRange)
+            if let caAddress { _ = try ArgumentChecks.serverAddress(caAddress, option: "--ca-address") }
+            if let blackboardAddress {
+                _ = try ArgumentChecks.serverAddress(blackboardAddress, option: "--blackboard-address")
+            }
+        }
+
+        /// What the slips say besides the codes; each missing piece named with the flag or command that supplies it.
+        func instructions(_ registry: SQLiteCertificateRegistry) throws -> Result<EnrollmentInstructions, Missing> {
+            var missing: [String] = []
+            let ca = try caAddress ?? registry.setting(EnrollmentInstructions.certificateAuthoritySetting)
+            if ca == nil {
+                missing.append(
+                    "CUHK's address (start cuhk serve once, which records it, or give --ca-address HOST:PORT)")
+            }
+            let blackboard =
+                try blackboardAddress ?? registry.setting(EnrollmentInstructions.blackboardSetting)
+                ?? ca.flatMap(EnrollmentInstructions.defaultBlackboard(forCertificateAuthority:))
+            if blackboard == nil {
+                missing.append(
+                    "Blackboard's address (give --blackboard-address HOST:PORT, or start cuhk serve with it)")
+            }
+            let rootPath = SecureFile.join(dir, RootAuthority.certificateFileName)
+            let root: String?
+            do {
+                root = try RootFile.load(rootPath, required: false)?.sha256Fingerprint
+            } catch {
+                root = nil
+            }
+            if root == nil {
+                missing.append("the root's fingerprint (\(rootPath) is missing or unreadable; cuhk init)")
+            }
+            guard let ca, let blackboard, let root else { return .failure(Missing(pieces: missing)) }
+            return .success(
+                EnrollmentInstructions(certificateAuthority: ca, blackboard: blackboard, rootFingerprint: root))
+        }
+
+        /// The pieces of a slip that are not known.
+        struct Missing: Error {
+            var pieces: [String]
         }
 
         func run() async throws {
             let registry = try RegistryFile.open(in: dir, by: "cuhk codes issue", writing: true)
+            let instructions = try instructions(registry)
+            if slips, case .failure(let missing) = instructions {
+                // Before any code is made: a slip without an address is the slip that strands a student.
+                Terminal.error(
+                    "cuhk codes issue: the slips need " + missing.pieces.joined(separator: "; and ")
+                        + "; no code was issued")
+                throw ExitCode(1)
+            }
             let issued: [IssuedCode]
             do {
                 issued = try await EnrollmentCodes.issue(
@@ -155,16 +243,28 @@ struct Codes: AsyncParsableCommand {
                 Terminal.error("cuhk codes issue: \(error)")
                 throw ExitCode(1)
             }
-            let slips = issued.map { issued in
+            let known = try? instructions.get()
+            let codeSlips = issued.map { issued in
                 CodeSlip(
                     sid: issued.entry.studentID.rawValue, name: issued.entry.name, email: issued.entry.email,
-                    code: "\(issued.code)", expiresAt: JSONOutput.timestamp(issued.expiresAt))
+                    code: "\(issued.code)", expiresAt: JSONOutput.timestamp(issued.expiresAt),
+                    ca: known?.certificateAuthority, blackboard: known?.blackboard,
+                    rootFingerprint: known?.rootFingerprint,
+                    command: known?.command(for: issued.entry.studentID))
             }
-            if json {
-                try JSONOutput.print(slips)
+            if slips, let known {
+                let separator = String(repeating: "-", count: 72)
+                for code in issued {
+                    Terminal.line(separator)
+                    for line in EnrollmentSlip(code: code, instructions: known).lines { Terminal.line(line) }
+                }
+                if !issued.isEmpty { Terminal.line(separator) }
+                Terminal.error("\(Count.of(issued.count, "code")) issued")
+            } else if json {
+                try JSONOutput.print(codeSlips)
             } else if csv {
                 Terminal.line("sid,name,email,code,expires_at")
-                for slip in slips {
+                for slip in codeSlips {
                     Terminal.line(
                         [
                             slip.sid, CodeSlip.csvField(slip.name), CodeSlip.csvField(slip.email ?? ""), slip.code,
@@ -174,14 +274,19 @@ struct Codes: AsyncParsableCommand {
                 }
             } else {
                 Terminal.line("SID         NAME                      CODE                      EXPIRES AT")
-                for slip in slips {
+                for slip in codeSlips {
                     Terminal.line(
                         [
                             slip.sid, String(slip.name.prefix(24)).padded(to: 24),
                             slip.code, slip.expiresAt,
                         ].joined(separator: "  "))
                 }
-                Terminal.line("\(Count.of(slips.count, "code")) issued")
+                Terminal.line("\(Count.of(codeSlips.count, "code")) issued")
+                if let known, let first = issued.first {
+                    Terminal.line(
+                        "Each student runs the command on their slip (--slips prints them), for example "
+                            + known.command(for: first.entry.studentID) + ", and types their code when asked.")
+                }
             }
         }
     }
@@ -194,6 +299,11 @@ struct CodeSlip: Encodable {
     var email: String?
     var code: String
     var expiresAt: String
+    /// CUHK's and Blackboard's addresses, the root's fingerprint and the student's command, when known.
+    var ca: String?
+    var blackboard: String?
+    var rootFingerprint: String?
+    var command: String?
 
     static func csvField(_ text: String) -> String {
         text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
@@ -213,11 +323,16 @@ struct RosterStatus: Encodable {
     /// `none`, `active`, `used` or `expired`.
     var code: String
     var codeExpiresAt: String?
+    /// Serials of valid certificates for the SID that no enrollment code paid for (open enrollment): they do not
+    /// count as enrolled.
+    var certificatesNotFromRoster: [String]
 
     var enrollmentSummary: String {
         switch enrollment {
         case "enrolled": "enrolled \(serial?.prefix(8) ?? "")… until \(notAfter?.prefix(10) ?? "")"
-        default: enrollment
+        default:
+            certificatesNotFromRoster.isEmpty
+                ? enrollment : "\(enrollment); open cert \(certificatesNotFromRoster[0].prefix(8))…"
         }
     }
 
@@ -232,7 +347,8 @@ struct RosterStatus: Encodable {
                 enrollment: standing.enrollment, serial: standing.certificate?.serial,
                 notAfter: standing.certificate.map { JSONOutput.timestamp($0.notValidAfter) },
                 code: standing.codeState.rawValue,
-                codeExpiresAt: standing.code.map { JSONOutput.timestamp($0.expiresAt) })
+                codeExpiresAt: standing.code.map { JSONOutput.timestamp($0.expiresAt) },
+                certificatesNotFromRoster: standing.certificatesNotFromRoster.map(\.serial))
         }
     }
 }

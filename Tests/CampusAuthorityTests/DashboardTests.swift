@@ -246,13 +246,20 @@ struct DashboardFixture: Sendable {
             let html = String(buffer: response.body)
             #expect(html.components(separatedBy: "class=\"slip\"").count == 3)
             let address = try await fixture.server.listeningAddress()
+            let fingerprint = fixture.server.authority.root.certificate.sha256Fingerprint
             var codes: [String: String] = [:]
+            // Each slip: the command with both addresses and the root's fingerprint, and the code apart from it.
+            #expect(!html.contains("--code"))
             for entry in [Self.student, other] {
-                let prefix = "student --sid \(entry.studentID) --code "
-                let start = try #require(html.range(of: prefix)).upperBound
+                #expect(
+                    html.contains(
+                        "<pre>student --sid \(entry.studentID) --ca 127.0.0.1:\(try #require(address.port)) "
+                            + "--blackboard 127.0.0.1:3141 --root-fingerprint \(fingerprint)</pre>"))
+                let slip = try #require(html.range(of: "SID <code>\(entry.studentID)</code>"))
+                let prefix = "When asked for your enrollment code, type: <code>"
+                let start = try #require(html.range(of: prefix, range: slip.upperBound..<html.endIndex)).upperBound
                 let code = String(html[start...].prefix(24))
                 #expect(EnrollmentCode(code) != nil)
-                #expect(html.contains(prefix + code + " --ca 127.0.0.1:\(try #require(address.port))"))
                 #expect(html.contains(entry.name))
                 codes[entry.studentID.rawValue] = code
             }

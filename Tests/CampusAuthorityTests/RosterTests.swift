@@ -36,6 +36,47 @@ import X509
             ])
     }
 
+    /// What Excel's "CSV UTF-8" writes: a byte order mark, CRLF line ends, quotes where a cell needs them, a
+    /// header typed by a person, and the empty rows below the table.
+    @Test func readsWhatASpreadsheetWrites() throws {
+        let text =
+            "\u{FEFF} SID , Name ,E-Mail\r\n1155123456,\"Chan, \"\"Tai Man\"\"\",tm@example.edu\r\n"
+            + "1155000002, \"Lee\r\nSiu Ming\" ,\r\n,,\r\n\r\n\r\n"
+        let expected = [
+            RosterEntry(studentID: StudentID("1155123456")!, name: "Chan, \"Tai Man\"", email: "tm@example.edu"),
+            RosterEntry(studentID: StudentID("1155000002")!, name: "Lee\r\nSiu Ming", email: nil),
+        ]
+        #expect(try RosterCSV.parse(bytes: Array(text.utf8)) == expected)
+        // UTF-16 with a byte order mark, little- and big-endian.
+        let units = Array(text.utf16)
+        let little: [UInt8] =
+            [0xFF, 0xFE] + units.flatMap { unit -> [UInt8] in [UInt8(unit & 0xFF), UInt8(unit >> 8)] }
+        let big: [UInt8] = [0xFE, 0xFF] + units.flatMap { unit -> [UInt8] in [UInt8(unit >> 8), UInt8(unit & 0xFF)] }
+        #expect(try RosterCSV.parse(bytes: little) == expected)
+        #expect(try RosterCSV.parse(bytes: big) == expected)
+        // Spreadsheets in locales with a decimal comma separate with semicolons.
+        #expect(
+            try RosterCSV.parse("sid;name\r\n1155123456;Chan, Tai Man\r\n")
+                == [RosterEntry(studentID: StudentID("1155123456")!, name: "Chan, Tai Man")])
+        #expect(try RosterCSV.parse("sid\tname\n1155123456\tChan\n").map(\.name) == ["Chan"])
+    }
+
+    @Test func aFieldThatIsNeverClosedOrTextThatIsNotUTF8IsNamedByLine() {
+        #expect {
+            _ = try RosterCSV.parse("sid,name\n1155123456,\"Chan\n1155000002,Lee\n")
+        } throws: { error in
+            (error as? RosterCSV.ImportError)?.problems.map(\.line) == [2]
+        }
+        // Latin-1 "é" on line 3: the plain CSV of some spreadsheets.
+        let latin1 = Array("sid,name\n1155123456,Chan\n1155000002,Ren".utf8) + [0xE9, 0x0A]
+        #expect {
+            _ = try RosterCSV.parse(bytes: latin1)
+        } throws: { error in
+            guard let problem = (error as? RosterCSV.ImportError)?.problems.first else { return false }
+            return problem.line == 3 && problem.problem.contains("save it as CSV UTF-8")
+        }
+    }
+
     @Test func reportsEveryBadRowWithItsLineNumberAndImportsNothing() {
         let text = "name,sid\nA,1155123456\nB,115512345\nC,1155123456\n,1155000003\n"
         #expect {

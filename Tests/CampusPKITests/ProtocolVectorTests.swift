@@ -3,7 +3,7 @@ import Crypto
 import Foundation
 import NIOCore
 import Testing
-import X509
+@_spi(CMS) import X509
 
 /// Checks this implementation against the test vectors published in docs/PROTOCOL.md, section 7, so the
 /// document and the code cannot drift apart.
@@ -214,11 +214,15 @@ import X509
         return String(text[start.upperBound..<end.lowerBound])
     }
 
+    /// Checked at its commit time, as if it were then: the chain must be valid at the time of the check, and the
+    /// vector's certificate expires on 2027-11-01.
+    static let checkedAt = ReceiptDocument.parseTimestamp("2026-11-28T01:02:03Z")!
+
     @Test func theDocumentsReceiptVerifies() async throws {
         let root = try Certificate(pemEncoded: try #require(Self.block("receipt-root")))
         let pem = try #require(Self.block("receipt-cms"))
         let der = try SignedReceipt.der(fromFile: Array(pem.utf8))
-        let verified = try await SignedReceipt.verify(der, root: root, blackboardName: "blackboard")
+        let verified = try await SignedReceipt.verify(der, root: root, blackboardName: "blackboard", at: Self.checkedAt)
         #expect(verified.document.canonicalBytes == ProtocolVectorTests.vectors["receipt_document"])
         #expect(verified.signer.serialNumber == Certificate.SerialNumber(bytes: [0x02]))
         // One changed byte of the signed document, and it no longer verifies.
@@ -226,7 +230,29 @@ import X509
         let offset = try #require(damaged.firstRange(of: Array("report: 7".utf8))).upperBound - 1
         damaged[offset] = UInt8(ascii: "8")
         await #expect(throws: ReceiptError.self) {
-            _ = try await SignedReceipt.verify(damaged, root: root, blackboardName: "blackboard")
+            _ = try await SignedReceipt.verify(damaged, root: root, blackboardName: "blackboard", at: Self.checkedAt)
         }
+        // After the certificate's end it is refused.
+        await #expect(throws: ReceiptError.self) {
+            _ = try await SignedReceipt.verify(
+                der, root: root, blackboardName: "blackboard",
+                at: try #require(ReceiptDocument.parseTimestamp("2027-11-02T00:00:00Z")))
+        }
+    }
+
+    /// The signed attributes of section 7.1, byte for byte, and the ECDSA signature verifies over exactly them.
+    @Test func theSignedAttributesAreTheDocumentsBytes() throws {
+        let pem = try #require(Self.block("receipt-cms"))
+        let der = try SignedReceipt.der(fromFile: Array(pem.utf8))
+        let expected = try #require(Self.block("receipt-signed-attributes")).filter(\.isHexDigit)
+        let attributes = try SignedReceipt.signedAttributes(of: der)
+        #expect(attributes.hexString == expected.lowercased())
+        // The signature is the receipt's last field: OCTET STRING (0x04) of 71 bytes (0x47), the DER ECDSA-Sig-Value.
+        #expect(der[der.count - 73] == 0x04 && der[der.count - 72] == 0x47)
+        let signatureBytes = Array(der.suffix(71))
+        let signer = try #require(try CMSSignature(derEncoded: der).certificates.first)
+        let key = try #require(P256.Signing.PublicKey(signer.publicKey))
+        let signature = try P256.Signing.ECDSASignature(derRepresentation: signatureBytes)
+        #expect(key.isValidSignature(signature, for: SHA256.hash(data: attributes)))
     }
 }

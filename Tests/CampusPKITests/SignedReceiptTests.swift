@@ -357,12 +357,13 @@ import _CryptoExtras
         let receipt = try CMS.sign(
             document.canonicalBytes, signatureAlgorithm: .sha256WithRSAEncryption, certificate: student,
             privateKey: Certificate.PrivateKey(PKI.studentKey), signingTime: document.committedAt, detached: false)
+        // Receipts are signed with ECDSA: an RSA signature is refused before its certificate is even looked at.
         let error = await verificationError(receipt)
-        guard case .notAServiceCertificate = error else {
-            Issue.record("expected notAServiceCertificate, got \(String(describing: error))")
+        guard case .badSignature(let reason) = error else {
+            Issue.record("expected badSignature, got \(String(describing: error))")
             return
         }
-        #expect("\(error!)".contains("not a Blackboard service certificate"))
+        #expect(reason.contains("ecdsa-with-SHA256"))
     }
 
     @Test func aServiceCertificateWithoutServerAuthIsRefused() async throws {
@@ -403,26 +404,91 @@ import _CryptoExtras
         #expect("\(sizeError!)".contains("0 bytes"))
     }
 
-    @Test func aReceiptOutlivesItsSignersCertificate() async throws {
+    /// Only the signer's key vouches for the time a receipt claims, so the chain is checked now: once the certificate
+    /// has expired, whoever kept its key could sign a receipt with any time in the certificate's life.
+    @Test func aReceiptIsCheckedNowAndRefusedOnceItsSignersCertificateHasExpired() async throws {
         let committed = Date().addingTimeInterval(-30 * 86_400)
         let certificate = try PKI.service(
             notBefore: committed.addingTimeInterval(-86_400), notAfter: committed.addingTimeInterval(86_400))
         #expect(certificate.notValidAfter < Date())
         let document = try Self.document(for: Self.content, committedAt: committed)
         let receipt = try SignedReceipt.sign(document, certificate: certificate, privateKey: PKI.serviceKey)
+        // While the certificate was valid, it verified.
+        let then = committed.addingTimeInterval(3600)
         let verified = try await SignedReceipt.verify(
-            receipt, root: PKI.root, blackboardName: "blackboard", content: Self.content)
+            receipt, root: PKI.root, blackboardName: "blackboard", content: Self.content, at: then)
         #expect(verified.document == document)
-
-        // A commit time outside the certificate's validity is not accepted.
-        let afterExpiry = try Self.document(for: Self.content, committedAt: committed.addingTimeInterval(2 * 86_400))
-        let lateReceipt = try SignedReceipt.sign(afterExpiry, certificate: certificate, privateKey: PKI.serviceKey)
-        let error = await verificationError(lateReceipt)
+        // Today it is refused, and the reason says why the time cannot be trusted.
+        let error = await verificationError(receipt)
         guard case .untrustedSigner(let reason) = error else {
             Issue.record("expected untrustedSigner, got \(String(describing: error))")
             return
         }
-        #expect(reason.contains("it had expired when the report was committed"))
+        #expect(reason.contains("it expired at"))
+        #expect(reason.contains("Without a timestamp from CUHK"))
+    }
+
+    @Test func aCommitTimeOutsideTheCertificatesLifeOrInTheFutureIsRefused() async throws {
+        let certificate = try PKI.service(
+            notBefore: Date().addingTimeInterval(-86_400), notAfter: Date().addingTimeInterval(86_400))
+        for committed in [Date().addingTimeInterval(-2 * 86_400), Date().addingTimeInterval(3600)] {
+            let receipt = try SignedReceipt.sign(
+                try Self.document(for: Self.content, committedAt: committed), certificate: certificate,
+                privateKey: PKI.serviceKey)
+            let error = await verificationError(receipt)
+            guard case .signingTimeMismatch(let reason) = error else {
+                Issue.record("expected signingTimeMismatch, got \(String(describing: error))")
+                continue
+            }
+            #expect(reason.contains(committed < Date() ? "was not valid" : "later than now"))
+        }
+    }
+
+    /// A signature without signed attributes covers the text but no time: the signing time could be anything.
+    @Test func aReceiptWithoutSignedAttributesIsRefused() async throws {
+        let document = try Self.document(for: Self.content)
+        let receipt = try CMS.sign(
+            document.canonicalBytes, signatureAlgorithm: .ecdsaWithSHA256, certificate: try PKI.service(),
+            privateKey: Certificate.PrivateKey(PKI.serviceKey), signingTime: nil, detached: false)
+        let error = await verificationError(receipt)
+        guard case .badSignature(let reason) = error else {
+            Issue.record("expected badSignature, got \(String(describing: error))")
+            return
+        }
+        #expect(reason.contains("no signed attributes"))
+    }
+
+    /// Each way a receipt can differ from what Blackboard writes gets a sentence, never a Swift type's name.
+    @Test func everyRefusalIsAPlainSentence() async throws {
+        let document = try Self.document(for: Self.content)
+        let receipt = try SignedReceipt.sign(document, certificate: try PKI.service(), privateKey: PKI.serviceKey)
+        var damaged: [[UInt8]] = []
+        // ecdsa-with-SHA256 (1.2.840.10045.4.3.2) becomes 1.2.840.10045.4.3.5, an algorithm nobody knows.
+        let algorithm: [UInt8] = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02]
+        var unknownAlgorithm = receipt
+        let range = try #require(receipt.firstRange(of: algorithm))
+        unknownAlgorithm[range.upperBound - 1] = 0x05
+        damaged.append(unknownAlgorithm)
+        // SHA-384 with P-256, and an RSA signature.
+        damaged.append(
+            try CMS.sign(
+                document.canonicalBytes, signatureAlgorithm: .ecdsaWithSHA384, certificate: try PKI.service(),
+                privateKey: Certificate.PrivateKey(PKI.serviceKey), signingTime: document.committedAt, detached: false))
+        for position in stride(from: 0, to: receipt.count, by: 7) {
+            var flipped = receipt
+            flipped[position] ^= 0x41
+            damaged.append(flipped)
+        }
+        for bytes in damaged {
+            guard let error = await verificationError(bytes) else {
+                Issue.record("a damaged receipt verified")
+                continue
+            }
+            let text = "\(error)"
+            for word in ["Error.", "Error(", "ASN1", "Reason:", "invalidASN1", "CertificateError", ".swift"] {
+                #expect(!text.contains(word), "\"\(word)\" in: \(text)")
+            }
+        }
     }
 
     @Test func aSigningTimeOtherThanTheCommitTimeIsRefused() async throws {

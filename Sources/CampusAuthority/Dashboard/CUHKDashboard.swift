@@ -17,15 +17,28 @@ public struct CUHKDashboard: Sendable {
     public let directory: String
     /// CUHK's enrollment address as students give it to `student --ca`: `HOST:PORT`.
     public let enrollmentAddress: @Sendable () -> String
+    /// Blackboard's address as students give it to `student --blackboard` (`cuhk serve --blackboard-address`); when
+    /// `nil`, the one recorded in `cuhk.db`, else Blackboard's default beside a CUHK on loopback.
+    public let blackboardAddress: String?
 
     public init(
         registry: SQLiteCertificateRegistry, root: RootAuthority?, directory: String,
-        enrollmentAddress: @escaping @Sendable () -> String
+        enrollmentAddress: @escaping @Sendable () -> String, blackboardAddress: String? = nil
     ) {
         self.registry = registry
         self.root = root
         self.directory = directory
         self.enrollmentAddress = enrollmentAddress
+        self.blackboardAddress = blackboardAddress
+    }
+
+    /// What the slips tell students besides their codes; `nil` fields are not known.
+    func instructions() throws -> (certificateAuthority: String, blackboard: String?, fingerprint: String?) {
+        let certificateAuthority = enrollmentAddress()
+        let blackboard =
+            try blackboardAddress ?? registry.setting(EnrollmentInstructions.blackboardSetting)
+            ?? EnrollmentInstructions.defaultBlackboard(forCertificateAuthority: certificateAuthority)
+        return (certificateAuthority, blackboard, root?.certificate.sha256Fingerprint)
     }
 
     /// The pages' templates, rendered into the web interface's layout.
@@ -101,9 +114,12 @@ public struct CUHKDashboard: Sendable {
         } catch let error as EnrollmentCodes.Failure {
             return pages.message("Enrollment codes", "\(error)", session: context.session, status: .notFound)
         }
+        let (certificateAuthority, blackboard, fingerprint) = try instructions()
         return pages.page(
             CodeSlipsPage.name, title: "Enrollment codes",
-            values: CodeSlipsPage.values(issued, certificateAuthority: enrollmentAddress()),
+            values: CodeSlipsPage.values(
+                issued, certificateAuthority: certificateAuthority, blackboard: blackboard, rootFingerprint: fingerprint
+            ),
             session: context.session)
     }
 

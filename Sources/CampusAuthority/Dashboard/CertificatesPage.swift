@@ -12,11 +12,11 @@ enum CertificatesPage {
         <p>{{summary}}</p>
         {{#hasCertificates}}
         <div class="scroll"><table>
-        <thead><tr><th>Serial</th><th>SID</th><th>Name</th><th>Status</th><th>Not after</th><th class="noprint"></th></tr></thead>
+        <thead><tr><th>Serial</th><th>SID</th><th>Name</th><th>Status</th><th>Not after</th><th>Authorized by</th><th class="noprint"></th></tr></thead>
         <tbody>
         {{#certificates}}
         <tr><td><code>{{serial}}</code></td><td><a href="/certificates?sid={{sid}}">{{sid}}</a></td><td>{{name}}</td>
-        <td class="{{style}}">{{status}}</td><td>{{notAfter}}</td>
+        <td class="{{style}}">{{status}}</td><td>{{notAfter}}</td><td>{{authorization}}</td>
         <td class="noprint">{{#revocable}}<a href="/certificates/{{serial}}/revoke">revoke…</a>{{/revocable}}</td></tr>
         {{/certificates}}
         </tbody>
@@ -48,6 +48,10 @@ enum CertificatesPage {
                 "serial": certificate.serial, "sid": certificate.studentID.rawValue,
                 "name": names[certificate.studentID] ?? "", "status": status, "style": style(status),
                 "notAfter": DashboardFormat.time(certificate.notValidAfter), "revocable": certificate.revocation == nil,
+                "authorization": certificate.authorization.description
+                    + (certificate.isRosterAuthorized || certificate.authorization == .enrollmentCode
+                        ? "" : " (not from the roster)")
+                    ,
             ]
         }
         let serviceRows: [[String: Any]] = services.reversed().map { service in

@@ -28,9 +28,6 @@ enum CodeFormPage {
 
     /// The validities offered, in seconds; ``EnrollmentCodes/defaultValidity`` is among them.
     static let validities: [TimeInterval] = [3600, 12 * 3600, 86_400, 3 * 86_400, 7 * 86_400, 14 * 86_400, 30 * 86_400]
-    /// The longest validity accepted from a form.
-    static let longestValidity: TimeInterval = 365 * 86_400
-
     static func values(sid: String, unenrolled: Int) -> [String: Any] {
         var offered = validities
         if !offered.contains(EnrollmentCodes.defaultValidity) { offered.append(EnrollmentCodes.defaultValidity) }
@@ -46,9 +43,9 @@ enum CodeFormPage {
         ]
     }
 
-    /// The validity a form asked for, if it is whole seconds between a minute and ``longestValidity``.
+    /// The validity a form asked for, if it is whole seconds within ``EnrollmentCodes/validityRange``.
     static func validity(_ field: String?) -> TimeInterval? {
-        guard let field, let seconds = Int(field), seconds >= 60, Double(seconds) <= longestValidity else {
+        guard let field, let seconds = Int(field), EnrollmentCodes.validityRange.contains(Double(seconds)) else {
             return nil
         }
         return TimeInterval(seconds)

@@ -63,7 +63,16 @@ enum RosterPage {
             return ("enrolled", "ontime", [detail, locked].compactMap { $0 }.joined(separator: "; "))
         }
         if let locked { return (locked, "late", "too many wrong codes") }
-        let revoked = standing.hasRevokedCertificate ? "certificate revoked" : nil
+        let outside = standing.certificatesNotFromRoster.map(\.serial)
+        let notFromRoster =
+            outside.isEmpty
+            ? nil
+            : "holds \(outside.count == 1 ? "a certificate" : "\(outside.count) certificates") not from the roster "
+                + "(open enrollment: \(outside.joined(separator: ", "))), which does not count; revoke it with "
+                + "cuhk revoke --open-enrollment"
+        let revokedText = standing.hasRevokedCertificate ? "certificate revoked" : nil
+        let revoked = [notFromRoster, revokedText].compactMap { $0 }.joined(separator: "; ")
+            .nonEmpty
         switch standing.codeState {
         case .active:
             let expires = standing.code.map { DashboardFormat.time($0.expiresAt) } ?? "?"
@@ -76,4 +85,9 @@ enum RosterPage {
             return ("not enrolled", "muted", revoked)
         }
     }
+}
+
+extension String {
+    /// The text, or `nil` when it is empty.
+    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }

@@ -31,6 +31,23 @@ public protocol CertificateRegistry: Sendable {
     /// - Returns: The certificates revoked now (none if there were none).
     func revokeAll(of studentID: StudentID, reason: RevocationReason, at time: Date) async throws
         -> [IssuedCertificate]
+
+    /// What the registry says of a service certificate's serial (lower-case hex), for the OCSP responder.
+    func serviceCertificateStatus(ofSerial serial: String) async throws -> ServiceCertificateStatus
+}
+
+extension CertificateRegistry {
+    /// A registry that keeps no service certificates knows none.
+    public func serviceCertificateStatus(ofSerial serial: String) async throws -> ServiceCertificateStatus {
+        .unknown
+    }
+}
+
+/// What the registry says of a service certificate's serial.
+public enum ServiceCertificateStatus: Sendable, Hashable {
+    case good(ServiceCertificateRecord)
+    case revoked(ServiceCertificateRecord, Revocation)
+    case unknown
 }
 
 /// A registry failure.

@@ -13,8 +13,20 @@ public final class InMemoryCertificateRegistry: CertificateRegistry {
             guard !entries.contains(where: { $0.serial == certificate.serial }) else {
                 throw RegistryError.duplicateSerial(certificate.serial)
             }
-            entries.append(certificate)
+            entries.append(Self.standing(certificate, in: entries))
         }
+    }
+
+    /// The certificate with ``IssuedCertificate/isRosterAuthorized`` set from its authorization.
+    static func standing(_ certificate: IssuedCertificate, in entries: [IssuedCertificate]) -> IssuedCertificate {
+        var certificate = certificate
+        certificate.isRosterAuthorized =
+            switch certificate.authorization {
+            case .enrollmentCode: true
+            case .renewal(let serial): entries.first { $0.serial == serial }?.isRosterAuthorized ?? false
+            case .openEnrollment, .unknown: false
+            }
+        return certificate
     }
 
     public func certificates(for studentID: StudentID?) async throws -> [IssuedCertificate] {
@@ -46,7 +58,7 @@ public final class InMemoryCertificateRegistry: CertificateRegistry {
                 throw RegistryError.duplicateSerial(certificate.serial)
             }
             entries[index].revocation = Revocation(time: time, reason: .superseded)
-            entries.append(certificate)
+            entries.append(Self.standing(certificate, in: entries))
         }
     }
 

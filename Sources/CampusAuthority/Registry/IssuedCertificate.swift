@@ -15,6 +15,11 @@ public struct IssuedCertificate: Sendable, Hashable {
     public var issuedAt: Date
     /// When and why it was revoked, if it was.
     public var revocation: Revocation?
+    /// What authorized it.
+    public var authorization: CertificateAuthorization
+    /// Whether it traces back to an enrollment code: a code, or a renewal of a certificate that does. Set by the
+    /// registry when it records the certificate; only these count as enrolled under a roster.
+    public var isRosterAuthorized: Bool
 
     public init(
         serial: String,
@@ -23,9 +28,13 @@ public struct IssuedCertificate: Sendable, Hashable {
         notValidAfter: Date,
         pem: String,
         issuedAt: Date,
-        revocation: Revocation? = nil
+        revocation: Revocation? = nil,
+        authorization: CertificateAuthorization = .unknown,
+        isRosterAuthorized: Bool = false
     ) {
         self.revocation = revocation
+        self.authorization = authorization
+        self.isRosterAuthorized = isRosterAuthorized
         self.serial = serial
         self.studentID = studentID
         self.notValidBefore = notValidBefore
@@ -42,5 +51,10 @@ extension IssuedCertificate {
         if time >= notValidAfter { return "expired" }
         if time < notValidBefore { return "not yet valid" }
         return "valid"
+    }
+
+    /// Whether it is valid at `time`: not revoked, not expired, not before its start.
+    public func isValid(at time: Date = Date()) -> Bool {
+        revocation == nil && time >= notValidBefore && time < notValidAfter
     }
 }

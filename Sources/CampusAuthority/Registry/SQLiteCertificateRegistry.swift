@@ -76,6 +76,23 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
                         """
                 )
             }
+            migrator.registerMigration("certificate-authorization") { db in
+                try db.execute(
+                    sql: """
+                        ALTER TABLE certificate ADD COLUMN authorization TEXT NOT NULL DEFAULT 'unknown';
+                        ALTER TABLE certificate ADD COLUMN roster_authorized INTEGER NOT NULL DEFAULT 0;
+                        """
+                )
+                try Self.inferAuthorizations(in: db)
+            }
+            migrator.registerMigration("service-certificate-revocation") { db in
+                try db.execute(
+                    sql: """
+                        ALTER TABLE service_certificate ADD COLUMN revoked_at REAL;
+                        ALTER TABLE service_certificate ADD COLUMN revocation_reason TEXT;
+                        """
+                )
+            }
         }
     }
 
@@ -122,16 +139,70 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
     }
 
     static func insert(_ certificate: IssuedCertificate, in db: Database) throws {
+        let rosterAuthorized: Bool =
+            switch certificate.authorization {
+            case .enrollmentCode: true
+            case .renewal(let serial):
+                try Bool.fetchOne(
+                    db, sql: "SELECT roster_authorized FROM certificate WHERE serial = ?", arguments: [serial]) ?? false
+            case .openEnrollment, .unknown: false
+            }
         try db.execute(
-            sql:
-                "INSERT INTO certificate (serial, sid, not_before, not_after, pem, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
+            sql: """
+                INSERT INTO certificate
+                    (serial, sid, not_before, not_after, pem, issued_at, authorization, roster_authorized)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
             arguments: [
                 certificate.serial, certificate.studentID.rawValue,
                 certificate.notValidBefore.timeIntervalSince1970,
                 certificate.notValidAfter.timeIntervalSince1970, certificate.pem,
-                certificate.issuedAt.timeIntervalSince1970,
+                certificate.issuedAt.timeIntervalSince1970, certificate.authorization.stored, rosterAuthorized,
             ]
         )
+    }
+
+    /// Fills in what authorized the certificates of a registry from before authorizations were recorded, where
+    /// the registry proves it: a certificate recorded at the very instant a code of its student was used was paid
+    /// for with it (CUHK records both in one transaction, with one time), and one recorded at the instant another
+    /// certificate of its student was superseded renewed that one (an enrollment with a code supersedes too, but
+    /// was matched first). The rest stay `unknown`, which does not count as enrolled under a roster.
+    static func inferAuthorizations(in db: Database) throws {
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT serial, sid, issued_at FROM certificate ORDER BY issued_at, serial")
+        for row in rows {
+            let serial: String = row["serial"]
+            let sid: String = row["sid"]
+            let issuedAt: Double = row["issued_at"]
+            let paid =
+                try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM enrollment_code WHERE sid = ? AND used_at = ?", arguments: [sid, issuedAt])
+                ?? false
+            if paid {
+                try db.execute(
+                    sql: """
+                        UPDATE certificate SET authorization = 'enrollment-code', roster_authorized = 1
+                        WHERE serial = ?
+                        """,
+                    arguments: [serial])
+                continue
+            }
+            if let renewed = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT serial, roster_authorized FROM certificate
+                    WHERE sid = ? AND serial != ? AND revoked_at = ? AND revocation_reason = 'superseded'
+                    """,
+                arguments: [sid, serial, issuedAt])
+            {
+                try db.execute(
+                    sql: "UPDATE certificate SET authorization = ?, roster_authorized = ? WHERE serial = ?",
+                    arguments: [
+                        CertificateAuthorization.renewal(of: renewed["serial"]).stored,
+                        renewed["roster_authorized"] as Bool, serial,
+                    ])
+            }
+        }
     }
 
     public func certificates(for studentID: StudentID?) async throws -> [IssuedCertificate] {
@@ -210,7 +281,9 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
             notValidAfter: Date(timeIntervalSince1970: row["not_after"]),
             pem: row["pem"],
             issuedAt: Date(timeIntervalSince1970: row["issued_at"]),
-            revocation: revocation
+            revocation: revocation,
+            authorization: CertificateAuthorization(stored: row["authorization"]),
+            isRosterAuthorized: row["roster_authorized"]
         )
     }
 }

@@ -29,6 +29,9 @@ public struct OCSPResponder: Sendable {
     public static let defaultValiditySeconds: TimeInterval = 3600
     /// 9336, next to CUHK's 9335: `cuhk serve --ocsp-port`'s default.
     public static let defaultPort = 9336
+    /// The `setting` in `cuhk.db` under which `cuhk serve` records the responder URL it writes in certificates, so
+    /// that `cuhk init` and `cuhk service issue` write the same one into Blackboard's.
+    public static let urlSetting = "ocsp-url"
     /// The largest request accepted, in bytes (a request for one certificate is about 100).
     public static let maximumRequestSize = 16 * 1024
 
@@ -99,16 +102,23 @@ public struct OCSPResponder: Sendable {
         }
     }
 
-    /// A serial's status; `unknown` for another issuer (or a hash algorithm not known here) and for a serial this
-    /// CA never issued.
+    /// A serial's status, students' and services' certificates alike; `unknown` for another issuer (or a hash
+    /// algorithm not known here) and for a serial this CA never issued.
     func status(of id: OCSPCertificateID) async throws -> OCSPResponseMessage.CertificateStatus {
         guard id.names(issuer: root.certificate) else { return .unknown }
         switch try await registry.status(ofSerial: id.serialHex) {
         case .good: return .good
-        case .revoked(_, let revocation):
-            return .revoked(
-                time: revocation.time, reasonCode: revocation.reason == .unspecified ? nil : revocation.reason.code)
+        case .revoked(_, let revocation): return Self.revoked(revocation)
+        case .unknown: break
+        }
+        switch try await registry.serviceCertificateStatus(ofSerial: id.serialHex) {
+        case .good: return .good
+        case .revoked(_, let revocation): return Self.revoked(revocation)
         case .unknown: return .unknown
         }
+    }
+
+    static func revoked(_ revocation: Revocation) -> OCSPResponseMessage.CertificateStatus {
+        .revoked(time: revocation.time, reasonCode: revocation.reason == .unspecified ? nil : revocation.reason.code)
     }
 }

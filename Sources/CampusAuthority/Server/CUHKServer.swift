@@ -34,9 +34,23 @@ public final class CUHKServer: FramedService, Sendable {
         /// The OCSP responder's port on ``host`` (0 picks a free port); `nil` runs no responder, and certificates
         /// then carry no responder URL.
         public var ocspPort: Int?
-        /// The responder's URL written in certificates; `http://HOST:OCSPPORT/` from ``host`` and the bound port
-        /// when `nil`.
+        /// The responder's URL written in certificates, when it differs from ``publicURL`` (a proxy's path);
+        /// otherwise ``publicURL``, or `http://HOST:OCSPPORT/` with the host of ``PublicAddress`` and the bound port.
         public var ocspURL: String?
+        /// The base URL by which students and Blackboard reach CUHK's HTTP port (`--public-url`); its host is also
+        /// the one the code slips give for enrollment. When `nil`, ``host``, or this machine's host name when
+        /// ``host`` is a wildcard (see ``PublicAddress``).
+        public var publicURL: String?
+        /// Blackboard's address as students give it to `student --blackboard` (`HOST:PORT`), for the code slips;
+        /// recorded in `cuhk.db` so that `cuhk codes issue --slips` finds it.
+        public var blackboardAddress: String?
+        /// Whether CUHK issues Blackboard's certificate into ``directory`` when no certificate for the name is
+        /// recorded and neither file exists (``ServiceCertificateBesideRoot``), once the responder's URL is known.
+        public var issuesBlackboardCertificate: Bool
+        /// Whether a Blackboard certificate beside the root that names another responder is moved aside and replaced,
+        /// and one is issued there even when another is recorded (`campus-demo --dir`, whose CUHK takes a new free
+        /// port each run, in a directory of its own).
+        public var replacesStaleBlackboardCertificate: Bool
         /// How long an OCSP response may be relied on.
         public var ocspValidity: TimeInterval
         /// The web interface's port on ``adminHost`` (0 picks a free port); `nil` runs no web interface.
@@ -64,8 +78,16 @@ public final class CUHKServer: FramedService, Sendable {
             ocspValidity: TimeInterval = OCSPResponder.defaultValiditySeconds,
             adminPort: Int? = nil,
             adminHost: String = "127.0.0.1",
-            httpLimits: HTTPLimits = .init()
+            httpLimits: HTTPLimits = .init(),
+            publicURL: String? = nil,
+            blackboardAddress: String? = nil,
+            issuesBlackboardCertificate: Bool = false,
+            replacesStaleBlackboardCertificate: Bool = false
         ) {
+            self.replacesStaleBlackboardCertificate = replacesStaleBlackboardCertificate
+            self.publicURL = publicURL
+            self.blackboardAddress = blackboardAddress
+            self.issuesBlackboardCertificate = issuesBlackboardCertificate
             self.directory = directory
             self.rootKeySize = rootKeySize
             self.allowInsecureKeyPermissions = allowInsecureKeyPermissions
@@ -105,8 +127,18 @@ public final class CUHKServer: FramedService, Sendable {
 
     /// The issuing authority, with the OCSP responder's URL once it is known.
     public var authority: CertificateAuthority {
-        Self.authority(baseAuthority, ocsp: ocsp, host: host, boundAt: ocsp?.bound.current)
+        Self.authority(baseAuthority, ocsp: ocsp, publicAddress: publicAddress, boundAt: ocsp?.bound.current)
     }
+    /// The name students and Blackboard reach CUHK by (never a wildcard address).
+    public let publicAddress: PublicAddress
+    /// The registry (`cuhk.db`).
+    public let registry: SQLiteCertificateRegistry
+    /// Settled once Blackboard's certificate beside the root is dealt with (or at once, when CUHK does not issue it).
+    private let blackboardCertificateDone = BoundAddress()
+    private let issuesBlackboardCertificate: Bool
+    private let replacesStaleBlackboardCertificate: Bool
+    private let reporter: StepReporter
+    private let logger: Logger
     private let baseAuthority: CertificateAuthority
     /// Whether step 0 loaded the root or created it.
     public let rootOrigin: RootAuthority.Origin
@@ -118,7 +150,6 @@ public final class CUHKServer: FramedService, Sendable {
     public let metrics: ServerMetrics
     /// The enrollment server's address once bound, for the code slips.
     private let enrollmentBound: BoundAddress
-    private let host: String
     private let directory: String
 
     /// What CUHK's clients send first, named in a timeout.
@@ -138,7 +169,8 @@ public final class CUHKServer: FramedService, Sendable {
     ///   - logger: Operational log; never receives keys.
     ///   - reporter: Receives the lines to show in the terminal, by seed step.
     ///   - checkpoint: Called after each step of a new root's creation (crash tests stop there).
-    /// - Throws: ``RootAuthority/LoadError``, ``FileError`` or ``DurableDatabase/OpenError``.
+    /// - Throws: ``RootAuthority/LoadError``, ``FileError``, ``DurableDatabase/OpenError``, or
+    ///   ``PublicAddress/Failure`` when no address clients can reach can be found.
     public init(
         configuration: Configuration,
         listener: FramedServer.Listener? = nil,
@@ -146,6 +178,9 @@ public final class CUHKServer: FramedService, Sendable {
         reporter: @escaping StepReporter = { _, _ in },
         checkpoint: (RootAuthority.CreationStep) throws -> Void = { _ in }
     ) throws {
+        // Before step 0: a CUHK that cannot name itself to its clients must not make a root first.
+        let publicAddress = try PublicAddress.choose(listeningHost: configuration.host, url: configuration.publicURL)
+        if let ocspURL = configuration.ocspURL { try PublicAddress.check(url: ocspURL, option: "--ocsp-url") }
         let (root, origin) = try RootAuthority.load(
             or: .init(
                 directory: configuration.directory, keySize: configuration.rootKeySize,
@@ -158,14 +193,19 @@ public final class CUHKServer: FramedService, Sendable {
         let metrics = ServerMetrics()
         let events = AuthorityMetrics(metrics: metrics).sink
         var issuing = configuration.issuing
-        issuing.ocspURL = configuration.ocspURL ?? issuing.ocspURL
+        issuing.ocspURL = configuration.ocspURL ?? configuration.publicURL ?? issuing.ocspURL
         let authority = CertificateAuthority(
             root: root, registry: registry, configuration: issuing,
             enrollment: configuration.enrollment, roster: registry, events: events)
         self.metrics = metrics
         self.baseAuthority = authority
         self.rootOrigin = origin
-        self.host = configuration.host
+        self.publicAddress = publicAddress
+        self.registry = registry
+        self.issuesBlackboardCertificate = configuration.issuesBlackboardCertificate
+        self.replacesStaleBlackboardCertificate = configuration.replacesStaleBlackboardCertificate
+        self.reporter = reporter
+        self.logger = logger
         self.directory = configuration.directory
         let ocsp = configuration.ocspPort.map { port in
             OCSPHTTPServer(
@@ -176,15 +216,18 @@ public final class CUHKServer: FramedService, Sendable {
                 logger: logger)
         }
         self.ocsp = ocsp
-        let host = configuration.host
         let enrollmentBound = BoundAddress()
         self.enrollmentBound = enrollmentBound
+        if let blackboardAddress = configuration.blackboardAddress {
+            try registry.recordSetting(EnrollmentInstructions.blackboardSetting, blackboardAddress)
+        }
         self.admin = try configuration.adminPort.map { port in
             let dashboard = CUHKDashboard(
                 registry: registry, root: root, directory: configuration.directory,
                 enrollmentAddress: {
-                    Self.studentFacing(host: host, port: enrollmentBound.current?.port ?? configuration.port)
-                })
+                    publicAddress.hostAndPort(enrollmentBound.current?.port ?? configuration.port)
+                },
+                blackboardAddress: configuration.blackboardAddress)
             return try AdminServer(
                 configuration: .init(
                     host: configuration.adminHost, port: port,
@@ -227,58 +270,90 @@ public final class CUHKServer: FramedService, Sendable {
         ) { frames, logger in
             // A certificate names the responder's URL, so issuing waits until its port is known.
             let issuing = try await Self.authority(
-                authority, ocsp: ocsp, host: host, boundAt: ocsp?.bound.value())
+                authority, ocsp: ocsp, publicAddress: publicAddress, boundAt: ocsp?.bound.value())
             try await EnrollmentHandler(authority: issuing, reporter: reporter).serve(frames, logger: logger)
         }
     }
 
-    /// The name of Blackboard's certificate CUHK issues beside a new root.
+    /// The name of Blackboard's certificate CUHK issues beside its root.
     public static let blackboardName = "blackboard"
 
-    /// With a root it has just created, CUHK also issues Blackboard's certificate into its own directory
-    /// (`blackboard.key`, 0600, and `blackboard.cer`), as it writes `cuhk.cer` there: in the seed's single directory,
-    /// Blackboard finds both. Nothing happens when the root was loaded or either file exists.
+    /// Issues Blackboard's certificate into CUHK's directory (`blackboard.key`, 0600, and `blackboard.cer`) when no
+    /// certificate for `blackboard` is recorded and neither file exists, as it writes `cuhk.cer` there: in the seed's
+    /// single directory Blackboard finds both. It finishes an issuing a crash interrupted (see
+    /// ``ServiceCertificateBesideRoot``). ``run()`` calls it once the responder's URL is known when
+    /// ``Configuration/issuesBlackboardCertificate`` is set.
     ///
-    /// - Returns: The certificate, when one was issued.
+    /// - Returns: What came of it.
     @discardableResult
-    public func issueBlackboardCertificateBesideNewRoot(reporter: StepReporter = { _, _ in }) async throws
-        -> ServiceCertificate?
-    {
+    public func issueBlackboardCertificateBesideRoot(
+        checkpoint: (ServiceCertificateBesideRoot.Step) throws -> Void = { _ in }
+    ) async throws -> ServiceCertificateBesideRoot.Outcome {
         let name = Self.blackboardName
-        guard rootOrigin == .created,
-            !SecureFile.exists(ServiceCertificate.keyPath(name: name, in: directory)),
-            !SecureFile.exists(ServiceCertificate.certificatePath(name: name, in: directory)),
-            let registry = baseAuthority.registry as? SQLiteCertificateRegistry
-        else { return nil }
-        let service = try await ServiceCertificate.issue(name: name, root: baseAuthority.root, recordingIn: registry)
-        try service.write(name: name, to: directory)
-        reporter(
-            .root,
-            "Blackboard's certificate issued for \(name): \(ServiceCertificate.keyPath(name: name, in: directory)) "
-                + "(0600), \(ServiceCertificate.certificatePath(name: name, in: directory))")
-        return service
+        if replacesStaleBlackboardCertificate,
+            let serial = try ServiceCertificateBesideRoot.retireIfItNamesAnotherResponder(
+                name: name, in: directory, ocspURL: authority.configuration.ocspURL)
+        {
+            reporter(
+                .root,
+                "Blackboard's certificate \(serial) names another OCSP responder than this CUHK's; moved aside "
+                    + "(blackboard.key.<time>.old), a new one follows")
+        }
+        let outcome = try await ServiceCertificateBesideRoot.ensure(
+            name: name, in: directory, root: baseAuthority.root, registry: registry,
+            ocspURL: authority.configuration.ocspURL, evenIfRecorded: replacesStaleBlackboardCertificate,
+            checkpoint: checkpoint)
+        Self.report(outcome, name: name, directory: directory, reporter: reporter, logger: logger)
+        return outcome
     }
 
-    /// `authority` with the responder's URL: the configured one, or `http://HOST:PORT/` once the port is bound.
+    /// Tells the terminal (step 0) what came of Blackboard's certificate beside the root.
+    public static func report(
+        _ outcome: ServiceCertificateBesideRoot.Outcome, name: String, directory: String, reporter: StepReporter,
+        logger: Logger
+    ) {
+        let files =
+            "\(ServiceCertificate.keyPath(name: name, in: directory)) (0600), "
+            + ServiceCertificate.certificatePath(name: name, in: directory)
+        switch outcome {
+        case .issued(let serial):
+            reporter(.root, "Blackboard's certificate issued for \(name), serial \(serial): \(files)")
+        case .finished(let serial):
+            reporter(
+                .root,
+                "Blackboard's certificate for \(name), serial \(serial), finished after an interruption: \(files)")
+        case .present:
+            break
+        case .recordedElsewhere(let serial):
+            logger.info(
+                "Blackboard's certificate is recorded but not beside the root; none issued",
+                metadata: ["name": "\(name)", "serial": "\(serial)"])
+        case .onlyOneFile(let present, let missing):
+            reporter(
+                .root,
+                "WARNING: \(present) exists but \(missing) does not, so Blackboard cannot use them; move \(present) "
+                    + "away for a new pair, or issue one with cuhk service issue")
+        }
+    }
+
+    /// `authority` with the responder's URL: the configured one, or `http://HOST:PORT/` with the public host once the
+    /// port is bound.
     static func authority(
-        _ authority: CertificateAuthority, ocsp: OCSPHTTPServer?, host: String, boundAt address: SocketAddress?
+        _ authority: CertificateAuthority, ocsp: OCSPHTTPServer?, publicAddress: PublicAddress,
+        boundAt address: SocketAddress?
     ) -> CertificateAuthority {
         guard authority.configuration.ocspURL == nil, ocsp != nil, let port = address?.port else { return authority }
         var authority = authority
-        authority.configuration.ocspURL = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)/"
+        authority.configuration.ocspURL = publicAddress.responderURL(port: port)
         return authority
     }
 
-    /// `HOST:PORT` as students give it to `student --ca`: the machine's name when CUHK listens on every address.
-    static func studentFacing(host: String, port: Int) -> String {
-        let name = ["0.0.0.0", "::", ""].contains(host) ? ProcessInfo.processInfo.hostName : host
-        return name.contains(":") ? "[\(name)]:\(port)" : "\(name):\(port)"
-    }
-
-    /// The enrollment server's bound address, once it, the OCSP responder and the web interface all listen.
+    /// The enrollment server's bound address, once it, the OCSP responder and the web interface all listen, and
+    /// Blackboard's certificate beside the root is written (when CUHK issues it).
     public func listeningAddress() async throws -> SocketAddress {
         _ = try await ocsp?.bound.value()
         _ = try await admin?.bound.value()
+        _ = try await blackboardCertificateDone.value()
         return try await server.listeningAddress()
     }
 
@@ -323,6 +398,33 @@ public final class CUHKServer: FramedService, Sendable {
             group.addTask {
                 // The server settles its address as soon as it runs, bound or not.
                 if let address = try? await server.listeningAddress() { enrollmentBound.settle(.success(address)) }
+            }
+            group.addTask {
+                do {
+                    let address = try await server.listeningAddress()
+                    // Where students enroll, for `cuhk codes issue --slips` in another process.
+                    try self.registry.recordSetting(
+                        EnrollmentInstructions.certificateAuthoritySetting,
+                        self.publicAddress.hostAndPort(address.port ?? 0))
+                    _ = try await self.ocsp?.bound.value()
+                    if let url = self.authority.configuration.ocspURL {
+                        try self.registry.recordSetting(OCSPResponder.urlSetting, url)
+                    }
+                    if self.issuesBlackboardCertificate {
+                        // Its certificate names the responder too, so it waited for the responder's port.
+                        do {
+                            try await self.issueBlackboardCertificateBesideRoot()
+                        } catch {
+                            throw CampusError(
+                                .issuanceFailed, "Blackboard's certificate could not be issued beside the root",
+                                cause: error)
+                        }
+                    }
+                    self.blackboardCertificateDone.settle(.success(address))
+                } catch {
+                    self.blackboardCertificateDone.settle(.failure(error))
+                    throw error
+                }
             }
         }
     }

@@ -13,12 +13,15 @@ public struct IssuedCode: Sendable, Hashable {
 public enum EnrollmentCodes {
     /// How long a code stays valid unless told otherwise: a week.
     public static let defaultValidity: TimeInterval = 7 * 86_400
+    /// How long a code may be made valid for, from `cuhk codes issue --valid-for` or the web interface's form: a
+    /// minute to a year.
+    public static let validityRange: ClosedRange<TimeInterval> = 60...(365 * 86_400)
 
     /// Who gets a code.
     public enum Recipients: Sendable, Hashable {
         /// One student on the roster.
         case student(StudentID)
-        /// Every student on the roster without a valid certificate.
+        /// Every student on the roster without a valid certificate that traces back to an enrollment code.
         case allUnenrolled
     }
 
@@ -53,8 +56,10 @@ public enum EnrollmentCodes {
             }
             targets = [entry]
         case .allUnenrolled:
+            // Only a certificate that traces back to a code enrolls: one taken under open enrollment may be anyone's.
             let enrolled = Set(
-                try await registry.certificates(for: nil).filter { $0.status(at: now) == "valid" }.map(\.studentID))
+                try await registry.certificates(for: nil).filter { $0.isValid(at: now) && $0.isRosterAuthorized }
+                    .map(\.studentID))
             targets = roster.filter { !enrolled.contains($0.studentID) }
         }
         let expires = now.addingTimeInterval(validity)

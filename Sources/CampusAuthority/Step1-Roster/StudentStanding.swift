@@ -10,8 +10,12 @@ public struct StudentStanding: Sendable, Hashable {
     }
 
     public var entry: RosterEntry
-    /// The valid certificate, if the student has one.
+    /// The valid certificate that traces back to an enrollment code, if the student has one: only such a
+    /// certificate counts as enrolled.
     public var certificate: IssuedCertificate?
+    /// Valid certificates for the student's SID that do not trace back to an enrollment code (open enrollment, or
+    /// issued before CUHK recorded how): whoever took them may not be the student.
+    public var certificatesNotFromRoster: [IssuedCertificate]
     /// Whether any of the student's certificates was revoked.
     public var hasRevokedCertificate: Bool
     /// The latest code issued to the student.
@@ -38,7 +42,8 @@ public struct StudentStanding: Sendable, Hashable {
             let codeState: CodeState =
                 code.map { $0.usedAt != nil ? .used : $0.expiresAt <= now ? .expired : .active } ?? .none
             return StudentStanding(
-                entry: entry, certificate: held.last { $0.status(at: now) == "valid" },
+                entry: entry, certificate: held.last { $0.isValid(at: now) && $0.isRosterAuthorized },
+                certificatesNotFromRoster: held.filter { $0.isValid(at: now) && !$0.isRosterAuthorized },
                 hasRevokedCertificate: held.contains { $0.revocation != nil }, code: code, codeState: codeState,
                 lockedUntil: lockouts[entry.studentID])
         }

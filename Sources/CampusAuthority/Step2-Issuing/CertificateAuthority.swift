@@ -124,7 +124,9 @@ public struct CertificateAuthority: Sendable {
                 notValidBefore: certificate.notValidBefore,
                 notValidAfter: certificate.notValidAfter,
                 pem: try certificate.serializeAsPEM().pemString,
-                issuedAt: now
+                issuedAt: now,
+                authorization: paidWith == nil ? .openEnrollment : .enrollmentCode,
+                isRosterAuthorized: paidWith != nil
             )
             do {
                 if let paidWith, let roster {

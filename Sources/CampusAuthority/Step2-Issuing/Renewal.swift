@@ -42,6 +42,16 @@ extension CertificateAuthority {
         }
         switch try await registry.status(ofSerial: certificate.serialNumber.hex) {
         case .good(let issued):
+            if case .roster = enrollment, !issued.isRosterAuthorized {
+                // A certificate anyone could have taken while enrollment was open must not become a roster
+                // student's by renewal: its holder proves who they are with a code, like everyone else.
+                throw CampusError(
+                    .renewalDenied,
+                    "this certificate goes back to open enrollment (or to before CUHK recorded how certificates "
+                        + "were authorized), not to an enrollment code, and CUHK now enrolls only students on its "
+                        + "roster: renewing it needs a code; enroll again with a one-time code from the course's staff",
+                    detail: "serial \(issued.serial), authorization \(issued.authorization.stored)")
+            }
             return (certificate, issued)
         case .revoked(_, let revocation):
             throw CampusError(
@@ -94,12 +104,20 @@ extension CertificateAuthority {
             throw CampusError(.renewalDenied, "the new CSR must name the same student as the current certificate")
         }
         let oldSerial = current.serialNumber.hex
+        // The renewal stands where the renewed certificate stands (the registry works this out again when it records).
+        let inherited =
+            if case .good(let record) = try? await registry.status(ofSerial: oldSerial) {
+                record.isRosterAuthorized
+            } else {
+                false
+            }
         while true {
             let certificate = try makeCertificate(for: studentID, publicKey: request.publicKey, now: now)
             let issued = IssuedCertificate(
                 serial: certificate.serialNumber.hex, studentID: studentID,
                 notValidBefore: certificate.notValidBefore, notValidAfter: certificate.notValidAfter,
-                pem: try certificate.serializeAsPEM().pemString, issuedAt: now)
+                pem: try certificate.serializeAsPEM().pemString, issuedAt: now, authorization: .renewal(of: oldSerial),
+                isRosterAuthorized: inherited)
             do {
                 try await registry.record(issued, superseding: oldSerial, at: now)
                 return (issued, certificate)

@@ -38,11 +38,25 @@ public struct ServiceCertificate: Sendable {
 
     /// Issues a service certificate for `name` with a new P-256 key, and records it.
     ///
+    /// - Parameter ocspURL: CUHK's OCSP responder, written in the certificate's Authority Information Access so
+    ///   that whoever checks a receipt can ask whether the certificate was revoked; `nil` writes none.
     /// - Throws: ``CampusError`` with `issuance-failed` when it cannot be recorded.
     public static func issue(
         name: String, root: RootAuthority, recordingIn registry: SQLiteCertificateRegistry, validityDays: Int = 365,
-        clockSkewAllowance: TimeInterval = 5 * 60, now: Date = Date()
+        ocspURL: String? = nil, clockSkewAllowance: TimeInterval = 5 * 60, now: Date = Date()
     ) async throws -> ServiceCertificate {
+        let service = try make(
+            name: name, root: root, validityDays: validityDays, ocspURL: ocspURL,
+            clockSkewAllowance: clockSkewAllowance, now: now)
+        try await service.record(name: name, in: registry, now: now)
+        return service
+    }
+
+    /// Makes a service certificate for `name` with a new P-256 key, in memory only.
+    public static func make(
+        name: String, root: RootAuthority, validityDays: Int = 365, ocspURL: String? = nil,
+        clockSkewAllowance: TimeInterval = 5 * 60, now: Date = Date()
+    ) throws -> ServiceCertificate {
         let key = P256.Signing.PrivateKey()
         let publicKey = Certificate.PublicKey(key.publicKey)
         let organisation = root.certificate.subject.flatMap { rdn in
@@ -69,9 +83,21 @@ public struct ServiceCertificate: Sendable {
                 SubjectAlternativeNames([.dnsName(name)])
                 SubjectKeyIdentifier(keyIdentifier: RootAuthority.keyIdentifier(of: publicKey)[...])
                 AuthorityKeyIdentifier(keyIdentifier: root.keyIdentifier[...])
+                if let ocspURL {
+                    AuthorityInformationAccess([
+                        .init(method: .ocspServer, location: .uniformResourceIdentifier(ocspURL))
+                    ])
+                }
             },
             issuerPrivateKey: root.privateKey
         )
+        return ServiceCertificate(certificate: certificate, privateKey: key)
+    }
+
+    /// Records the certificate in the registry, durably, so that the OCSP responder knows it and it can be revoked.
+    ///
+    /// - Throws: ``CampusError`` with `issuance-failed` when it cannot be recorded.
+    public func record(name: String, in registry: SQLiteCertificateRegistry, now: Date = Date()) async throws {
         do {
             try await registry.recordService(
                 name: name, serial: certificate.serialNumber.hex, notValidBefore: certificate.notValidBefore,
@@ -81,7 +107,6 @@ public struct ServiceCertificate: Sendable {
             throw CampusError(
                 .issuanceFailed, "the certificate could not be recorded, so it was not issued", cause: error)
         }
-        return ServiceCertificate(certificate: certificate, privateKey: key)
     }
 
     /// Writes `<name>.key` (0600, never over an existing key) and `<name>.cer` into `directory`.

@@ -36,7 +36,8 @@ public final class ServiceCredentialStore: Sendable {
             state.withLock { $0 = nil }
             throw CampusError(
                 .serviceCertificateUnavailable, "Blackboard has no certificate of its own yet",
-                detail: "\(certificatePath) or \(keyPath) does not exist; `cuhk service issue` makes them")
+                detail: "\(certificatePath) or \(keyPath) does not exist; cuhk init or cuhk serve writes them beside "
+                    + "cuhk.cer, cuhk service issue --out DIR elsewhere")
         }
         let identity = [certificateIdentity, keyIdentity]
         if let loaded = state.withLock({ $0 }), loaded.identity == identity {

@@ -185,14 +185,18 @@ public final class BlackboardServer: FramedService, Sendable {
         let ocspCache = OCSPResponseCache()
         self.ocspCache = ocspCache
         if (try? roots.currentRoot()) == nil {
-            reporter(.verification, "No trusted root at \(configuration.rootPath) yet; handshakes wait for it")
+            reporter(
+                .verification,
+                "No trusted root at \(configuration.rootPath) yet; handshakes wait for it (cuhk init or cuhk serve "
+                    + "writes cuhk.cer in CUHK's directory; copy it here, or give --root-cert)")
             logger.warning("trusted root missing", metadata: ["path": "\(configuration.rootPath)"])
         }
         if (try? credentials.current()) == nil {
             reporter(
                 .sessionKey,
                 "No certificate of its own at \(configuration.serviceCertificatePath) yet; handshakes wait for it "
-                    + "(cuhk writes it beside cuhk.cer, or run cuhk service issue)")
+                    + "(cuhk init or cuhk serve writes blackboard.cer and blackboard.key beside cuhk.cer; for another "
+                    + "directory, run cuhk service issue --out DIR where CUHK's key is)")
             logger.warning(
                 "service certificate missing",
                 metadata: [

@@ -27,7 +27,9 @@ public final class TrustedRootStore: Sendable {
     public func currentRoot() throws -> Certificate {
         guard let identity = SecureFile.identity(of: path) else {
             state.withLock { $0 = nil }
-            throw CampusError(.rootUnavailable, "Blackboard has no trusted root yet (\(path) does not exist)")
+            throw CampusError(
+                .rootUnavailable, "Blackboard has no trusted root yet",
+                detail: "\(path) does not exist; cuhk init or cuhk serve writes cuhk.cer in CUHK's directory")
         }
         if let loaded = state.withLock({ $0 }), loaded.identity == identity {
             return loaded.root

@@ -28,7 +28,12 @@ public enum RootFile {
             throw LoadError(path: path, problem: "cannot be read: \(error)")
         }
         guard let text else {
-            if required { throw LoadError(path: path, problem: "does not exist") }
+            if required {
+                throw LoadError(
+                    path: path,
+                    problem: "does not exist (cuhk init or cuhk serve writes cuhk.cer in CUHK's directory; copy it "
+                        + "from there)")
+            }
             return nil
         }
         do {

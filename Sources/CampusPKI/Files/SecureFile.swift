@@ -71,6 +71,16 @@ public enum SecureFile {
     ///
     /// - Throws: ``FileError`` for any other failure, or if the file is larger than `limit` bytes.
     public static func readText(at path: String, limit: Int = 1 << 20) throws -> String? {
+        guard let bytes = try readBytes(at: path, limit: limit) else { return nil }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw FileError.notText(path) }
+        return text
+    }
+
+    /// Reads a whole file, up to `limit` bytes.
+    ///
+    /// - Returns: The bytes, or `nil` when the file does not exist.
+    /// - Throws: ``FileError`` when it cannot be read or is larger than `limit`.
+    public static func readBytes(at path: String, limit: Int = 1 << 20) throws -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
@@ -89,8 +99,7 @@ public enum SecureFile {
             bytes += chunk[..<count]
             if bytes.count > limit { throw FileError.tooLarge(path, limit) }
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw FileError.notText(path) }
-        return text
+        return bytes
     }
 
     /// Whether something exists at `path`.

@@ -15,6 +15,11 @@ public struct RosterEntry: Sendable, Hashable {
 
 /// Reads a roster CSV: a header `sid,name` with an optional `email` column, then one student per line.
 ///
+/// It reads what spreadsheets write (RFC 4180 and its variants): UTF-8 with or without a byte order mark, UTF-16
+/// with one, line ends LF or CRLF, fields in double quotes that hold commas, line breaks or doubled quotes (`""`),
+/// `;` or a tab as the separator when the header line has no comma, spaces around fields, rows of empty fields and
+/// empty lines (skipped), and header names in any case with spaces around them (`SID`, ` Name `, `E-mail`).
+///
 /// All rows or none: every bad row is reported with its line number, and nothing is imported while any is bad.
 public enum RosterCSV {
     /// The roster's problems, each with its line number.
@@ -27,28 +32,35 @@ public enum RosterCSV {
         }
     }
 
+    /// Parses a whole file as read from disk, in UTF-8 (a byte order mark is skipped) or in UTF-16 with a byte
+    /// order mark.
+    ///
+    /// - Throws: ``ImportError`` with every problem found, or the line where the text is not UTF-8.
+    public static func parse(bytes: [UInt8]) throws -> [RosterEntry] {
+        try parse(try text(of: bytes))
+    }
+
     /// Parses the whole file.
     ///
     /// - Throws: ``ImportError`` with every problem found.
     public static func parse(_ text: String) throws -> [RosterEntry] {
-        // `\r\n` is one Character in Swift, and a newline like `\n`.
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
-        while lines.last?.isEmpty == true { lines.removeLast() }
-        guard let headerLine = lines.first else {
+        let records = try self.records(text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text)
+        guard let header = records.first else {
             throw ImportError(problems: [(1, "the file is empty; the first line must be the header sid,name")])
         }
-        let header = fields(headerLine).map { $0.lowercased() }
-        guard let sidColumn = header.firstIndex(of: "sid"), let nameColumn = header.firstIndex(of: "name") else {
-            throw ImportError(problems: [(1, "the header must name the columns sid and name (and optionally email)")])
+        let names = header.fields.map { $0.lowercased() }
+        guard let sidColumn = names.firstIndex(of: "sid"), let nameColumn = names.firstIndex(of: "name") else {
+            throw ImportError(problems: [
+                (header.line, "the header must name the columns sid and name (and optionally email)")
+            ])
         }
-        let emailColumn = header.firstIndex(of: "email")
+        let emailColumn = names.firstIndex(of: "email") ?? names.firstIndex(of: "e-mail")
         var entries: [RosterEntry] = []
         var problems: [(line: Int, problem: String)] = []
         var seen: [StudentID: Int] = [:]
-        for (index, line) in lines.enumerated().dropFirst() {
-            let number = index + 1
-            guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
-            let row = fields(line)
+        for record in records.dropFirst() {
+            let row = record.fields
+            let number = record.line
             let sidText = sidColumn < row.count ? row[sidColumn] : ""
             let name = nameColumn < row.count ? row[nameColumn] : ""
             guard let studentID = StudentID(sidText) else {
@@ -71,33 +83,124 @@ public enum RosterCSV {
         return entries
     }
 
-    /// The fields of one line: comma-separated, trimmed; a field in double quotes may hold commas and `""`.
-    static func fields(_ line: String) -> [String] {
+    /// One row of the file and the line it starts on.
+    struct Record {
+        var line: Int
+        var fields: [String]
+    }
+
+    /// The file's rows, without the empty ones (no field, or only empty fields).
+    ///
+    /// A field in double quotes may hold the separator, line breaks and `""` (one quote); spaces around a field are
+    /// dropped. The separator is `,`, or `;` or a tab when the first line has no comma.
+    ///
+    /// - Throws: ``ImportError`` when a quoted field is not closed.
+    static func records(_ text: String) throws -> [Record] {
+        let scalars = Array(text.unicodeScalars)
+        let firstLine = scalars.prefix { $0 != "\n" && $0 != "\r" }
+        let separator: Unicode.Scalar =
+            firstLine.contains(",") ? "," : firstLine.contains(";") ? ";" : firstLine.contains("\t") ? "\t" : ","
+        var records: [Record] = []
         var fields: [String] = []
-        var current = ""
-        var quoted = false
-        var characters = line.makeIterator()
-        while let character = characters.next() {
-            switch character {
-            case "\"" where quoted:
-                var lookahead = characters
-                if lookahead.next() == "\"" {
-                    current.append("\"")
-                    characters = lookahead
-                } else {
-                    quoted = false
+        var field = String.UnicodeScalarView()
+        var quotedField = false  // the current field was quoted (so its spaces are its own)
+        var line = 1
+        var recordLine = 1
+        var index = 0
+
+        func endField() {
+            let text = String(field)
+            fields.append(quotedField ? text : text.trimmingCharacters(in: .whitespaces))
+            field = String.UnicodeScalarView()
+            quotedField = false
+        }
+        func endRecord() {
+            endField()
+            if fields.contains(where: { !$0.isEmpty }) { records.append(Record(line: recordLine, fields: fields)) }
+            fields = []
+        }
+
+        while index < scalars.count {
+            let scalar = scalars[index]
+            index += 1
+            switch scalar {
+            case "\"" where String(field).trimmingCharacters(in: .whitespaces).isEmpty && !quotedField:
+                // A quoted field: up to the next lone quote.
+                let opened = line
+                field = String.UnicodeScalarView()
+                quotedField = true
+                var closed = false
+                while index < scalars.count {
+                    let inner = scalars[index]
+                    index += 1
+                    if inner == "\"" {
+                        if index < scalars.count, scalars[index] == "\"" {
+                            field.append("\"")
+                            index += 1
+                        } else {
+                            closed = true
+                            break
+                        }
+                    } else {
+                        if inner == "\n" || (inner == "\r" && (index >= scalars.count || scalars[index] != "\n")) {
+                            line += 1
+                        }
+                        field.append(inner)
+                    }
                 }
-            case "\"" where current.trimmingCharacters(in: .whitespaces).isEmpty:
-                quoted = true
-                current = ""
-            case "," where !quoted:
-                fields.append(current.trimmingCharacters(in: .whitespaces))
-                current = ""
+                guard closed else {
+                    throw ImportError(problems: [(opened, "a field opened with a double quote is never closed")])
+                }
+            case separator:
+                endField()
+            case "\r", "\n":
+                if scalar == "\r", index < scalars.count, scalars[index] == "\n" { index += 1 }
+                endRecord()
+                line += 1
+                recordLine = line
             default:
-                current.append(character)
+                // Text after a closing quote (`"a" b`) is kept, as spreadsheets read it.
+                if quotedField, scalar == " " || scalar == "\t" { continue }
+                field.append(scalar)
             }
         }
-        fields.append(current.trimmingCharacters(in: .whitespaces))
-        return fields
+        endRecord()
+        return records
+    }
+
+    /// The text of a file: UTF-8 (without its byte order mark), or UTF-16 with a byte order mark.
+    ///
+    /// - Throws: ``ImportError`` naming the line where the bytes stop being UTF-8.
+    static func text(of bytes: [UInt8]) throws -> String {
+        if bytes.starts(with: [0xFF, 0xFE]) || bytes.starts(with: [0xFE, 0xFF]) {
+            let littleEndian = bytes[0] == 0xFF
+            let units = stride(from: 2, to: bytes.count - 1, by: 2).map { offset in
+                littleEndian
+                    ? UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8
+                    : UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
+            }
+            guard bytes.count % 2 == 0, let text = String(validating: units, as: UTF16.self) else {
+                throw ImportError(problems: [(1, "the file starts like UTF-16 text but is not; save it as CSV UTF-8")])
+            }
+            return text
+        }
+        let body = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
+        guard let text = String(validating: body, as: UTF8.self) else {
+            // The first line that does not decode, for the message.
+            var line = 1
+            var start = 0
+            for (offset, byte) in body.enumerated() where byte == UInt8(ascii: "\n") {
+                if String(validating: body[start..<offset], as: UTF8.self) == nil { break }
+                line += 1
+                start = offset + 1
+            }
+            throw ImportError(problems: [
+                (
+                    line,
+                    "the text is not UTF-8 (a spreadsheet's plain CSV may be in another encoding); save it as CSV UTF-8"
+                )
+            ])
+        }
+        return text
     }
 }

@@ -91,33 +91,37 @@ public enum SignedReceipt {
 
     /// Checks a receipt offline against CUHK's root.
     ///
-    /// The checks, in order: the bytes are a DER CMS SignedData with the receipt attached; the receipt text is in
-    /// canonical form; the signature is valid and the signer's certificate chains to `root`, valid when the report
-    /// was committed (so a receipt outlives Blackboard's certificate); the signer is a service certificate (P-256
-    /// key, serverAuth) for `blackboardName`; the signing time, if any, is the commit time; and, when `content` is
-    /// given, its size and SHA-256 are the receipt's.
+    /// The checks, in order: the bytes are a DER CMS SignedData in the profile of docs/PROTOCOL.md section 5.8, with
+    /// the receipt attached and signed attributes (content type, message digest, signing time); the receipt text is
+    /// in canonical form; the signature is valid and the signer's certificate chains to `root` and is valid now
+    /// (`now`): a receipt is only as good as the key that signed it, and without a timestamp from CUHK nothing but
+    /// that key vouches for the time it claims, so once the certificate has expired the receipt is refused; the
+    /// signer is a service certificate (P-256 key, serverAuth) for `blackboardName`; the signing time is the commit
+    /// time, within the certificate's validity and not in the future; and, when `content` is given, its size and
+    /// SHA-256 are the receipt's. Whether the certificate was revoked is not checked here (it needs CUHK's OCSP
+    /// responder; see `ReceiptSignerRevocation` in CampusStudent).
     ///
     /// - Parameters:
     ///   - der: The receipt file's bytes.
     ///   - root: The trusted CUHK root (`cuhk.cer`).
     ///   - blackboardName: The service name Blackboard's certificate must carry (a DNS name, any case).
     ///   - content: The report's content, to compare with the receipt.
+    ///   - now: The time the signer's chain must be valid at.
     /// - Returns: The document and the signer.
     /// - Throws: ``ReceiptError`` naming the first check that failed.
     public static func verify(
-        _ der: some Collection<UInt8>, root: Certificate, blackboardName: String, content: [UInt8]? = nil
+        _ der: some Collection<UInt8>, root: Certificate, blackboardName: String, content: [UInt8]? = nil,
+        at now: Date = Date()
     ) async throws(ReceiptError) -> VerifiedReceipt {
         let der = Array(der)
+        let profile = try ReceiptProfile.read(der)
         let signature: CMSSignature
         do {
             signature = try CMSSignature(derEncoded: der)
         } catch {
             throw .notCMS("its bytes are not CMS SignedData in DER (it may be cut short, or another kind of file)")
         }
-        guard let attached = try attachedContent(of: der) else {
-            throw .notCMS("the signed data does not contain the receipt text (it is a detached signature)")
-        }
-        let document = try ReceiptDocument(parsing: attached)
+        let document = try ReceiptDocument(parsing: profile.content)
         for certificate in signature.certificates {
             try checkSignatureEncoding(of: certificate)
         }
@@ -125,7 +129,7 @@ public enum SignedReceipt {
         let result = await CMS.isValidAttachedSignature(
             signatureBytes: der, trustRoots: CertificateStore([root])
         ) {
-            RFC5280Policy(fixedExpiryValidationTime: document.committedAt)
+            RFC5280Policy(fixedExpiryValidationTime: now)
         }
         let signer: Certificate
         switch result {
@@ -135,21 +139,21 @@ public enum SignedReceipt {
             throw .badSignature(signatureProblem(block.reason))
         case .failure(.unableToValidateSigner(let failure)):
             let refused = failure.signer
-            let committed = document.committedAt
             let reason =
-                if committed < refused.notValidBefore {
-                    "it was not yet valid when the report was committed (valid from "
-                        + "\(ReceiptTime.format(refused.notValidBefore)))"
-                } else if committed > refused.notValidAfter {
-                    "it had expired when the report was committed (valid until "
-                        + "\(ReceiptTime.format(refused.notValidAfter)))"
+                if now > refused.notValidAfter {
+                    "it expired at \(ReceiptTime.format(refused.notValidAfter)). Without a timestamp from CUHK, the "
+                        + "time a receipt claims cannot be trusted once its signer's certificate has expired (whoever "
+                        + "kept the expired key could sign a receipt with any time), so the receipt is refused"
+                } else if now < refused.notValidBefore {
+                    "it is not valid before \(ReceiptTime.format(refused.notValidBefore)) (is this computer's clock "
+                        + "right?)"
                 } else {
                     "it was not issued by this root, or its signature or extensions are not acceptable"
                 }
             throw .untrustedSigner(
                 "the signer's certificate (serial \(refused.serialNumber.hex), \(refused.subject)) has no valid chain "
-                    + "to the trusted CUHK root \(root.subject) (SHA-256 fingerprint \(root.sha256Fingerprint)) at "
-                    + "the commit time \(ReceiptTime.format(committed)): \(reason)")
+                    + "to the trusted CUHK root \(root.subject) (SHA-256 fingerprint \(root.sha256Fingerprint)) now, "
+                    + "at \(ReceiptTime.format(now)): \(reason)")
         }
 
         try checkServiceProfile(of: signer)
@@ -163,16 +167,31 @@ public enum SignedReceipt {
             throw .wrongSignerName(expected: blackboardName, found: names ?? [])
         }
 
-        let signingTime: Date?
+        let signingTime: Date
         do {
-            signingTime = try signature.signers.first?.signingTime
+            guard let time = try signature.signers.first?.signingTime else {
+                throw ReceiptError.badSignature("its signing time cannot be read")
+            }
+            signingTime = time
         } catch {
-            throw .badSignature("the signing-time attribute cannot be read (\(error))")
+            throw .badSignature("its signing time cannot be read")
         }
-        if let signingTime, signingTime != document.committedAt {
+        let committed = document.committedAt
+        guard signingTime == committed else {
             throw .signingTimeMismatch(
                 "the receipt was signed at \(ReceiptTime.format(signingTime)) but says the report was committed at "
-                    + ReceiptTime.format(document.committedAt))
+                    + ReceiptTime.format(committed))
+        }
+        guard committed >= signer.notValidBefore, committed <= signer.notValidAfter else {
+            throw .signingTimeMismatch(
+                "the receipt says the report was committed at \(ReceiptTime.format(committed)), when its signer's "
+                    + "certificate was not valid (from \(ReceiptTime.format(signer.notValidBefore)) until "
+                    + "\(ReceiptTime.format(signer.notValidAfter)))")
+        }
+        guard committed <= now.addingTimeInterval(clockSkewAllowance) else {
+            throw .signingTimeMismatch(
+                "the receipt says the report was committed at \(ReceiptTime.format(committed)), which is later than "
+                    + "now (\(ReceiptTime.format(now)))")
         }
 
         if let content {
@@ -190,6 +209,17 @@ public enum SignedReceipt {
         return VerifiedReceipt(document: document, signer: signer, signerName: signerName)
     }
 
+    /// How far in the future a commit time may lie, for clocks that disagree: five minutes.
+    public static let clockSkewAllowance: TimeInterval = 5 * 60
+
+    /// The DER of a receipt's signed attributes as its signature covers them (the SET OF, tag `0x31`): the bytes of
+    /// the vector in docs/PROTOCOL.md section 7.1.
+    ///
+    /// - Throws: ``ReceiptError`` when the receipt is not in the receipts' profile.
+    public static func signedAttributes(of der: [UInt8]) throws(ReceiptError) -> [UInt8] {
+        try ReceiptProfile.read(der).signedAttributes
+    }
+
     /// Whether `signer` has the profile of a service certificate: a P-256 key, not a CA, `digitalSignature` if it
     /// has a key usage, and the serverAuth extended key usage.
     static func checkServiceProfile(of signer: Certificate) throws(ReceiptError) {
@@ -205,7 +235,7 @@ public enum SignedReceipt {
             keyUsage = try signer.extensions.keyUsage
             extendedKeyUsage = try signer.extensions.extendedKeyUsage
         } catch {
-            throw .notAServiceCertificate("an extension of it cannot be read (\(error))")
+            throw .notAServiceCertificate("one of its extensions (basic constraints or key usages) cannot be read")
         }
         if case .some(.isCertificateAuthority) = basicConstraints {
             throw .notAServiceCertificate("it is a certificate authority's certificate")
@@ -234,45 +264,12 @@ public enum SignedReceipt {
             }
         } catch {
             throw .untrustedSigner(
-                "the certificate with serial \(certificate.serialNumber.hex) in the receipt cannot be read (\(error))")
+                "the certificate with serial \(certificate.serialNumber.hex) in the receipt cannot be read")
         }
         guard paddingBits == 0 else {
             throw .untrustedSigner(
                 "the signature of the certificate with serial \(certificate.serialNumber.hex) in the receipt is "
                     + "malformed (its bit string has unused bits)")
-        }
-    }
-
-    /// The eContent of a DER ContentInfo holding a SignedData, or `nil` when there is none (detached).
-    static func attachedContent(of der: [UInt8]) throws(ReceiptError) -> [UInt8]? {
-        let signedDataType: ASN1ObjectIdentifier = [1, 2, 840, 113549, 1, 7, 2]
-        do {
-            let root = try DER.parse(der)
-            return try DER.sequence(root, identifier: .sequence) { nodes -> [UInt8]? in
-                guard try ASN1ObjectIdentifier(derEncoded: &nodes) == signedDataType else {
-                    throw ASN1Error.invalidASN1Object(reason: "not a SignedData")
-                }
-                return try DER.explicitlyTagged(&nodes, tagNumber: 0, tagClass: .contextSpecific) { node in
-                    try DER.sequence(node, identifier: .sequence) { nodes -> [UInt8]? in
-                        _ = try Int(derEncoded: &nodes)  // version
-                        _ = nodes.next()  // digestAlgorithms
-                        guard let encapsulated = nodes.next() else {
-                            throw ASN1Error.invalidASN1Object(reason: "no encapsulated content info")
-                        }
-                        while nodes.next() != nil {}  // certificates, CRLs, signer infos: read by CMSSignature
-                        return try DER.sequence(encapsulated, identifier: .sequence) { nodes in
-                            _ = try ASN1ObjectIdentifier(derEncoded: &nodes)
-                            return try DER.optionalExplicitlyTagged(
-                                &nodes, tagNumber: 0, tagClass: .contextSpecific
-                            ) { node in
-                                Array(try ASN1OctetString(derEncoded: node).bytes)
-                            }
-                        }
-                    }
-                }
-            }
-        } catch {
-            throw .notCMS("its signed data cannot be read (\(error))")
         }
     }
 
@@ -288,7 +285,19 @@ public enum SignedReceipt {
         if reason == "Unable to locate signing certificate" {
             return "the receipt does not carry the certificate of its signer"
         }
-        return "the signed data is not valid (\(reason))"
+        if reason.hasPrefix("CertificateError.unsupportedSignatureAlgorithm") {
+            return "it is signed with an algorithm that receipts do not use (they are signed with ecdsa-with-SHA256)"
+        }
+        if reason.hasPrefix("Digest and signature algorithm mismatch") || reason.hasPrefix("Digest algorithm mismatch")
+        {
+            return "its digest algorithm does not match its signature algorithm"
+        }
+        if reason.hasPrefix("Too many signatures") {
+            return "it has more than one signature"
+        }
+        // What is left are encodings the profile check lets through but swift-certificates cannot read; the library's
+        // words name Swift types, so they are not shown.
+        return "its signed data cannot be read as a CMS signature"
     }
 }
 
@@ -300,13 +309,15 @@ public enum ReceiptError: Error, Sendable, Hashable, CustomStringConvertible {
     case malformedDocument(String)
     /// The signature does not match the receipt text, or the signed data is damaged.
     case badSignature(String)
-    /// The signer's certificate does not chain to the trusted root at the commit time.
+    /// The signer's certificate does not chain to the trusted root now, or has expired.
     case untrustedSigner(String)
+    /// CUHK's OCSP responder says the signer's certificate is revoked, or does not know it.
+    case revokedSigner(String)
     /// The signer's certificate is not for the expected service name.
     case wrongSignerName(expected: String, found: [String])
     /// The signer's certificate does not have the profile of a service certificate.
     case notAServiceCertificate(String)
-    /// The signing-time attribute is not the commit time in the receipt.
+    /// The signing-time attribute is not the commit time in the receipt, or that time is not plausible.
     case signingTimeMismatch(String)
     /// The content given to compare is not the content the receipt is for.
     case contentMismatch(String)
@@ -322,6 +333,8 @@ public enum ReceiptError: Error, Sendable, Hashable, CustomStringConvertible {
         case .badSignature(let reason):
             "the receipt's signature check failed: \(reason)"
         case .untrustedSigner(let reason):
+            "the receipt's signer is not trusted: \(reason)"
+        case .revokedSigner(let reason):
             "the receipt's signer is not trusted: \(reason)"
         case .wrongSignerName(let expected, let found):
             "the receipt is signed by a certificate for "

@@ -276,7 +276,7 @@ public struct EnrollmentClient: Sendable {
         guard let root = try loadPinnedRoot() else {
             throw StudentError.local(
                 "no CUHK root to check Blackboard against: \(configuration.pinnedRootPath) is missing "
-                    + "(enrollment pins it; or give --root-cert)")
+                    + "(student enroll pins it, from CUHK's first answer; or give --root-cert)")
         }
         return root
     }

@@ -4,6 +4,24 @@ import Testing
 
 /// The roster way, run as an operator and students would.
 @Suite struct RosterProgramTests {
+    /// The file Excel saves as "CSV UTF-8": a byte order mark, CRLF, quoted cells, the header as typed.
+    @Test func aRosterSavedByASpreadsheetImportsAtCUHKAndBlackboard() async throws {
+        let directory = try temporaryDirectory()
+        let csv =
+            [0xEF, 0xBB, 0xBF]
+            + Array(
+                "SID,Name,Email\r\n1155123456,\"Chan, Tai Man\",tm@example.edu\r\n1155000002,Lee Siu Ming,\r\n,,\r\n"
+                    .utf8)
+        try SecureFile.write(csv, to: SecureFile.join(directory, "excel.csv"), mode: 0o644, replacing: false)
+        let cuhk = try await Program.cuhk.run(["roster", "import", "excel.csv"], in: directory)
+        #expect(cuhk.status == 0 && cuhk.output.contains("2 students added"), "\(cuhk.all)")
+        let list = try await Program.cuhk.run(["roster", "list", "--json"], in: directory)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.output.utf8)) as? [[String: Any]])
+        #expect(rows.compactMap { $0["name"] as? String }.sorted() == ["Chan, Tai Man", "Lee Siu Ming"])
+        let blackboard = try await Program.blackboard.run(["roster", "import", "excel.csv"], in: directory)
+        #expect(blackboard.status == 0 && blackboard.output.contains("Imported 2 students"), "\(blackboard.all)")
+    }
+
     @Test func importIssueEnrollRevoke() async throws {
         let directory = try temporaryDirectory()
         try SecureFile.write(

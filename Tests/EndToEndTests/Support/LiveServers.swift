@@ -46,9 +46,9 @@ struct LiveServers {
             timeout: cuhkTimeout,
             ocspPort: 0
         )
+        cuhkConfiguration.issuesBlackboardCertificate = true
         configureCUHK(&cuhkConfiguration)
         let cuhk = try CUHKServer(configuration: cuhkConfiguration, logger: quiet)
-        try await cuhk.issueBlackboardCertificateBesideNewRoot()
         var blackboardConfiguration = BlackboardServer.Configuration(
             directory: SecureFile.join(directory, "blackboard"),
             rootCertificatePath: SecureFile.join(cuhkDirectory, "cuhk.cer"),
@@ -57,21 +57,23 @@ struct LiveServers {
             port: 0
         )
         configureBlackboard(&blackboardConfiguration)
-        let blackboard = try BlackboardServer(
-            configuration: blackboardConfiguration,
-            store: blackboardStore,
-            logger: quiet,
-            reporter: blackboardReporter
-        )
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await cuhk.run() }
-            group.addTask { try await blackboard.run() }
             defer { group.cancelAll() }
+            // CUHK issues Blackboard's certificate once its responder listens; Blackboard starts after that.
+            let cuhkAddress = try await ServerAddress(cuhk.listeningAddress())
+            let blackboard = try BlackboardServer(
+                configuration: blackboardConfiguration,
+                store: blackboardStore,
+                logger: quiet,
+                reporter: blackboardReporter
+            )
+            group.addTask { try await blackboard.run() }
             let servers = LiveServers(
                 directory: directory,
                 cuhk: cuhk,
                 blackboard: blackboard,
-                cuhkAddress: try await ServerAddress(cuhk.listeningAddress()),
+                cuhkAddress: cuhkAddress,
                 blackboardAddress: try await ServerAddress(blackboard.listeningAddress()),
                 ocspAddress: try await ServerAddress(cuhk.ocspListeningAddress())
             )

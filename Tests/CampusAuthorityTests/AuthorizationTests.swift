@@ -1,0 +1,164 @@
+import CampusPKI
+import Foundation
+import GRDB
+import SwiftASN1
+import Testing
+import X509
+import _CryptoExtras
+
+@testable import CampusAuthority
+
+/// Certificates remember what authorized them, and under a roster only those that trace back to an enrollment code
+/// count: one taken for a student's ID while enrollment was open makes nobody enrolled and cannot renew without a
+/// code.
+@Suite struct AuthorizationTests {
+    static let root = try! RootAuthority.make()
+    let victim = StudentID("1155123456")!
+    let other = StudentID("1155000002")!
+
+    func registry() throws -> SQLiteCertificateRegistry {
+        try SQLiteCertificateRegistry(path: SecureFile.join(try temporaryDirectory(), "cuhk.db"))
+    }
+
+    func authority(_ registry: SQLiteCertificateRegistry, _ enrollment: EnrollmentPolicy) -> CertificateAuthority {
+        CertificateAuthority(root: Self.root, registry: registry, enrollment: enrollment, roster: registry)
+    }
+
+    @Test func anOpenEnrollmentCertificateDoesNotCountAsEnrolledUnderARoster() async throws {
+        let registry = try registry()
+        // While enrollment is open, someone takes a certificate for the victim's ID.
+        let (taken, takenCertificate) = try await authority(registry, .open).issue(
+            csrPEM: try makeCSR(cn: [victim.rawValue], key: TestKeys.other))
+        #expect(taken.authorization == .openEnrollment)
+        // Then the course switches to its roster; the other student enrolls with a code.
+        _ = try await registry.importRoster([
+            RosterEntry(studentID: victim, name: "Victim"), RosterEntry(studentID: other, name: "Other"),
+        ])
+        let code = EnrollmentCode.random()
+        #expect(try await registry.storeCode(code, for: other, issuedAt: Date(), expiresAt: Date() + 3600))
+        let roster = authority(registry, .standard)
+        let (paid, _) = try await roster.issue(
+            csrPEM: try makeCSR(cn: [other.rawValue], key: TestKeys.student), code: code.description)
+        #expect(paid.authorization == .enrollmentCode && paid.isRosterAuthorized)
+
+        let standings = Dictionary(
+            try await StudentStanding.all(in: registry).map { ($0.entry.studentID, $0) }, uniquingKeysWith: { $1 })
+        #expect(standings[victim]?.certificate == nil)
+        #expect(standings[victim]?.enrollment == "not enrolled")
+        #expect(standings[victim]?.certificatesNotFromRoster.map(\.serial) == [taken.serial])
+        #expect(standings[other]?.certificate?.serial == paid.serial)
+        #expect(try await registry.certificatesNotFromRoster().map(\.serial) == [taken.serial])
+
+        // `codes issue --all-unenrolled` does not skip the victim.
+        let issued = try await EnrollmentCodes.issue(to: .allUnenrolled, in: registry)
+        #expect(issued.map(\.entry.studentID) == [victim])
+
+        // The holder cannot renew without a code, and is told so.
+        await #expect {
+            _ = try await roster.certificateToRenew(pem: try takenCertificate.serializeAsPEM().pemString)
+        } throws: { error in
+            guard let error = error as? CampusError else { return false }
+            return error.code == .renewalDenied && error.reason.contains("open enrollment")
+                && error.reason.contains("needs a code")
+        }
+
+        // `cuhk revoke --open-enrollment` revokes exactly that one.
+        let revoked = try await registry.revokeAllNotFromRoster(reason: .cessationOfOperation, at: Date())
+        #expect(revoked.map(\.serial) == [taken.serial])
+        #expect(try await registry.certificatesNotFromRoster().isEmpty)
+        guard case .good = try await registry.status(ofSerial: paid.serial) else {
+            Issue.record("the roster student's certificate was revoked too")
+            return
+        }
+    }
+
+    @Test func aRenewalInheritsTheStandingOfTheCertificateItRenews() async throws {
+        let registry = try registry()
+        _ = try await registry.importRoster([RosterEntry(studentID: victim, name: "Victim")])
+        let code = EnrollmentCode.random()
+        #expect(try await registry.storeCode(code, for: victim, issuedAt: Date(), expiresAt: Date() + 3600))
+        let roster = authority(registry, .standard)
+        let (_, current) = try await roster.issue(csrPEM: try makeCSR(key: TestKeys.student), code: code.description)
+        let (checked, _) = try await roster.certificateToRenew(pem: try current.serializeAsPEM().pemString)
+        let nonce = CertificateAuthority.renewalNonce()
+        let csr = try makeCSR(key: TestKeys.other)
+        let signature = try RenewalProof.sign(
+            nonce: nonce, csrDER: try PEMDocument(pemString: csr).derBytes, with: TestKeys.student)
+        let (renewed, _) = try await roster.renew(checked, nonce: nonce, csrPEM: csr, signature: signature)
+        #expect(renewed.authorization == .renewal(of: current.serialNumber.hex))
+        let stored = try #require(try await registry.certificates(for: victim).first { $0.serial == renewed.serial })
+        #expect(stored.isRosterAuthorized)
+        #expect(try await StudentStanding.all(in: registry).first?.certificate?.serial == renewed.serial)
+
+        // Under open enrollment a renewal of an open certificate is allowed, and stays outside the roster.
+        let open = InMemoryCertificateRegistry()
+        let openAuthority = CertificateAuthority(root: Self.root, registry: open)
+        let (_, openCertificate) = try await openAuthority.issue(csrPEM: try makeCSR(key: TestKeys.student))
+        let (openChecked, _) = try await openAuthority.certificateToRenew(
+            pem: try openCertificate.serializeAsPEM().pemString)
+        let (openRenewed, _) = try await openAuthority.renew(
+            openChecked, nonce: nonce, csrPEM: csr, signature: signature)
+        let openStored = try #require(try await open.certificates(for: nil).first { $0.serial == openRenewed.serial })
+        #expect(openStored.authorization == .renewal(of: openCertificate.serialNumber.hex))
+        #expect(!openStored.isRosterAuthorized)
+    }
+
+    /// A `cuhk.db` from before authorizations were recorded: a certificate paid for with a code is recognised (its
+    /// code was used at its issuing instant), and so is its renewal; the rest are `unknown`, which does not count.
+    @Test func theMigrationRecognisesCodesAndRenewalsAndMarksTheRestUnknown() async throws {
+        let path = SecureFile.join(try temporaryDirectory(), "cuhk.db")
+        do {
+            let queue = try DatabaseQueue(path: path)
+            var migrator = DatabaseMigrator()
+            migrator.registerMigration("v1") { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE certificate (serial TEXT PRIMARY KEY NOT NULL, sid TEXT NOT NULL,
+                            not_before REAL NOT NULL, not_after REAL NOT NULL, pem TEXT NOT NULL,
+                            issued_at REAL NOT NULL);
+                        """)
+            }
+            migrator.registerMigration("v2-revocation") { db in
+                try db.execute(
+                    sql: """
+                        ALTER TABLE certificate ADD COLUMN revoked_at REAL;
+                        ALTER TABLE certificate ADD COLUMN revocation_reason TEXT;
+                        """)
+            }
+            migrator.registerMigration("v3-roster") { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE roster (sid TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, email TEXT);
+                        CREATE TABLE enrollment_code (sid TEXT PRIMARY KEY NOT NULL, code_hash BLOB NOT NULL,
+                            issued_at REAL NOT NULL, expires_at REAL NOT NULL, used_at REAL);
+                        CREATE TABLE lockout (sid TEXT PRIMARY KEY NOT NULL, failures INTEGER NOT NULL,
+                            locked_until REAL);
+                        CREATE TABLE setting (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                        CREATE TABLE service_certificate (serial TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,
+                            not_before REAL NOT NULL, not_after REAL NOT NULL, pem TEXT NOT NULL,
+                            issued_at REAL NOT NULL);
+                        """)
+            }
+            try migrator.migrate(queue)
+            try await queue.write { db in
+                let row =
+                    "INSERT INTO certificate (serial, sid, not_before, not_after, pem, issued_at, revoked_at, "
+                    + "revocation_reason) VALUES (?, ?, 0, 4000000000, '', ?, ?, ?)"
+                // 1155000001 took one openly at 100; 1155123456 enrolled with a code at 200 and renewed at 300.
+                try db.execute(sql: row, arguments: ["0a", "1155000001", 100.0, nil, nil])
+                try db.execute(sql: row, arguments: ["0b", "1155123456", 200.0, 300.0, "superseded"])
+                try db.execute(sql: row, arguments: ["0c", "1155123456", 300.0, nil, nil])
+                try db.execute(
+                    sql: "INSERT INTO enrollment_code VALUES ('1155123456', x'00', 150, 9999, 200)")
+            }
+        }
+        let registry = try SQLiteCertificateRegistry(path: path)
+        let certificates = Dictionary(
+            try await registry.certificates(for: nil).map { ($0.serial, $0) }, uniquingKeysWith: { $1 })
+        #expect(certificates["0a"]?.authorization == .unknown)
+        #expect(certificates["0a"]?.isRosterAuthorized == false)
+        #expect(certificates["0b"]?.authorization == .enrollmentCode)
+        #expect(certificates["0c"]?.authorization == .renewal(of: "0b"))
+        #expect(certificates["0c"]?.isRosterAuthorized == true)
+    }
+}
