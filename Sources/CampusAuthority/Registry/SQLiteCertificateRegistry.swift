@@ -76,6 +76,7 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
                         """
                 )
             }
+            Self.registerTimestampMigration(&migrator)
         }
     }
 
