@@ -128,6 +128,19 @@ import X509
         // badDataFormat is bit 5: one byte 0x04 with two unused bits.
         let bits = TimestampResponse.rejection(.badDataFormat, "x").derEncoded().suffix(4)
         #expect(Array(bits) == [0x03, 0x02, 0x02, 0x04])
+        // Several bits come back as they were; a bit list with a trailing zero byte is not DER.
+        let two = TimestampResponse(
+            status: .init(status: .rejection, failure: .badRequest, otherFailureBits: [25, 30]), token: nil)
+        let readTwo = try TimestampResponse(derEncoded: two.derEncoded())
+        #expect(readTwo == two)
+        #expect(readTwo.derEncoded() == two.derEncoded())
+        let padded: [UInt8] = [0x30, 0x0a, 0x30, 0x08, 0x02, 0x01, 0x02, 0x03, 0x03, 0x07, 0x80, 0x00]
+        #expect(throws: TimestampError.self) { try TimestampResponse(derEncoded: padded) }
+        let minimal: [UInt8] = [0x30, 0x09, 0x30, 0x07, 0x02, 0x01, 0x02, 0x03, 0x02, 0x07, 0x80]
+        #expect(try TimestampResponse(derEncoded: minimal).status.failure == .badAlgorithm)
+        // Status text that is not UTF-8.
+        let badText: [UInt8] = [0x30, 0x0a, 0x30, 0x08, 0x02, 0x01, 0x02, 0x30, 0x03, 0x0c, 0x01, 0xff]
+        #expect(throws: TimestampError.self) { try TimestampResponse(derEncoded: badText) }
         // A granted reply without a token is not a reply.
         let empty = TimestampResponse(status: .init(status: .granted), token: nil).derEncoded()
         #expect(throws: TimestampError.self) { try TimestampResponse(derEncoded: empty) }

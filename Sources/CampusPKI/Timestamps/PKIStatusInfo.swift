@@ -56,7 +56,7 @@ public struct PKIStatusInfo: Sendable, Hashable, CustomStringConvertible {
     public var text: [String]
     /// The failure, when the request was refused.
     public var failure: FailureInfo?
-    /// Other failure bits set, by number, when a TSA sets bits RFC 3161 does not name.
+    /// Other failure bits set, by number (0–31): bits RFC 3161 does not name, and named bits after the first.
     public var otherFailureBits: [Int]
 
     public init(status: Status, text: [String] = [], failure: FailureInfo? = nil, otherFailureBits: [Int] = []) {
@@ -91,8 +91,13 @@ public struct PKIStatusInfo: Sendable, Hashable, CustomStringConvertible {
             var text: [String] = []
             if let node = nodes.peek(), node.identifier == .sequence {
                 _ = nodes.next()
-                text = try DER.sequence(of: ASN1UTF8String.self, identifier: .sequence, rootNode: node).map {
-                    String($0)
+                let strings = try DER.sequence(of: ASN1UTF8String.self, identifier: .sequence, rootNode: node)
+                guard !strings.isEmpty else { throw ASN1Error.invalidASN1Object(reason: "empty status text") }
+                for string in strings {
+                    guard let line = String(validating: string.bytes, as: UTF8.self) else {
+                        throw ASN1Error.invalidASN1Object(reason: "status text is not UTF-8")
+                    }
+                    text.append(line)
                 }
                 guard text.reduce(0, { $0 + $1.utf8.count }) <= Self.maximumTextLength else {
                     throw ASN1Error.invalidASN1Object(reason: "status text too long")
@@ -102,8 +107,10 @@ public struct PKIStatusInfo: Sendable, Hashable, CustomStringConvertible {
             var other: [Int] = []
             if let node = nodes.next() {
                 let bits = try ASN1BitString(derEncoded: node)
-                // DER drops trailing zero bits of a named bit list, so a set last bit is required.
-                guard bits.bytes.count <= 4 else { throw ASN1Error.invalidASN1Object(reason: "failInfo too long") }
+                // DER drops the trailing zero bits of a named bit list: the last bit is set, and nothing follows it.
+                guard let last = bits.bytes.last, last != 0, bits.paddingBits == last.trailingZeroBitCount,
+                    bits.bytes.count <= 4
+                else { throw ASN1Error.invalidASN1Object(reason: "failInfo is not a DER named bit list") }
                 for (index, byte) in bits.bytes.enumerated() {
                     for bit in 0..<8 where byte & (0x80 >> bit) != 0 {
                         let number = index * 8 + bit
@@ -127,12 +134,12 @@ public struct PKIStatusInfo: Sendable, Hashable, CustomStringConvertible {
                     for line in text { try coder.serialize(ASN1UTF8String(line)) }
                 }
             }
-            if let failure {
+            let numbers = ((failure.map { [$0.rawValue] } ?? []) + otherFailureBits).filter { (0..<32).contains($0) }
+            if let highest = numbers.max() {
                 // A named bit list in DER: the bits up to the last one set, the rest of the last byte unused.
-                let number = failure.rawValue
-                var bytes = [UInt8](repeating: 0, count: number / 8 + 1)
-                bytes[number / 8] = 0x80 >> UInt8(number % 8)
-                try coder.serialize(ASN1BitString(bytes: bytes[...], paddingBits: 7 - number % 8))
+                var bytes = [UInt8](repeating: 0, count: highest / 8 + 1)
+                for number in numbers { bytes[number / 8] |= 0x80 >> UInt8(number % 8) }
+                try coder.serialize(ASN1BitString(bytes: bytes[...], paddingBits: 7 - highest % 8))
             }
         }
     }
