@@ -113,6 +113,7 @@ if command -v openssl >/dev/null 2>&1; then
 fi
 [ "$(stat -c %a blackboard.db)" = 600 ] || { echo "blackboard.db is not mode 0600" >&2; exit 1; }
 [ "$(stat -c %a cuhk.key)" = 600 ] || { echo "cuhk.key is not mode 0600" >&2; exit 1; }
+[ "$(stat -c %a cuhk-tsa.key)" = 600 ] || { echo "cuhk-tsa.key is not mode 0600" >&2; exit 1; }
 
 kill -TERM "$cuhk_pid" "$blackboard_pid"
 wait "$cuhk_pid" || { echo "cuhk did not exit 0 on SIGTERM" >&2; exit 1; }

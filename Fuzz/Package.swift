@@ -59,5 +59,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "FuzzTimestampIntake",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "CampusPKI", package: "CampusPKI"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

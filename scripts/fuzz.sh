@@ -15,7 +15,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 fuzz="$root/Fuzz"
-targets=(FuzzFrameDecoder FuzzWireMessage FuzzCSRIntake FuzzCertificateIntake)
+targets=(FuzzFrameDecoder FuzzWireMessage FuzzCSRIntake FuzzCertificateIntake FuzzTimestampIntake)
 # SwiftPM's --sanitize flags instrument the C code and leave the entry point to libFuzzer, but the compiler driver
 # passes only the last of several -sanitize options to the frontend, which would leave the Swift code without the
 # coverage instrumentation libFuzzer needs; -Xswiftc -sanitize=... comes last and restores them.
@@ -115,6 +115,23 @@ seeds() {
     openssl x509 -in "$cert/student.pem" -outform DER -out "$cert/student.der"
     openssl x509 -in "$cert/root.pem" -outform DER -out "$cert/small-key.der"
     printf 'SID:1155123456 requests to upload report !' >"$cert/request-text"
+    # Timestamp requests as openssl writes them (SHA-256 with a nonce and certReq, SHA-512 without, and SHA-1, which
+    # CUHK refuses), the token and the manifest head of PROTOCOL.md section 9.5.
+    local tsa="$fuzz/Corpus/FuzzTimestampIntake"
+    rm -rf "$tsa"
+    mkdir -p "$tsa"
+    printf 'The report of 1155123456.\n' >"$tmp/report"
+    openssl ts -query -data "$tmp/report" -sha256 -cert -out "$tsa/query-sha256.tsq" 2>/dev/null
+    openssl ts -query -data "$tmp/report" -sha512 -no_nonce -out "$tsa/query-sha512.tsq" 2>/dev/null
+    openssl ts -query -data "$tmp/report" -sha1 -cert -out "$tsa/query-sha1.tsq" 2>/dev/null
+    sed -n '/^```tsa-vector-token$/,/^```$/p' "$root/docs/PROTOCOL.md" | sed '1d;$d' | sed '1d;$d' |
+        openssl base64 -d -out "$tsa/token.der"
+    sed -n '/^```manifest-document$/,/^```$/p' "$root/docs/PROTOCOL.md" | sed '1d;$d' >"$tsa/manifest-head"
+    # Replies: that token granted (status 0, then the token), and a badAlg rejection.
+    local total=$(($(wc -c <"$tsa/token.der") + 5))
+    { printf "\\x30\\x82\\x$(printf %02x $((total >> 8)))\\x$(printf %02x $((total & 255)))\\x30\\x03\\x02\\x01\\x00"
+        cat "$tsa/token.der"; } >"$tsa/reply-granted.tsr"
+    printf '\x30\x09\x30\x07\x02\x01\x02\x03\x02\x07\x80' >"$tsa/reply-bad-alg.tsr"
     echo "wrote $(find "$fuzz/Corpus" -type f | wc -l) seeds to $fuzz/Corpus"
 }
 

@@ -10,6 +10,10 @@ public enum AuthorityEvent: Sendable, Hashable {
     case refused(CampusError.Code)
     /// The OCSP responder told the status of one certificate, or could not answer a request.
     case ocspAnswered(OCSPAnswerStatus)
+    /// The timestamp authority issued (and recorded) a token.
+    case timestampIssued(serial: String, hashAlgorithm: TimestampHashAlgorithm)
+    /// The timestamp authority refused a request with this RFC 3161 failure.
+    case timestampRefused(PKIStatusInfo.FailureInfo)
 }
 
 /// What the OCSP responder said of one certificate.

@@ -12,16 +12,22 @@ public struct AuthorityMetrics: Sendable {
     public static let ocspName = "cuhk_ocsp_responses_total"
     /// How long issuing took, as a histogram in seconds.
     public static let issueDurationName = "cuhk_issue_duration_seconds"
+    /// Timestamp tokens issued.
+    public static let timestampsIssuedName = "cuhk_timestamps_issued_total"
+    /// Timestamp requests refused, by RFC 3161 failure (`failure="badDataFormat"`).
+    public static let timestampsRefusedName = "cuhk_timestamps_refused_total"
 
     public let metrics: ServerMetrics
     private let issued: Metrics.Counter
     private let issueDuration: Metrics.Timer
+    private let timestampsIssued: Metrics.Counter
 
     public init(metrics: ServerMetrics) {
         self.metrics = metrics
         // Made now, so that `/metrics` shows them at zero before the first enrollment.
         issued = metrics.counter(Self.issuedName)
         issueDuration = metrics.timer(Self.issueDurationName)
+        timestampsIssued = metrics.counter(Self.timestampsIssuedName)
     }
 
     /// Records one event.
@@ -34,6 +40,10 @@ public struct AuthorityMetrics: Sendable {
             metrics.counter(Self.refusedName, [("code", code.name)]).increment()
         case .ocspAnswered(let status):
             metrics.counter(Self.ocspName, [("status", status.rawValue)]).increment()
+        case .timestampIssued:
+            timestampsIssued.increment()
+        case .timestampRefused(let failure):
+            metrics.counter(Self.timestampsRefusedName, [("failure", failure.name)]).increment()
         }
     }
 

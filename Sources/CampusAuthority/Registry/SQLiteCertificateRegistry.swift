@@ -93,6 +93,7 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
                         """
                 )
             }
+            Self.registerTimestampMigration(&migrator)
         }
     }
 

@@ -190,6 +190,12 @@ public final class CUHKServer: FramedService, Sendable {
         let registry = try SQLiteCertificateRegistry(
             path: SecureFile.join(configuration.directory, SQLiteCertificateRegistry.fileName)
         )
+        // CUHK's timestamp authority: its own key and certificate beside the root, issued when there are none.
+        let (timestampAuthority, timestampOrigin) = try TimestampAuthorityCertificate.loadOrIssue(
+            .init(
+                directory: configuration.directory,
+                allowInsecureKeyPermissions: configuration.allowInsecureKeyPermissions),
+            root: root, registry: registry)
         let metrics = ServerMetrics()
         let events = AuthorityMetrics(metrics: metrics).sink
         var issuing = configuration.issuing
@@ -213,7 +219,8 @@ public final class CUHKServer: FramedService, Sendable {
                 responder: OCSPResponder(
                     root: root, registry: registry, configuration: .init(validity: configuration.ocspValidity),
                     events: events),
-                logger: logger)
+                logger: logger,
+                timestamps: TimestampService(authority: timestampAuthority, registry: registry, events: events))
         }
         self.ocsp = ocsp
         let enrollmentBound = BoundAddress()
@@ -249,6 +256,17 @@ public final class CUHKServer: FramedService, Sendable {
             reporter(.root, "Root loaded from \(configuration.directory)/cuhk.cer (\(root.certificate.subject))")
         }
         reporter(.root, "Root SHA-256 fingerprint \(fingerprint)")
+        if timestampOrigin == .issued {
+            reporter(
+                .root,
+                "Timestamp authority certificate issued: \(configuration.directory)/"
+                    + "\(TimestampAuthorityCertificate.keyFileName) (0600), \(TimestampAuthorityCertificate.certificateFileName)"
+            )
+        }
+        if let warning = timestampAuthority.validityWarning() {
+            reporter(.root, "WARNING: \(warning)")
+            logger.warning("\(warning)")
+        }
         try registry.recordEnrollmentPolicy(configuration.enrollment)
         switch configuration.enrollment {
         case .open:

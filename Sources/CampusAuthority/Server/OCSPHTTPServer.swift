@@ -32,12 +32,18 @@ public struct OCSPHTTPServer: Service {
     /// Settled once the port is bound (or cannot be).
     public let bound: BoundAddress
     let logger: Logger
+    /// CUHK's timestamp authority, answered at `POST /tsa` beside OCSP; `nil` answers no timestamp requests.
+    public let timestamps: TimestampService?
 
-    public init(configuration: Configuration, responder: OCSPResponder, logger: Logger, bound: BoundAddress = .init()) {
+    public init(
+        configuration: Configuration, responder: OCSPResponder, logger: Logger, bound: BoundAddress = .init(),
+        timestamps: TimestampService? = nil
+    ) {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
         self.bound = bound
+        self.timestamps = timestamps
     }
 
     static let responseType = "application/ocsp-response"
@@ -62,6 +68,7 @@ public struct OCSPHTTPServer: Service {
             let answer = await responder.respond(to: bytes, logger: context.logger)
             return Self.response(answer, maxAge: Int(responder.configuration.validity))
         }
+        if let timestamps { TimestampHTTPRoute.register(on: router, service: timestamps) }
         router.post("/", use: post)
         router.post("**", use: post)
         router.get("**", use: get)
