@@ -59,7 +59,8 @@ struct CampusDemo: AsyncParsableCommand {
         let cuhkReporter = Terminal.reporter(role: "CUHK")
         cuhkReporter(.request, "Roster imported: \(studentID) (Demo Student); one-time enrollment code \(code) issued")
         let cuhk = try CUHKServer(
-            configuration: .init(directory: cuhkDirectory, port: 0, ocspPort: 0, adminPort: keep ? 0 : nil),
+            configuration: .init(
+                directory: cuhkDirectory, port: 0, ocspPort: 0, adminPort: keep ? 0 : nil, explain: explain),
             logger: Logger(label: "cuhk"),
             reporter: cuhkReporter
         )
@@ -110,9 +111,10 @@ struct CampusDemo: AsyncParsableCommand {
                     configuration: .init(
                         directory: studentDirectory,
                         certificateAuthority: ServerAddress(host: "127.0.0.1", port: cuhkAddress.port ?? 0),
-                        code: code.description
+                        code: code
                     ),
-                    reporter: reporter
+                    reporter: reporter,
+                    explain: explain
                 )
                 let (credentials, _) = try await enrollment.enroll(studentID)
                 reporter(.certificate, "SID: \(studentID) sign finished.")

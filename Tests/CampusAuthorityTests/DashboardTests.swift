@@ -78,7 +78,11 @@ struct DashboardFixture: Sendable {
 
     /// A certificate for `sid`, issued as an enrollment would issue it.
     func issue(_ sid: String = "1155123456", code: String? = nil) async throws -> IssuedCertificate {
-        try await server.authority.issue(csrPEM: try makeCSR(cn: [sid]), code: code).0
+        let csr = try makeCSR(cn: [sid])
+        return try await server.authority.issue(
+            csrPEM: csr, proof: try codeProof(code.flatMap(EnrollmentCode.init), csrPEM: csr),
+            transcriptDigest: channelDigest
+        ).0
     }
 
     /// A sample's value in `/metrics`, e.g. `cuhk_certificates_issued_total`.

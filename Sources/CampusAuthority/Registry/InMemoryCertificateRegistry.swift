@@ -5,6 +5,8 @@ import Synchronization
 /// A registry that forgets everything on exit; for unit tests.
 public final class InMemoryCertificateRegistry: CertificateRegistry {
     private let entries = Mutex<[IssuedCertificate]>([])
+    /// Which certificate renewed which: old serial → new serial.
+    private let renewals = Mutex<[String: String]>([:])
 
     public init() {}
 
@@ -48,6 +50,12 @@ public final class InMemoryCertificateRegistry: CertificateRegistry {
             entries[index].revocation = Revocation(time: time, reason: .superseded)
             entries.append(certificate)
         }
+        renewals.withLock { $0[serial] = certificate.serial }
+    }
+
+    public func renewal(of serial: String) async throws -> IssuedCertificate? {
+        guard let renewed = renewals.withLock({ $0[serial.lowercased()] }) else { return nil }
+        return entries.withLock { entries in entries.first { $0.serial == renewed } }
     }
 
     public func revokeAll(of studentID: StudentID, reason: RevocationReason, at time: Date) async throws

@@ -76,6 +76,23 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
                         """
                 )
             }
+            migrator.registerMigration("v4-enrollment-channel") { db in
+                // No row per student ID any more: wrong codes are throttled per source address, and only an
+                // address that used up its attempts is written down.
+                try db.execute(
+                    sql: """
+                        DROP TABLE lockout;
+                        CREATE TABLE throttle (
+                            address TEXT PRIMARY KEY NOT NULL,
+                            since REAL NOT NULL,
+                            until REAL NOT NULL
+                        );
+                        ALTER TABLE certificate ADD COLUMN renews TEXT;
+                        CREATE INDEX certificate_renews ON certificate(renews);
+                        ALTER TABLE enrollment_code ADD COLUMN certificate_serial TEXT;
+                        """
+                )
+            }
         }
     }
 
@@ -98,9 +115,20 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
                     arguments: [time.timeIntervalSince1970, RevocationReason.superseded.rawValue, serial])
                 guard db.changesCount == 1 else { throw RegistryError.alreadyRevoked(serial) }
                 try Self.insert(certificate, in: db)
+                try db.execute(
+                    sql: "UPDATE certificate SET renews = ? WHERE serial = ?", arguments: [serial, certificate.serial])
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
             throw RegistryError.duplicateSerial(certificate.serial)
+        }
+    }
+
+    public func renewal(of serial: String) async throws -> IssuedCertificate? {
+        try await database.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM certificate WHERE renews = ? ORDER BY issued_at DESC LIMIT 1",
+                arguments: [serial.lowercased()]
+            ).flatMap(Self.certificate(from:))
         }
     }
 

@@ -44,6 +44,8 @@ public final class CUHKServer: FramedService, Sendable {
         public var adminPort: Int?
         /// Where the web interface listens: loopback unless told otherwise.
         public var adminHost: String
+        /// Show each enrollment's public values (key shares, fingerprints, the transcript hash) under its lines.
+        public var explain: Bool
 
         public init(
             directory: String = ".",
@@ -61,7 +63,8 @@ public final class CUHKServer: FramedService, Sendable {
             ocspURL: String? = nil,
             ocspValidity: TimeInterval = OCSPResponder.defaultValiditySeconds,
             adminPort: Int? = nil,
-            adminHost: String = "127.0.0.1"
+            adminHost: String = "127.0.0.1",
+            explain: Bool = false
         ) {
             self.directory = directory
             self.rootKeySize = rootKeySize
@@ -79,6 +82,7 @@ public final class CUHKServer: FramedService, Sendable {
             self.ocspValidity = ocspValidity
             self.adminPort = adminPort
             self.adminHost = adminHost
+            self.explain = explain
         }
 
         /// The listener's part of the configuration.
@@ -116,9 +120,11 @@ public final class CUHKServer: FramedService, Sendable {
     private let enrollmentBound: BoundAddress
     private let host: String
     private let directory: String
+    /// CUHK's own enrollment certificate, issued to itself from the root.
+    public let identity: AuthorityIdentity
 
     /// What CUHK's clients send first, named in a timeout.
-    static let firstExpected = "an enrollment request"
+    static let firstExpected = "an enrollment hello"
 
     /// Binds CUHK's port. `cuhk serve` does this before step 0, so a port that is taken leaves no new root behind.
     public static func listen(configuration: Configuration, logger: Logger) async throws -> FramedServer.Listener {
@@ -155,9 +161,15 @@ public final class CUHKServer: FramedService, Sendable {
         let events = AuthorityMetrics(metrics: metrics).sink
         var issuing = configuration.issuing
         issuing.ocspURL = configuration.ocspURL ?? issuing.ocspURL
+        var throttle: EnrollmentThrottle?
+        if case .roster(let budget) = configuration.enrollment {
+            throttle = EnrollmentThrottle(configuration: budget, records: registry)
+        }
         let authority = CertificateAuthority(
             root: root, registry: registry, configuration: issuing,
-            enrollment: configuration.enrollment, roster: registry, events: events)
+            enrollment: configuration.enrollment, roster: registry, throttle: throttle, events: events)
+        let identity = AuthorityIdentity(root: root, registry: registry)
+        self.identity = identity
         self.metrics = metrics
         self.baseAuthority = authority
         self.rootOrigin = origin
@@ -180,7 +192,7 @@ public final class CUHKServer: FramedService, Sendable {
                 registry: registry, root: root, directory: configuration.directory,
                 enrollmentAddress: {
                     Self.studentFacing(host: host, port: enrollmentBound.current?.port ?? configuration.port)
-                })
+                }, throttle: throttle?.configuration ?? EnrollmentThrottle.Configuration())
             return try AdminServer(
                 configuration: .init(
                     host: configuration.adminHost, port: port,
@@ -209,6 +221,7 @@ public final class CUHKServer: FramedService, Sendable {
                         + "(header sid,name), then `cuhk codes issue --all-unenrolled` and hand out the codes")
             }
         }
+        let observer = EnrollmentObserver(side: .authority, explain: configuration.explain, reporter: reporter)
         self.server = FramedServer(
             configuration: configuration.framing,
             firstExpected: Self.firstExpected,
@@ -218,7 +231,8 @@ public final class CUHKServer: FramedService, Sendable {
             // A certificate names the responder's URL, so issuing waits until its port is known.
             let issuing = try await Self.authority(
                 authority, ocsp: ocsp, host: host, boundAt: ocsp?.bound.value())
-            try await EnrollmentHandler(authority: issuing, reporter: reporter).serve(frames, logger: logger)
+            try await EnrollmentHandler(authority: issuing, identity: identity, observer: observer)
+                .serve(frames, logger: logger)
         }
     }
 
