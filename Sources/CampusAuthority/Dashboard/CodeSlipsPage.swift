@@ -13,8 +13,8 @@ enum CodeSlipsPage {
         <div class="slip">
         <p><strong>{{name}}</strong> · SID <code>{{sid}}</code></p>
         <p>Enrollment code: <code>{{code}}</code><br>valid until {{expires}}, once</p>
-        <p>To enroll, run:</p>
-        <pre>student --sid {{sid}} --code {{code}} --ca {{ca}}</pre>
+        <p>To enroll, run the command below and type the code when it asks (it is not shown as you type):</p>
+        <pre>student --sid {{sid}} --ca {{ca}}</pre>
         </div>
         {{/slips}}
         """

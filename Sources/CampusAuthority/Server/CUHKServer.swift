@@ -322,6 +322,12 @@ public final class CUHKServer: FramedService, Sendable {
             if let ocsp { group.addTask { try await ocsp.run() } }
             if let admin { group.addTask { try await admin.run() } }
             group.addTask { try await self.server.run() }
+            let identity = identity
+            group.addTask {
+                // CUHK's enrollment certificate is made now rather than at the first hello, which would otherwise
+                // wait for it. A failure here is retried (and answered) at that hello.
+                _ = try? await identity.credentials()
+            }
             let server = server
             let enrollmentBound = enrollmentBound
             group.addTask {
