@@ -106,7 +106,8 @@ struct CampusDemo: AsyncParsableCommand {
                 Terminal.line("[Blackboard] listening on \(blackboardAddress.hostAndPort)")
                 let reporter = Terminal.reporter(role: "Student")
                 reporter(.request, "Enter student ID (10 digit number): \(studentID)")
-                reporter(.request, "Enter your enrollment code (press Enter if you have none): \(code)")
+                // The Student asks for the code without echo; the demo types the one CUHK printed above.
+                reporter(.request, "Enter your enrollment code (press Enter if you have none): (typed, not shown)")
                 let enrollment = EnrollmentClient(
                     configuration: .init(
                         directory: studentDirectory,
