@@ -78,8 +78,7 @@ public enum CodeInput {
     {
         guard isatty(STDIN_FILENO) == 1 else { return nil }
         while true {
-            Terminal.prompt(text)
-            guard let answer = readHidden() else { return nil }
+            guard let answer = readHidden(prompt: text) else { return nil }
             let trimmed = answer.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { return nil }
             if let code = EnrollmentCode(trimmed) { return code }
@@ -87,8 +86,9 @@ public enum CodeInput {
         }
     }
 
-    /// One line from the terminal with echo off, restored afterwards.
-    static func readHidden() -> String? {
+    /// One line from the terminal with echo off, restored afterwards. Echo goes off before the prompt is shown, so
+    /// nothing typed after the prompt appears.
+    static func readHidden(prompt: String) -> String? {
         var saved = termios()
         let canHide = tcgetattr(STDIN_FILENO, &saved) == 0
         if canHide {
@@ -96,6 +96,7 @@ public enum CodeInput {
             hidden.c_lflag &= ~tcflag_t(ECHO)
             _ = tcsetattr(STDIN_FILENO, TCSANOW, &hidden)
         }
+        Terminal.prompt(prompt)
         defer {
             if canHide {
                 _ = tcsetattr(STDIN_FILENO, TCSANOW, &saved)
