@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
+import _CryptoExtras
 
 /// CUHK as a running service: the root (step 0), the registry, the enrollment server (step 2), the OCSP
 /// responder and the web interface, each on its own port.
@@ -122,6 +123,8 @@ public final class CUHKServer: FramedService, Sendable {
     private let directory: String
     /// CUHK's own enrollment certificate, issued to itself from the root.
     public let identity: AuthorityIdentity
+    /// Where step 0's explained values go with `--explain`.
+    private let explainReporter: StepReporter?
 
     /// What CUHK's clients send first, named in a timeout.
     static let firstExpected = "an enrollment hello"
@@ -208,6 +211,15 @@ public final class CUHKServer: FramedService, Sendable {
             reporter(.root, "Root loaded from \(configuration.directory)/cuhk.cer (\(root.certificate.subject))")
         }
         reporter(.root, "Root SHA-256 fingerprint \(fingerprint)")
+        if configuration.explain {
+            let bits = _RSA.Signing.PublicKey(root.certificate.publicKey)?.keySizeInBits ?? 0
+            reporter(
+                .root,
+                "    · root serial \(root.certificate.serialNumber.hex), RSA \(bits) bits, valid until "
+                    + "\(root.certificate.notValidAfter.formatted(.iso8601)); students pin it, or check this "
+                    + "fingerprint with --root-fingerprint")
+        }
+        self.explainReporter = configuration.explain ? reporter : nil
         try registry.recordEnrollmentPolicy(configuration.enrollment)
         switch configuration.enrollment {
         case .open:
@@ -326,7 +338,15 @@ public final class CUHKServer: FramedService, Sendable {
             group.addTask {
                 // CUHK's enrollment certificate is made now rather than at the first hello, which would otherwise
                 // wait for it. A failure here is retried (and answered) at that hello.
-                _ = try? await identity.credentials()
+                if let credentials = try? await identity.credentials(), let explain = self.explainReporter {
+                    let certificate = credentials.certificate
+                    explain(
+                        .root,
+                        "CUHK's enrollment certificate for \(EnrollmentChannel.authorityName) issued by the root: serial "
+                            + "\(certificate.serialNumber.hex), ECDSA P-256, valid until "
+                            + "\(certificate.notValidAfter.formatted(.iso8601))")
+                    explain(.root, "    · SHA-256 fingerprint \(certificate.sha256Fingerprint)")
+                }
             }
             let server = server
             let enrollmentBound = enrollmentBound
