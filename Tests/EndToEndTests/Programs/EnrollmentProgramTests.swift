@@ -8,50 +8,6 @@ import X509
     import Glibc
 #endif
 
-/// A CUHK with a roster, run as a process, and a way to hand out codes as the staff would.
-struct RosterCUHK {
-    let directory: String
-    let cuhk: Running
-    let address: ServerAddress
-
-    static let students = ["1155123456", "1155000002"]
-
-    static func start(in directory: String? = nil, arguments: [String] = []) async throws -> RosterCUHK {
-        let directory = try directory ?? temporaryDirectory()
-        try SecureFile.write(
-            "sid,name\n" + students.map { "\($0),Student \($0)\n" }.joined(), to: SecureFile.join(directory, "r.csv"),
-            mode: 0o644, replacing: true)
-        #expect(try await Program.cuhk.run(["roster", "import", "r.csv"], in: directory).status == 0)
-        let cuhk = try Program.cuhk.start(["--port", "0", "--ocsp-port", "0"] + arguments, in: directory)
-        return RosterCUHK(directory: directory, cuhk: cuhk, address: try await cuhk.address())
-    }
-
-    /// A new code for `sid`, written to a file of that name in the directory, as a student would save it.
-    func code(for sid: String = "1155123456", file: String = "code.txt") async throws -> String {
-        let issued = try await Program.cuhk.run(["codes", "issue", "--sid", sid, "--json"], in: directory)
-        let slips = try #require(try JSONSerialization.jsonObject(with: Data(issued.output.utf8)) as? [[String: Any]])
-        let code = try #require(slips.first?["code"] as? String)
-        try SecureFile.write(code + "\n", to: SecureFile.join(directory, file), mode: 0o600, replacing: true)
-        return code
-    }
-
-    /// The state of `sid`'s code (`active`, `used`, …) in `cuhk roster list --json`.
-    func codeState(of sid: String = "1155123456") async throws -> String? {
-        let list = try await Program.cuhk.run(["roster", "list", "--json"], in: directory)
-        let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.output.utf8)) as? [[String: Any]])
-        return rows.first { $0["sid"] as? String == sid }?["code"] as? String
-    }
-
-    var rootFingerprint: String {
-        get throws {
-            try Certificate(pemEncoded: try SecureFile.readText(at: SecureFile.join(directory, "cuhk.cer")) ?? "")
-                .sha256Fingerprint
-        }
-    }
-
-    func stop() { cuhk.signal(SIGKILL) }
-}
-
 /// Where the Student reads its code from, and which root it holds CUHK to, as a student runs it.
 @Suite struct EnrollmentProgramTests {
     @Test func theCodeIsNeverTakenFromTheCommandLine() async throws {
@@ -209,65 +165,5 @@ struct RosterCUHK {
         #expect(empty.output.contains("0 addresses throttled"))
         let notThrottled = try await Program.cuhk.run(["throttle", "clear", "127.0.0.1"], in: roster.directory)
         #expect(notThrottled.status == 1)
-    }
-}
-
-/// Runs a program on a pseudo-terminal, as a person at a terminal would, and types an answer once a prompt appears.
-enum PseudoTerminal {
-    struct Outcome {
-        var status: Int32
-        /// Everything the terminal showed.
-        var output: String
-    }
-
-    static func run(
-        _ path: String, _ arguments: [String], in directory: String, answering prompt: String, with answer: String,
-        limit: Duration = .seconds(120)
-    ) throws -> Outcome {
-        // /dev/ptmx with Linux's ioctls: TIOCSPTLCK unlocks the other end, TIOCGPTN names it.
-        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
-        var unlock: Int32 = 0
-        var number: UInt32 = 0
-        guard master >= 0, ioctl(master, 0x4004_5431, &unlock) == 0, ioctl(master, 0x8004_5430, &number) == 0 else {
-            throw CampusError(.internalError, "no pseudo-terminal")
-        }
-        let slave = open("/dev/pts/\(number)", O_RDWR | O_NOCTTY)
-        guard slave >= 0 else { throw CampusError(.internalError, "cannot open /dev/pts/\(number)") }
-        defer { close(master) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let handle = FileHandle(fileDescriptor: slave, closeOnDealloc: true)
-        process.standardInput = handle
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        try handle.close()
-        var output: [UInt8] = []
-        var answered = false
-        let deadline = ContinuousClock.now + limit
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while ContinuousClock.now < deadline {
-            var poller = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, 200) >= 0 else { break }
-            if poller.revents & Int16(POLLIN) != 0 {
-                let count = read(master, &buffer, buffer.count)
-                if count <= 0 { break }
-                output += buffer[0..<count]
-            } else if poller.revents & Int16(POLLHUP | POLLERR) != 0 {
-                break
-            } else if !process.isRunning {
-                break
-            }
-            if !answered, String(decoding: output, as: UTF8.self).contains(prompt) {
-                answered = true
-                let line = Array((answer + "\n").utf8)
-                _ = line.withUnsafeBytes { write(master, $0.baseAddress, $0.count) }
-            }
-        }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self))
     }
 }
