@@ -53,6 +53,8 @@ bb=$(wait_for_address blackboard.out)
     exit 1
 }
 grep -q '^SID: 1155123456 sign finished.$' student.out
+# The enrollment channel: CUHK proved who it is before the CSR left.
+grep -q 'CUHK authenticated: its certificate for cuhk' student.out
 grep -q '^Receipt: report 1, 1 message, ' student.out
 grep -q 'receive from 1155123456 #1: hello from an ordinary user (Valid message!)' blackboard.out
 # Session version 2: Blackboard proved who it is, and its signed receipt verifies offline, with the Student and

@@ -17,6 +17,9 @@ public enum StudentError: Error, Sendable, CustomStringConvertible {
     case local(String)
     /// The peer at Blackboard's address could not prove it is Blackboard; nothing of the report was sent.
     case blackboardNotAuthenticated(BlackboardAuthenticationError)
+    /// The peer at CUHK's address could not prove it is CUHK, or its root is not the one this Student trusts;
+    /// nothing secret was sent, so no code was used. `advice` says how to recover.
+    case authorityNotAuthenticated(AuthorityAuthenticationError, advice: String)
 
     /// The server a conversation is with, for messages.
     public struct Server: Sendable, CustomStringConvertible {
@@ -50,7 +53,7 @@ public enum StudentError: Error, Sendable, CustomStringConvertible {
         case .refusedByCUHK: 3
         case .refusedByBlackboard: 4
         case .network: 5
-        case .invalidResponse: 6
+        case .invalidResponse, .authorityNotAuthenticated: 6
         case .blackboardNotAuthenticated: 7
         }
     }
@@ -64,6 +67,8 @@ public enum StudentError: Error, Sendable, CustomStringConvertible {
         case .local(let reason): reason
         case .blackboardNotAuthenticated(let error):
             "\(error); the session ended before any of the report was sent"
+        case .authorityNotAuthenticated(let error, let advice):
+            "\(error). Nothing secret was sent, so no enrollment code was used. \(advice)"
         }
     }
 

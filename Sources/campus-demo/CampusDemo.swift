@@ -64,7 +64,7 @@ struct CampusDemo: AsyncParsableCommand {
         let cuhk = try CUHKServer(
             configuration: .init(
                 directory: cuhkDirectory, port: 0, ocspPort: 0, adminPort: keep ? 0 : nil,
-                issuesBlackboardCertificate: true, replacesStaleBlackboardCertificate: true),
+                issuesBlackboardCertificate: true, replacesStaleBlackboardCertificate: true, explain: explain),
             logger: Logger(label: "cuhk"),
             reporter: cuhkReporter
         )
@@ -129,14 +129,16 @@ struct CampusDemo: AsyncParsableCommand {
                             + "enrolling again")
                 }
                 reporter(.request, "Enter student ID (10 digit number): \(studentID)")
-                reporter(.request, "Enter your enrollment code (press Enter if you have none): \(code)")
+                // The Student asks for the code without echo; the demo types the one CUHK printed above.
+                reporter(.request, "Enter your enrollment code (press Enter if you have none): (typed, not shown)")
                 let enrollment = EnrollmentClient(
                     configuration: .init(
                         directory: studentDirectory,
                         certificateAuthority: ServerAddress(host: "127.0.0.1", port: cuhkAddress.port ?? 0),
-                        code: code.description
+                        code: code
                     ),
-                    reporter: reporter
+                    reporter: reporter,
+                    explain: explain
                 )
                 let (credentials, _) = try await enrollment.enroll(studentID)
                 reporter(.certificate, "SID: \(studentID) sign finished.")

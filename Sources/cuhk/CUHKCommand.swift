@@ -14,7 +14,7 @@ struct CUHKCommand: AsyncParsableCommand {
         abstract: "CUHK, the certificate authority: keeps the root (step 0) and signs students' CSRs (step 2).",
         version: CampusPKIVersion.current,
         subcommands: [
-            Serve.self, Init.self, Issued.self, Revoke.self, Roster.self, Codes.self, Service.self,
+            Serve.self, Init.self, Issued.self, Revoke.self, Roster.self, Codes.self, Throttle.self, Service.self,
             AdminTokenCommand.self,
         ],
         defaultSubcommand: Serve.self
@@ -131,11 +131,18 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "The seed's way, for teaching: anyone may enroll any 10-digit SID, with no roster and no code.")
     var openEnrollment = false
 
-    @Option(help: "Wrong codes for a SID before it is locked.")
-    var lockoutAttempts: Int = EnrollmentPolicy.Lockout().attempts
+    @Option(
+        help: ArgumentHelp(
+            "Wrong enrollment codes a network address may send before it is throttled.",
+            discussion: "It regains one a minute. Right codes are never refused, so no student can be locked out."))
+    var throttleAttempts: Int = EnrollmentThrottle.Configuration().attempts
 
-    @Option(help: "How long a SID stays locked after too many wrong codes (30s, 15m, 2h).")
-    var lockoutDuration: DurationArgument = DurationArgument(argument: "15m")!
+    @Option(help: "How long an address that used up its wrong codes stays throttled (30s, 15m, 2h).")
+    var throttleDuration: DurationArgument = DurationArgument(
+        argument: "\(Int(EnrollmentThrottle.Configuration().duration / 60))m")!
+
+    @Flag(help: "Show each enrollment's public values (key shares, fingerprints, the transcript hash).")
+    var explain = false
 
     @Option(
         help: ArgumentHelp(
@@ -213,7 +220,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--timeout, --max-frame-size and --max-connections must be positive")
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more") }
-        guard lockoutAttempts > 0 else { throw ValidationError("--lockout-attempts must be positive") }
+        guard throttleAttempts > 0 else { throw ValidationError("--throttle-attempts must be positive") }
     }
 
     /// `--admin-port`, or its default: 0 with `--port 0`, else ``CUHKServer/defaultAdminPort``.
@@ -229,7 +236,7 @@ struct Serve: AsyncParsableCommand {
 
     var enrollment: EnrollmentPolicy {
         openEnrollment
-            ? .open : .roster(.init(attempts: lockoutAttempts, duration: lockoutDuration.seconds))
+            ? .open : .roster(.init(attempts: throttleAttempts, duration: throttleDuration.seconds))
     }
 
     func run() async throws {
@@ -256,7 +263,8 @@ struct Serve: AsyncParsableCommand {
             httpLimits: http.limits,
             publicURL: publicURL,
             blackboardAddress: blackboardAddress,
-            issuesBlackboardCertificate: !noBlackboardCertificate
+            issuesBlackboardCertificate: !noBlackboardCertificate,
+            explain: explain
         )
         // The port first: a port that is taken must not leave a new root behind.
         let listener = try await ServerLauncher.bind(program: "cuhk", host: host, port: port) {
@@ -531,6 +539,10 @@ struct Service: AsyncParsableCommand {
         func validate() throws {
             guard ServiceCertificate.isValidName(name) else {
                 throw ValidationError("--name \"\(ControlCharacters.escaped(name))\" is not a DNS name")
+            }
+            guard name.lowercased() != EnrollmentChannel.authorityName else {
+                throw ValidationError(
+                    "--name \(name) is the name of CUHK's own enrollment certificate, which CUHK issues to itself")
             }
             guard validityDays > 0 else { throw ValidationError("--validity-days must be positive") }
         }

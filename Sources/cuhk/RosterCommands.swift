@@ -98,6 +98,9 @@ struct Roster: AsyncParsableCommand {
                     ].joined(separator: "  "))
             }
             Terminal.line(Count.of(rows.count, "student"))
+            Terminal.line(
+                "No student can be locked out: wrong codes are throttled per network address (cuhk throttle list), "
+                    + "and a right code is always accepted.")
         }
     }
 
@@ -140,7 +143,8 @@ struct Codes: AsyncParsableCommand {
                 student's old one. A student counts as enrolled only with a valid certificate paid for with a code \
                 (or renewed from one): one taken under open enrollment does not. Hand each student their code with \
                 --slips (one text slip each, for mailing): CUHK's and Blackboard's addresses, the root's SHA-256 \
-                fingerprint and the command to run, which holds no secret: the Student asks for the code.
+                fingerprint and the command to run, which holds no secret: `student` asks for the code (without echo), or reads it \
+                with --code-file; it never goes on a command line.
                 """
         )
 
@@ -351,4 +355,86 @@ struct RosterStatus: Encodable {
                 certificatesNotFromRoster: standing.certificatesNotFromRoster.map(\.serial))
         }
     }
+}
+
+struct Throttle: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Network addresses throttled after too many wrong enrollment codes.",
+        discussion: """
+            An address (IPv4, or an IPv6 /64) that sends more wrong codes than its budget (cuhk serve \
+            --throttle-attempts) gets enrollment-throttled for its wrong codes until the time listed; a right code is \
+            always accepted. These commands work while CUHK runs.
+            """,
+        subcommands: [List.self, Clear.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the throttled addresses.")
+
+        @Option(help: "Directory of cuhk.db.")
+        var dir: String = "."
+
+        @Flag(help: "Print JSON instead of a table.")
+        var json = false
+
+        func run() async throws {
+            let registry = try RegistryFile.open(in: dir, by: "cuhk throttle list", writing: false)
+            let throttled = try await registry.throttledAddresses(at: Date())
+            if json {
+                try JSONOutput.print(
+                    throttled.map {
+                        ThrottledJSON(
+                            address: $0.address.description, since: JSONOutput.timestamp($0.since),
+                            until: JSONOutput.timestamp($0.until))
+                    })
+                return
+            }
+            Terminal.line("ADDRESS                   SINCE                 UNTIL")
+            for entry in throttled {
+                Terminal.line(
+                    [
+                        entry.address.description.padded(to: 24), JSONOutput.timestamp(entry.since),
+                        JSONOutput.timestamp(entry.until),
+                    ].joined(separator: "  "))
+            }
+            Terminal.line(Count.of(throttled.count, "address", plural: "addresses") + " throttled")
+        }
+    }
+
+    struct Clear: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Lift the throttle of one address, or of all.")
+
+        @Option(help: "Directory of cuhk.db.")
+        var dir: String = "."
+
+        @Argument(help: "The address, as cuhk throttle list shows it (an IPv4 address, or an IPv6 address or /64).")
+        var address: String?
+
+        @Flag(help: "Lift every throttle.")
+        var all = false
+
+        func validate() throws {
+            guard (address == nil) == all else { throw ValidationError("give either an ADDRESS or --all") }
+            if let address, SourceAddress(address) == nil {
+                throw ValidationError("\"\(ControlCharacters.escaped(address))\" is not an IP address")
+            }
+        }
+
+        func run() async throws {
+            let registry = try RegistryFile.open(in: dir, by: "cuhk throttle clear", writing: true)
+            let lifted = try await registry.clearThrottle(address.flatMap(SourceAddress.init))
+            if !all, lifted == 0 {
+                Terminal.error("cuhk throttle clear: \(address ?? "") is not throttled")
+                throw ExitCode(1)
+            }
+            Terminal.line("\(Count.of(lifted, "address", plural: "addresses")) no longer throttled")
+        }
+    }
+}
+
+/// One address in `cuhk throttle list --json`.
+struct ThrottledJSON: Encodable {
+    var address: String
+    var since: String
+    var until: String
 }

@@ -52,12 +52,39 @@ struct EnrollmentOptions: ParsableArguments {
     @Flag(help: "Use a saved key even if others may read it.")
     var allowInsecureKeyPermissions = false
 
-    @Option(help: "Your one-time enrollment code from the course's staff (asked for at a terminal when missing).")
+    @Option(
+        help: ArgumentHelp(
+            "Read your one-time enrollment code from the first line of FILE, or with - from standard input.",
+            discussion: """
+                With -, the code is the line after the student ID's (when the ID is read from standard input too) and \
+                before the report's messages. Without --code-file, the Student asks for the code at a terminal, \
+                without echoing it. A code never goes on the command line, where other users could read it.
+                """),
+        completion: .file())
+    var codeFile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The SHA-256 fingerprint of CUHK's root (64 hex digits, colons optional), from your code slip.",
+            discussion: "CUHK must show that root before the code is used; the root is then pinned as cuhk.cer."))
+    var rootFingerprint: String?
+
+    /// Withdrawn: refused with the reason, rather than as an unknown option.
+    @Option(help: .hidden)
     var code: String?
 
     func validate() throws {
+        if code != nil {
+            throw ValidationError(
+                "--code is no longer accepted: other users can read a command line from the process list. Type the "
+                    + "code when the Student asks for it, or use --code-file FILE (or --code-file - for standard "
+                    + "input). If others use this machine, ask the course's staff for a new code.")
+        }
         if let sid { _ = try ArgumentChecks.studentID(sid) }
         _ = try ArgumentChecks.serverAddress(ca, option: "--ca")
+        if let rootFingerprint, RootFingerprint(rootFingerprint) == nil {
+            throw ValidationError("--root-fingerprint: \(RootFingerprint.requirement)")
+        }
     }
 
     /// The SID from `--sid`, or asked for as the seed did until the input is 10 digits.
@@ -73,34 +100,48 @@ struct EnrollmentOptions: ParsableArguments {
         }
     }
 
-    func enrollment() -> EnrollmentClient {
+    /// The code from `--code-file`, read at once (after the SID, before the messages), and checked before anything
+    /// is sent.
+    func enrollmentCode() throws -> EnrollmentCode? {
+        try codeFile.map(CodeInput.read(file:))
+    }
+
+    func enrollment(code: EnrollmentCode? = nil, explain: Bool = false) -> EnrollmentClient {
         EnrollmentClient(
             configuration: .init(
                 directory: dir,
                 certificateAuthority: ServerAddress(ca) ?? .defaultCertificateAuthority,
                 renew: renew,
                 rootCertificatePath: rootCert,
+                rootFingerprint: rootFingerprint.flatMap(RootFingerprint.init),
                 allowInsecureKeyPermissions: allowInsecureKeyPermissions,
                 code: code
             ),
             reporter: Terminal.reporter(),
-            askForCode: {
-                // Only a person at a terminal is asked; piped input keeps the seed's lines (SID, then messages).
-                guard isatty(STDIN_FILENO) == 1 else { return nil }
-                Terminal.prompt("Enter your enrollment code (press Enter if you have none): ")
-                return readLine()?.trimmingCharacters(in: .whitespaces)
-            }
+            explain: explain,
+            // Only a person at a terminal is asked; piped input keeps the seed's lines (SID, then messages).
+            askForCode: { CodeInput.prompt() },
+            checkpoint: crashPointFromEnvironment()
         )
     }
 
-    /// Checks the directory, then enrolls and prints the seed's line.
-    func enroll() async throws -> StudentCredentials {
+    /// Checks the directory, reads the SID and the code, then enrolls and prints the seed's line.
+    func enroll(explain: Bool = false) async throws -> StudentCredentials {
         try EnrollmentClient.prepareDirectory(dir)
         let studentID = try studentID()
-        let (credentials, _) = try await enrollment().enroll(studentID)
+        let (credentials, _) = try await enrollment(code: try enrollmentCode(), explain: explain).enroll(studentID)
         Terminal.line("SID: \(studentID) sign finished.")
         return credentials
     }
+}
+
+/// Fault injection for the crash tests: with `CAMPUSPKI_CRASH_AT=<step>` in the environment, the process kills itself
+/// with SIGKILL right after that step of a key change, as a power cut would stop it.
+func crashPointFromEnvironment() -> @Sendable (CredentialFiles.Step) -> Void {
+    guard let name = ProcessInfo.processInfo.environment["CAMPUSPKI_CRASH_AT"],
+        let target = CredentialFiles.Step(rawValue: name)
+    else { return { _ in } }
+    return { step in if step == target { kill(getpid(), SIGKILL) } }
 }
 
 /// Runs `body`, turning a ``StudentError`` into its message and exit code.
@@ -120,26 +161,36 @@ struct Enroll: AsyncParsableCommand {
 
     @OptionGroup var options: EnrollmentOptions
 
+    @Flag(help: "Show each step's public values (key shares, fingerprints, the transcript hash).")
+    var explain = false
+
     func run() async throws {
         StudentLogging.bootstrap()
-        try await runReportingFailures { _ = try await options.enroll() }
+        try await runReportingFailures { _ = try await options.enroll(explain: explain) }
     }
 }
 
 struct Renew: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Renew a valid certificate: a new key and cert 2, authorized by the current one (no code needed).",
-        discussion: "CUHK revokes the old certificate (superseded). An expired or revoked one cannot renew."
+        abstract: "Renew a certificate: a new key and cert 2, authorized by the current one (no code needed).",
+        discussion: """
+            CUHK revokes the old certificate (superseded). A certificate that expired less than \
+            \(EnrollmentChannel.renewalGraceDays) days ago can still renew; a revoked one cannot. A renewal cut short \
+            (killed, or the connection lost) is finished by the next run.
+            """
     )
 
     @OptionGroup var options: EnrollmentOptions
+
+    @Flag(help: "Show each step's public values (key shares, fingerprints, the transcript hash).")
+    var explain = false
 
     func run() async throws {
         StudentLogging.bootstrap()
         try await runReportingFailures {
             try EnrollmentClient.prepareDirectory(options.dir)
             let studentID = try options.studentID()
-            let credentials = try await options.enrollment().renew(studentID)
+            let credentials = try await options.enrollment(explain: explain).renew(studentID)
             Terminal.line(
                 "SID: \(studentID) renewed: serial \(credentials.certificate.serialNumber.hex), valid until "
                     + JSONOutput.timestamp(credentials.certificate.notValidAfter))

@@ -64,7 +64,7 @@ struct Upload: AsyncParsableCommand {
             // Local things first: nothing is asked of CUHK for a report that cannot be sent.
             try source.check(maximumMessageSize: maxMessageSize, allowsEmpty: allowEmpty)
             let typing = source.isStandardInput && isatty(STDIN_FILENO) == 1
-            let credentials = try await options.enroll()
+            let credentials = try await options.enroll(explain: explain)
             // Blackboard must prove it holds a certificate from the CUHK root pinned at enrollment.
             let root = try options.enrollment().uploadRoot()
             var feed = try source.feed()

@@ -37,8 +37,9 @@ import _CryptoExtras
         let code = EnrollmentCode.random()
         #expect(try await registry.storeCode(code, for: other, issuedAt: Date(), expiresAt: Date() + 3600))
         let roster = authority(registry, .standard)
+        let paidCSR = try makeCSR(cn: [other.rawValue], key: TestKeys.student)
         let (paid, _) = try await roster.issue(
-            csrPEM: try makeCSR(cn: [other.rawValue], key: TestKeys.student), code: code.description)
+            csrPEM: paidCSR, proof: try codeProof(code, csrPEM: paidCSR), transcriptDigest: channelDigest)
         #expect(paid.authorization == .enrollmentCode && paid.isRosterAuthorized)
 
         let standings = Dictionary(
@@ -78,13 +79,15 @@ import _CryptoExtras
         let code = EnrollmentCode.random()
         #expect(try await registry.storeCode(code, for: victim, issuedAt: Date(), expiresAt: Date() + 3600))
         let roster = authority(registry, .standard)
-        let (_, current) = try await roster.issue(csrPEM: try makeCSR(key: TestKeys.student), code: code.description)
-        let (checked, _) = try await roster.certificateToRenew(pem: try current.serializeAsPEM().pemString)
-        let nonce = CertificateAuthority.renewalNonce()
+        let firstCSR = try makeCSR(key: TestKeys.student)
+        let (_, current) = try await roster.issue(
+            csrPEM: firstCSR, proof: try codeProof(code, csrPEM: firstCSR), transcriptDigest: channelDigest)
+        let (checked, standing) = try await roster.certificateToRenew(pem: try current.serializeAsPEM().pemString)
         let csr = try makeCSR(key: TestKeys.other)
         let signature = try RenewalProof.sign(
-            nonce: nonce, csrDER: try PEMDocument(pemString: csr).derBytes, with: TestKeys.student)
-        let (renewed, _) = try await roster.renew(checked, nonce: nonce, csrPEM: csr, signature: signature)
+            transcriptDigest: channelDigest, csrDER: try PEMDocument(pemString: csr).derBytes, with: TestKeys.student)
+        let (renewed, _) = try await roster.renew(
+            checked, standing: standing, transcriptDigest: channelDigest, csrPEM: csr, signature: signature)
         #expect(renewed.authorization == .renewal(of: current.serialNumber.hex))
         let stored = try #require(try await registry.certificates(for: victim).first { $0.serial == renewed.serial })
         #expect(stored.isRosterAuthorized)
@@ -94,10 +97,10 @@ import _CryptoExtras
         let open = InMemoryCertificateRegistry()
         let openAuthority = CertificateAuthority(root: Self.root, registry: open)
         let (_, openCertificate) = try await openAuthority.issue(csrPEM: try makeCSR(key: TestKeys.student))
-        let (openChecked, _) = try await openAuthority.certificateToRenew(
+        let (openChecked, openStanding) = try await openAuthority.certificateToRenew(
             pem: try openCertificate.serializeAsPEM().pemString)
         let (openRenewed, _) = try await openAuthority.renew(
-            openChecked, nonce: nonce, csrPEM: csr, signature: signature)
+            openChecked, standing: openStanding, transcriptDigest: channelDigest, csrPEM: csr, signature: signature)
         let openStored = try #require(try await open.certificates(for: nil).first { $0.serial == openRenewed.serial })
         #expect(openStored.authorization == .renewal(of: openCertificate.serialNumber.hex))
         #expect(!openStored.isRosterAuthorized)

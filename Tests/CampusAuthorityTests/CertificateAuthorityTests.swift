@@ -165,6 +165,7 @@ import _CryptoExtras
             func record(_ certificate: IssuedCertificate, superseding serial: String, at time: Date) async throws {
                 throw CampusError(.internalError, "disk full")
             }
+            func renewal(of serial: String) async throws -> IssuedCertificate? { nil }
         }
         await #expect {
             _ = try await authority(registry: FullDisk()).issue(csrPEM: try makeCSR())

@@ -80,7 +80,11 @@ struct DashboardFixture: Sendable {
 
     /// A certificate for `sid`, issued as an enrollment would issue it.
     func issue(_ sid: String = "1155123456", code: String? = nil) async throws -> IssuedCertificate {
-        try await server.authority.issue(csrPEM: try makeCSR(cn: [sid]), code: code).0
+        let csr = try makeCSR(cn: [sid])
+        return try await server.authority.issue(
+            csrPEM: csr, proof: try codeProof(code.flatMap(EnrollmentCode.init), csrPEM: csr),
+            transcriptDigest: channelDigest
+        ).0
     }
 
     /// A sample's value in `/metrics`, e.g. `cuhk_certificates_issued_total`.
@@ -104,6 +108,7 @@ struct DashboardFixture: Sendable {
             for browser in [nil, forged] {
                 for page in [
                     "/", "/codes", "/codes?sid=\(Self.sid)", "/certificates", "/certificates/\(serial)/revoke",
+                    "/throttle",
                 ] {
                     let response = try await fixture.get(client, page, as: browser)
                     #expect(response.status == .found, "\(page)")
@@ -111,7 +116,7 @@ struct DashboardFixture: Sendable {
                         page.hasPrefix("/?") || page == "/" ? "/login" : "/login?next=\(page.split(separator: "?")[0])"
                     #expect(response.headers[.location] == expected, "\(page)")
                 }
-                for action in ["/codes", "/certificates/\(serial)/revoke", "/logout"] {
+                for action in ["/codes", "/certificates/\(serial)/revoke", "/throttle/clear", "/logout"] {
                     let response = try await fixture.post(
                         client, action,
                         ["csrf": "x", "sid": Self.sid, "validity": "3600", "reason": "keyCompromise"], as: browser)
@@ -225,6 +230,38 @@ struct DashboardFixture: Sendable {
             #expect(html.contains("code issued, expires"))
             #expect(html.contains("/certificates?sid=1155000002"))
             #expect(html.contains("<div class=\"scroll\"><table>"))
+        }
+    }
+
+    /// The throttled addresses, as `cuhk throttle list` shows them, each with a button that lifts it.
+    @Test func theThrottlePageShowsAndClearsThrottledAddresses() async throws {
+        try await DashboardFixture.with(roster: [Self.student]) { fixture, client in
+            let browser = try await fixture.logIn(client)
+            let now = Date()
+            for address in ["198.51.100.7", "2001:db8:0:1::9"] {
+                try await fixture.registry.recordThrottle(
+                    ThrottledAddress(address: SourceAddress(address)!, since: now, until: now + 900), at: now,
+                    keepingAtMost: 10)
+            }
+            let roster = String(buffer: try await fixture.get(client, "/", as: browser).body)
+            #expect(roster.contains("No student can be locked out"))
+            #expect(roster.contains("2 addresses throttled now"))
+            let page = String(buffer: try await fixture.get(client, "/throttle", as: browser).body)
+            #expect(page.contains("<code>198.51.100.7</code>") && page.contains("<code>2001:db8:0:1::/64</code>"))
+            #expect(page.contains("10 wrong enrollment codes"))
+            let cleared = try await fixture.post(
+                client, "/throttle/clear", ["csrf": browser.csrf, "address": "198.51.100.7"], as: browser)
+            #expect(cleared.status == .seeOther && cleared.headers[.location] == "/throttle")
+            #expect(
+                try await fixture.registry.throttledAddresses(at: now).map(\.address.description) == [
+                    "2001:db8:0:1::/64"
+                ])
+            let bad = try await fixture.post(
+                client, "/throttle/clear", ["csrf": browser.csrf, "address": "<b>x"], as: browser)
+            #expect(bad.status == .badRequest && !String(buffer: bad.body).contains("<b>x"))
+            _ = try await fixture.post(
+                client, "/throttle/clear", ["csrf": browser.csrf, "address": "all"], as: browser)
+            #expect(try await fixture.registry.throttledAddresses(at: now).isEmpty)
         }
     }
 

@@ -9,26 +9,40 @@ import _CryptoExtras
 
 @Suite struct RenewalTests {
     static let root = try! RootAuthority.make()
+    /// A root made two years ago, for certificates issued in the past.
+    static let olderRoot = try! RootAuthority.make(now: Date().addingTimeInterval(-2 * 365 * 86_400))
 
-    func issued() async throws -> (CertificateAuthority, Certificate) {
-        let authority = CertificateAuthority(root: Self.root, registry: InMemoryCertificateRegistry())
-        let (_, certificate) = try await authority.issue(csrPEM: try makeCSR(key: TestKeys.student))
+    func issued(at time: Date = Date(), root: RootAuthority = root) async throws -> (CertificateAuthority, Certificate)
+    {
+        let authority = CertificateAuthority(root: root, registry: InMemoryCertificateRegistry())
+        let (_, certificate) = try await authority.issue(csrPEM: try makeCSR(key: TestKeys.student), now: time)
         return (authority, certificate)
     }
 
-    func proof(nonce: [UInt8], csrPEM: String, key: _RSA.Signing.PrivateKey = TestKeys.student) throws -> [UInt8] {
-        try RenewalProof.sign(nonce: nonce, csrDER: try PEMDocument(pemString: csrPEM).derBytes, with: key)
+    func proof(digest: [UInt8] = channelDigest, csrPEM: String, key: _RSA.Signing.PrivateKey = TestKeys.student)
+        throws -> [UInt8]
+    {
+        try RenewalProof.sign(transcriptDigest: digest, csrDER: try PEMDocument(pemString: csrPEM).derBytes, with: key)
+    }
+
+    /// The whole renewal as CUHK's handler runs it, for the channel `digest`.
+    func renew(
+        _ authority: CertificateAuthority, _ current: Certificate, csrPEM: String, digest: [UInt8] = channelDigest,
+        signature: [UInt8]? = nil, now: Date = Date()
+    ) async throws -> IssuedCertificate {
+        let (checked, standing) = try await authority.certificateToRenew(
+            pem: try current.serializeAsPEM().pemString, now: now)
+        return try await authority.renew(
+            checked, standing: standing, transcriptDigest: digest, csrPEM: csrPEM,
+            signature: try signature ?? proof(digest: digest, csrPEM: csrPEM), now: now
+        ).0
     }
 
     @Test func aValidCertificateRenewsAndTheOldOneIsSuperseded() async throws {
         let (authority, current) = try await issued()
-        let (checked, _) = try await authority.certificateToRenew(pem: try current.serializeAsPEM().pemString)
-        let nonce = CertificateAuthority.renewalNonce()
-        #expect(nonce.count == 32)
         let csr = try makeCSR(key: TestKeys.other)
-        let (renewed, certificate) = try await authority.renew(
-            checked, nonce: nonce, csrPEM: csr, signature: try proof(nonce: nonce, csrPEM: csr))
-        #expect(certificate.publicKey == Certificate.PublicKey(TestKeys.other.publicKey))
+        let renewed = try await renew(authority, current, csrPEM: csr)
+        #expect(try Certificate(pemEncoded: renewed.pem).publicKey == Certificate.PublicKey(TestKeys.other.publicKey))
         guard case .revoked(_, let revocation) = try await authority.registry.status(ofSerial: current.serialNumber.hex)
         else {
             Issue.record("the old certificate is not revoked")
@@ -39,22 +53,32 @@ import _CryptoExtras
             Issue.record("the new certificate is not good")
             return
         }
-        // The superseded certificate cannot renew again.
+        #expect(try await authority.registry.renewal(of: current.serialNumber.hex)?.serial == renewed.serial)
+    }
+
+    /// A renewal whose answer was lost (a killed Student, a cut connection) is asked again in a new channel with the
+    /// same new key: CUHK answers with the certificate it recorded, instead of refusing. Another key is refused.
+    @Test func aRenewalAskedAgainForTheSameKeyGetsTheSameCertificate() async throws {
+        let (authority, current) = try await issued()
+        let csr = try makeCSR(key: TestKeys.other)
+        let first = try await renew(authority, current, csrPEM: csr, digest: Array(repeating: 1, count: 32))
+        let again = try await renew(authority, current, csrPEM: csr, digest: Array(repeating: 2, count: 32))
+        #expect(again.serial == first.serial)
+        #expect(try await authority.registry.certificates(for: nil).count == 2)
         await #expect {
-            _ = try await authority.certificateToRenew(pem: try current.serializeAsPEM().pemString)
+            _ = try await renew(authority, current, csrPEM: try makeCSR(key: TestKeys.third))
         } throws: { ($0 as? CampusError)?.code == .renewalDenied }
     }
 
-    @Test func aProofForAnotherChallengeOrByAnotherKeyFails() async throws {
+    @Test func aProofForAnotherChannelOrByAnotherKeyFails() async throws {
         let (authority, current) = try await issued()
         let csr = try makeCSR(key: TestKeys.other)
-        let nonce = CertificateAuthority.renewalNonce()
-        let replayed = try proof(nonce: CertificateAuthority.renewalNonce(), csrPEM: csr)
-        let byAnotherKey = try proof(nonce: nonce, csrPEM: csr, key: TestKeys.other)
-        let forAnotherCSR = try proof(nonce: nonce, csrPEM: try makeCSR(key: TestKeys.student))
-        for signature in [replayed, byAnotherKey, forAnotherCSR] {
+        let relayed = try proof(digest: Array(repeating: 7, count: 32), csrPEM: csr)
+        let byAnotherKey = try proof(csrPEM: csr, key: TestKeys.other)
+        let forAnotherCSR = try proof(csrPEM: try makeCSR(key: TestKeys.student))
+        for signature in [relayed, byAnotherKey, forAnotherCSR] {
             await #expect {
-                _ = try await authority.renew(current, nonce: nonce, csrPEM: csr, signature: signature)
+                _ = try await renew(authority, current, csrPEM: csr, signature: signature)
             } throws: { ($0 as? CampusError)?.code == .renewalProofFailed }
         }
         #expect(try await authority.registry.certificates(for: nil).count == 1)
@@ -62,11 +86,8 @@ import _CryptoExtras
 
     @Test func theNewCSRMustNameTheSameStudent() async throws {
         let (authority, current) = try await issued()
-        let csr = try makeCSR(cn: ["1155000000"], key: TestKeys.other)
-        let nonce = CertificateAuthority.renewalNonce()
         await #expect {
-            _ = try await authority.renew(
-                current, nonce: nonce, csrPEM: csr, signature: try proof(nonce: nonce, csrPEM: csr))
+            _ = try await renew(authority, current, csrPEM: try makeCSR(cn: ["1155000000"], key: TestKeys.other))
         } throws: { ($0 as? CampusError)?.code == .renewalDenied }
     }
 
@@ -78,6 +99,41 @@ import _CryptoExtras
         } throws: { error in
             guard let error = error as? CampusError else { return false }
             return error.code == .renewalDenied && error.reason.contains("keyCompromise")
+        }
+    }
+
+    /// PROTOCOL.md gives a renewal's certificate problems as `renewal-denied`; a certificate that cannot be read
+    /// was answered `malformed-certificate` (201), a code of Blackboard's handshake.
+    @Test func aMalformedCertificateIsARenewalDenied() async throws {
+        let (authority, _) = try await issued()
+        for text in ["not PEM", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"] {
+            await #expect {
+                _ = try await authority.certificateToRenew(pem: text)
+            } throws: { error in
+                guard let error = error as? CampusError else { return false }
+                return error.code == .renewalDenied && error.reason.contains("cannot be read")
+            }
+        }
+    }
+
+    /// An expired, unrevoked certificate renews for 30 days after it expired, as step-ca allows; later it needs a
+    /// new code.
+    @Test func anExpiredCertificateRenewsWithinTheGracePeriodOnly() async throws {
+        let day: TimeInterval = 86_400
+        let now = Date()
+        let (authority, expired) = try await issued(at: now.addingTimeInterval(-366 * day), root: Self.olderRoot)
+        #expect(expired.notValidAfter < now)
+        let renewed = try await renew(authority, expired, csrPEM: try makeCSR(key: TestKeys.other), now: now)
+        #expect(try Certificate(pemEncoded: renewed.pem).notValidAfter > now)
+
+        let (late, tooOld) = try await issued(
+            at: now.addingTimeInterval(-(365 + Double(EnrollmentChannel.renewalGraceDays) + 1) * day),
+            root: Self.olderRoot)
+        await #expect {
+            _ = try await late.certificateToRenew(pem: try tooOld.serializeAsPEM().pemString, now: now)
+        } throws: { error in
+            guard let error = error as? CampusError else { return false }
+            return error.code == .renewalDenied && error.reason.contains("more than 30 days ago")
         }
     }
 }
@@ -106,7 +162,40 @@ import _CryptoExtras
             _ = try await StudentCertificateVerifier(root: root.certificate)
                 .verify(certificatePEM: try certificate.serializeAsPEM().pemString, for: StudentID("1155123456")!)
         }
+        // Presented as CUHK's in an enrollment offer, the Student refuses it: it is for another name.
+        await #expect {
+            _ = try await AuthorityCertificateVerifier(root: root.certificate)
+                .verify(certificatePEM: try certificate.serializeAsPEM().pemString)
+        } throws: { ($0 as? AuthorityAuthenticationError)?.check == .name }
         #expect(ServiceCertificate.isValidName("blackboard.cuhk.edu.hk"))
         #expect(!ServiceCertificate.isValidName("bad name") && !ServiceCertificate.isValidName("-x"))
+    }
+
+    /// CUHK's own enrollment certificate: issued to itself, recorded with the services', the service profile for
+    /// the name `cuhk`, accepted by the Student's check; neither a student's certificate nor Blackboard's passes it.
+    @Test func cuhksEnrollmentCertificateIsIssuedToItselfAndRotated() async throws {
+        let directory = try temporaryDirectory()
+        let registry = try SQLiteCertificateRegistry(path: SecureFile.join(directory, "cuhk.db"))
+        let clock = TestClock(Date())
+        let identity = AuthorityIdentity(root: RenewalTests.root, registry: registry, now: { clock.now })
+        let first = try await identity.credentials()
+        #expect(try await identity.credentials().certificate == first.certificate)
+        let (verified, _) = try await AuthorityCertificateVerifier(root: RenewalTests.root.certificate)
+            .verify(certificatePEM: first.certificatePEM)
+        #expect(verified == first.certificate)
+        #expect(try first.certificate.extensions.subjectAlternativeNames.map(Array.init) == [.dnsName("cuhk")])
+        #expect(try await registry.serviceCertificates().map(\.name) == ["cuhk"])
+        // Past half its validity, the next channel gets a new one.
+        clock.advance(Double(AuthorityIdentity.validityDays) * 86_400 / 2 + 1)
+        let second = try await identity.credentials()
+        #expect(second.certificate != first.certificate)
+        #expect(try await registry.serviceCertificates().count == 2)
+
+        let (student, _) = try await CertificateAuthority(root: RenewalTests.root, registry: registry).issue(
+            csrPEM: try makeCSR())
+        await #expect {
+            _ = try await AuthorityCertificateVerifier(root: RenewalTests.root.certificate).verify(
+                certificatePEM: student.pem)
+        } throws: { ($0 as? AuthorityAuthenticationError)?.check == .serverAuth }
     }
 }

@@ -1,7 +1,10 @@
 import CampusPKI
 import Foundation
+import GRDB
+import SwiftASN1
 import Testing
 import X509
+import _CryptoExtras
 
 @testable import CampusAuthority
 
@@ -100,12 +103,15 @@ import X509
         var path: String
     }
 
-    func setup(lockout: EnrollmentPolicy.Lockout = .init(attempts: 3, duration: 60)) async throws -> Setup {
+    func setup(throttle budget: EnrollmentThrottle.Configuration = .init(attempts: 3, duration: 600)) async throws
+        -> Setup
+    {
         let path = SecureFile.join(try temporaryDirectory(), "cuhk.db")
         let registry = try SQLiteCertificateRegistry(path: path)
         _ = try await registry.importRoster([RosterEntry(studentID: sid, name: "Chan Tai Man")])
         let authority = CertificateAuthority(
-            root: Self.root, registry: registry, enrollment: .roster(lockout), roster: registry)
+            root: Self.root, registry: registry, enrollment: .roster(budget), roster: registry,
+            throttle: EnrollmentThrottle(configuration: budget, records: registry))
         return Setup(registry: registry, authority: authority, path: path)
     }
 
@@ -119,11 +125,27 @@ import X509
         return code
     }
 
-    func refusal(_ setup: Setup, cn: String = "1155123456", code: String?, now: Date = Date()) async
-        -> CampusError?
-    {
+    static let address = SourceAddress("198.51.100.7")!
+
+    /// Issues as CUHK's handler does, with the proof of `code` made for the CSR.
+    @discardableResult
+    func issue(
+        _ setup: Setup, cn: String = "1155123456", key: _RSA.Signing.PrivateKey = TestKeys.student,
+        code: EnrollmentCode?, from source: SourceAddress? = address, now: Date = Date()
+    ) async throws -> IssuedCertificate {
+        let csr = try makeCSR(cn: [cn], key: key)
+        return try await setup.authority.issue(
+            csrPEM: csr, proof: try codeProof(code, csrPEM: csr), transcriptDigest: channelDigest, from: source,
+            now: now
+        ).0
+    }
+
+    func refusal(
+        _ setup: Setup, cn: String = "1155123456", key: _RSA.Signing.PrivateKey = TestKeys.student,
+        code: EnrollmentCode?, from source: SourceAddress? = address, now: Date = Date()
+    ) async -> CampusError? {
         do {
-            _ = try await setup.authority.issue(csrPEM: try makeCSR(cn: [cn]), code: code, now: now)
+            try await issue(setup, cn: cn, key: key, code: code, from: source, now: now)
             return nil
         } catch {
             return error as? CampusError
@@ -133,17 +155,36 @@ import X509
     @Test func aRosterStudentEnrollsOnceWithTheirCode() async throws {
         let setup = try await setup()
         let code = try await code(setup)
-        let (issued, _) = try await setup.authority.issue(csrPEM: try makeCSR(), code: code.description)
+        let issued = try await issue(setup, code: code)
         #expect(issued.studentID == sid)
-        #expect(await refusal(setup, code: code.description)?.code == .codeUsed)
+        #expect(await refusal(setup, key: TestKeys.other, code: code)?.code == .codeUsed)
         #expect(try await setup.registry.codes().first?.usedAt != nil)
+        // The same CSR key again (an answer that was lost) gets the same certificate, and nothing new is recorded.
+        #expect(try await issue(setup, code: code).serial == issued.serial)
+        #expect(try await setup.registry.certificates(for: sid).count == 1)
+    }
+
+    @Test func aProofForAnotherChannelOrAnotherCSRIsAWrongCode() async throws {
+        let setup = try await setup()
+        let code = try await code(setup)
+        let csr = try makeCSR()
+        let relayed = EnrollmentCodeProof.make(
+            code: code, transcriptDigest: Array(repeating: 1, count: 32),
+            csrDER: try PEMDocument(pemString: csr).derBytes)
+        let forAnotherCSR = try codeProof(code, csrPEM: try makeCSR(key: TestKeys.other))
+        for proof in [relayed, forAnotherCSR] {
+            await #expect {
+                _ = try await setup.authority.issue(csrPEM: csr, proof: proof, transcriptDigest: channelDigest)
+            } throws: { ($0 as? CampusError)?.code == .enrollmentDenied }
+        }
+        #expect(try await setup.registry.codes().first?.usedAt == nil)
     }
 
     @Test func anUnknownSIDAndAWrongCodeGetTheSameAnswer() async throws {
-        let setup = try await setup()
+        let setup = try await setup(throttle: .init(attempts: 100))
         _ = try await code(setup)
-        let wrong = await refusal(setup, code: EnrollmentCode.random().description)
-        let unknown = await refusal(setup, cn: "1155000009", code: EnrollmentCode.random().description)
+        let wrong = await refusal(setup, code: EnrollmentCode.random())
+        let unknown = await refusal(setup, cn: "1155000009", code: EnrollmentCode.random())
         #expect(wrong?.code == .enrollmentDenied && unknown?.code == .enrollmentDenied)
         #expect(wrong?.reason == unknown?.reason)
         // The operator's log tells them apart.
@@ -156,59 +197,126 @@ import X509
         let setup = try await setup()
         let now = Date()
         let code = try await code(setup, validFor: 60, now: now)
-        #expect(await refusal(setup, code: code.description, now: now.addingTimeInterval(61))?.code == .codeExpired)
+        #expect(await refusal(setup, code: code, now: now.addingTimeInterval(61))?.code == .codeExpired)
     }
 
-    @Test func wrongCodesLockTheSIDForAWhileAcrossRestarts() async throws {
-        let setup = try await setup(lockout: .init(attempts: 3, duration: 600))
+    /// Nobody can lock a student out: hundreds of wrong codes for one student ID, from many addresses, and the
+    /// student's right code still works, from an address of its own and from one of theirs.
+    @Test func failuresForOneSIDFromOtherAddressesNeverStopItsRightCode() async throws {
+        let setup = try await setup(throttle: .init(attempts: 3, duration: 600))
+        let code = try await code(setup)
+        let attackers = (1...50).map { SourceAddress("203.0.113.\($0)")! }
+        for attacker in attackers {
+            for _ in 0..<5 { _ = await refusal(setup, code: EnrollmentCode.random(), from: attacker) }
+        }
+        #expect(try await setup.registry.throttledAddresses(at: Date()).count == 50)
+        #expect(try await issue(setup, code: code, from: SourceAddress("192.0.2.1")).studentID == sid)
+        let again = try await self.code(setup)
+        #expect(try await issue(setup, key: TestKeys.other, code: again, from: attackers[0]).studentID == sid)
+    }
+
+    /// A student ID CUHK does not know leaves nothing in cuhk.db.
+    @Test func anUnknownSIDLeavesNoRow() async throws {
+        let setup = try await setup(throttle: .init(attempts: 100))
+        let unknown = "1155999999"
+        for _ in 0..<5 {
+            #expect(await refusal(setup, cn: unknown, code: EnrollmentCode.random())?.code == .enrollmentDenied)
+        }
+        #expect(await refusal(setup, cn: unknown, code: nil, from: nil)?.code == .enrollmentDenied)
+        let database = try DatabaseQueue(path: setup.path)
+        let rows = try await database.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'").flatMap { table in
+                try Row.fetchAll(db, sql: "SELECT * FROM \"\(table)\"").map { "\(table): \($0)" }
+            }
+        }
+        #expect(!rows.contains { $0.contains(unknown) }, "\(rows.filter { $0.contains(unknown) })")
+    }
+
+    /// An address that used up its attempts is throttled (113, with when to try again), written down for the
+    /// instructor to see and clear; its right code still works, and other addresses are not affected.
+    @Test func anAddressOverBudgetIsThrottledButItsRightCodeStillWorks() async throws {
+        let setup = try await setup(throttle: .init(attempts: 3, duration: 600))
         let code = try await code(setup)
         let now = Date()
-        for _ in 1...3 {
-            #expect(
-                await refusal(setup, code: EnrollmentCode.random().description, now: now)?.code == .enrollmentDenied)
+        for _ in 0..<3 {
+            #expect(await refusal(setup, code: EnrollmentCode.random(), now: now)?.code == .enrollmentDenied)
         }
-        #expect(await refusal(setup, code: code.description, now: now)?.code == .enrollmentLocked)
-        // The lockout is in cuhk.db: a restarted CUHK keeps it.
-        let reopened = try SQLiteCertificateRegistry(path: setup.path)
-        let restarted = Setup(
-            registry: reopened,
-            authority: CertificateAuthority(
-                root: Self.root, registry: reopened, enrollment: .roster(.init(attempts: 3, duration: 600)),
-                roster: reopened),
-            path: setup.path)
+        let throttled = await refusal(setup, code: EnrollmentCode.random(), now: now)
+        #expect(throttled?.code == .enrollmentThrottled)
+        #expect(throttled?.reason.contains((now + 600).formatted(.iso8601)) == true)
+        #expect(throttled?.reason.contains("a right code is accepted") == true)
+        let listed = try await setup.registry.throttledAddresses(at: now)
+        #expect(listed.map(\.address) == [Self.address])
+        // Another address is not affected.
         #expect(
-            await refusal(restarted, code: code.description, now: now.addingTimeInterval(599))?.code
-                == .enrollmentLocked)
-        // And it ends.
-        #expect(await refusal(restarted, code: code.description, now: now.addingTimeInterval(601)) == nil)
+            await refusal(setup, code: EnrollmentCode.random(), from: SourceAddress("198.51.100.8"), now: now)?.code
+                == .enrollmentDenied)
+        // The right code, from the throttled address.
+        #expect(try await issue(setup, code: code, now: now).studentID == sid)
+        // Cleared, the address starts afresh; and the list ends by itself.
+        #expect(try await setup.registry.clearThrottle(Self.address) == 1)
+        #expect(await refusal(setup, code: EnrollmentCode.random(), now: now)?.code == .enrollmentDenied)
+        #expect(try await setup.registry.throttledAddresses(at: now + 601).isEmpty)
+    }
+
+    /// The counts of addresses under their budget are bounded in memory, and so is the list in cuhk.db.
+    @Test func theThrottlesMemoryIsBounded() async throws {
+        let records = InMemoryThrottleRecords()
+        let throttle = EnrollmentThrottle(
+            configuration: .init(attempts: 1, maximumTracked: 100, maximumRecorded: 20), records: records)
+        let now = Date()
+        for index in 0..<1000 {
+            let address = SourceAddress("10.0.\(index / 250).\(index % 250)")!
+            #expect(try await throttle.recordFailure(from: address, at: now) == nil)
+            _ = try await throttle.recordFailure(from: address, at: now)
+        }
+        #expect(throttle.trackedCount <= 100)
+        #expect(try await records.throttledAddresses(at: now).count == 20)
+    }
+
+    /// IPv6 addresses count by their /64: one machine or network holds a whole /64.
+    @Test func sourceAddressesAreIPv4AddressesOrIPv6Networks() throws {
+        #expect(SourceAddress("198.51.100.7")?.description == "198.51.100.7")
+        #expect(SourceAddress("2001:db8:0:1::5") == SourceAddress("2001:db8:0:1:ffff::9"))
+        #expect(SourceAddress("2001:db8:0:1::5")?.description == "2001:db8:0:1::/64")
+        #expect(SourceAddress("2001:db8:0:1::/64") == SourceAddress("2001:db8:0:1::5"))
+        #expect(SourceAddress("2001:db8:0:2::5") != SourceAddress("2001:db8:0:1::5"))
+        #expect(SourceAddress("::ffff:198.51.100.7")?.description == "198.51.100.7")
+        #expect(SourceAddress("not an address") == nil)
     }
 
     @Test func twentyConcurrentRequestsWithOneCodeGetExactlyOneCertificate() async throws {
         let setup = try await setup()
         let code = try await code(setup)
-        let csr = try makeCSR()
-        let outcomes = await withTaskGroup(of: CampusError.Code?.self) { group in
-            for _ in 0..<20 {
+        let keys = [TestKeys.student, TestKeys.other]
+        let outcomes = await withTaskGroup(of: Result<String, CampusError>.self) { group in
+            for index in 0..<20 {
                 group.addTask {
                     do {
-                        _ = try await setup.authority.issue(csrPEM: csr, code: code.description)
-                        return nil
+                        return .success(try await issue(setup, key: keys[index % 2], code: code).serial)
                     } catch {
-                        return (error as? CampusError)?.code ?? .internalError
+                        return .failure((error as? CampusError) ?? CampusError(.internalError, "\(error)"))
                     }
                 }
             }
-            return await group.reduce(into: [CampusError.Code?]()) { $0.append($1) }
+            return await group.reduce(into: [Result<String, CampusError>]()) { $0.append($1) }
         }
-        #expect(outcomes.filter { $0 == nil }.count == 1)
-        #expect(outcomes.compactMap { $0 }.allSatisfy { $0 == .codeUsed })
+        let serials = Set(outcomes.compactMap { try? $0.get() })
+        #expect(serials.count == 1)
+        // The requests for the key that won got its certificate; the others were told the code is used.
+        #expect(outcomes.filter { (try? $0.get()) != nil }.count == 10)
+        #expect(
+            outcomes.allSatisfy {
+                if case .failure(let error) = $0 { return error.code == .codeUsed }
+                return true
+            })
         #expect(try await setup.registry.certificates(for: sid).count == 1)
     }
 
     @Test func aNewEnrollmentSupersedesTheOldCertificateAndRevocationsSurviveARestart() async throws {
         let setup = try await setup()
-        let first = try await setup.authority.issue(csrPEM: try makeCSR(), code: try await code(setup).description).0
-        let second = try await setup.authority.issue(csrPEM: try makeCSR(), code: try await code(setup).description).0
+        let first = try await issue(setup, code: try await code(setup))
+        let second = try await issue(setup, key: TestKeys.other, code: try await code(setup))
         let reopened = try SQLiteCertificateRegistry(path: setup.path)
         guard case .revoked(_, let revocation) = try await reopened.status(ofSerial: first.serial) else {
             Issue.record("the first certificate is not revoked")

@@ -1,5 +1,7 @@
 import CampusPKI
 import Foundation
+import SwiftASN1
+import Synchronization
 import X509
 import _CryptoExtras
 
@@ -7,6 +9,7 @@ import _CryptoExtras
 enum TestKeys {
     static let student = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
     static let other = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
+    static let third = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
     static let weak = try! _RSA.Signing.PrivateKey(unsafeKeySize: .init(bitCount: 1024))
 }
 
@@ -32,4 +35,25 @@ func temporaryDirectory() throws -> String {
     var template = Array((NSTemporaryDirectory() + "campuspki-test-XXXXXX").utf8CString)
     guard let path = mkdtemp(&template) else { throw CampusError(.internalError, "mkdtemp failed") }
     return String(cString: path)
+}
+
+/// The transcript hash the unit tests' enrollment channels stand for.
+let channelDigest = [UInt8](repeating: 0xab, count: 32)
+
+/// The proof of `code` for `csrPEM` as the Student makes it, for the channel `digest`; empty without a code.
+func codeProof(_ code: EnrollmentCode?, csrPEM: String, digest: [UInt8] = channelDigest) throws -> [UInt8] {
+    guard let code else { return [] }
+    return EnrollmentCodeProof.make(
+        code: code, transcriptDigest: digest, csrDER: try PEMDocument(pemString: csrPEM).derBytes)
+}
+
+/// A clock a test moves by hand.
+final class TestClock: Sendable {
+    private let time: Mutex<Date>
+
+    init(_ start: Date) { time = Mutex(start) }
+
+    var now: Date { time.withLock { $0 } }
+
+    func advance(_ seconds: TimeInterval) { time.withLock { $0 = $0.addingTimeInterval(seconds) } }
 }

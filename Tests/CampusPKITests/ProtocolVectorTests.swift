@@ -2,6 +2,7 @@ import CampusPKI
 import Crypto
 import Foundation
 import NIOCore
+import SwiftASN1
 import Testing
 @_spi(CMS) import X509
 
@@ -40,7 +41,7 @@ import Testing
     }
 
     @Test func theDocumentHasAllVectors() {
-        #expect(Self.vectors.count == 47)
+        #expect(Self.vectors.count == 72)
     }
 
     func text(_ name: String) throws -> String {
@@ -190,14 +191,119 @@ import Testing
         #expect(receiptSealed == (try vector("receipt_sealed")))
     }
 
-    @Test func enrollmentCodeAndRenewalVectors() throws {
+    @Test func enrollmentCodeVectors() throws {
         let typed = String(decoding: try vector("enrollment_code_typed"), as: UTF8.self)
         let code = try #require(EnrollmentCode(typed))
         #expect(Array(code.canonical.utf8) == (try vector("enrollment_code_canonical")))
         #expect(code.hash == (try vector("enrollment_code_hash")))
+    }
+
+    static let cuhkPEM = "-----BEGIN CERTIFICATE-----\nQ1VISw==\n-----END CERTIFICATE-----\n"
+    static let rootPEM = "-----BEGIN CERTIFICATE-----\nUk9PVA==\n-----END CERTIFICATE-----\n"
+    static let csrPEM = "-----BEGIN CERTIFICATE REQUEST-----\nMAMCAQA=\n-----END CERTIFICATE REQUEST-----\n"
+    static let studentPEM = "-----BEGIN CERTIFICATE-----\nVEVTVA==\n-----END CERTIFICATE-----\n"
+
+    /// The enrollment channel (section 4): the hello made by the Student's state machine, the offer, CUHK's
+    /// signature, the transcript hashes and the two keys.
+    @Test func enrollmentChannelVectors() throws {
+        let studentShare = try Curve25519.KeyAgreement.PrivateKey(
+            rawRepresentation: try vector("enrollment_student_x25519_private"))
+        let cuhkShare = try Curve25519.KeyAgreement.PrivateKey(
+            rawRepresentation: try vector("enrollment_cuhk_x25519_private"))
+        #expect(Array(studentShare.publicKey.rawRepresentation) == (try vector("enrollment_student_share")))
+        #expect(Array(cuhkShare.publicKey.rawRepresentation) == (try vector("enrollment_cuhk_share")))
         #expect(
-            RenewalProof.message(nonce: try vector("renewal_nonce"), csrDER: try vector("renewal_csr_der"))
-                == (try vector("renewal_signed_message")))
+            try SessionKeySchedule.sharedSecret(cuhkShare, peerShare: try vector("enrollment_student_share"))
+                == (try vector("enrollment_shared_secret")))
+
+        var student = StudentEnrollment(
+            request: .enrollment(csrPEM: Self.csrPEM, code: nil), trust: .firstUse, keyShare: studentShare,
+            nonce: try vector("enrollment_nonce"))
+        let hello = try #require(student.start().messages.first)
+        #expect(Array(hello.encoded().readableBytesView) == (try vector("enrollment_hello_payload")))
+        let offer = WireMessage.enrollmentOffer(
+            EnrollmentOffer(
+                certificatePEM: Self.cuhkPEM, rootPEM: Self.rootPEM, keyShare: try vector("enrollment_cuhk_share")))
+        #expect(Array(offer.encoded().readableBytesView) == (try vector("enrollment_offer_payload")))
+
+        var transcript = HandshakeTranscript()
+        transcript.append(ByteBuffer(bytes: try vector("enrollment_hello_payload")))
+        transcript.append(ByteBuffer(bytes: try vector("enrollment_offer_payload")))
+        #expect(transcript.digest == (try vector("enrollment_transcript_digest_ho")))
+        #expect(
+            AuthoritySignature.signedBytes(transcriptDigest: transcript.digest)
+                == (try vector("enrollment_signed_bytes")))
+        // ECDSA is randomized: the published signature is one to verify, with the published key.
+        let signingKey = try P256.Signing.PrivateKey(
+            rawRepresentation: try vector("enrollment_cuhk_signing_private"))
+        #expect(Array(signingKey.publicKey.x963Representation) == (try vector("enrollment_cuhk_signing_public")))
+        let signature = try vector("enrollment_cuhk_signature")
+        #expect(
+            AuthoritySignature.isValid(signature, transcriptDigest: transcript.digest, publicKey: signingKey.publicKey))
+        // Blackboard's context string is another: the same bytes do not pass as Blackboard's signature.
+        #expect(
+            !BlackboardSignature.isValid(
+                signature, transcriptDigest: transcript.digest, publicKey: signingKey.publicKey))
+        #expect(
+            Array(WireMessage.enrollmentSignature(signature: signature).encoded().readableBytesView)
+                == (try vector("enrollment_signature_payload")))
+        transcript.append(ByteBuffer(bytes: try vector("enrollment_signature_payload")))
+        #expect(transcript.digest == (try vector("enrollment_transcript_digest_hov")))
+
+        let prk = HKDF<SHA256>.extract(
+            inputKeyMaterial: SymmetricKey(data: try vector("enrollment_shared_secret")), salt: transcript.digest)
+        #expect(Array(prk) == (try vector("enrollment_pseudorandom_key")))
+        let schedule = EnrollmentKeySchedule(
+            sharedSecret: try vector("enrollment_shared_secret"), transcriptDigest: transcript.digest)
+        #expect(bytes(schedule.studentKey) == (try vector("enrollment_student_key")))
+        #expect(bytes(schedule.authorityKey) == (try vector("enrollment_authority_key")))
+    }
+
+    /// The sealed request (with the code's proof), the sealed renewal and the sealed answer.
+    @Test func enrollmentRecordVectors() throws {
+        let digest = try vector("enrollment_transcript_digest_hov")
+        let schedule = EnrollmentKeySchedule(
+            sharedSecret: try vector("enrollment_shared_secret"), transcriptDigest: digest)
+        let code = try #require(EnrollmentCode("7K3QM9XA2C4RTV8HN5PW"))
+        let csrDER = try vector("enrollment_csr_der")
+        #expect(try PEMDocument(pemString: Self.csrPEM).derBytes == csrDER)
+        let proof = EnrollmentCodeProof.make(code: code, transcriptDigest: digest, csrDER: csrDER)
+        #expect(proof == (try vector("enrollment_code_proof")))
+        #expect(
+            EnrollmentCodeProof.isValid(
+                proof, codeHash: try vector("enrollment_code_hash"), transcriptDigest: digest, csrDER: csrDER))
+        // Bound to the channel and the CSR.
+        #expect(
+            !EnrollmentCodeProof.isValid(
+                proof, codeHash: code.hash, transcriptDigest: try vector("enrollment_transcript_digest_ho"),
+                csrDER: csrDER))
+        #expect(!EnrollmentCodeProof.isValid(proof, codeHash: code.hash, transcriptDigest: digest, csrDER: [0x30, 0]))
+
+        let body = EnrollmentRequestBody.enrollment(csrPEM: Self.csrPEM, proof: proof)
+        #expect(body.encoded == (try vector("enrollment_request_plaintext")))
+        let sealed = schedule.studentRecords.seal(body.encoded, kind: .enrollmentRequest, sequence: 1)
+        #expect(sealed == (try vector("enrollment_request_sealed")))
+        #expect(
+            Array(WireMessage.enrollmentRequest(sequence: 1, sealed: sealed).encoded().readableBytesView)
+                == (try vector("enrollment_request_payload")))
+        #expect(try EnrollmentRequestBody.decode(body.encoded, kind: .enrollmentRequest) == body)
+
+        #expect(
+            RenewalProof.message(transcriptDigest: digest, csrDER: csrDER) == (try vector("renewal_signed_message")))
+        let renewal = EnrollmentRequestBody.renewal(
+            certificatePEM: Self.studentPEM, csrPEM: Self.csrPEM, signature: Array(repeating: 0x5a, count: 256))
+        #expect(renewal.encoded == (try vector("renewal_request_plaintext")))
+        let renewalSealed = schedule.studentRecords.seal(renewal.encoded, kind: .renewalRequest, sequence: 1)
+        #expect(
+            Array(WireMessage.renewalRequest(sequence: 1, sealed: renewalSealed).encoded().readableBytesView)
+                == (try vector("renewal_request_payload")))
+
+        let answer = schedule.authorityRecords.seal(
+            Array(Self.studentPEM.utf8), kind: .enrollmentCertificate, sequence: 1)
+        #expect(answer == (try vector("enrollment_certificate_sealed")))
+        #expect(
+            Array(WireMessage.enrollmentCertificate(sequence: 1, sealed: answer).encoded().readableBytesView)
+                == (try vector("enrollment_certificate_payload")))
     }
 }
 

@@ -199,7 +199,11 @@ import _CryptoExtras
             keyShare: Array(Curve25519.KeyAgreement.PrivateKey().publicKey.rawRepresentation),
             nonce: Array(repeating: 0, count: 32))
         #expect(requestError(.uploadRequest(request)) == nil)
-        #expect(requestError(.enrollmentRequest(csrPEM: "x")) == .unexpectedMessage)
+        #expect(
+            requestError(
+                .enrollmentHello(
+                    EnrollmentHello(keyShare: Array(repeating: 9, count: 32), nonce: Array(repeating: 0, count: 32))))
+                == .unexpectedMessage)
         request.assignment = "a b"
         #expect(requestError(.uploadRequest(request)) == .malformedRequest)
         request.assignment = ""

@@ -6,8 +6,14 @@ import Testing
 
 @Suite struct WireMessageTests {
     static let samples: [WireMessage] = [
-        .enrollmentRequest(csrPEM: "-----BEGIN CERTIFICATE REQUEST-----\nAA==\n-----END CERTIFICATE REQUEST-----\n"),
-        .enrollmentCertificate(certificatePEM: "cert", rootPEM: "root"),
+        .enrollmentHello(
+            EnrollmentHello(keyShare: Array(repeating: 1, count: 32), nonce: Array(repeating: 2, count: 32))),
+        .enrollmentOffer(
+            EnrollmentOffer(certificatePEM: "cuhk", rootPEM: "root", keyShare: Array(repeating: 3, count: 32))),
+        .enrollmentSignature(signature: Array(repeating: 4, count: 71)),
+        .enrollmentRequest(sequence: 1, sealed: Array(repeating: 5, count: 40)),
+        .renewalRequest(sequence: 1, sealed: Array(repeating: 6, count: 300)),
+        .enrollmentCertificate(sequence: 1, sealed: Array(repeating: 7, count: 16)),
         .uploadRequest(
             UploadRequest(
                 requestText: "SID:1155123456 requests to upload report !", certificatePEM: "pem", assignment: "a1",
@@ -54,12 +60,28 @@ import Testing
         #expect(code([3, 0x01, 0, 0, 0, 0]) == .unsupportedVersion)
         #expect(code([2, 0x55]) == .unknownMessageType)
         #expect(code([2]) == .malformedMessage)
-        #expect(code([2, 0x01, 0xff, 0xff, 0xff, 0xff]) == .malformedMessage)  // field longer than the payload
+        #expect(code([2, 0x09, 0xff, 0xff, 0xff, 0xff]) == .malformedMessage)  // field longer than the payload
         #expect(code([2, 0x18, 9]) == .malformedMessage)  // trailing byte
         #expect(code([2, 0x12, 1, 2, 3]) == .malformedMessage)  // MAC too short
-        #expect(code([2, 0x01, 0, 0, 0, 2, 0xff, 0xfe]) == .malformedMessage)  // not UTF-8
+        #expect(code([2, 0x08, 0, 0, 0, 2, 0xff, 0xfe]) == .malformedMessage)  // not UTF-8
         // A sealed field shorter than its 16-byte tag.
         #expect(code([2, 0x15, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 1, 2]) == .malformedMessage)
+    }
+
+    /// The enrollment without a secure channel (types 0x01–0x06) is withdrawn: its numbers stay reserved, and a
+    /// payload of one of them is refused with a reason that says so.
+    @Test func theWithdrawnEnrollmentTypesAreRefusedAsSuch() {
+        for type in WireMessage.withdrawnKinds {
+            #expect(WireMessage.Kind(rawValue: type) == nil)
+            #expect {
+                _ = try WireMessage.decode(ByteBuffer(bytes: [2, type, 0, 0, 0, 0]))
+            } throws: { error in
+                guard let error = error as? CampusError else { return false }
+                return error.code == .unknownMessageType && error.reason.contains("withdrawn")
+                    && error.reason.contains("enrollment hello (0x07)")
+            }
+        }
+        #expect(WireMessage.Kind.allCases.filter { (0x07...0x0F).contains($0.rawValue) }.count == 6)
     }
 
     @Test func stableCodesAreUnique() {

@@ -98,15 +98,11 @@ import _CryptoExtras
     }
 
     func requestCertificate(_ servers: LiveServers, csrPEM: String) async throws -> String? {
-        try await FramedClient.withConnection(to: servers.cuhkAddress) { frames in
-            try await frames.send(.enrollmentRequest(csrPEM: csrPEM))
-            guard case .enrollmentCertificate(let pem, _) = try await frames.receive().message else { return nil }
-            return pem
-        }
+        try await EnrollmentExchange.certificate(servers.cuhkAddress, csrPEM: csrPEM)
     }
 
     func refusal(_ servers: LiveServers, csrPEM: String) async throws -> CampusError.Code? {
-        try await RawClient.errorCode(servers.cuhkAddress, sending: RawClient.frame(.enrollmentRequest(csrPEM: csrPEM)))
+        try await EnrollmentExchange.refusal(servers.cuhkAddress, csrPEM: csrPEM)
     }
 
     @Test func badFramesGetTheirErrors() async throws {
@@ -123,7 +119,13 @@ import _CryptoExtras
             // Garbage inside a well-formed frame.
             #expect(
                 try await RawClient.errorCode(
-                    address, sending: RawClient.frame([2, 0x01, 0xff, 0xff, 0xff, 0xff, 0x42])) == .malformedMessage)
+                    address, sending: RawClient.frame([2, 0x07, 0xff, 0xff, 0xff, 0xff, 0x42])) == .malformedMessage)
+            // A request of the enrollment without a channel, which was withdrawn: refused as such.
+            let withdrawn = try await RawClient.exchange(address, sending: RawClient.frame([2, 0x01, 0, 0, 0, 0]))
+            #expect(String(decoding: withdrawn, as: UTF8.self).contains("withdrawn"))
+            #expect(
+                try await RawClient.errorCode(address, sending: RawClient.frame([2, 0x03, 0, 0, 0, 0]))
+                    == .unknownMessageType)
             // A version-1 Student's request.
             #expect(
                 try await RawClient.errorCode(address, sending: RawClient.frame([1, 0x01, 0, 0, 0, 0]))

@@ -15,11 +15,7 @@ struct OpenSSLInteroperabilityTests {
                 "-subj", "/CN=1155123456", "-out", csrPath,
             ])
             let csrPEM = try #require(try SecureFile.readText(at: csrPath))
-            let certificatePEM = try await FramedClient.withConnection(to: servers.cuhkAddress) { frames -> String? in
-                try await frames.send(.enrollmentRequest(csrPEM: csrPEM))
-                guard case .enrollmentCertificate(let pem, _) = try await frames.receive().message else { return nil }
-                return pem
-            }
+            let certificatePEM = try await EnrollmentExchange.certificate(servers.cuhkAddress, csrPEM: csrPEM)
             let pem = try #require(certificatePEM)
             try SecureFile.write(pem, to: work + "/1155123456.cer", mode: 0o644, replacing: false)
             let verify = try OpenSSL.run(["verify", "-CAfile", servers.rootPath, work + "/1155123456.cer"])

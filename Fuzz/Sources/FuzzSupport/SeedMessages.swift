@@ -2,8 +2,8 @@ import CampusPKI
 import Foundation
 import NIOCore
 
-/// One valid message of every type, for the seed corpora of the WireMessage and FrameDecoder targets. The Blackboard
-/// conversation's payloads are docs/PROTOCOL.md's version-2 vectors (section 7).
+/// One valid message of every type, for the seed corpora of the WireMessage and FrameDecoder targets. The payloads of
+/// both conversations are docs/PROTOCOL.md's version-2 vectors (section 7).
 public enum SeedMessages {
     static func hex(_ text: String) -> [UInt8] {
         var bytes: [UInt8] = []
@@ -14,9 +14,6 @@ public enum SeedMessages {
         }
         return bytes
     }
-
-    static let certificatePEM = "-----BEGIN CERTIFICATE-----\nVEVTVA==\n-----END CERTIFICATE-----\n"
-    static let requestPEM = "-----BEGIN CERTIFICATE REQUEST-----\nVEVTVA==\n-----END CERTIFICATE REQUEST-----\n"
 
     /// A message decoded from one of docs/PROTOCOL.md's payload vectors (split over several strings).
     static func vector(_ parts: String...) -> WireMessage {
@@ -29,12 +26,60 @@ public enum SeedMessages {
 
     /// One message of each ``WireMessage/Kind``, named after it.
     public static let all: [(name: String, message: WireMessage)] = [
-        ("enrollmentRequest", .enrollmentRequest(csrPEM: requestPEM)),
-        ("enrollmentCertificate", .enrollmentCertificate(certificatePEM: certificatePEM, rootPEM: certificatePEM)),
-        ("codedEnrollmentRequest", .codedEnrollmentRequest(csrPEM: requestPEM, code: "7K3Q-M9XA-2C4R-TV8H-N5PW")),
-        ("renewalRequest", .renewalRequest(certificatePEM: certificatePEM)),
-        ("renewalChallenge", .renewalChallenge(nonce: Array(0xb0...0xcf))),
-        ("renewalProof", .renewalProof(csrPEM: requestPEM, signature: Array(repeating: 0x5a, count: 256))),
+        (
+            "enrollmentHello",
+            vector(
+                "0207358072d6365880d1aeea329adf9121383851ed21a28e3b75e965d0d2cd166254c0c1c2c3c4c5c6c7c8c9cacbcccd",
+                "cecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+            )
+        ),
+        (
+            "enrollmentOffer",
+            vector(
+                "02080000003f2d2d2d2d2d424547494e2043455254494649434154452d2d2d2d2d0a5131564953773d3d0a2d2d2d2d2d",
+                "454e442043455254494649434154452d2d2d2d2d0a0000003f2d2d2d2d2d424547494e2043455254494649434154452d",
+                "2d2d2d2d0a556b395056413d3d0a2d2d2d2d2d454e442043455254494649434154452d2d2d2d2d0a736845d54e87de09",
+                "d6bb114aa7042c50a4a015bd9901d1a0026f5956533a1519"
+            )
+        ),
+        (
+            "enrollmentSignature",
+            vector(
+                "020900000046304402204c68fca3baf229109d95180146938da8be2c9d16e3486d6c183c1a567d7d782502206a282d98",
+                "03231b815388c390aa6c1195a4fab628119c41497bd57912f724b33e"
+            )
+        ),
+        (
+            "enrollmentRequest",
+            vector(
+                "020a000000000000000100000087a568963baaef515b8e3cbb2f5da1ed0f660374577c042e9cce12981a36f3a3d4118f",
+                "05bbadaffb52821156d1011b65d5d2934b56e0d3b06590f18aa7342d297f44038028e1ad65ffc53793b0778841e82eaa",
+                "19c055d0b1a7d74bde686d94f7eff02fe516e4422b3dd6250d626327a70f9c7f101b01ff1578f7369b7eb9afcdd79e26",
+                "fcf7c37158"
+            )
+        ),
+        (
+            "renewalRequest",
+            vector(
+                "020b0000000000000001000001aaa568964baaef515b8e3cbb2f5da1ed0f660374577c042e9cce1295655e8fdb9b149e",
+                "7ec2d6c3eb65c57d36bf6d6761a69c9e253e9faabc6d9d9288b623544d14206dcb7ca48d7897b94ffbce61e02b8c4da7",
+                "50850784d8b016eb309b276fc91572c3b6d79c11a19063a3248166368ae1121e7e925d4713bcccd7f961ee26d1b4144f",
+                "0abb916758c412cc1f6b2eeaf3c327932796153a7748d664538761fe1697c509c300ad69edb7840fd567cbaa63e8a8e1",
+                "db680103e629bc51eeda3255918a2c693ea74f0f4db8d511bff607e34ef85ebc957efd830ba15796312743ea7fd1426f",
+                "cd61a645f393ced8b54e2b8b9b658c1939bf739fd77428396cbd761196bed578c9edbb8d7742e0df0b641a1173b88523",
+                "b78697ee56e634aea4e78093b11a45c3bd1020bbb679ead37c44b3eeae52cfce0828d7bc94946d854a597073d37daed4",
+                "d3482bfc697b9b2e4f1e8b2c095799d820a077c03b7f48f1e60956643968ce2e3f7939ecd4e5261b080a15ae436bb954",
+                "be89ac70fe81e260528b1eae019a0ee019e9dcf3888e05084798aa4c83d8984991a198c5204dab144a6f4cfea3391d9b",
+                "ce82d020be260c6c"
+            )
+        ),
+        (
+            "enrollmentCertificate",
+            vector(
+                "020c00000000000000010000004f5847e0f0f487c808484e1913882f1ab09dcb3ad31eefcd0fbbe699250db932d9915d",
+                "8e8e884c9e72a28e62de26bad351e2c2bfe9d72555f485b80884eae69491834c70415ccf488a30ee6f233a1b01"
+            )
+        ),
         (
             "uploadRequest",
             vector(

@@ -9,7 +9,9 @@ import Hummingbird
 /// Every name a person typed (the roster's) reaches the HTML through Mustache's `{{ }}`, which escapes it.
 public struct CUHKDashboard: Sendable {
     /// The header's links.
-    public static let navigation = [("/", "Roster"), ("/codes", "Codes"), ("/certificates", "Certificates")]
+    public static let navigation = [
+        ("/", "Roster"), ("/codes", "Codes"), ("/certificates", "Certificates"), ("/throttle", "Throttle"),
+    ]
 
     public let registry: SQLiteCertificateRegistry
     public let root: RootAuthority?
@@ -21,15 +23,20 @@ public struct CUHKDashboard: Sendable {
     /// `nil`, the one recorded in `cuhk.db`, else Blackboard's default beside a CUHK on loopback.
     public let blackboardAddress: String?
 
+    /// The budget of wrong codes per address, shown on the throttle page.
+    public let throttle: EnrollmentThrottle.Configuration
+
     public init(
         registry: SQLiteCertificateRegistry, root: RootAuthority?, directory: String,
-        enrollmentAddress: @escaping @Sendable () -> String, blackboardAddress: String? = nil
+        enrollmentAddress: @escaping @Sendable () -> String, blackboardAddress: String? = nil,
+        throttle: EnrollmentThrottle.Configuration = EnrollmentThrottle.Configuration()
     ) {
         self.registry = registry
         self.root = root
         self.directory = directory
         self.enrollmentAddress = enrollmentAddress
         self.blackboardAddress = blackboardAddress
+        self.throttle = throttle
     }
 
     /// What the slips tell students besides their codes; `nil` fields are not known.
@@ -48,7 +55,7 @@ public struct CUHKDashboard: Sendable {
             templates: [
                 RosterPage.name: RosterPage.template, CodeFormPage.name: CodeFormPage.template,
                 CodeSlipsPage.name: CodeSlipsPage.template, CertificatesPage.name: CertificatesPage.template,
-                RevokePage.name: RevokePage.template,
+                RevokePage.name: RevokePage.template, ThrottlePage.name: ThrottlePage.template,
             ])
     }
 
@@ -69,6 +76,8 @@ public struct CUHKDashboard: Sendable {
             try await dashboard.confirmRevocation(pages, context)
         }
         group.post("certificates/:serial/revoke") { _, context in try await dashboard.revoke(pages, context) }
+        group.get("throttle") { _, context in try await dashboard.throttled(pages, context) }
+        group.post("throttle/clear") { _, context in try await dashboard.clearThrottle(pages, context) }
     }
 
     func roster(_ pages: AdminPages, _ context: AdminContext) async throws -> Response {
@@ -76,8 +85,33 @@ public struct CUHKDashboard: Sendable {
         return pages.page(
             RosterPage.name, title: "Roster",
             values: RosterPage.values(
-                standings, openEnrollment: try registry.lastStartedOpen(), directory: directory),
+                standings, openEnrollment: try registry.lastStartedOpen(), directory: directory,
+                throttled: try await registry.throttledAddresses(at: Date()).count),
             session: context.session)
+    }
+
+    func throttled(_ pages: AdminPages, _ context: AdminContext) async throws -> Response {
+        pages.page(
+            ThrottlePage.name, title: "Throttled addresses",
+            values: ThrottlePage.values(
+                try await registry.throttledAddresses(at: Date()), configuration: throttle,
+                csrf: context.session?.csrfToken ?? ""),
+            session: context.session)
+    }
+
+    /// Lifts one address's throttle (or all, for `address=all`), as `cuhk throttle clear` does.
+    func clearThrottle(_ pages: AdminPages, _ context: AdminContext) async throws -> Response {
+        let text = context.form["address"] ?? ""
+        if text == "all" {
+            _ = try await registry.clearThrottle(nil)
+        } else if let address = SourceAddress(text) {
+            _ = try await registry.clearThrottle(address)
+        } else {
+            return pages.message(
+                "Throttled addresses", "“\(ControlCharacters.escaped(text))” is not an IP address.",
+                session: context.session, status: .badRequest)
+        }
+        return .redirect(to: "/throttle", type: .normal)
     }
 
     func codeForm(_ request: Request, _ pages: AdminPages, _ context: AdminContext) async throws -> Response {

@@ -16,8 +16,9 @@ enum RosterPage {
         {{/empty}}
         {{^empty}}
         <p>{{total}} on the roster: <strong>{{enrolled}}</strong> enrolled, <strong>{{notEnrolled}}</strong> not \
-        enrolled; {{activeCodes}} with a code waiting to be used, {{locked}} locked out.</p>
-        <p class="noprint"><a href="/codes">Issue enrollment codes</a></p>
+        enrolled; {{activeCodes}} with a code waiting to be used. No student can be locked out: wrong codes are \
+        throttled per network address, and a right code is always accepted ({{throttled}}).</p>
+        <p class="noprint"><a href="/codes">Issue enrollment codes</a> · <a href="/throttle">Throttled addresses</a></p>
         <div class="scroll"><table>
         <thead><tr><th>SID</th><th>Name</th><th>Status</th><th class="noprint"></th></tr></thead>
         <tbody>
@@ -32,7 +33,8 @@ enum RosterPage {
         """
 
     static func values(
-        _ standings: [StudentStanding], openEnrollment: Bool, directory: String, now: Date = Date()
+        _ standings: [StudentStanding], openEnrollment: Bool, directory: String, throttled: Int = 0,
+        now: Date = Date()
     ) -> [String: Any] {
         let students: [[String: Any]] = standings.map { standing in
             let (status, style, detail) = describe(standing, now: now)
@@ -51,18 +53,18 @@ enum RosterPage {
             "enrolled": enrolled,
             "notEnrolled": standings.count - enrolled,
             "activeCodes": standings.filter { $0.certificate == nil && $0.codeState == .active }.count,
-            "locked": standings.filter { $0.lockedUntil != nil }.count,
+            "throttled": throttled == 0
+                ? "no address is throttled now" : "\(Count.of(throttled, "address", plural: "addresses")) throttled now"
+                ,
         ]
     }
 
     /// The status word, its style, and a detail line.
     static func describe(_ standing: StudentStanding, now: Date) -> (String, String, String?) {
-        let locked = standing.lockedUntil.map { "locked out until \(DashboardFormat.time($0))" }
         if let certificate = standing.certificate {
             let detail = "serial \(certificate.serial), until \(DashboardFormat.time(certificate.notValidAfter))"
-            return ("enrolled", "ontime", [detail, locked].compactMap { $0 }.joined(separator: "; "))
+            return ("enrolled", "ontime", detail)
         }
-        if let locked { return (locked, "late", "too many wrong codes") }
         let outside = standing.certificatesNotFromRoster.map(\.serial)
         let notFromRoster =
             outside.isEmpty

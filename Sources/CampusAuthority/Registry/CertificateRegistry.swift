@@ -20,11 +20,16 @@ public protocol CertificateRegistry: Sendable {
     /// - Throws: ``RegistryError/unknownSerial(_:)``, ``RegistryError/alreadyRevoked(_:)``.
     func revoke(serial: String, reason: RevocationReason, at time: Date) async throws -> IssuedCertificate
 
-    /// Records a renewed certificate and revokes the one it replaces (reason `superseded`), in one transaction.
+    /// Records a renewed certificate and revokes the one it replaces (reason `superseded`), in one transaction; the
+    /// registry remembers which certificate renewed which (``renewal(of:)``).
     ///
     /// - Throws: ``RegistryError/alreadyRevoked(_:)`` when the old certificate was revoked meanwhile (a second
     ///   renewal of the same certificate); then nothing is recorded.
     func record(_ certificate: IssuedCertificate, superseding serial: String, at time: Date) async throws
+
+    /// The certificate recorded as the renewal of `serial`, if any: a renewal whose answer was lost is answered
+    /// with it again.
+    func renewal(of serial: String) async throws -> IssuedCertificate?
 
     /// Revokes every certificate of a student that is not revoked yet, durably.
     ///

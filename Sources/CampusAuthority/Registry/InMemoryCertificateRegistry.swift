@@ -62,6 +62,11 @@ public final class InMemoryCertificateRegistry: CertificateRegistry {
         }
     }
 
+    public func renewal(of serial: String) async throws -> IssuedCertificate? {
+        let renewal = CertificateAuthorization.renewal(of: serial.lowercased())
+        return entries.withLock { entries in entries.last { $0.authorization == renewal } }
+    }
+
     public func revokeAll(of studentID: StudentID, reason: RevocationReason, at time: Date) async throws
         -> [IssuedCertificate]
     {

@@ -24,22 +24,6 @@ public struct ServiceCertificateRecord: Sendable, Hashable {
 }
 
 extension SQLiteCertificateRegistry {
-    /// The SIDs locked out at `time` after too many wrong codes, with the end of each lockout.
-    public func lockouts(at time: Date = Date()) async throws -> [StudentID: Date] {
-        try await database.read { db in
-            var locked: [StudentID: Date] = [:]
-            for row in try Row.fetchAll(
-                db, sql: "SELECT sid, locked_until FROM lockout WHERE locked_until > ?",
-                arguments: [time.timeIntervalSince1970])
-            {
-                if let studentID = StudentID(row["sid"] as String) {
-                    locked[studentID] = Date(timeIntervalSince1970: row["locked_until"])
-                }
-            }
-            return locked
-        }
-    }
-
     /// The services' certificates, oldest first.
     public func serviceCertificates() async throws -> [ServiceCertificateRecord] {
         try await database.read { db in

@@ -86,76 +86,44 @@ extension SQLiteCertificateRegistry: EnrollmentRoster {
 
     public func codes() async throws -> [CodeRecord] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM enrollment_code ORDER BY sid").map { row in
-                CodeRecord(
-                    studentID: row["sid"],
-                    issuedAt: Date(timeIntervalSince1970: row["issued_at"]),
-                    expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
-                    usedAt: (row["used_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM enrollment_code ORDER BY sid").map(Self.codeRecord(from:))
         }
     }
 
-    public func admit(
-        _ studentID: StudentID, code: EnrollmentCode?, at time: Date, lockout: EnrollmentPolicy.Lockout
-    ) async throws -> Admission {
-        let sid = studentID.rawValue
-        let now = time.timeIntervalSince1970
-        return try await writer.write { db in
-            if let until = try Double.fetchOne(
-                db, sql: "SELECT locked_until FROM lockout WHERE sid = ? AND locked_until > ?", arguments: [sid, now])
-            {
-                return .locked(until: Date(timeIntervalSince1970: until))
-            }
-            let row = try Row.fetchOne(
+    public func code(for studentID: StudentID) async throws -> CodeRecord? {
+        try await database.read { db in
+            try Row.fetchOne(
                 db,
                 sql: """
                     SELECT enrollment_code.* FROM enrollment_code JOIN roster ON roster.sid = enrollment_code.sid
                     WHERE enrollment_code.sid = ?
                     """,
-                arguments: [sid])
-            let failure: String? =
-                if row == nil {
-                    try Bool.fetchOne(db, sql: "SELECT 1 FROM roster WHERE sid = ?", arguments: [sid]) ?? false
-                        ? "the SID is on the roster but has no code" : "the SID is not on the roster"
-                } else if let code, Self.equal(code.hash, [UInt8](row!["code_hash"] as Data)) {
-                    nil
-                } else {
-                    code == nil ? "no code was given" : "wrong code"
-                }
-            if let failure {
-                // Unknown SIDs count too: a lockout must not tell an enrolled SID from an unknown one.
-                let failures =
-                    (try Int.fetchOne(db, sql: "SELECT failures FROM lockout WHERE sid = ?", arguments: [sid]) ?? 0) + 1
-                if failures >= lockout.attempts {
-                    try db.execute(
-                        sql: "INSERT OR REPLACE INTO lockout (sid, failures, locked_until) VALUES (?, 0, ?)",
-                        arguments: [sid, now + lockout.duration])
-                    return .denied(detail: "\(failure); the SID is now locked for \(Int(lockout.duration)) s")
-                }
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO lockout (sid, failures, locked_until) VALUES (?, ?, NULL)",
-                    arguments: [sid, failures])
-                return .denied(detail: "\(failure) (\(failures) of \(lockout.attempts) before a lockout)")
-            }
-            try db.execute(sql: "DELETE FROM lockout WHERE sid = ?", arguments: [sid])
-            if row!["used_at"] as Double? != nil { return .used }
-            if (row!["expires_at"] as Double) <= now { return .expired }
-            return .admitted
+                arguments: [studentID.rawValue]
+            ).map(Self.codeRecord(from:))
         }
     }
 
-    public func record(_ certificate: IssuedCertificate, consuming code: EnrollmentCode, at time: Date) async throws {
+    static func codeRecord(from row: Row) -> CodeRecord {
+        CodeRecord(
+            studentID: row["sid"],
+            issuedAt: Date(timeIntervalSince1970: row["issued_at"]),
+            expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
+            usedAt: (row["used_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            hash: [UInt8](row["code_hash"] as Data),
+            certificateSerial: row["certificate_serial"])
+    }
+
+    public func record(_ certificate: IssuedCertificate, consumingCode codeHash: [UInt8], at time: Date) async throws {
         do {
             try await writer.write { db in
                 try db.execute(
                     sql: """
-                        UPDATE enrollment_code SET used_at = ?
+                        UPDATE enrollment_code SET used_at = ?, certificate_serial = ?
                         WHERE sid = ? AND code_hash = ? AND used_at IS NULL AND expires_at > ?
                         """,
                     arguments: [
-                        time.timeIntervalSince1970, certificate.studentID.rawValue, Data(code.hash),
-                        time.timeIntervalSince1970,
+                        time.timeIntervalSince1970, certificate.serial, certificate.studentID.rawValue,
+                        Data(codeHash), time.timeIntervalSince1970,
                     ])
                 guard db.changesCount == 1 else { throw RegistryError.codeAlreadyUsed }
                 let earlier = try String.fetchAll(
@@ -167,11 +135,5 @@ extension SQLiteCertificateRegistry: EnrollmentRoster {
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
             throw RegistryError.duplicateSerial(certificate.serial)
         }
-    }
-
-    /// Compares two digests in constant time.
-    private static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        return zip(a, b).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 }

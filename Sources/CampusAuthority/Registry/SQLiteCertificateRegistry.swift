@@ -94,6 +94,21 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
                 )
             }
             Self.registerTimestampMigration(&migrator)
+            migrator.registerMigration("v4-enrollment-channel") { db in
+                // No row per student ID any more: wrong codes are throttled per source address, and only an
+                // address that used up its attempts is written down.
+                try db.execute(
+                    sql: """
+                        DROP TABLE lockout;
+                        CREATE TABLE throttle (
+                            address TEXT PRIMARY KEY NOT NULL,
+                            since REAL NOT NULL,
+                            until REAL NOT NULL
+                        );
+                        ALTER TABLE enrollment_code ADD COLUMN certificate_serial TEXT;
+                        """
+                )
+            }
         }
     }
 
@@ -119,6 +134,15 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
             throw RegistryError.duplicateSerial(certificate.serial)
+        }
+    }
+
+    public func renewal(of serial: String) async throws -> IssuedCertificate? {
+        try await database.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM certificate WHERE authorization = ? ORDER BY issued_at DESC LIMIT 1",
+                arguments: [CertificateAuthorization.renewal(of: serial.lowercased()).stored]
+            ).flatMap(Self.certificate(from:))
         }
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
+import _CryptoExtras
 
 /// CUHK as a running service: the root (step 0), the registry, the enrollment server (step 2), the OCSP
 /// responder and the web interface, each on its own port.
@@ -60,6 +61,8 @@ public final class CUHKServer: FramedService, Sendable {
         public var adminHost: String
         /// Timeouts, sizes and the connection cap of each HTTP port (the OCSP responder, the web interface).
         public var httpLimits: HTTPLimits
+        /// Show each enrollment's public values (key shares, fingerprints, the transcript hash) under its lines.
+        public var explain: Bool
 
         public init(
             directory: String = ".",
@@ -82,7 +85,8 @@ public final class CUHKServer: FramedService, Sendable {
             publicURL: String? = nil,
             blackboardAddress: String? = nil,
             issuesBlackboardCertificate: Bool = false,
-            replacesStaleBlackboardCertificate: Bool = false
+            replacesStaleBlackboardCertificate: Bool = false,
+            explain: Bool = false
         ) {
             self.replacesStaleBlackboardCertificate = replacesStaleBlackboardCertificate
             self.publicURL = publicURL
@@ -105,6 +109,7 @@ public final class CUHKServer: FramedService, Sendable {
             self.adminPort = adminPort
             self.adminHost = adminHost
             self.httpLimits = httpLimits
+            self.explain = explain
         }
 
         /// The listener's part of the configuration.
@@ -151,9 +156,13 @@ public final class CUHKServer: FramedService, Sendable {
     /// The enrollment server's address once bound, for the code slips.
     private let enrollmentBound: BoundAddress
     private let directory: String
+    /// CUHK's own enrollment certificate, issued to itself from the root.
+    public let identity: AuthorityIdentity
+    /// Where step 0's explained values go with `--explain`.
+    private let explainReporter: StepReporter?
 
     /// What CUHK's clients send first, named in a timeout.
-    static let firstExpected = "an enrollment request"
+    static let firstExpected = "an enrollment hello"
 
     /// Binds CUHK's port. `cuhk serve` does this before step 0, so a port that is taken leaves no new root behind.
     public static func listen(configuration: Configuration, logger: Logger) async throws -> FramedServer.Listener {
@@ -200,9 +209,15 @@ public final class CUHKServer: FramedService, Sendable {
         let events = AuthorityMetrics(metrics: metrics).sink
         var issuing = configuration.issuing
         issuing.ocspURL = configuration.ocspURL ?? configuration.publicURL ?? issuing.ocspURL
+        var throttle: EnrollmentThrottle?
+        if case .roster(let budget) = configuration.enrollment {
+            throttle = EnrollmentThrottle(configuration: budget, records: registry)
+        }
         let authority = CertificateAuthority(
             root: root, registry: registry, configuration: issuing,
-            enrollment: configuration.enrollment, roster: registry, events: events)
+            enrollment: configuration.enrollment, roster: registry, throttle: throttle, events: events)
+        let identity = AuthorityIdentity(root: root, registry: registry)
+        self.identity = identity
         self.metrics = metrics
         self.baseAuthority = authority
         self.rootOrigin = origin
@@ -234,7 +249,8 @@ public final class CUHKServer: FramedService, Sendable {
                 enrollmentAddress: {
                     publicAddress.hostAndPort(enrollmentBound.current?.port ?? configuration.port)
                 },
-                blackboardAddress: configuration.blackboardAddress)
+                blackboardAddress: configuration.blackboardAddress,
+                throttle: throttle?.configuration ?? EnrollmentThrottle.Configuration())
             return try AdminServer(
                 configuration: .init(
                     host: configuration.adminHost, port: port,
@@ -267,6 +283,15 @@ public final class CUHKServer: FramedService, Sendable {
             reporter(.root, "WARNING: \(warning)")
             logger.warning("\(warning)")
         }
+        if configuration.explain {
+            let bits = _RSA.Signing.PublicKey(root.certificate.publicKey)?.keySizeInBits ?? 0
+            reporter(
+                .root,
+                "    · root serial \(root.certificate.serialNumber.hex), RSA \(bits) bits, valid until "
+                    + "\(root.certificate.notValidAfter.formatted(.iso8601)); students pin it, or check this "
+                    + "fingerprint with --root-fingerprint")
+        }
+        self.explainReporter = configuration.explain ? reporter : nil
         try registry.recordEnrollmentPolicy(configuration.enrollment)
         switch configuration.enrollment {
         case .open:
@@ -280,6 +305,7 @@ public final class CUHKServer: FramedService, Sendable {
                         + "(header sid,name), then `cuhk codes issue --all-unenrolled` and hand out the codes")
             }
         }
+        let observer = EnrollmentObserver(side: .authority, explain: configuration.explain, reporter: reporter)
         self.server = FramedServer(
             configuration: configuration.framing,
             firstExpected: Self.firstExpected,
@@ -289,7 +315,8 @@ public final class CUHKServer: FramedService, Sendable {
             // A certificate names the responder's URL, so issuing waits until its port is known.
             let issuing = try await Self.authority(
                 authority, ocsp: ocsp, publicAddress: publicAddress, boundAt: ocsp?.bound.value())
-            try await EnrollmentHandler(authority: issuing, reporter: reporter).serve(frames, logger: logger)
+            try await EnrollmentHandler(authority: issuing, identity: identity, observer: observer)
+                .serve(frames, logger: logger)
         }
     }
 
@@ -411,6 +438,20 @@ public final class CUHKServer: FramedService, Sendable {
             if let ocsp { group.addTask { try await ocsp.run() } }
             if let admin { group.addTask { try await admin.run() } }
             group.addTask { try await self.server.run() }
+            let identity = identity
+            group.addTask {
+                // CUHK's enrollment certificate is made now rather than at the first hello, which would otherwise
+                // wait for it. A failure here is retried (and answered) at that hello.
+                if let credentials = try? await identity.credentials(), let explain = self.explainReporter {
+                    let certificate = credentials.certificate
+                    explain(
+                        .root,
+                        "CUHK's enrollment certificate for \(EnrollmentChannel.authorityName) issued by the root: serial "
+                            + "\(certificate.serialNumber.hex), ECDSA P-256, valid until "
+                            + "\(certificate.notValidAfter.formatted(.iso8601))")
+                    explain(.root, "    · SHA-256 fingerprint \(certificate.sha256Fingerprint)")
+                }
+            }
             let server = server
             let enrollmentBound = enrollmentBound
             group.addTask {

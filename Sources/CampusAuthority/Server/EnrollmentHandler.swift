@@ -1,54 +1,51 @@
 import CampusPKI
 import Logging
 
-/// One enrollment connection: one request, one answer (cert 2 or an error), then the connection closes.
+/// One enrollment connection (seed steps 1–2): moves frames between the connection and the ``AuthorityEnrollment``
+/// state machine, and has the authority decide on the request.
+///
+/// 1. The hello is answered with CUHK's enrollment certificate, the root and a key share, signed.
+/// 2. The sealed request (a CSR with the proof of a code, or a renewal) goes to the ``CertificateAuthority``, and
+///    cert 2 goes back sealed; the connection then closes.
 struct EnrollmentHandler: Sendable {
     let authority: CertificateAuthority
-    let reporter: StepReporter
+    let identity: AuthorityIdentity
+    let observer: EnrollmentObserver
 
     func serve(_ frames: FrameChannel, logger: Logger) async throws {
-        let (message, _) = try await frames.receive()
-        let csrPEM: String
-        let code: String?
-        switch message {
-        case .enrollmentRequest(let pem):
-            (csrPEM, code) = (pem, nil)
-        case .codedEnrollmentRequest(let pem, let given):
-            (csrPEM, code) = (pem, given)
-        case .renewalRequest(let certificatePEM):
-            try await renew(certificatePEM, on: frames, logger: logger)
-            return
-        default:
-            let hint = message.kind == .uploadRequest ? " (this is CUHK; upload requests go to Blackboard)" : ""
-            throw CampusError(
-                .unexpectedMessage, "expected an enrollment request, got \(message.kind.phrase)\(hint)")
-        }
-        logger.info("CSR received", metadata: ["bytes": "\(csrPEM.utf8.count)"])
-        let (issued, _) = try await authority.issue(csrPEM: csrPEM, code: code)
-        logger.info("certificate issued", metadata: ["sid": "\(issued.studentID)", "serial": "\(issued.serial)"])
-        reporter(.certificate, "CSR for SID \(issued.studentID) verified; cert 2 issued, serial \(issued.serial)")
-        try await frames.send(
-            .enrollmentCertificate(certificatePEM: issued.pem, rootPEM: authority.root.certificatePEM)
-        )
-    }
+        let observer = observer.logging(to: logger)
+        let hello = try await frames.receivePayload()
+        var machine = AuthorityEnrollment(
+            credentials: try await identity.credentials(), rootPEM: authority.root.certificatePEM)
+        let offer = try machine.receiveHello(hello)
+        try await frames.writer.send(contentsOf: offer.messages)
+        observer(offer.events)
 
-    /// The renewal conversation: certificate → challenge → proof → new certificate.
-    private func renew(_ certificatePEM: String, on frames: FrameChannel, logger: Logger) async throws {
-        let (current, record) = try await authority.certificateToRenew(pem: certificatePEM)
-        let nonce = CertificateAuthority.renewalNonce()
-        try await frames.send(.renewalChallenge(nonce: nonce))
-        let (message, _) = try await frames.receive()
-        guard case .renewalProof(let csrPEM, let signature) = message else {
-            throw CampusError(.unexpectedMessage, "expected a renewal proof, got \(message.kind.phrase)")
+        let (request, events) = try machine.receiveRequest(try await frames.receivePayload())
+        observer(events)
+        let issued: IssuedCertificate
+        let renewing: String?
+        let authorization: String
+        switch request.body {
+        case .enrollment(let csrPEM, let proof):
+            let source = frames.remoteSocketAddress.flatMap(SourceAddress.init)
+            (issued, _) = try await authority.issue(
+                csrPEM: csrPEM, proof: proof, transcriptDigest: request.transcriptDigest, from: source)
+            renewing = nil
+            authorization = authority.enrollment == .open ? "open enrollment" : "the student's enrollment code"
+        case .renewal(let certificatePEM, let csrPEM, let signature):
+            let (current, standing) = try await authority.certificateToRenew(pem: certificatePEM)
+            (issued, _) = try await authority.renew(
+                current, standing: standing, transcriptDigest: request.transcriptDigest, csrPEM: csrPEM,
+                signature: signature)
+            renewing = current.serialNumber.hex
+            authorization = "the current certificate's key"
         }
-        let (issued, _) = try await authority.renew(current, nonce: nonce, csrPEM: csrPEM, signature: signature)
-        logger.info(
-            "certificate renewed",
-            metadata: ["sid": "\(issued.studentID)", "serial": "\(issued.serial)", "old": "\(record.serial)"])
-        reporter(
-            .certificate,
-            "Renewal for SID \(issued.studentID): cert 2 issued, serial \(issued.serial); \(record.serial) superseded")
-        try await frames.send(
-            .enrollmentCertificate(certificatePEM: issued.pem, rootPEM: authority.root.certificatePEM))
+        let answer = machine.answer(certificatePEM: issued.pem)
+        try await frames.writer.send(contentsOf: answer.messages)
+        observer([
+            .certificateIssued(
+                studentID: issued.studentID, serial: issued.serial, renewing: renewing, authorization: authorization)
+        ])
     }
 }

@@ -5,33 +5,24 @@ import Foundation
 public enum EnrollmentPolicy: Sendable, Hashable {
     /// The seed's behaviour, for teaching: anyone may enroll any 10-digit SID.
     case open
-    /// Only students on the roster, each with its current, unexpired, unused one-time code.
-    case roster(Lockout)
+    /// Only students on the roster, each with its current, unexpired, unused one-time code; wrong codes are throttled
+    /// per source address.
+    case roster(EnrollmentThrottle.Configuration)
 
-    /// After `attempts` wrong codes for a SID, that SID is locked for `duration` (kept across restarts).
-    public struct Lockout: Sendable, Hashable {
-        public var attempts: Int
-        public var duration: TimeInterval
-
-        public init(attempts: Int = 5, duration: TimeInterval = 15 * 60) {
-            self.attempts = attempts
-            self.duration = duration
-        }
-    }
-
-    /// The roster way with the default lockout (5 wrong codes, 15 minutes).
-    public static let standard = EnrollmentPolicy.roster(Lockout())
+    /// The roster way with the default throttle.
+    public static let standard = EnrollmentPolicy.roster(EnrollmentThrottle.Configuration())
 }
 
-/// What the roster says of an enrollment attempt, before anything is signed.
+/// What the roster says of a proof of a code, before anything is signed. Nothing is written for it.
 public enum Admission: Sendable, Hashable {
-    case admitted
-    /// Not on the roster, no current code, or a wrong code: one answer for all, so the roster cannot be probed.
-    /// `detail` is for the operator's log.
+    /// The proof is the student's current code's: the code (by its hash) to consume with the certificate.
+    case admitted(codeHash: [UInt8])
+    /// Not on the roster, no current code, no proof, or a proof of another code: one answer for all, so the roster
+    /// cannot be probed. `detail` is for the operator's log.
     case denied(detail: String)
     case expired
-    case used
-    case locked(until: Date)
+    /// The code was used; `certificateSerial` is the certificate it paid for, when known.
+    case used(certificateSerial: String?)
 }
 
 /// One student's code, as CUHK keeps it (only the hash).
@@ -40,10 +31,26 @@ public struct CodeRecord: Sendable, Hashable {
     public var issuedAt: Date
     public var expiresAt: Date
     public var usedAt: Date?
+    /// SHA-256 of the canonical code.
+    public var hash: [UInt8]
+    /// The certificate the code paid for, once used.
+    public var certificateSerial: String?
+
+    public init(
+        studentID: String, issuedAt: Date, expiresAt: Date, usedAt: Date? = nil, hash: [UInt8] = [],
+        certificateSerial: String? = nil
+    ) {
+        self.studentID = studentID
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+        self.usedAt = usedAt
+        self.hash = hash
+        self.certificateSerial = certificateSerial
+    }
 }
 
-/// The roster, the codes and the lockouts, kept with the certificates (`cuhk.db`) so that a code is consumed in
-/// the same durable transaction that records the certificate it paid for.
+/// The roster and the codes, kept with the certificates (`cuhk.db`) so that a code is consumed in the same durable
+/// transaction that records the certificate it paid for.
 public protocol EnrollmentRoster: Sendable {
     /// Adds new students and updates the names and e-mail addresses of known ones, in one transaction.
     ///
@@ -60,11 +67,12 @@ public protocol EnrollmentRoster: Sendable {
         -> Bool
     /// Each student's current code, by SID.
     func codes() async throws -> [CodeRecord]
-    /// Checks an attempt durably: a wrong code counts towards the lockout, a right one resets the count.
-    func admit(_ studentID: StudentID, code: EnrollmentCode?, at time: Date, lockout: EnrollmentPolicy.Lockout)
-        async throws -> Admission
-    /// Records a certificate paid for with `code`, in one transaction: the code is marked used (if another
-    /// request used it first, nothing is recorded and ``RegistryError/codeAlreadyUsed`` is thrown), the student's
-    /// earlier certificates are revoked as superseded, and the certificate is recorded.
-    func record(_ certificate: IssuedCertificate, consuming code: EnrollmentCode, at time: Date) async throws
+    /// The current code of a student on the roster; `nil` when the SID is not on the roster or has no code. Only
+    /// reads.
+    func code(for studentID: StudentID) async throws -> CodeRecord?
+    /// Records a certificate paid for with the code whose hash is `codeHash`, in one transaction: the code is marked
+    /// used by this certificate (if another request used it first, nothing is recorded and
+    /// ``RegistryError/codeAlreadyUsed`` is thrown), the student's earlier certificates are revoked as superseded,
+    /// and the certificate is recorded.
+    func record(_ certificate: IssuedCertificate, consumingCode codeHash: [UInt8], at time: Date) async throws
 }

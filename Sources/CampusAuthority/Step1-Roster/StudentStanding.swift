@@ -1,8 +1,9 @@
 import CampusPKI
 import Foundation
 
-/// Where a student on the roster stands: their current certificate, their code, a lockout; for `cuhk roster list`
-/// and the web interface's roster.
+/// Where a student on the roster stands: their current certificate and their code; for `cuhk roster list` and the
+/// web interface's roster. Nothing about a student can lock them out: wrong codes count against source addresses
+/// (``EnrollmentThrottle``), and a right code is always accepted.
 public struct StudentStanding: Sendable, Hashable {
     /// The state of a student's latest code.
     public enum CodeState: String, Sendable, Hashable {
@@ -21,8 +22,6 @@ public struct StudentStanding: Sendable, Hashable {
     /// The latest code issued to the student.
     public var code: CodeRecord?
     public var codeState: CodeState
-    /// The end of a lockout after too many wrong codes.
-    public var lockedUntil: Date?
 
     /// `enrolled`, `revoked` (no valid certificate, a revoked one) or `not enrolled`.
     public var enrollment: String {
@@ -35,7 +34,6 @@ public struct StudentStanding: Sendable, Hashable {
     {
         let certificates = Dictionary(grouping: try await registry.certificates(for: nil), by: \.studentID)
         let codes = Dictionary(try await registry.codes().map { ($0.studentID, $0) }, uniquingKeysWith: { $1 })
-        let lockouts = try await registry.lockouts(at: now)
         return try await registry.rosterEntries().map { entry in
             let held = certificates[entry.studentID] ?? []
             let code = codes[entry.studentID.rawValue]
@@ -44,8 +42,7 @@ public struct StudentStanding: Sendable, Hashable {
             return StudentStanding(
                 entry: entry, certificate: held.last { $0.isValid(at: now) && $0.isRosterAuthorized },
                 certificatesNotFromRoster: held.filter { $0.isValid(at: now) && !$0.isRosterAuthorized },
-                hasRevokedCertificate: held.contains { $0.revocation != nil }, code: code, codeState: codeState,
-                lockedUntil: lockouts[entry.studentID])
+                hasRevokedCertificate: held.contains { $0.revocation != nil }, code: code, codeState: codeState)
         }
     }
 }

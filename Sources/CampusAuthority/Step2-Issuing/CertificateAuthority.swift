@@ -43,6 +43,8 @@ public struct CertificateAuthority: Sendable {
     public let enrollment: EnrollmentPolicy
     /// The roster and codes; needed for ``EnrollmentPolicy/roster(_:)``.
     public let roster: (any EnrollmentRoster)?
+    /// Counts wrong codes per source address, under ``EnrollmentPolicy/roster(_:)``; `nil` counts none.
+    public let throttle: EnrollmentThrottle?
     /// Hears every certificate issued (``AuthorityEvent/issued(serial:studentID:duration:)``) and every refusal
     /// (``AuthorityEvent/refused(_:)``), enrollments and renewals alike.
     public let events: AuthorityEventSink
@@ -54,6 +56,7 @@ public struct CertificateAuthority: Sendable {
         policy: IssuingPolicy? = nil,
         enrollment: EnrollmentPolicy = .open,
         roster: (any EnrollmentRoster)? = nil,
+        throttle: EnrollmentThrottle? = nil,
         events: @escaping AuthorityEventSink = { _ in }
     ) {
         self.root = root
@@ -62,6 +65,7 @@ public struct CertificateAuthority: Sendable {
         self.policy = policy ?? .standard(minimumKeyBits: configuration.minimumKeyBits)
         self.enrollment = enrollment
         self.roster = roster
+        self.throttle = throttle
         self.events = events
     }
 
@@ -69,14 +73,22 @@ public struct CertificateAuthority: Sendable {
     ///
     /// - Parameters:
     ///   - csrPEM: The request, PEM (`CERTIFICATE REQUEST`).
-    ///   - code: The student's one-time enrollment code, as typed; required under ``EnrollmentPolicy/roster(_:)``.
+    ///   - proof: The ``EnrollmentCodeProof`` of the student's one-time code (32 bytes), or empty; a right one is
+    ///     required under ``EnrollmentPolicy/roster(_:)``.
+    ///   - transcriptDigest: The enrollment channel's TH_hov, which the proof covers.
+    ///   - source: Where the request came from, for the throttle of wrong codes.
     ///   - now: The issuing time.
-    /// - Returns: The recorded certificate and the parsed certificate.
+    /// - Returns: The recorded certificate and the parsed certificate. A request whose code paid for a certificate
+    ///   for the same key already (an answer that was lost) gets that certificate again.
     /// - Throws: ``CampusError`` with the code of the first check that failed.
-    public func issue(csrPEM: String, code: String? = nil, now: Date = Date()) async throws
-        -> (IssuedCertificate, Certificate)
-    {
-        try await observingIssuance { try await issueUnobserved(csrPEM: csrPEM, code: code, now: now) }
+    public func issue(
+        csrPEM: String, proof: [UInt8] = [], transcriptDigest: [UInt8] = [], from source: SourceAddress? = nil,
+        now: Date = Date()
+    ) async throws -> (IssuedCertificate, Certificate) {
+        try await observingIssuance {
+            try await issueUnobserved(
+                csrPEM: csrPEM, proof: proof, transcriptDigest: transcriptDigest, source: source, now: now)
+        }
     }
 
     /// Runs an issuance, telling ``events`` what came of it: the certificate and how long it took, or the refusal.
@@ -101,9 +113,9 @@ public struct CertificateAuthority: Sendable {
         }
     }
 
-    private func issueUnobserved(csrPEM: String, code: String?, now: Date) async throws
-        -> (IssuedCertificate, Certificate)
-    {
+    private func issueUnobserved(
+        csrPEM: String, proof: [UInt8], transcriptDigest: [UInt8], source: SourceAddress?, now: Date
+    ) async throws -> (IssuedCertificate, Certificate) {
         let request = try parse(csrPEM: csrPEM)
         // The policy looks only at what the request says, so it runs first: a SHA-1 request is told that its
         // algorithm is weak rather than that its signature cannot be checked.
@@ -114,7 +126,20 @@ public struct CertificateAuthority: Sendable {
         guard let studentID = request.subject.studentID else {
             throw CampusError(.invalidSubject, "the CSR does not name a student")  // the policy already checks
         }
-        let paidWith = try await admit(studentID, code: code, now: now)
+        let paidWith: [UInt8]?
+        // The proof covers the DER the PEM block holds, exactly as sent.
+        let csrDER = (try? PEMDocument(pemString: csrPEM).derBytes) ?? []
+        switch try await admit(
+            request, csrDER: csrDER, studentID: studentID, proof: proof, transcriptDigest: transcriptDigest,
+            source: source, now: now)
+        {
+        case .open:
+            paidWith = nil
+        case .code(let hash):
+            paidWith = hash
+        case .reissue(let issued):
+            return (issued, try Certificate(pemEncoded: issued.pem))
+        }
 
         while true {
             let certificate = try makeCertificate(for: studentID, publicKey: request.publicKey, now: now)
@@ -132,7 +157,7 @@ public struct CertificateAuthority: Sendable {
                 if let paidWith, let roster {
                     // The code is consumed in the transaction that records the certificate: of two requests with
                     // one code, exactly one is recorded.
-                    try await roster.record(issued, consuming: paidWith, at: now)
+                    try await roster.record(issued, consumingCode: paidWith, at: now)
                 } else {
                     try await registry.record(issued)
                 }
@@ -140,6 +165,12 @@ public struct CertificateAuthority: Sendable {
             } catch RegistryError.duplicateSerial {
                 continue  // 126 random bits collided; draw again.
             } catch RegistryError.codeAlreadyUsed {
+                // A request for the same key that raced this one paid with the code first: the same certificate.
+                if let roster, let record = try? await roster.code(for: studentID),
+                    let issued = try await issuedCertificate(paidFor: record, key: request.publicKey)
+                {
+                    return (issued, try Certificate(pemEncoded: issued.pem))
+                }
                 throw Self.codeUsed
             } catch {
                 // Nothing is sent unless it is recorded.
@@ -151,45 +182,91 @@ public struct CertificateAuthority: Sendable {
 
     static let codeUsed = CampusError(.codeUsed, "this enrollment code was used already; ask for a new one")
 
-    /// Under the roster policy: whether the student may enroll with `code`, checked (and counted) before
-    /// anything is signed.
-    ///
-    /// - Returns: The code to consume when the certificate is recorded; `nil` under the open policy.
-    func admit(_ studentID: StudentID, code: String?, now: Date) async throws -> EnrollmentCode? {
-        guard case .roster(let lockout) = enrollment else { return nil }
+    /// What pays for a certificate.
+    enum Admitted {
+        /// Open enrollment: nothing.
+        case open
+        /// The student's code, by its hash, consumed with the certificate.
+        case code([UInt8])
+        /// The code paid for a certificate for this very key already, whose answer was lost: send it again.
+        case reissue(IssuedCertificate)
+    }
+
+    /// Under the roster policy: whether the proof is the student's current code's. The proof is checked first, so a
+    /// right proof is never refused for anyone's failures; a wrong one counts against its source address only, and
+    /// is answered `enrollment-throttled` once that address has used up its attempts. Nothing is written for a wrong
+    /// proof unless its address crosses its budget.
+    func admit(
+        _ request: CertificateSigningRequest, csrDER: [UInt8], studentID: StudentID, proof: [UInt8],
+        transcriptDigest: [UInt8], source: SourceAddress?, now: Date
+    ) async throws -> Admitted {
+        guard case .roster = enrollment else { return .open }
         guard let roster else {
             throw CampusError(.internalError, "the server could not complete the request", detail: "no roster store")
         }
-        let parsed = code.flatMap(EnrollmentCode.init)
-        let admission: Admission
+        let record: CodeRecord?
         do {
-            admission = try await roster.admit(studentID, code: parsed, at: now, lockout: lockout)
+            record = try await roster.code(for: studentID)
         } catch {
             throw CampusError(
                 .issuanceFailed, "the enrollment could not be checked, so it was not issued", cause: error)
         }
-        switch admission {
-        case .admitted:
-            return parsed
-        case .denied(let detail):
-            // One answer whether the SID is unknown or the code wrong, so the roster cannot be probed; the log
-            // keeps which it was.
-            let reason =
-                code == nil
-                ? "CUHK enrolls only students on its roster, each with a one-time enrollment code from the course's "
-                    + "staff; give it with --code"
-                : "this student ID and enrollment code do not match an enrollment; check both, or ask for a new code"
-            throw CampusError(.enrollmentDenied, reason, detail: "SID \(studentID): \(detail)")
-        case .expired:
-            throw CampusError(.codeExpired, "this enrollment code has expired; ask for a new one")
-        case .used:
-            throw Self.codeUsed
-        case .locked(let until):
-            throw CampusError(
-                .enrollmentLocked,
-                "too many wrong codes for this student ID; try again after \(until.formatted(.iso8601))")
+        // An unknown student costs the same HMAC as a known one, so timing does not tell them apart.
+        let right = EnrollmentCodeProof.isValid(
+            proof, codeHash: record?.hash ?? Self.absentCodeHash, transcriptDigest: transcriptDigest, csrDER: csrDER)
+        if right, let record {
+            if record.usedAt != nil {
+                if let issued = try await issuedCertificate(paidFor: record, key: request.publicKey) {
+                    return .reissue(issued)
+                }
+                throw Self.codeUsed
+            }
+            guard record.expiresAt > now else {
+                throw CampusError(.codeExpired, "this enrollment code has expired; ask for a new one")
+            }
+            return .code(record.hash)
         }
+        let detail =
+            record == nil
+            ? "the SID is not on the roster or has no code" : proof.isEmpty ? "no code was given" : "wrong code"
+        if let source, let throttle {
+            let until: Date?
+            do {
+                until = try await throttle.recordFailure(from: source, at: now)
+            } catch {
+                throw CampusError(
+                    .issuanceFailed, "the enrollment could not be checked, so it was not issued", cause: error)
+            }
+            if let until {
+                throw CampusError(
+                    .enrollmentThrottled,
+                    "too many wrong enrollment codes came from your network address; try again after "
+                        + "\(until.formatted(.iso8601)) (a right code is accepted even now)",
+                    detail: "SID \(studentID) from \(source): \(detail); the address is throttled")
+            }
+        }
+        // One answer whether the SID is unknown or the code wrong, so the roster cannot be probed; the log keeps
+        // which it was.
+        let reason =
+            proof.isEmpty
+            ? "CUHK enrolls only students on its roster, each with a one-time enrollment code from the course's "
+                + "staff; give it at the prompt or with --code-file"
+            : "this student ID and enrollment code do not match an enrollment; check both, or ask for a new code"
+        throw CampusError(
+            .enrollmentDenied, reason, detail: "SID \(studentID)\(source.map { " from \($0)" } ?? ""): \(detail)")
     }
+
+    /// The certificate a used code paid for, when it is still good and for `key`.
+    func issuedCertificate(paidFor record: CodeRecord, key: Certificate.PublicKey) async throws -> IssuedCertificate? {
+        guard let serial = record.certificateSerial,
+            case .good(let issued) = try await registry.status(ofSerial: serial),
+            (try? Certificate(pemEncoded: issued.pem))?.publicKey == key
+        else { return nil }
+        return issued
+    }
+
+    /// Stands in for the hash of a code that does not exist.
+    static let absentCodeHash = [UInt8](repeating: 0, count: 32)
 
     /// Parses a PEM CSR, telling a too-small RSA key apart from other damage.
     func parse(csrPEM: String) throws -> CertificateSigningRequest {

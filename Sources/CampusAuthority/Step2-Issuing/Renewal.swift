@@ -5,36 +5,62 @@ import SwiftASN1
 import X509
 import _CryptoExtras
 
-/// Renewal: a student whose certificate is still good gets a new one for a new key, authorized by the current
-/// certificate instead of an enrollment code.
+/// Renewal: a student whose certificate is still good (or expired within the grace period, and not revoked) gets a
+/// new one for a new key, authorized by the current certificate instead of an enrollment code, inside the
+/// enrollment channel.
 ///
-/// 1. The student sends its current certificate; CUHK checks that it issued it, that it is valid now and not
-///    revoked, and answers with a fresh 32-byte nonce.
-/// 2. The student sends a new CSR and a ``RenewalProof`` signed with the current key over the nonce and the CSR.
-/// 3. CUHK checks the proof and the CSR (the issuing policy, the same SID), issues the new certificate, and in one
-///    transaction records it and revokes the old one as `superseded`. A revoked or expired certificate cannot
-///    renew: its owner needs a new enrollment code.
+/// 1. The student sends, sealed, its current certificate, a new CSR and a ``RenewalProof`` signed with the current
+///    key over the channel's transcript hash and the new CSR. CUHK checks the certificate: that it issued it, that it
+///    verifies now (or at its expiry, up to ``EnrollmentChannel/renewalGraceDays`` days after it), and that it is not
+///    revoked, except as superseded by a renewal.
+/// 2. CUHK checks the proof and the CSR (the issuing policy, the same SID), issues the new certificate, and in one
+///    transaction records it and revokes the old one as `superseded`. A renewal whose answer was lost is answered
+///    with the certificate already recorded for it (same old certificate, same new key); any other request for a
+///    superseded certificate is refused.
 extension CertificateAuthority {
+    /// Where a certificate presented for renewal stands.
+    public enum RenewalStanding: Sendable {
+        /// Issued by this CUHK and not revoked.
+        case good(IssuedCertificate)
+        /// Revoked as superseded: renewed (or replaced by a new enrollment) already.
+        case superseded(IssuedCertificate)
+    }
+
     /// Step 1: the certificate that may renew.
     ///
-    /// - Returns: The parsed certificate and its registry record.
-    /// - Throws: ``CampusError`` with `renewal-denied`, or `malformed-certificate`.
-    public func certificateToRenew(pem: String, now: Date = Date()) async throws -> (Certificate, IssuedCertificate) {
+    /// - Returns: The parsed certificate and where it stands.
+    /// - Throws: ``CampusError`` with `renewal-denied` (a certificate that cannot be read included).
+    public func certificateToRenew(pem: String, now: Date = Date()) async throws -> (Certificate, RenewalStanding) {
         try await observingRefusal { try await certificateToRenewUnobserved(pem: pem, now: now) }
     }
 
     private func certificateToRenewUnobserved(pem: String, now: Date) async throws
-        -> (Certificate, IssuedCertificate)
+        -> (Certificate, RenewalStanding)
     {
-        let certificate = try StudentCertificateVerifier.parseCertificate(pem: pem)
+        let certificate: Certificate
+        do {
+            certificate = try StudentCertificateVerifier.parseCertificate(pem: pem)
+        } catch let error as CampusError {
+            throw CampusError(
+                .renewalDenied, "the certificate to renew cannot be read (\(error.reason))", detail: "\(error)")
+        }
         guard let studentID = certificate.subject.studentID else {
             throw CampusError(.renewalDenied, "the certificate does not name a student")
         }
+        let graceEnds = certificate.notValidAfter.addingTimeInterval(EnrollmentChannel.renewalGrace)
+        if now > graceEnds {
+            throw CampusError(
+                .renewalDenied,
+                "the certificate expired at \(certificate.notValidAfter.formatted(.iso8601)), more than "
+                    + "\(EnrollmentChannel.renewalGraceDays) days ago; enroll again with a new code")
+        }
+        // Within the grace period an expired certificate is checked as it was when it expired.
+        let checkedAt = min(now, certificate.notValidAfter)
         do {
             _ = try await StudentCertificateVerifier(
                 root: root.certificate, minimumKeyBits: configuration.minimumKeyBits
             )
-            .verify(certificatePEM: pem, for: studentID, at: now)
+            .verify(certificatePEM: pem, for: studentID, at: checkedAt)
         } catch let error as CampusError {
             throw CampusError(
                 .renewalDenied,
@@ -52,7 +78,9 @@ extension CertificateAuthority {
                         + "roster: renewing it needs a code; enroll again with a one-time code from the course's staff",
                     detail: "serial \(issued.serial), authorization \(issued.authorization.stored)")
             }
-            return (certificate, issued)
+            return (certificate, .good(issued))
+        case .revoked(let issued, let revocation) where revocation.reason == .superseded:
+            return (certificate, .superseded(issued))
         case .revoked(_, let revocation):
             throw CampusError(
                 .renewalDenied,
@@ -62,25 +90,27 @@ extension CertificateAuthority {
         }
     }
 
-    /// A fresh nonce from the system CSPRNG.
-    public static func renewalNonce() -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<WireMessage.renewalNonceLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
-    }
-
-    /// Steps 2–3: checks the proof and issues the new certificate.
+    /// Step 2: checks the proof and issues the new certificate (or sends again the one a lost answer carried).
     ///
+    /// - Parameters:
+    ///   - current: The certificate being renewed, from ``certificateToRenew(pem:now:)``.
+    ///   - standing: Where it stands.
+    ///   - transcriptDigest: The enrollment channel's TH_hov, which the proof covers.
     /// - Throws: ``CampusError`` with `renewal-proof-failed`, `renewal-denied`, or the issuing policy's codes.
     public func renew(
-        _ current: Certificate, nonce: [UInt8], csrPEM: String, signature: [UInt8], now: Date = Date()
+        _ current: Certificate, standing: RenewalStanding, transcriptDigest: [UInt8], csrPEM: String,
+        signature: [UInt8], now: Date = Date()
     ) async throws -> (IssuedCertificate, Certificate) {
         try await observingIssuance {
-            try await renewUnobserved(current, nonce: nonce, csrPEM: csrPEM, signature: signature, now: now)
+            try await renewUnobserved(
+                current, standing: standing, transcriptDigest: transcriptDigest, csrPEM: csrPEM, signature: signature,
+                now: now)
         }
     }
 
     private func renewUnobserved(
-        _ current: Certificate, nonce: [UInt8], csrPEM: String, signature: [UInt8], now: Date
+        _ current: Certificate, standing: RenewalStanding, transcriptDigest: [UInt8], csrPEM: String,
+        signature: [UInt8], now: Date
     ) async throws -> (IssuedCertificate, Certificate) {
         let document: PEMDocument
         do {
@@ -89,11 +119,12 @@ extension CertificateAuthority {
             throw CampusError(.malformedCSR, "the CSR is not valid PEM")
         }
         guard let currentKey = _RSA.Signing.PublicKey(current.publicKey),
-            RenewalProof.isValid(signature, nonce: nonce, csrDER: document.derBytes, publicKey: currentKey)
+            RenewalProof.isValid(
+                signature, transcriptDigest: transcriptDigest, csrDER: document.derBytes, publicKey: currentKey)
         else {
             throw CampusError(
                 .renewalProofFailed,
-                "the renewal proof does not verify with the current certificate's key for this challenge")
+                "the renewal proof does not verify with the current certificate's key for this channel and CSR")
         }
         let request = try parse(csrPEM: csrPEM)
         if let refusal = policy.evaluate(request) { throw refusal }
@@ -104,13 +135,11 @@ extension CertificateAuthority {
             throw CampusError(.renewalDenied, "the new CSR must name the same student as the current certificate")
         }
         let oldSerial = current.serialNumber.hex
+        if case .superseded = standing {
+            return try await renewedAlready(oldSerial, for: request)
+        }
         // The renewal stands where the renewed certificate stands (the registry works this out again when it records).
-        let inherited =
-            if case .good(let record) = try? await registry.status(ofSerial: oldSerial) {
-                record.isRosterAuthorized
-            } else {
-                false
-            }
+        let inherited = if case .good(let record) = standing { record.isRosterAuthorized } else { false }
         while true {
             let certificate = try makeCertificate(for: studentID, publicKey: request.publicKey, now: now)
             let issued = IssuedCertificate(
@@ -124,11 +153,29 @@ extension CertificateAuthority {
             } catch RegistryError.duplicateSerial {
                 continue
             } catch RegistryError.alreadyRevoked {
-                throw CampusError(.renewalDenied, "the certificate was renewed or revoked meanwhile")
+                // Renewed by a request racing this one: the same key gets that certificate.
+                return try await renewedAlready(oldSerial, for: request)
             } catch {
                 throw CampusError(
                     .issuanceFailed, "the certificate could not be recorded, so it was not issued", cause: error)
             }
         }
+    }
+
+    /// The certificate recorded as the renewal of `oldSerial`, when it is still good and for the new CSR's key: the
+    /// answer to a renewal that is tried again after its answer was lost.
+    private func renewedAlready(_ oldSerial: String, for request: CertificateSigningRequest) async throws
+        -> (IssuedCertificate, Certificate)
+    {
+        if let renewed = try await registry.renewal(of: oldSerial),
+            case .good = try await registry.status(ofSerial: renewed.serial),
+            let certificate = try? Certificate(pemEncoded: renewed.pem), certificate.publicKey == request.publicKey
+        {
+            return (renewed, certificate)
+        }
+        throw CampusError(
+            .renewalDenied,
+            "the certificate was renewed or replaced already (for another key); use the newer certificate, or enroll "
+                + "again with a new code")
     }
 }

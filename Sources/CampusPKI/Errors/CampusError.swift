@@ -29,9 +29,11 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
         case enrollmentDenied = 107
         case codeExpired = 108
         case codeUsed = 109
+        /// No longer sent: the lockout per student ID was withdrawn (wrong codes are throttled per address, 113).
         case enrollmentLocked = 110
         case renewalDenied = 111
         case renewalProofFailed = 112
+        case enrollmentThrottled = 113
 
         // The Blackboard handshake (200–299).
         case rootUnavailable = 200
@@ -87,6 +89,7 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
             case .enrollmentLocked: "enrollment-locked"
             case .renewalDenied: "renewal-denied"
             case .renewalProofFailed: "renewal-proof-failed"
+            case .enrollmentThrottled: "enrollment-throttled"
             case .rootUnavailable: "root-unavailable"
             case .malformedCertificate: "malformed-certificate"
             case .untrustedCertificate: "untrusted-certificate"

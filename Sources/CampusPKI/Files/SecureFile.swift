@@ -146,6 +146,18 @@ public enum SecureFile {
         syncDirectory(parentDirectory(of: path))
     }
 
+    /// Renames `path` to `newPath`, replacing what is there in one step (`rename(2)`); syncs the directory.
+    public static func replace(_ newPath: String, with path: String) throws {
+        guard rename(path, newPath) == 0 else { throw FileError.system("rename \(path) to \(newPath)", errno) }
+        syncDirectory(parentDirectory(of: newPath))
+    }
+
+    /// Removes the file at `path`, if there is one; syncs the directory.
+    public static func remove(_ path: String) throws {
+        guard unlink(path) == 0 || errno == ENOENT else { throw FileError.system("unlink \(path)", errno) }
+        syncDirectory(parentDirectory(of: path))
+    }
+
     /// Gives the file at `path` a second name, `newPath`, which must not exist yet; syncs the directory.
     ///
     /// - Throws: ``FileError/alreadyExists(_:)`` when `newPath` exists.

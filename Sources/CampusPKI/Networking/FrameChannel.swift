@@ -24,6 +24,9 @@ public final class FrameChannel {
     /// The peer's address, for logs.
     public var remoteAddress: String { channel.remoteAddress?.description ?? "unknown peer" }
 
+    /// The peer's socket address, for per-address limits; `nil` when unknown.
+    public var remoteSocketAddress: SocketAddress? { channel.remoteAddress }
+
     /// Waits for the next message.
     ///
     /// - Returns: The message and its payload bytes exactly as received (for the handshake transcript).

@@ -84,8 +84,7 @@ public struct BlackboardHandshake: Sendable {
         let message = try Self.decode(payload)
         guard case .uploadRequest(let request) = message else {
             let hint =
-                message.kind == .enrollmentRequest || message.kind == .codedEnrollmentRequest
-                ? " (this is Blackboard; enrollment requests go to CUHK)" : ""
+                message.kind == .enrollmentHello ? " (this is Blackboard; enrollment requests go to CUHK)" : ""
             throw CampusError(.unexpectedMessage, "expected an upload request, got \(message.kind.phrase)\(hint)")
         }
         let studentID = try UploadRequestText.studentID(in: request.requestText)

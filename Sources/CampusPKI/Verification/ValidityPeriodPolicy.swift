@@ -17,7 +17,17 @@ public struct ValidityPeriodPolicy: VerifierPolicy {
     public mutating func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) -> PolicyEvaluationResult {
         let leaf = chain.leaf
         if validationTime > leaf.notValidAfter {
-            return Self.failure(.certificateExpired, "the certificate expired at \(leaf.notValidAfter)")
+            // Said to the student at Blackboard and at CUHK: what fixes it.
+            let graceEnds = leaf.notValidAfter.addingTimeInterval(EnrollmentChannel.renewalGrace)
+            let remedy =
+                validationTime <= graceEnds
+                ? "renew it with `student renew` (possible until \(graceEnds.formatted(.iso8601))) or enroll again "
+                    + "with a new code"
+                : "enroll again with a new code (`student renew` works only for \(EnrollmentChannel.renewalGraceDays) "
+                    + "days after expiry)"
+            return Self.failure(
+                .certificateExpired,
+                "the certificate expired at \(leaf.notValidAfter.formatted(.iso8601)); \(remedy)")
         }
         if validationTime < leaf.notValidBefore {
             return Self.failure(.certificateNotYetValid, "the certificate is not valid before \(leaf.notValidBefore)")

@@ -5,18 +5,18 @@ import NIOCore
 /// Every payload starts with the protocol version and a type byte; docs/PROTOCOL.md gives each body byte by
 /// byte. Variable-length fields are a 4-byte big-endian length followed by that many bytes.
 public enum WireMessage: Sendable, Hashable {
-    /// Student → CUHK (step 1): a PEM certificate signing request.
-    case enrollmentRequest(csrPEM: String)
-    /// Student → CUHK (step 1): a PEM certificate signing request with the student's one-time enrollment code.
-    case codedEnrollmentRequest(csrPEM: String, code: String)
-    /// Student → CUHK: the student's current certificate, to renew it.
-    case renewalRequest(certificatePEM: String)
-    /// CUHK → Student: a fresh nonce the renewal proof must cover, so a proof cannot be replayed.
-    case renewalChallenge(nonce: [UInt8])
-    /// Student → CUHK: the new CSR and a signature with the current key over the nonce and the CSR.
-    case renewalProof(csrPEM: String, signature: [UInt8])
-    /// CUHK → Student (step 2): cert 2 and the root it chains to, both PEM.
-    case enrollmentCertificate(certificatePEM: String, rootPEM: String)
+    /// Student → CUHK (steps 1–2): opens the enrollment channel with the Student's X25519 key share and a nonce.
+    case enrollmentHello(EnrollmentHello)
+    /// CUHK → Student: CUHK's own certificate, the root it chains to, and CUHK's key share.
+    case enrollmentOffer(EnrollmentOffer)
+    /// CUHK → Student: CUHK's signature over the hello and the offer.
+    case enrollmentSignature(signature: [UInt8])
+    /// Student → CUHK (step 1), sealed: the CSR and the proof of the enrollment code.
+    case enrollmentRequest(sequence: UInt64, sealed: [UInt8])
+    /// Student → CUHK, sealed: the current certificate, the new CSR and the proof by the current key.
+    case renewalRequest(sequence: UInt64, sealed: [UInt8])
+    /// CUHK → Student (step 2), sealed: cert 2.
+    case enrollmentCertificate(sequence: UInt64, sealed: [UInt8])
     /// Student → Blackboard (step 3): the seed's `Request | Cert 2`, with the student's key share and nonce.
     case uploadRequest(UploadRequest)
     /// Blackboard → Student (step 4): Blackboard's certificate and key share, and the secret encrypted to cert 2.
@@ -45,12 +45,12 @@ public enum WireMessage: Sendable, Hashable {
 
     /// Type bytes, as in docs/PROTOCOL.md.
     public enum Kind: UInt8, Sendable, CaseIterable {
-        case enrollmentRequest = 0x01
-        case enrollmentCertificate = 0x02
-        case codedEnrollmentRequest = 0x03
-        case renewalRequest = 0x04
-        case renewalChallenge = 0x05
-        case renewalProof = 0x06
+        case enrollmentHello = 0x07
+        case enrollmentOffer = 0x08
+        case enrollmentSignature = 0x09
+        case enrollmentRequest = 0x0A
+        case renewalRequest = 0x0B
+        case enrollmentCertificate = 0x0C
         case uploadRequest = 0x10
         case sessionKey = 0x11
         case keyConfirmation = 0x12
@@ -66,12 +66,12 @@ public enum WireMessage: Sendable, Hashable {
         /// The message's name with its article, for reasons and terminal lines: "an enrollment request".
         public var phrase: String {
             switch self {
+            case .enrollmentHello: "an enrollment hello"
+            case .enrollmentOffer: "CUHK's enrollment offer"
+            case .enrollmentSignature: "CUHK's signature"
             case .enrollmentRequest: "an enrollment request"
-            case .enrollmentCertificate: "an enrollment certificate"
-            case .codedEnrollmentRequest: "an enrollment request with a code"
             case .renewalRequest: "a renewal request"
-            case .renewalChallenge: "a renewal challenge"
-            case .renewalProof: "a renewal proof"
+            case .enrollmentCertificate: "an enrollment certificate"
             case .uploadRequest: "an upload request"
             case .sessionKey: "a session key"
             case .keyConfirmation: "a key confirmation"
@@ -89,8 +89,9 @@ public enum WireMessage: Sendable, Hashable {
 
     /// Length of session IDs, in bytes.
     public static let sessionIDLength = 16
-    /// Length of a renewal nonce, in bytes.
-    public static let renewalNonceLength = 32
+    /// Type bytes of the enrollment before its secure channel (CUHK's messages of version 2 before the enrollment
+    /// channel): withdrawn, never reused, refused with a reason that says so.
+    public static let withdrawnKinds: ClosedRange<UInt8> = 0x01...0x06
     /// Length of every MAC and digest, in bytes (SHA-256).
     public static let macLength = 32
     /// Length of an X25519 key share and of a handshake nonce, in bytes.
@@ -103,12 +104,12 @@ public enum WireMessage: Sendable, Hashable {
     /// The message's type byte.
     public var kind: Kind {
         switch self {
+        case .enrollmentHello: .enrollmentHello
+        case .enrollmentOffer: .enrollmentOffer
+        case .enrollmentSignature: .enrollmentSignature
         case .enrollmentRequest: .enrollmentRequest
-        case .enrollmentCertificate: .enrollmentCertificate
-        case .codedEnrollmentRequest: .codedEnrollmentRequest
         case .renewalRequest: .renewalRequest
-        case .renewalChallenge: .renewalChallenge
-        case .renewalProof: .renewalProof
+        case .enrollmentCertificate: .enrollmentCertificate
         case .uploadRequest: .uploadRequest
         case .sessionKey: .sessionKey
         case .keyConfirmation: .keyConfirmation
@@ -128,20 +129,14 @@ public enum WireMessage: Sendable, Hashable {
         buffer.writeInteger(Self.protocolVersion)
         buffer.writeInteger(kind.rawValue)
         switch self {
-        case .enrollmentRequest(let csrPEM):
-            buffer.writeField(Array(csrPEM.utf8))
-        case .enrollmentCertificate(let certificatePEM, let rootPEM):
-            buffer.writeField(Array(certificatePEM.utf8))
-            buffer.writeField(Array(rootPEM.utf8))
-        case .codedEnrollmentRequest(let csrPEM, let code):
-            buffer.writeField(Array(csrPEM.utf8))
-            buffer.writeField(Array(code.utf8))
-        case .renewalRequest(let certificatePEM):
-            buffer.writeField(Array(certificatePEM.utf8))
-        case .renewalChallenge(let nonce):
-            buffer.writeBytes(nonce)
-        case .renewalProof(let csrPEM, let signature):
-            buffer.writeField(Array(csrPEM.utf8))
+        case .enrollmentHello(let hello):
+            buffer.writeBytes(hello.keyShare)
+            buffer.writeBytes(hello.nonce)
+        case .enrollmentOffer(let offer):
+            buffer.writeField(Array(offer.certificatePEM.utf8))
+            buffer.writeField(Array(offer.rootPEM.utf8))
+            buffer.writeBytes(offer.keyShare)
+        case .enrollmentSignature(let signature):
             buffer.writeField(signature)
         case .uploadRequest(let request):
             buffer.writeField(Array(request.requestText.utf8))
@@ -161,7 +156,9 @@ public enum WireMessage: Sendable, Hashable {
         case .keyConfirmation(let mac), .sessionSecure(let mac):
             buffer.writeBytes(mac)
         case .reportMessage(let sequence, let sealed), .messageAcknowledged(let sequence, let sealed),
-            .endOfReport(let sequence, let sealed), .receipt(let sequence, let sealed):
+            .endOfReport(let sequence, let sealed), .receipt(let sequence, let sealed),
+            .enrollmentRequest(let sequence, let sealed), .renewalRequest(let sequence, let sealed),
+            .enrollmentCertificate(let sequence, let sealed):
             buffer.writeInteger(sequence)
             buffer.writeField(sealed)
         case .keepAlive:
@@ -197,31 +194,39 @@ public enum WireMessage: Sendable, Hashable {
             )
         }
         guard let kind = Kind(rawValue: typeByte) else {
+            if withdrawnKinds.contains(typeByte) {
+                throw CampusError(
+                    .unknownMessageType,
+                    "message type 0x0\(String(typeByte, radix: 16)) belongs to the enrollment without a secure channel, "
+                        + "which was withdrawn; enrollment starts with an enrollment hello (0x07): update the student "
+                        + "program")
+            }
             throw CampusError(.unknownMessageType, "unknown message type 0x\(String(typeByte, radix: 16))")
         }
         let message: WireMessage
         switch kind {
+        case .enrollmentHello:
+            message = .enrollmentHello(
+                EnrollmentHello(
+                    keyShare: try buffer.readFixed(keyShareLength, named: "key share"),
+                    nonce: try buffer.readFixed(nonceLength, named: "nonce")))
+        case .enrollmentOffer:
+            message = .enrollmentOffer(
+                EnrollmentOffer(
+                    certificatePEM: try buffer.readTextField(named: "certificate"),
+                    rootPEM: try buffer.readTextField(named: "root"),
+                    keyShare: try buffer.readFixed(keyShareLength, named: "key share")))
+        case .enrollmentSignature:
+            message = .enrollmentSignature(signature: try buffer.readField(named: "signature"))
         case .enrollmentRequest:
-            message = .enrollmentRequest(csrPEM: try buffer.readTextField(named: "csr"))
-        case .enrollmentCertificate:
-            message = .enrollmentCertificate(
-                certificatePEM: try buffer.readTextField(named: "certificate"),
-                rootPEM: try buffer.readTextField(named: "root")
-            )
-        case .codedEnrollmentRequest:
-            message = .codedEnrollmentRequest(
-                csrPEM: try buffer.readTextField(named: "csr"),
-                code: try buffer.readTextField(named: "code")
-            )
+            let (sequence, sealed) = try buffer.readSealed()
+            message = .enrollmentRequest(sequence: sequence, sealed: sealed)
         case .renewalRequest:
-            message = .renewalRequest(certificatePEM: try buffer.readTextField(named: "certificate"))
-        case .renewalChallenge:
-            message = .renewalChallenge(nonce: try buffer.readFixed(renewalNonceLength, named: "nonce"))
-        case .renewalProof:
-            message = .renewalProof(
-                csrPEM: try buffer.readTextField(named: "csr"),
-                signature: try buffer.readField(named: "signature")
-            )
+            let (sequence, sealed) = try buffer.readSealed()
+            message = .renewalRequest(sequence: sequence, sealed: sealed)
+        case .enrollmentCertificate:
+            let (sequence, sealed) = try buffer.readSealed()
+            message = .enrollmentCertificate(sequence: sequence, sealed: sealed)
         case .uploadRequest:
             message = .uploadRequest(
                 UploadRequest(
@@ -280,6 +285,36 @@ public enum WireMessage: Sendable, Hashable {
             )
         }
         return message
+    }
+}
+
+/// The Student's first message to CUHK: a fresh X25519 key share and nonce.
+public struct EnrollmentHello: Sendable, Hashable {
+    /// The Student's ephemeral X25519 public key (32 bytes).
+    public var keyShare: [UInt8]
+    /// 32 random bytes.
+    public var nonce: [UInt8]
+
+    public init(keyShare: [UInt8], nonce: [UInt8]) {
+        self.keyShare = keyShare
+        self.nonce = nonce
+    }
+}
+
+/// CUHK's answer to the hello: who CUHK is (its enrollment certificate, issued by the root it sends beside it) and
+/// its key share.
+public struct EnrollmentOffer: Sendable, Hashable {
+    /// CUHK's enrollment certificate, PEM.
+    public var certificatePEM: String
+    /// CUHK's root certificate (`cuhk.cer`), PEM.
+    public var rootPEM: String
+    /// CUHK's ephemeral X25519 public key (32 bytes).
+    public var keyShare: [UInt8]
+
+    public init(certificatePEM: String, rootPEM: String, keyShare: [UInt8]) {
+        self.certificatePEM = certificatePEM
+        self.rootPEM = rootPEM
+        self.keyShare = keyShare
     }
 }
 

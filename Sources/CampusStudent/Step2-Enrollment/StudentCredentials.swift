@@ -32,7 +32,12 @@ public struct StudentCredentials: Sendable {
     static func loadKey(
         for studentID: StudentID, in directory: String, allowingInsecurePermissions: Bool = false
     ) throws -> _RSA.Signing.PrivateKey? {
-        let path = keyPath(for: studentID, in: directory)
+        try loadKey(
+            at: keyPath(for: studentID, in: directory), allowingInsecurePermissions: allowingInsecurePermissions)
+    }
+
+    /// The key in the file at `path`, if there is one; see ``loadKey(for:in:allowingInsecurePermissions:)``.
+    static func loadKey(at path: String, allowingInsecurePermissions: Bool = false) throws -> _RSA.Signing.PrivateKey? {
         let pem: String
         do {
             guard let text = try SecureFile.readText(at: path) else { return nil }
@@ -62,17 +67,35 @@ public struct StudentCredentials: Sendable {
         in directory: String,
         root: Certificate?
     ) async throws -> StudentCredentials? {
+        guard let credentials = try await loadHeld(for: studentID, key: key, in: directory, root: root) else {
+            return nil
+        }
+        let now = Date()
+        guard credentials.certificate.notValidBefore <= now, now < credentials.certificate.notValidAfter else {
+            return nil
+        }
+        return credentials
+    }
+
+    /// The saved certificate with `key`, if it exists, belongs to the key, is for this SID and was valid at some
+    /// time: it chains to `root` (when given) as it did before it expired. An expired one can still renew for a
+    /// while (``EnrollmentChannel/renewalGraceDays``).
+    static func loadHeld(
+        for studentID: StudentID,
+        key: _RSA.Signing.PrivateKey,
+        in directory: String,
+        root: Certificate?
+    ) async throws -> StudentCredentials? {
         guard let pem = try SecureFile.readText(at: certificatePath(for: studentID, in: directory)),
             let credentials = try? StudentCredentials(studentID: studentID, privateKey: key, certificatePEM: pem),
             credentials.certificate.publicKey == Certificate.PublicKey(key.publicKey),
             credentials.certificate.subject.studentID == studentID
         else { return nil }
-        let now = Date()
-        guard credentials.certificate.notValidBefore <= now, now < credentials.certificate.notValidAfter else {
-            return nil
-        }
         if let root {
-            guard (try? await StudentCertificateVerifier(root: root).verify(certificatePEM: pem, for: studentID)) != nil
+            let checkedAt = min(Date(), credentials.certificate.notValidAfter)
+            guard
+                (try? await StudentCertificateVerifier(root: root).verify(
+                    certificatePEM: pem, for: studentID, at: checkedAt)) != nil
             else { return nil }
         }
         return credentials

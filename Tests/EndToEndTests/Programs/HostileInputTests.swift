@@ -22,9 +22,8 @@ import _CryptoExtras
             attributes: .init(),
             signatureAlgorithm: .sha256WithRSAEncryption
         )
-        let cuhkAnswer = try await RawClient.errorCode(
-            servers.cuhkAddress,
-            sending: RawClient.frame(.enrollmentRequest(csrPEM: try request.serializeAsPEM().pemString)))
+        let cuhkAnswer = try await EnrollmentExchange.refusal(
+            servers.cuhkAddress, csrPEM: try request.serializeAsPEM().pemString)
         #expect(cuhkAnswer == .invalidSubject)
         let blackboardAnswer = try await RawClient.errorCode(
             servers.blackboardAddress,

@@ -49,9 +49,10 @@ import Testing
         let enroll = ["enroll", "--sid", "1155123456", "--ca", address, "--root-cert", "cuhk.cer"]
         let without = try await Program.student.run(enroll + ["--dir", "a"], in: directory)
         #expect(without.status == 3 && without.errorOutput.contains("[enrollment-denied]"))
-        let with = try await Program.student.run(enroll + ["--dir", "a", "--code", code], in: directory)
+        try SecureFile.write(code + "\n", to: SecureFile.join(directory, "code.txt"), mode: 0o600, replacing: false)
+        let with = try await Program.student.run(enroll + ["--dir", "a", "--code-file", "code.txt"], in: directory)
         #expect(with.status == 0 && with.output.contains("SID: 1155123456 sign finished."), "\(with.all)")
-        let again = try await Program.student.run(enroll + ["--dir", "b", "--code", code], in: directory)
+        let again = try await Program.student.run(enroll + ["--dir", "b", "--code-file", "code.txt"], in: directory)
         #expect(again.status == 3 && again.errorOutput.contains("[code-used]"))
 
         let list = try await Program.cuhk.run(["roster", "list", "--json"], in: directory)

@@ -1,0 +1,58 @@
+import CampusPKI
+import Foundation
+import X509
+
+/// CUHK's own enrollment certificate, which it authenticates every enrollment channel with.
+///
+/// CUHK issues it to itself from the root it holds: an ECDSA P-256 key made in memory (never written to disk: the
+/// root key beside it is worth more), a certificate with the service profile and the DNS name `cuhk`
+/// (``EnrollmentChannel/authorityName``), valid for ``validityDays`` days and recorded in `cuhk.db` with the
+/// services' certificates. It is made at the first enrollment after a start and replaced once half its validity has
+/// passed, so the operator has nothing to do and a stolen one is worthless within weeks.
+public actor AuthorityIdentity {
+    /// Validity of each enrollment certificate, in days.
+    public static let validityDays = 30
+
+    private let root: RootAuthority
+    private let registry: SQLiteCertificateRegistry
+    private let now: @Sendable () -> Date
+    private var current: AuthorityEnrollment.Credentials?
+    private var issuing: Task<AuthorityEnrollment.Credentials, any Error>?
+
+    public init(
+        root: RootAuthority, registry: SQLiteCertificateRegistry, now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.root = root
+        self.registry = registry
+        self.now = now
+    }
+
+    /// The certificate and key to authenticate a channel with, issued first when there is none or when half of the
+    /// current one's validity has passed.
+    ///
+    /// - Throws: ``CampusError`` with `issuance-failed` when a new one cannot be recorded.
+    public func credentials() async throws -> AuthorityEnrollment.Credentials {
+        let time = now()
+        if let current {
+            let certificate = current.certificate
+            let halfway = certificate.notValidBefore.addingTimeInterval(
+                certificate.notValidAfter.timeIntervalSince(certificate.notValidBefore) / 2)
+            if time < halfway { return current }
+        }
+        if let issuing { return try await issuing.value }
+        let root = root
+        let registry = registry
+        let task = Task {
+            let service = try await ServiceCertificate.issue(
+                name: EnrollmentChannel.authorityName, root: root, recordingIn: registry,
+                validityDays: Self.validityDays,
+                now: time)
+            return try AuthorityEnrollment.Credentials(certificate: service.certificate, privateKey: service.privateKey)
+        }
+        issuing = task
+        defer { issuing = nil }
+        let credentials = try await task.value
+        current = credentials
+        return credentials
+    }
+}
