@@ -60,6 +60,22 @@ public final class FrameChannel {
         try await writer.send(message)
     }
 
+    /// The error frame the peer sent before it closed the connection, once writing to it has failed.
+    ///
+    /// A server sends its error frame and then closes; a client that was writing (not reading) at that moment
+    /// learns of the close from a failed write, while the error frame waits unread among the frames already
+    /// received. This closes the connection (if it is not closed yet) and reads what is left, so the client can
+    /// report the server's code instead of "connection closed".
+    ///
+    /// - Returns: The first error frame among the frames not read yet, or `nil` if there is none.
+    public func errorBeforeClose() async -> CampusError? {
+        try? await channel.close()
+        while let payload = try? await inbound.next() {
+            if case .error(let error) = try? WireMessage.decode(payload) { return error }
+        }
+        return nil
+    }
+
     /// Changes how long the connection may stay silent from now on.
     public func setTimeout(_ timeout: TimeAmount, waitingFor phase: String) async {
         try? await channel.triggerUserOutboundEvent(IdleTimeoutHandler.SetTimeout(timeout, phase: phase)).get()

@@ -102,8 +102,15 @@ public struct UploadClient: Sendable {
                 to: configuration.blackboard,
                 timeout: configuration.timeout
             ) { frames in
-                let established = try await handshake(on: frames, credentials: credentials)
-                return try await send(from: &feed, on: frames, session: established, credentials: credentials)
+                do {
+                    let established = try await handshake(on: frames, credentials: credentials)
+                    return try await send(from: &feed, on: frames, session: established, credentials: credentials)
+                } catch let error as CampusError where error.code == .connectionClosed {
+                    // Blackboard may have refused and closed while this side was writing: its error frame is
+                    // then among the frames not read yet, and says why.
+                    guard let refusal = await frames.errorBeforeClose() else { throw error }
+                    throw StudentError.refusal(refusal, by: server)
+                }
             }
         } catch {
             throw StudentError.fromConnection(error, server: server)
