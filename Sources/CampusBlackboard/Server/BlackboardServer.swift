@@ -89,12 +89,17 @@ public final class BlackboardServer: FramedService, Sendable {
             .init(
                 host: host,
                 port: port,
-                maximumFrameSize: max(
-                    maximumMessageSize + BlackboardServer.messageOverhead, BlackboardServer.minimumFrameSize),
+                maximumFrameSize: sessionFrameSize,
+                initialFrameLimits: BlackboardServer.handshakeFrameLimits,
                 timeout: handshakeTimeout,
                 maximumConnections: maximumConnections,
                 shutdownGrace: shutdownGrace
             )
+        }
+
+        /// The largest frame accepted once the handshake is complete: a report message of the maximum size.
+        var sessionFrameSize: Int {
+            max(maximumMessageSize + BlackboardServer.messageOverhead, BlackboardServer.minimumFrameSize)
         }
 
         /// The path of the trusted root.
@@ -114,8 +119,19 @@ public final class BlackboardServer: FramedService, Sendable {
 
     /// A report frame's payload beyond its content: version, type, sequence, length, AEAD tag.
     static let messageOverhead = 1 + 1 + 8 + 4 + WireMessage.tagLength
-    /// Room for the request text and a PEM certificate, whatever the message size.
+    /// The smallest limit of a frame after the handshake, whatever the message size.
     static let minimumFrameSize = 64 * 1024
+
+    /// The largest first frame, before anyone is authenticated: an upload request (78 bytes, the 42-byte request text,
+    /// an assignment name of up to 64 bytes and cert 2 in PEM, about 1.3 KB for a 2048-bit key and 2.6 KB for an
+    /// 8,192-bit one, the largest RSA key BoringSSL accepts) or an assignments query.
+    public static let handshakeFrameLimit = 8 * 1024
+    /// The largest frame after the first until the handshake is complete: the key confirmation has 34 bytes.
+    public static let confirmationFrameLimit = 64
+    /// Until Blackboard has sent `sessionSecure`, a connection may only send frames the size of handshake messages, so
+    /// one that has proven nothing holds at most a few kilobytes of Blackboard's memory.
+    static let handshakeFrameLimits = FramePipeline.InitialLimits(
+        first: handshakeFrameLimit, following: confirmationFrameLimit)
 
     public let store: any ReportStore
     public let roots: TrustedRootStore
@@ -229,7 +245,8 @@ public final class BlackboardServer: FramedService, Sendable {
             store: store,
             minimumKeyBits: configuration.minimumKeyBits,
             revocation: configuration.revocation,
-            ocspCache: ocspCache
+            ocspCache: ocspCache,
+            sessionFrameSize: configuration.sessionFrameSize
         )
         let maximumMessageSize = configuration.maximumMessageSize
         let idleTimeout = configuration.idleTimeout

@@ -19,6 +19,8 @@ struct HandshakeDriver {
     let minimumKeyBits: Int
     let revocation: RevocationPolicy.Mode
     let ocspCache: OCSPResponseCache
+    /// The frame limit once the student is authenticated (until then, handshake messages only).
+    let sessionFrameSize: Int
 
     /// How long one OCSP request may take.
     static let ocspTimeout = TimeAmount.seconds(5)
@@ -60,6 +62,9 @@ struct HandshakeDriver {
         // Step 5.
         let confirmationPayload = try await frames.receivePayload()
         let confirmed = try machine.receiveConfirmation(confirmationPayload)
+        // The student is authenticated: report messages may be large. Raised before `sessionSecure` goes out, since
+        // the student's first message may follow it at once.
+        await frames.raiseFrameLimit(to: sessionFrameSize)
         try await frames.writer.send(contentsOf: confirmed.messages)
         observer(confirmed.events)
         guard let established = confirmed.established else {

@@ -76,6 +76,12 @@ public final class FrameChannel {
         return nil
     }
 
+    /// Lets every frame from now on be as large as `maximumFrameSize` (at most the connection's configured maximum):
+    /// Blackboard does this once the peer is authenticated.
+    public func raiseFrameLimit(to maximumFrameSize: Int) async {
+        try? await channel.triggerUserOutboundEvent(FramePipeline.RaiseFrameLimit(to: maximumFrameSize)).get()
+    }
+
     /// Changes how long the connection may stay silent from now on.
     public func setTimeout(_ timeout: TimeAmount, waitingFor phase: String) async {
         try? await channel.triggerUserOutboundEvent(IdleTimeoutHandler.SetTimeout(timeout, phase: phase)).get()
