@@ -118,6 +118,11 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("sizes, timeouts and limits must be positive")
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more") }
+        guard handshakeTimeout > BlackboardServer.ocspTimeoutSeconds else {
+            throw ValidationError(
+                "--handshake-timeout must be more than \(BlackboardServer.ocspTimeoutSeconds) s, the longest wait for "
+                    + "CUHK's OCSP responder, which counts as silence")
+        }
         guard idleTimeout > KeepAlive.intervalSeconds else {
             throw ValidationError(
                 "--idle-timeout must be more than \(KeepAlive.intervalSeconds) s, the Student's keep-alive interval")

@@ -139,6 +139,8 @@ public final class BlackboardServer: FramedService, Sendable {
     public let credentials: ServiceCredentialStore
     /// The OCSP responses kept until their `nextUpdate`.
     public let ocspCache: OCSPResponseCache
+    /// The OCSP responders that failed a moment ago.
+    public let failingResponders: FailingResponders
     private let server: FramedServer
     /// The web interface, when configured.
     public let admin: AdminServer?
@@ -147,6 +149,10 @@ public final class BlackboardServer: FramedService, Sendable {
 
     /// The default port of the web interface (`--admin-port`).
     public static let defaultAdminPort = 3142
+
+    /// Seconds one OCSP request may take, connecting included. Blackboard's handshake timer runs meanwhile, so
+    /// `--handshake-timeout` must be longer.
+    public static let ocspTimeoutSeconds: Int64 = 5
 
     /// Seconds an established session may stay silent, by default (`--idle-timeout`).
     public static let defaultIdleTimeoutSeconds = 60
@@ -196,6 +202,8 @@ public final class BlackboardServer: FramedService, Sendable {
         self.credentials = credentials
         let ocspCache = OCSPResponseCache()
         self.ocspCache = ocspCache
+        let failingResponders = FailingResponders()
+        self.failingResponders = failingResponders
         if (try? roots.currentRoot()) == nil {
             reporter(.verification, "No trusted root at \(configuration.rootPath) yet; handshakes wait for it")
             logger.warning("trusted root missing", metadata: ["path": "\(configuration.rootPath)"])
@@ -246,6 +254,7 @@ public final class BlackboardServer: FramedService, Sendable {
             minimumKeyBits: configuration.minimumKeyBits,
             revocation: configuration.revocation,
             ocspCache: ocspCache,
+            failingResponders: failingResponders,
             sessionFrameSize: configuration.sessionFrameSize
         )
         let maximumMessageSize = configuration.maximumMessageSize

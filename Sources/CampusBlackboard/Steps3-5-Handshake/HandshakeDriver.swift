@@ -19,11 +19,12 @@ struct HandshakeDriver {
     let minimumKeyBits: Int
     let revocation: RevocationPolicy.Mode
     let ocspCache: OCSPResponseCache
+    let failingResponders: FailingResponders
     /// The frame limit once the student is authenticated (until then, handshake messages only).
     let sessionFrameSize: Int
 
-    /// How long one OCSP request may take.
-    static let ocspTimeout = TimeAmount.seconds(5)
+    /// How long one OCSP request may take, connecting included.
+    static let ocspTimeout = TimeAmount.seconds(BlackboardServer.ocspTimeoutSeconds)
 
     /// What the handshake established, with the assignment and the credentials that signed it (they sign the
     /// receipt too, even if the files change meanwhile).
@@ -44,7 +45,9 @@ struct HandshakeDriver {
         let root = try roots.currentRoot()
         // Verification runs in a child task: its deep async frames go with that task instead of staying in this
         // long-lived session task's allocator for as long as the session is open.
-        let requester = OCSPHTTPRequester(client: .shared, cache: ocspCache, issuer: root, timeout: Self.ocspTimeout)
+        let requester = OCSPHTTPRequester(
+            client: RevocationHTTPClient.shared, cache: ocspCache, failures: failingResponders, issuer: root,
+            timeout: Self.ocspTimeout)
         let revocationPolicy = RevocationPolicy(mode: revocation, requester: requester, logger: logger)
         async let verified = StudentCertificateVerifier(
             root: root, minimumKeyBits: minimumKeyBits, revocation: revocationPolicy
