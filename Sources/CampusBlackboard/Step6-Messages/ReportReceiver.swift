@@ -179,11 +179,11 @@ struct ReportReceiver {
     }
 
     /// Runs a store write; a failure reaches the student as `storage-failed` (or the store's own refusal, such as
-    /// `deadline-passed`), and nothing is acknowledged.
+    /// `deadline-passed` or `assignment-closed`), and nothing is acknowledged.
     static func storing<T>(_ what: String, _ write: () async throws -> T) async throws -> T {
         do {
             return try await write()
-        } catch let error as CampusError where error.code == .deadlinePassed {
+        } catch let error as CampusError where SessionBatch.refusalCodes.contains(error.code) {
             throw error
         } catch {
             throw CampusError(.storageFailed, "\(what) could not be stored durably; it is not acknowledged")

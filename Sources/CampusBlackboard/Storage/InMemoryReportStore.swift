@@ -21,8 +21,29 @@ public final class InMemoryReportStore: ReportStore {
         state.withLock { $0.assignments }
     }
 
+    public func addAssignment(_ assignment: Assignment) async throws {
+        try state.withLock { state in
+            guard !state.assignments.contains(where: { $0.name == assignment.name }) else {
+                throw CampusError(.malformedRequest, "an assignment named \(assignment.name) exists already")
+            }
+            state.assignments.append(assignment)
+        }
+    }
+
+    public func closeAssignment(named name: String) async throws -> Bool {
+        state.withLock { state in
+            guard let index = state.assignments.firstIndex(where: { $0.name == name && $0.isOpen }) else {
+                return false
+            }
+            state.assignments[index].isOpen = false
+            return true
+        }
+    }
+
     public func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored {
         try state.withLock { state in
+            let current = state.assignments.first { $0.name == batch.session.assignment.name }
+            try batch.checkAssignment(current)
             var session = batch.storedSession ?? 0
             if batch.storedSession == nil {
                 state.sessions.append(batch.session)
@@ -34,7 +55,10 @@ public final class InMemoryReportStore: ReportStore {
             else {
                 throw CampusError(.storageFailed, "a message of session \(session) is already stored")
             }
-            guard let summary = try batch.finishedReport(number: Int64(state.reports.count + 1), at: Date()) else {
+            guard
+                let summary = try batch.finishedReport(
+                    number: Int64(state.reports.count + 1), at: Date(), assignment: current)
+            else {
                 state.messages[session, default: []] += batch.messages
                 return SessionBatch.Stored(session: session, report: nil)
             }

@@ -21,6 +21,16 @@ public protocol ReportStore: Sendable {
 
     /// Every assignment, open or closed, in the order they were added.
     func assignments() async throws -> [Assignment]
+
+    /// Adds an assignment.
+    ///
+    /// - Throws: ``CampusError`` `malformed-request` when one of that name exists.
+    func addAssignment(_ assignment: Assignment) async throws
+
+    /// Closes an assignment: it takes no more submissions, also from sessions open now; what it has is kept.
+    ///
+    /// - Returns: Whether an open assignment of that name was closed.
+    func closeAssignment(named name: String) async throws -> Bool
 }
 
 /// What one commit stores for a session.
@@ -69,7 +79,8 @@ public struct SessionRecord: Sendable, Hashable {
     public var certificateSerial: String
     public var peer: String
     public var startedAt: Date
-    /// The assignment as resolved at the handshake: its deadline and late policy apply to this session.
+    /// The assignment as resolved at the handshake. Whether it is still open, its deadline and its late policy are
+    /// read again when each batch is committed.
     public var assignment: Assignment
 
     public init(
@@ -151,14 +162,35 @@ public struct ReportSummary: Sendable, Hashable {
 }
 
 extension SessionBatch {
-    /// The report this batch completes, numbered `number` and committed at `time`: on time or late per the session's
-    /// assignment, and with its signed receipt. Stores call it inside the transaction that records the report.
+    /// Codes a store's commit may refuse a batch with, which reach the student as they are (any other failure is
+    /// `storage-failed`).
+    public static let refusalCodes: Set<CampusError.Code> = [.assignmentClosed, .deadlinePassed]
+
+    /// Checks the batch against the session's assignment as it is now, `current` (`nil` when there is none of that
+    /// name): an assignment closed since the handshake takes nothing more. Stores call it inside the transaction
+    /// that stores the batch, with the row read in that transaction.
     ///
-    /// - Throws: ``CampusError`` `deadline-passed` when the submission is late and the assignment refuses late ones;
-    ///   the transaction then stores nothing of this batch.
-    public func finishedReport(number: Int64, at time: Date) throws -> ReportSummary? {
+    /// - Throws: ``CampusError`` `assignment-closed`; the transaction then stores nothing of this batch.
+    public func checkAssignment(_ current: Assignment?) throws {
+        guard let current, current.isOpen else {
+            throw CampusError(
+                .assignmentClosed,
+                "the assignment \(session.assignment.name) was closed during this session; "
+                    + (report == nil ? "nothing more is stored" : "the report is not recorded"))
+        }
+    }
+
+    /// The report this batch completes, numbered `number` and committed at `time`: on time or late by the deadline
+    /// and late policy the assignment has now (`current`, read in the commit's transaction), and with its signed
+    /// receipt. Stores call it inside the transaction that records the report.
+    ///
+    /// - Throws: ``CampusError`` `assignment-closed` when the assignment was closed since the handshake,
+    ///   `deadline-passed` when the submission is late and the assignment refuses late ones; the transaction then
+    ///   stores nothing of this batch.
+    public func finishedReport(number: Int64, at time: Date, assignment current: Assignment?) throws -> ReportSummary? {
         guard var summary = report else { return nil }
-        let assignment = session.assignment
+        try checkAssignment(current)
+        guard let assignment = current else { return nil }
         summary.id = number
         summary.completedAt = Date(timeIntervalSince1970: time.timeIntervalSince1970.rounded(.down))
         summary.assignment = assignment.name

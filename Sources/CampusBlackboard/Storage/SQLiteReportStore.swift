@@ -87,9 +87,6 @@ public final class SQLiteReportStore: ReportStore {
         }
     }
 
-    /// Adds an assignment.
-    ///
-    /// - Throws: ``CampusError`` `malformed-request` when one of that name exists.
     public func addAssignment(_ assignment: Assignment) async throws {
         try await writer.write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM assignment WHERE name = ?", arguments: [assignment.name])
@@ -106,9 +103,6 @@ public final class SQLiteReportStore: ReportStore {
         }
     }
 
-    /// Closes an assignment: it takes no more submissions; what it has is kept.
-    ///
-    /// - Returns: Whether an open assignment of that name was closed.
     public func closeAssignment(named name: String) async throws -> Bool {
         try await writer.write { db in
             try db.execute(sql: "UPDATE assignment SET open = 0 WHERE name = ? AND open = 1", arguments: [name])
@@ -174,6 +168,11 @@ public final class SQLiteReportStore: ReportStore {
                 )
                 session = db.lastInsertedRowID
             }
+            // The assignment as it is now, in this transaction: closing it ends what every open session may store.
+            let current = try Row.fetchOne(
+                db, sql: "SELECT * FROM assignment WHERE name = ?", arguments: [batch.session.assignment.name]
+            ).map(Self.assignment(from:))
+            try batch.checkAssignment(current)
             let insertMessage = try db.cachedStatement(
                 sql: "INSERT INTO message (session, sequence, content, mac, received_at) VALUES (?, ?, ?, ?, ?)"
             )
@@ -186,7 +185,7 @@ public final class SQLiteReportStore: ReportStore {
             guard batch.report != nil else { return SessionBatch.Stored(session: session, report: nil) }
             // The writer is serial, so the next number is free; the receipt names it, so it is signed before the insert.
             let number = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) + 1 FROM report") ?? 1
-            guard let summary = try batch.finishedReport(number: number, at: Date()) else {
+            guard let summary = try batch.finishedReport(number: number, at: Date(), assignment: current) else {
                 return SessionBatch.Stored(session: session, report: nil)
             }
             try db.execute(
