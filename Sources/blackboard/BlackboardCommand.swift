@@ -87,6 +87,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds that sessions in flight may go on after SIGINT or SIGTERM; a second signal ends them.")
     var shutdownGrace: Int = ConnectionLimit.defaultShutdownGraceSeconds
 
+    @Option(help: "Most reports one student may have in one assignment (on time and late together).")
+    var maxReportsPerAssignment: Int = StorageLimits.defaultReportsPerAssignment
+
+    @Option(help: "Most bytes of content one report may have.")
+    var maxReportSize: Int64 = StorageLimits.defaultReportBytes
+
+    @Option(help: "Most bytes of content one student may store, in all reports and unfinished uploads.")
+    var maxStudentStorage: Int64 = StorageLimits.defaultStudentBytes
+
     @Option(help: "Smallest RSA key accepted in cert 2, in bits.")
     var minKeySize: Int = 2048
 
@@ -114,7 +123,9 @@ struct Serve: AsyncParsableCommand {
         if let adminPort = effectiveAdminPort, adminPort != 0, adminPort == port, adminHost == host {
             throw ValidationError("--admin-port must differ from --port")
         }
-        guard maxMessageSize > 0, handshakeTimeout > 0, idleTimeout > 0, maxConnections ?? 1 > 0 else {
+        guard maxMessageSize > 0, handshakeTimeout > 0, idleTimeout > 0, maxConnections ?? 1 > 0,
+            maxReportsPerAssignment > 0, maxReportSize > 0, maxStudentStorage > 0
+        else {
             throw ValidationError("sizes, timeouts and limits must be positive")
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more") }
@@ -151,7 +162,10 @@ struct Serve: AsyncParsableCommand {
                 requested: maxConnections, cap: ConnectionLimit.defaultMaximumConnections, logger: logger),
             minimumKeyBits: minKeySize,
             shutdownGrace: .seconds(Int64(shutdownGrace)),
-            revocation: revocation
+            revocation: revocation,
+            limits: StorageLimits(
+                reportsPerAssignment: maxReportsPerAssignment, reportBytes: maxReportSize,
+                studentBytes: maxStudentStorage)
         )
         // The database first: a Blackboard that cannot store reports must not look healthy.
         let store = try ServerLauncher.start(program: "blackboard", logger: logger) {

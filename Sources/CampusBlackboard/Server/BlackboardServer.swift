@@ -45,6 +45,8 @@ public final class BlackboardServer: FramedService, Sendable {
         /// What to do when cert 2 names an OCSP responder whose answer cannot be had: refuse (`hard`), accept and
         /// log (`soft`), or do not ask (`off`).
         public var revocation: RevocationPolicy.Mode
+        /// What one student may store.
+        public var limits: StorageLimits
 
         public init(
             directory: String = ".",
@@ -63,7 +65,8 @@ public final class BlackboardServer: FramedService, Sendable {
             maximumConnections: Int = ConnectionLimit.defaultMaximumConnections,
             minimumKeyBits: Int = 2048,
             shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds)),
-            revocation: RevocationPolicy.Mode = .hard
+            revocation: RevocationPolicy.Mode = .hard,
+            limits: StorageLimits = StorageLimits()
         ) {
             self.directory = directory
             self.rootCertificatePath = rootCertificatePath
@@ -82,6 +85,7 @@ public final class BlackboardServer: FramedService, Sendable {
             self.shutdownGrace = shutdownGrace
             self.minimumKeyBits = minimumKeyBits
             self.revocation = revocation
+            self.limits = limits
         }
 
         /// The listener's part of the configuration.
@@ -255,9 +259,11 @@ public final class BlackboardServer: FramedService, Sendable {
             revocation: configuration.revocation,
             ocspCache: ocspCache,
             failingResponders: failingResponders,
-            sessionFrameSize: configuration.sessionFrameSize
+            sessionFrameSize: configuration.sessionFrameSize,
+            limits: configuration.limits
         )
         let maximumMessageSize = configuration.maximumMessageSize
+        let limits = configuration.limits
         let idleTimeout = configuration.idleTimeout
         self.server = FramedServer(
             configuration: configuration.framing,
@@ -294,6 +300,8 @@ public final class BlackboardServer: FramedService, Sendable {
             let receiver = ReportReceiver(
                 store: store,
                 maximumMessageSize: maximumMessageSize,
+                limits: limits,
+                storedBefore: handshaken.usage.storedBytes,
                 credentials: handshaken.credentials,
                 observer: observer.logging(to: logger)
             )

@@ -20,6 +20,10 @@ import Synchronization
 struct ReportReceiver {
     let store: any ReportStore
     let maximumMessageSize: Int
+    /// What the student may store; checked as messages arrive, and again in each commit.
+    let limits: StorageLimits
+    /// The student's bytes stored before this session.
+    let storedBefore: Int64
     let credentials: BlackboardHandshake.Credentials
     let observer: SessionObserver
 
@@ -32,7 +36,7 @@ struct ReportReceiver {
         on frames: FrameChannel,
         logger: Logger
     ) async throws -> ReportSummary {
-        let stored = LazySession(record: record, store: store)
+        let stored = LazySession(record: record, store: store, limits: limits)
         do {
             return try await receive(session, storedAs: stored, on: frames, logger: logger)
         } catch {
@@ -93,6 +97,7 @@ struct ReportReceiver {
     ) async throws {
         var records = session.records
         var next: ByteBuffer? = first
+        var reportBytes: Int64 = 0
         while true {
             let payload: ByteBuffer
             if let pending = next {
@@ -103,6 +108,10 @@ struct ReportReceiver {
             }
             switch try records.open(WireMessage.decode(payload), maximumMessageSize: maximumMessageSize) {
             case .message(let sequence, let content, let sealed):
+                // Refused before it is stored: the messages before it are still stored and acknowledged.
+                try limits.checkAdding(
+                    Int64(content.count), toReportOf: reportBytes, storedBytes: storedBefore + reportBytes)
+                reportBytes += Int64(content.count)
                 observer([
                     .messageReceived(studentID: session.studentID, sequence: sequence, content: content, sealed: sealed)
                 ])
@@ -224,11 +233,13 @@ struct ReceiptSigner: Sendable {
 final class LazySession: Sendable {
     let record: SessionRecord
     let store: any ReportStore
+    let limits: StorageLimits
     private let number = Mutex<Int64?>(nil)
 
-    init(record: SessionRecord, store: any ReportStore) {
+    init(record: SessionRecord, store: any ReportStore, limits: StorageLimits) {
         self.record = record
         self.store = store
+        self.limits = limits
     }
 
     /// Commits a batch.
@@ -242,7 +253,8 @@ final class LazySession: Sendable {
             storedSession: number.withLock { $0 },
             messages: messages,
             report: report,
-            signReceipt: report == nil ? nil : signReceipt
+            signReceipt: report == nil ? nil : signReceipt,
+            limits: limits
         )
         let stored = try await store.commit(batch)
         number.withLock { $0 = stored.session }

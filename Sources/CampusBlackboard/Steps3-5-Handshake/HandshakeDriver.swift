@@ -22,6 +22,8 @@ struct HandshakeDriver {
     let failingResponders: FailingResponders
     /// The frame limit once the student is authenticated (until then, handshake messages only).
     let sessionFrameSize: Int
+    /// What one student may store.
+    let limits: StorageLimits
 
     /// How long one OCSP request may take, connecting included.
     static let ocspTimeout = TimeAmount.seconds(BlackboardServer.ocspTimeoutSeconds)
@@ -32,6 +34,8 @@ struct HandshakeDriver {
         var established: BlackboardHandshake.Established
         var assignment: Assignment
         var credentials: BlackboardHandshake.Credentials
+        /// What the student had stored when the session began.
+        var usage: StudentUsage
     }
 
     func run(on frames: FrameChannel, observer: SessionObserver, logger: Logger) async throws -> Session {
@@ -55,6 +59,8 @@ struct HandshakeDriver {
         let certificate = try await verified
         let assignment = try Assignment.resolve(
             request.request.assignment, among: try await store.assignments(), now: Date())
+        let usage = try await store.usage(of: request.studentID, in: assignment.name)
+        try limits.checkNewReport(usage, assignment: assignment.name)
 
         // Step 4.
         let offer = try machine.offer(
@@ -73,6 +79,6 @@ struct HandshakeDriver {
         guard let established = confirmed.established else {
             throw CampusError(.internalError, "the handshake ended without a session")
         }
-        return Session(established: established, assignment: assignment, credentials: identity)
+        return Session(established: established, assignment: assignment, credentials: identity, usage: usage)
     }
 }

@@ -4,7 +4,7 @@ import Synchronization
 
 /// A report store that forgets everything on exit; for unit tests.
 public final class InMemoryReportStore: ReportStore {
-    private struct State {
+    fileprivate struct State {
         var sessions: [SessionRecord] = []
         var messages: [Int64: [StoredMessage]] = [:]
         var reports: [(session: Int64, summary: ReportSummary)] = []
@@ -44,6 +44,11 @@ public final class InMemoryReportStore: ReportStore {
         try state.withLock { state in
             let current = state.assignments.first { $0.name == batch.session.assignment.name }
             try batch.checkAssignment(current)
+            let record = batch.session
+            try batch.checkLimits(
+                sessionBytes: batch.storedSession.map { state.storedBytes(ofSession: $0) } ?? 0,
+                studentBytes: state.storedBytes(of: record.studentID),
+                reportsInAssignment: state.reports(of: record.studentID, in: record.assignment.name))
             var session = batch.storedSession ?? 0
             if batch.storedSession == nil {
                 state.sessions.append(batch.session)
@@ -68,6 +73,14 @@ public final class InMemoryReportStore: ReportStore {
         }
     }
 
+    public func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage {
+        state.withLock { state in
+            StudentUsage(
+                reportsInAssignment: state.reports(of: studentID, in: assignment),
+                storedBytes: state.storedBytes(of: studentID))
+        }
+    }
+
     public func failSession(_ session: Int64, reason: String) async throws {
         // Nothing to record: a failed session has no report, which is all this store is asked for.
     }
@@ -83,5 +96,21 @@ public final class InMemoryReportStore: ReportStore {
             guard let entry = state.reports.first(where: { $0.summary.id == id }) else { return nil }
             return (entry.summary, (state.messages[entry.session] ?? []).sorted { $0.sequence < $1.sequence })
         }
+    }
+}
+
+extension InMemoryReportStore.State {
+    func storedBytes(ofSession session: Int64) -> Int64 {
+        Int64((messages[session] ?? []).reduce(0) { $0 + $1.content.count })
+    }
+
+    func storedBytes(of studentID: StudentID) -> Int64 {
+        sessions.indices.filter { sessions[$0].studentID == studentID }.reduce(0) {
+            $0 + storedBytes(ofSession: Int64($1 + 1))
+        }
+    }
+
+    func reports(of studentID: StudentID, in assignment: String) -> Int {
+        reports.filter { $0.summary.studentID == studentID && $0.summary.assignment == assignment }.count
     }
 }

@@ -31,6 +31,9 @@ public protocol ReportStore: Sendable {
     ///
     /// - Returns: Whether an open assignment of that name was closed.
     func closeAssignment(named name: String) async throws -> Bool
+
+    /// What a student has stored: reports in `assignment`, and bytes of message content in every session.
+    func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage
 }
 
 /// What one commit stores for a session.
@@ -59,17 +62,23 @@ public struct SessionBatch: Sendable {
     public var report: ReportSummary?
     /// Set with ``report``.
     public var signReceipt: ReceiptSigner?
+    /// What the student may store; checked in the commit's transaction.
+    public var limits: StorageLimits
 
     public init(
         session: SessionRecord, storedSession: Int64?, messages: [StoredMessage], report: ReportSummary?,
-        signReceipt: ReceiptSigner? = nil
+        signReceipt: ReceiptSigner? = nil, limits: StorageLimits = StorageLimits()
     ) {
         self.session = session
         self.storedSession = storedSession
         self.messages = messages
         self.report = report
         self.signReceipt = signReceipt
+        self.limits = limits
     }
+
+    /// Bytes of message content in this batch.
+    public var contentBytes: Int64 { Int64(messages.reduce(0) { $0 + $1.content.count }) }
 }
 
 /// A session that passed the handshake.
@@ -164,7 +173,19 @@ public struct ReportSummary: Sendable, Hashable {
 extension SessionBatch {
     /// Codes a store's commit may refuse a batch with, which reach the student as they are (any other failure is
     /// `storage-failed`).
-    public static let refusalCodes: Set<CampusError.Code> = [.assignmentClosed, .deadlinePassed]
+    public static let refusalCodes: Set<CampusError.Code> = [
+        .assignmentClosed, .deadlinePassed, .reportTooLarge, .storageQuotaExceeded, .reportLimitReached,
+    ]
+
+    /// Checks the batch against ``limits``, with what is stored before it, read in the commit's transaction: the
+    /// session's bytes so far, the student's bytes in every session, and the student's reports in the assignment.
+    ///
+    /// - Throws: ``CampusError`` `report-too-large`, `storage-quota-exceeded` or `report-limit-reached`; the
+    ///   transaction then stores nothing of this batch.
+    public func checkLimits(sessionBytes: Int64, studentBytes: Int64, reportsInAssignment: Int) throws {
+        try limits.checkAdding(contentBytes, toReportOf: sessionBytes, storedBytes: studentBytes)
+        if report != nil { try limits.checkReportCount(reportsInAssignment, assignment: session.assignment.name) }
+    }
 
     /// Checks the batch against the session's assignment as it is now, `current` (`nil` when there is none of that
     /// name): an assignment closed since the handshake takes nothing more. Stores call it inside the transaction

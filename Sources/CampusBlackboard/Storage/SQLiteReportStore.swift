@@ -78,6 +78,18 @@ public final class SQLiteReportStore: ReportStore {
             migrator.registerMigration("v3 roster") { db in
                 try db.execute(sql: "CREATE TABLE roster (sid TEXT PRIMARY KEY, name TEXT NOT NULL)")
             }
+            migrator.registerMigration("v4 storage limits") { db in
+                // Each session's bytes of content, kept up to date by every commit, so that a student's total is one
+                // sum over the student's sessions.
+                try db.execute(
+                    sql: """
+                        ALTER TABLE session ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+                        UPDATE session SET stored_bytes =
+                            (SELECT coalesce(sum(length(content)), 0) FROM message WHERE message.session = session.id);
+                        CREATE INDEX session_sid ON session(sid);
+                        """
+                )
+            }
         }
     }
 
@@ -107,6 +119,18 @@ public final class SQLiteReportStore: ReportStore {
         try await writer.write { db in
             try db.execute(sql: "UPDATE assignment SET open = 0 WHERE name = ? AND open = 1", arguments: [name])
             return db.changesCount > 0
+        }
+    }
+
+    public func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage {
+        try await database.read { db in
+            StudentUsage(
+                reportsInAssignment: try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM report WHERE sid = ? AND assignment = ?",
+                    arguments: [studentID.rawValue, assignment]) ?? 0,
+                storedBytes: try Int64.fetchOne(
+                    db, sql: "SELECT coalesce(sum(stored_bytes), 0) FROM session WHERE sid = ?",
+                    arguments: [studentID.rawValue]) ?? 0)
         }
     }
 
@@ -154,8 +178,28 @@ public final class SQLiteReportStore: ReportStore {
     public func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored {
         try await writer.write { db in
             var session = batch.storedSession ?? 0
+            // The assignment as it is now, in this transaction: closing it ends what every open session may store.
+            let current = try Row.fetchOne(
+                db, sql: "SELECT * FROM assignment WHERE name = ?", arguments: [batch.session.assignment.name]
+            ).map(Self.assignment(from:))
+            try batch.checkAssignment(current)
+            let record = batch.session
+            let sessionBytes =
+                try batch.storedSession.flatMap {
+                    try Int64.fetchOne(db, sql: "SELECT stored_bytes FROM session WHERE id = ?", arguments: [$0])
+                } ?? 0
+            let studentBytes =
+                try Int64.fetchOne(
+                    db, sql: "SELECT coalesce(sum(stored_bytes), 0) FROM session WHERE sid = ?",
+                    arguments: [record.studentID.rawValue]) ?? 0
+            let reports =
+                batch.report == nil
+                ? 0
+                : try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM report WHERE sid = ? AND assignment = ?",
+                    arguments: [record.studentID.rawValue, record.assignment.name]) ?? 0
+            try batch.checkLimits(sessionBytes: sessionBytes, studentBytes: studentBytes, reportsInAssignment: reports)
             if batch.storedSession == nil {
-                let record = batch.session
                 try db.execute(
                     sql: """
                         INSERT INTO session (session_id, sid, certificate_serial, peer, started_at, assignment)
@@ -168,11 +212,6 @@ public final class SQLiteReportStore: ReportStore {
                 )
                 session = db.lastInsertedRowID
             }
-            // The assignment as it is now, in this transaction: closing it ends what every open session may store.
-            let current = try Row.fetchOne(
-                db, sql: "SELECT * FROM assignment WHERE name = ?", arguments: [batch.session.assignment.name]
-            ).map(Self.assignment(from:))
-            try batch.checkAssignment(current)
             let insertMessage = try db.cachedStatement(
                 sql: "INSERT INTO message (session, sequence, content, mac, received_at) VALUES (?, ?, ?, ?, ?)"
             )
@@ -181,6 +220,11 @@ public final class SQLiteReportStore: ReportStore {
                     session, Int64(message.sequence), Data(message.content), Data(message.mac),
                     message.receivedAt.timeIntervalSince1970,
                 ])
+            }
+            if !batch.messages.isEmpty {
+                try db.execute(
+                    sql: "UPDATE session SET stored_bytes = stored_bytes + ? WHERE id = ?",
+                    arguments: [batch.contentBytes, session])
             }
             guard batch.report != nil else { return SessionBatch.Stored(session: session, report: nil) }
             // The writer is serial, so the next number is free; the receipt names it, so it is signed before the insert.

@@ -16,4 +16,7 @@ extension ForwardingReportStore {
     func assignments() async throws -> [Assignment] { try await inner.assignments() }
     func addAssignment(_ assignment: Assignment) async throws { try await inner.addAssignment(assignment) }
     func closeAssignment(named name: String) async throws -> Bool { try await inner.closeAssignment(named: name) }
+    func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage {
+        try await inner.usage(of: studentID, in: assignment)
+    }
 }
