@@ -377,6 +377,11 @@ struct Show: AsyncParsableCommand {
         Terminal.line("  certificate serial: \(summary.certificateSerial)")
         Terminal.line("  session ID:         \(summary.sessionID.hexString)")
         Terminal.line("  assignment:         \(summary.assignment)")
+        if let file = summary.file {
+            Terminal.line(
+                "  file:               \(file.name.isEmpty ? "(no name)" : ControlCharacters.escaped(file.name))")
+            Terminal.line("  content type:       \(file.contentType.isEmpty ? "(none)" : file.contentType)")
+        }
         Terminal.line("  deadline:           \(summary.deadline.map(JSONOutput.timestamp) ?? "none")")
         Terminal.line(
             "  completed at:       \(JSONOutput.timestamp(summary.completedAt)) (\(summary.isLate ? "late" : "on time"))"
@@ -396,9 +401,10 @@ struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a report's exact bytes (its messages' contents, in order) to a file.",
         discussion: """
-            The file's SHA-256 equals the digest on the student's receipt; `sha256sum` shows it. With --all, \
-            every report goes to its own file in the --out directory, named <SID>-report-<number>. Existing files \
-            are never replaced.
+            The file's SHA-256 equals the digest on the student's receipt; `sha256sum` shows it. A report uploaded \
+            with `student --file` keeps its file's name: with --out naming an existing directory, the report goes \
+            there as report-<number>-<name>. With --all, every report goes to <assignment>/<SID>/report-<number>-<name> \
+            under the --out directory (report-<number> when it came from no file). Existing files are never replaced.
             """
     )
 
@@ -410,7 +416,7 @@ struct Export: AsyncParsableCommand {
     @Flag(help: "Export every report.")
     var all = false
 
-    @Option(help: "The file to write (a directory, with --all).")
+    @Option(help: "The file to write, or an existing directory to write it into (a directory, with --all).")
     var out: String
 
     func validate() throws {
@@ -426,7 +432,11 @@ struct Export: AsyncParsableCommand {
                 Terminal.error("blackboard export: no report \(report) (see blackboard reports)")
                 throw ExitCode(1)
             }
-            try write(summary, messages, to: out)
+            var isDirectory: ObjCBool = false
+            let target =
+                FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) && isDirectory.boolValue
+                ? SecureFile.join(out, ExportNames.fileName(of: summary)) : out
+            try write(summary, messages, to: target)
             return
         }
         do {
@@ -438,7 +448,14 @@ struct Export: AsyncParsableCommand {
         let summaries = try await store.reports(for: nil)
         for summary in summaries {
             guard let (summary, messages) = try await store.report(summary.id) else { continue }
-            try write(summary, messages, to: SecureFile.join(out, "\(summary.studentID)-report-\(summary.id)"))
+            let path = ExportNames.path(of: summary, under: out)
+            do {
+                try SecureFile.createDirectory(SecureFile.parentDirectory(of: path))
+            } catch {
+                Terminal.error("blackboard export: cannot create the directory of \(path): \(error)")
+                throw ExitCode(1)
+            }
+            try write(summary, messages, to: path)
         }
         Terminal.line("\(Count.of(summaries.count, "report")) exported to \(out)")
     }
@@ -457,9 +474,17 @@ struct Export: AsyncParsableCommand {
             Terminal.error("blackboard export: \(error)")
             throw ExitCode(1)
         }
+        let origin =
+            summary.file.map { file in
+                [
+                    file.name.isEmpty ? nil : ControlCharacters.escaped(file.name),
+                    file.contentType.isEmpty ? nil : file.contentType,
+                ]
+                .compactMap { $0 }.map { ", \($0)" }.joined()
+            } ?? ""
         Terminal.line(
-            "Report \(summary.id) (SID \(summary.studentID), \(Count.of(bytes.count, "byte"))) written to \(path), "
-                + "SHA-256 \(summary.digest.hexString)")
+            "Report \(summary.id) (SID \(summary.studentID)\(origin), \(Count.of(bytes.count, "byte"))) written to "
+                + "\(path), SHA-256 \(summary.digest.hexString)")
     }
 }
 
@@ -482,6 +507,9 @@ struct ReportJSON: Encodable {
     var assignment: String
     var deadline: String?
     var late: Bool
+    /// The name of the file the report came from, as the student sent it; absent when it came from none.
+    var fileName: String?
+    var contentType: String?
     var messages: [Message]?
 
     init(_ summary: ReportSummary) {
@@ -500,6 +528,8 @@ struct ReportJSON: Encodable {
         assignment = summary.assignment
         deadline = summary.deadline.map(JSONOutput.timestamp)
         late = summary.isLate
+        fileName = summary.file.flatMap { $0.name.isEmpty ? nil : $0.name }
+        contentType = summary.file.flatMap { $0.contentType.isEmpty ? nil : $0.contentType }
         self.messages = messages?.map {
             Message(
                 sequence: $0.sequence, receivedAt: JSONOutput.timestamp($0.receivedAt),

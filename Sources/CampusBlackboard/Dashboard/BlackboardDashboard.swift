@@ -124,6 +124,8 @@ public struct BlackboardDashboard: Sendable {
                     "time": ReceiptDocument.timestamp(summary.completedAt), "late": summary.isLate,
                     "serial": summary.certificateSerial, "sha256": summary.digest.hexString,
                     "bytes": summary.totalBytes, "hasReceipt": !summary.receipt.isEmpty,
+                    "fileName": Self.downloadName(of: summary),
+                    "contentType": summary.file.flatMap { $0.contentType.isEmpty ? nil : $0.contentType } ?? "unknown",
                     "fields": (document?.fieldLines() ?? []).map { ["key": $0.0, "value": $0.1] },
                     "messages": messages.map { message -> [String: Any] in
                         let text = String(validating: message.content, as: UTF8.self)
@@ -145,14 +147,14 @@ public struct BlackboardDashboard: Sendable {
             else { return Response(status: .notFound) }
             var buffer = ByteBuffer()
             for message in messages { buffer.writeBytes(message.content) }
-            return Self.download(
-                buffer, name: "\(summary.studentID)-report-\(id).bin", type: "application/octet-stream")
+            return Download.response(
+                buffer, name: Self.downloadName(of: summary), type: summary.file?.contentType ?? "")
         }
         group.get("/reports/:id/receipt.p7s") { _, context -> Response in
             guard let id = context.parameters.get("id", as: Int64.self), let (summary, _) = try await store.report(id),
                 !summary.receipt.isEmpty
             else { return Response(status: .notFound) }
-            return Self.download(
+            return Download.response(
                 ByteBuffer(bytes: summary.receipt), name: "\(summary.assignment)-\(id).p7s",
                 type: "application/pkcs7-signature")
         }
@@ -184,14 +186,11 @@ public struct BlackboardDashboard: Sendable {
         }
     }
 
-    /// The exact bytes, saved under `name` by the browser.
-    static func download(_ bytes: ByteBuffer, name: String, type: String) -> Response {
-        Response(
-            status: .ok,
-            headers: [
-                .contentType: type, .contentDisposition: "attachment; filename=\"\(name)\"",
-                .cacheControl: "no-store",
-            ],
-            body: .init(byteBuffer: bytes))
+    /// The name a report's content is saved under: the student's file name, or `<SID>-report-<number>` with `.txt`
+    /// for text and `.bin` otherwise.
+    static func downloadName(of report: ReportSummary) -> String {
+        if let name = report.file?.name, !name.isEmpty { return name }
+        let isText = report.file?.contentType.lowercased().hasPrefix("text/") ?? false
+        return "\(report.studentID)-report-\(report.id).\(isText ? "txt" : "bin")"
     }
 }

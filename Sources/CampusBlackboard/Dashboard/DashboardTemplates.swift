@@ -54,7 +54,7 @@ enum DashboardTemplates {
     static let report = """
         <p>Student <a href="/students/{{sid}}">{{sid}}</a>, assignment <a href="/assignments/{{assignment}}">{{assignment}}</a>,
         committed {{time}}, {{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}.</p>
-        <p><a href="/reports/{{id}}/content">Download the content</a> ({{bytes}} bytes, SHA-256 <code>{{sha256}}</code>)
+        <p><a href="/reports/{{id}}/content">Download {{fileName}}</a> ({{contentType}}, {{bytes}} bytes, SHA-256 <code>{{sha256}}</code>)
         {{#hasReceipt}} · <a href="/reports/{{id}}/receipt.p7s">Download the signed receipt</a>{{/hasReceipt}}</p>
         <h2>Receipt</h2>
         <div class="scroll"><table>{{#fields}}<tr><th>{{key}}</th><td><code>{{value}}</code></td></tr>{{/fields}}</table></div>

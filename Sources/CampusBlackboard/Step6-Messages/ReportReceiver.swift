@@ -119,8 +119,8 @@ struct ReportReceiver {
                     sequence: sequence, content: content, mac: Array(sealed.suffix(WireMessage.tagLength)),
                     receivedAt: Date())
                 guard await queue.push(.message(message)) else { return }
-            case .end:
-                _ = await queue.push(.end)
+            case .end(_, let file):
+                _ = await queue.push(.end(file))
                 queue.finish()
                 return
             case .keepAlive:
@@ -153,18 +153,23 @@ struct ReportReceiver {
                 totalBytes += UInt64(message.content.count)
                 count = message.sequence
             }
-            let ends = batch.contains { if case .end = $0 { true } else { false } }
+            let end = batch.lazy.compactMap { item -> SubmittedFile?? in
+                if case .end(let file) = item { return .some(file) }
+                return nil
+            }.first
             let summary =
-                ends
-                ? ReportSummary(
-                    sessionID: stored.record.sessionID,
-                    studentID: stored.record.studentID,
-                    certificateSerial: stored.record.certificateSerial,
-                    messageCount: count,
-                    totalBytes: totalBytes,
-                    digest: Array(digest.finalize()),
-                    completedAt: Date()
-                ) : nil
+                end.map { file in
+                    ReportSummary(
+                        sessionID: stored.record.sessionID,
+                        studentID: stored.record.studentID,
+                        certificateSerial: stored.record.certificateSerial,
+                        messageCount: count,
+                        totalBytes: totalBytes,
+                        digest: Array(digest.finalize()),
+                        completedAt: Date(),
+                        file: file
+                    )
+                }
             // One durable commit for the batch: the session's row the first time, the messages, the report.
             let started = ContinuousClock.now
             let report = try await storing(messages.isEmpty ? "the report" : "messages up to \(count)") {
@@ -275,7 +280,8 @@ final class LazySession: Sendable {
 final class VerifiedQueue: Sendable {
     enum Item: Sendable {
         case message(StoredMessage)
-        case end
+        /// The end of the report, with the file it came from when the student said.
+        case end(SubmittedFile?)
     }
 
     private struct State {

@@ -140,6 +140,8 @@ public struct ReportSummary: Sendable, Hashable {
     public var isLate: Bool
     /// The signed receipt (CMS, DER), exactly as sent.
     public var receipt: [UInt8]
+    /// The name and content type of the file the report came from, as the student sent them (checked on receipt).
+    public var file: SubmittedFile?
 
     public init(
         id: Int64 = 0,
@@ -153,8 +155,10 @@ public struct ReportSummary: Sendable, Hashable {
         assignment: String = Assignment.defaultName,
         deadline: Date? = nil,
         isLate: Bool = false,
-        receipt: [UInt8] = []
+        receipt: [UInt8] = [],
+        file: SubmittedFile? = nil
     ) {
+        self.file = file
         self.assignment = assignment
         self.deadline = deadline
         self.isLate = isLate

@@ -90,6 +90,14 @@ public final class SQLiteReportStore: ReportStore {
                         """
                 )
             }
+            migrator.registerMigration("v5 file names") { db in
+                try db.execute(
+                    sql: """
+                        ALTER TABLE report ADD COLUMN file_name TEXT;
+                        ALTER TABLE report ADD COLUMN content_type TEXT;
+                        """
+                )
+            }
         }
     }
 
@@ -235,13 +243,14 @@ public final class SQLiteReportStore: ReportStore {
             try db.execute(
                 sql: """
                     INSERT INTO report (id, session, sid, certificate_serial, message_count, total_bytes, digest,
-                        completed_at, assignment, deadline, late, receipt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        completed_at, assignment, deadline, late, receipt, file_name, content_type)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     number, session, summary.studentID.rawValue, summary.certificateSerial, Int64(summary.messageCount),
                     Int64(summary.totalBytes), Data(summary.digest), summary.completedAt.timeIntervalSince1970,
                     summary.assignment, summary.deadline?.timeIntervalSince1970, summary.isLate, Data(summary.receipt),
+                    summary.file?.name, summary.file?.contentType,
                 ]
             )
             try db.execute(sql: "UPDATE session SET status = 'complete' WHERE id = ?", arguments: [session])
@@ -332,7 +341,11 @@ public final class SQLiteReportStore: ReportStore {
             assignment: row["assignment"],
             deadline: (row["deadline"] as Double?).map(Date.init(timeIntervalSince1970:)),
             isLate: row["late"],
-            receipt: [UInt8](row["receipt"] as Data)
+            receipt: [UInt8](row["receipt"] as Data),
+            // Checked when it arrived; read again through the same rules, so nothing else reaches a path or a header.
+            file: (row["file_name"] as String?).flatMap { name in
+                try? SubmittedFile(name: name, contentType: row["content_type"] ?? "")
+            }
         )
     }
 }

@@ -33,6 +33,8 @@ public struct UploadClient: Sendable {
         public var keepAliveInterval: Duration
         /// Whether a person types the report: after the handshake the Student says how.
         public var announcesTyping: Bool
+        /// The name and content type of the file the report comes from, sent sealed with the end of the report.
+        public var file: SubmittedFile?
 
         public init(
             blackboard: ServerAddress = .defaultBlackboard,
@@ -45,8 +47,10 @@ public struct UploadClient: Sendable {
             maximumMessageSize: Int = 1024 * 1024,
             allowsEmptyReport: Bool = false,
             keepAliveInterval: Duration = .seconds(KeepAlive.intervalSeconds),
-            announcesTyping: Bool = false
+            announcesTyping: Bool = false,
+            file: SubmittedFile? = nil
         ) {
+            self.file = file
             self.blackboard = blackboard
             self.root = root
             self.blackboardName = blackboardName
@@ -215,7 +219,7 @@ public struct UploadClient: Sendable {
         }
         // The end goes out at once, behind the last messages: Blackboard can store them and the report in one
         // commit. Every acknowledgement must still arrive, and then the receipt.
-        try await frames.send(records.end())
+        try await frames.send(records.end(file: configuration.file))
         while true {
             guard case .receipt(let signed) = try await nextFromBlackboard() else { continue }
             let verified = try await checkReceipt(
