@@ -167,10 +167,7 @@ struct Serve: AsyncParsableCommand {
                 reportsPerAssignment: maxReportsPerAssignment, reportBytes: maxReportSize,
                 studentBytes: maxStudentStorage)
         )
-        // The database first: a Blackboard that cannot store reports must not look healthy.
-        let store = try ServerLauncher.start(program: "blackboard", logger: logger) {
-            try BlackboardServer.openStore(configuration: configuration)
-        }
+        // The ports first, as cuhk does: a port that is taken leaves no new blackboard.db behind.
         let listener = try await ServerLauncher.bind(program: "blackboard", host: host, port: port) {
             try await BlackboardServer.listen(configuration: configuration, logger: logger)
         }
@@ -181,6 +178,10 @@ struct Serve: AsyncParsableCommand {
             ) {
                 try await HTTPServing.checkPortIsFree(host: adminHost, port: adminPort)
             }
+        }
+        // Then the database, before anything is served: a Blackboard that cannot store reports must not look healthy.
+        let store = try ServerLauncher.start(program: "blackboard", logger: logger) {
+            try BlackboardServer.openStore(configuration: configuration)
         }
         let server = try ServerLauncher.start(program: "blackboard", logger: logger) {
             try BlackboardServer(
@@ -278,7 +279,11 @@ struct Reports: AsyncParsableCommand {
     @Flag(help: "Only each student's latest report.")
     var latest = false
 
-    @Option(help: "Per student, the latest submission to this assignment, on time or late, and how many there were.")
+    @Option(
+        help: ArgumentHelp(
+            "Per student, the submission to this assignment that counts, and how many there were.",
+            discussion: "The latest on-time submission counts; a late resubmission is kept and listed with --sid "
+                + "but does not replace it. Without an on-time submission, the latest late one counts."))
     var assignment: String?
 
     @Flag(help: "Print JSON (a stable format, see README) instead of a table.")
@@ -300,7 +305,11 @@ struct Reports: AsyncParsableCommand {
             return
         }
         if latest {
-            reports = LatestSubmission.byStudent(reports).values.map(\.report).sorted { $0.id < $1.id }
+            var latest: [StudentID: ReportSummary] = [:]
+            for report in reports where report.id > latest[report.studentID]?.id ?? 0 {
+                latest[report.studentID] = report
+            }
+            reports = latest.values.sorted { $0.id < $1.id }
         }
         if json {
             try JSONOutput.print(reports.map(ReportJSON.init))
@@ -321,35 +330,41 @@ struct Reports: AsyncParsableCommand {
         Terminal.line(Count.of(reports.count, "report"))
     }
 
-    /// One line per student: the latest submission counts.
+    /// One line per student: the submission that counts (``CountedSubmission``).
     private func printSubmissions(_ reports: [ReportSummary], to assignment: String) throws {
-        let rows = LatestSubmission.byStudent(reports).values.sorted {
+        let rows = CountedSubmission.byStudent(reports).values.sorted {
             $0.report.studentID.rawValue < $1.report.studentID.rawValue
         }
         if json {
             try JSONOutput.print(
-                rows.map { SubmissionJSON(report: ReportJSON($0.report), submissions: $0.count) })
+                rows.map {
+                    SubmissionJSON(report: ReportJSON($0.report), submissions: $0.count, lateAfter: $0.lateAfter)
+                })
             return
         }
         Terminal.line("Assignment \(assignment)")
-        Terminal.line("SID         REPORT  SUBMITTED AT          STATUS   SUBMISSIONS  BYTES")
+        Terminal.line("SID         COUNTS  SUBMITTED AT          STATUS   SUBMISSIONS  LATE AFTER  BYTES")
         for row in rows {
             Terminal.line(
                 [
                     row.report.studentID.rawValue, String(row.report.id).padded(to: 6),
                     JSONOutput.timestamp(row.report.completedAt),
                     (row.report.isLate ? "late" : "on time").padded(to: 7),
-                    String(row.count).padded(to: 11), String(row.report.totalBytes),
+                    String(row.count).padded(to: 11), String(row.lateAfter).padded(to: 10),
+                    String(row.report.totalBytes),
                 ].joined(separator: "  "))
         }
         Terminal.line(Count.of(rows.count, "student") + ", " + Count.of(reports.count, "submission"))
     }
 }
 
-/// A student's latest submission in `blackboard reports --assignment NAME --json`.
+/// A student's counted submission in `blackboard reports --assignment NAME --json`.
 struct SubmissionJSON: Encodable {
+    /// The submission that counts.
     var report: ReportJSON
     var submissions: Int
+    /// Late submissions after the counted one, kept but not counted.
+    var lateAfter: Int
 }
 
 struct Show: AsyncParsableCommand {

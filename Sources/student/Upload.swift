@@ -76,13 +76,18 @@ struct Upload: AsyncParsableCommand {
             // Local things first: nothing is asked of CUHK for a report that cannot be sent.
             try source.check(maximumMessageSize: maxMessageSize, allowsEmpty: allowEmpty)
             let typing = source.isStandardInput && isatty(STDIN_FILENO) == 1
+            // Then Blackboard, before enrolling: is the assignment open, and must one be named?
+            let address = ServerAddress(blackboard) ?? .defaultBlackboard
+            if let open = try await AssignmentCheck.openAssignments(at: address) {
+                _ = try AssignmentCheck.choose(assignment ?? "", among: open)
+            }
             let credentials = try await options.enroll()
             // Blackboard must prove it holds a certificate from the CUHK root pinned at enrollment.
             let root = try options.enrollment().uploadRoot()
             var feed = try source.feed()
             let client = UploadClient(
                 configuration: .init(
-                    blackboard: ServerAddress(blackboard) ?? .defaultBlackboard,
+                    blackboard: address,
                     root: root,
                     blackboardName: blackboardName,
                     assignment: assignment ?? "",

@@ -207,6 +207,28 @@ import Testing
         }
     }
 
+    /// Every table's columns have different names (the assignments page had two "Late" columns: the policy and the
+    /// count).
+    @Test func noTableHasTwoColumnsOfTheSameName() async throws {
+        let (_, admin) = try await Self.make()
+        try await Application(router: admin.router()).test(.router) { client in
+            let (cookie, _) = try await Self.login(client, token: admin.token)
+            for path in ["/", "/assignments/report", "/students/1155123456", "/reports/1"] {
+                let html = String(
+                    buffer: try await client.execute(uri: path, method: .get, headers: [.cookie: cookie]).body)
+                for row in html.components(separatedBy: "<tr>") where row.contains("<th>") {
+                    let headers = row.components(separatedBy: "<th>").dropFirst().map {
+                        String($0.prefix { $0 != "<" })
+                    }
+                    #expect(Set(headers).count == headers.count, "\(path): \(headers)")
+                }
+            }
+            let assignments = String(
+                buffer: try await client.execute(uri: "/", method: .get, headers: [.cookie: cookie]).body)
+            #expect(assignments.contains("<th>Late submissions</th>") && assignments.contains("<th>Only late</th>"))
+        }
+    }
+
     @Test func failedLoginsAreCountedPerClient() {
         let sessions = AdminSessions(token: String(repeating: "a", count: 64))
         for _ in 0..<AdminSessions.failuresAllowed {

@@ -33,7 +33,7 @@ public struct BlackboardDashboard: Sendable {
             let reports = try await store.reports(for: nil)
             let roster = try await store.roster()
             let rows: [[String: Any]] = assignments.map { assignment in
-                let latest = LatestSubmission.byStudent(reports.filter { $0.assignment == assignment.name })
+                let latest = CountedSubmission.byStudent(reports.filter { $0.assignment == assignment.name })
                 let submitted = Set(latest.keys)
                 var row: [String: Any] = [
                     "name": assignment.name,
@@ -63,7 +63,7 @@ public struct BlackboardDashboard: Sendable {
                     "No such assignment", "There is no assignment \(name).", session: context.session, status: .notFound
                 )
             }
-            let latest = LatestSubmission.byStudent(try await store.reports(for: nil).filter { $0.assignment == name })
+            let latest = CountedSubmission.byStudent(try await store.reports(for: nil).filter { $0.assignment == name })
             let roster = try await store.roster()
             let names = Dictionary(roster.map { ($0.studentID, $0.name) }, uniquingKeysWith: { first, _ in first })
             let rows: [[String: Any]] = latest.values.sorted {
@@ -74,6 +74,7 @@ public struct BlackboardDashboard: Sendable {
                     "sid": entry.report.studentID.rawValue, "name": names[entry.report.studentID] ?? "",
                     "report": entry.report.id, "time": ReceiptDocument.timestamp(entry.report.completedAt),
                     "late": entry.report.isLate, "count": entry.count, "bytes": entry.report.totalBytes,
+                    "lateAfter": entry.lateAfter, "hasLateAfter": entry.lateAfter > 0,
                 ]
             }
             let missing = roster.filter { latest[$0.studentID] == nil }.map {
@@ -94,6 +95,10 @@ public struct BlackboardDashboard: Sendable {
                     "Not a student ID", StudentID.requirement, session: context.session, status: .badRequest)
             }
             let reports = try await store.reports(for: studentID).reversed()
+            let counted = Set(
+                Dictionary(grouping: reports, by: \.assignment).values.compactMap {
+                    CountedSubmission.byStudent(Array($0))[studentID]?.report.id
+                })
             let name = try await store.roster().first { $0.studentID == studentID }?.name ?? ""
             return pages.page(
                 "student", title: "Student \(studentID)",
@@ -104,6 +109,7 @@ public struct BlackboardDashboard: Sendable {
                             "report": report.id, "assignment": report.assignment,
                             "time": ReceiptDocument.timestamp(report.completedAt), "late": report.isLate,
                             "messages": report.messageCount, "bytes": report.totalBytes,
+                            "counts": counted.contains(report.id),
                         ]
                     },
                 ],

@@ -278,7 +278,11 @@ public final class BlackboardServer: FramedService, Sendable {
             let started = ContinuousClock.now
             let handshaken: HandshakeDriver.Session
             do {
-                handshaken = try await handshake.run(on: frames, observer: observer, logger: logger)
+                // An assignments query is answered before any certificate, and ends the connection.
+                guard let session = try await handshake.run(on: frames, observer: observer, logger: logger) else {
+                    return
+                }
+                handshaken = session
             } catch {
                 let code = (error as? CampusError)?.code ?? .connectionClosed
                 observer([.handshakeFinished(refusal: code, duration: ContinuousClock.now - started)])

@@ -38,11 +38,20 @@ struct HandshakeDriver {
         var usage: StudentUsage
     }
 
-    func run(on frames: FrameChannel, observer: SessionObserver, logger: Logger) async throws -> Session {
+    /// Runs steps 3–5, or answers an assignments query.
+    ///
+    /// - Returns: The session, or `nil` when the connection only asked which assignments are open (and has its
+    ///   answer).
+    func run(on frames: FrameChannel, observer: SessionObserver, logger: Logger) async throws -> Session? {
         var machine = BlackboardHandshake()
 
-        // Step 3.
+        // Step 3, or the question a Student asks before it enrolls.
         let requestPayload = try await frames.receivePayload()
+        if (try? WireMessage.decode(requestPayload)) == .assignmentsQuery {
+            try await frames.send(.assignmentList(try await Self.openAssignments(in: store)))
+            logger.info("answered an assignments query")
+            return nil
+        }
         let (request, events) = try machine.receiveRequest(requestPayload)
         observer(events)
         let identity = try credentials.current()
@@ -80,5 +89,13 @@ struct HandshakeDriver {
             throw CampusError(.internalError, "the handshake ended without a session")
         }
         return Session(established: established, assignment: assignment, credentials: identity, usage: usage)
+    }
+
+    /// The open assignments, oldest first, as an `assignmentList` carries them (at most
+    /// ``WireMessage/maximumListedAssignments``).
+    static func openAssignments(in store: any ReportStore) async throws -> [ListedAssignment] {
+        try await store.assignments().filter(\.isOpen).prefix(WireMessage.maximumListedAssignments).map {
+            ListedAssignment(name: $0.name, deadline: $0.deadlineText, refusesLate: $0.late == .refuse)
+        }
     }
 }

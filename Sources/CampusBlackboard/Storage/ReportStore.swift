@@ -232,19 +232,3 @@ extension SessionBatch {
         return summary
     }
 }
-
-/// A student's latest report among some reports (the latest counts), with how many there were.
-public struct LatestSubmission: Sendable {
-    public var report: ReportSummary
-    public var count: Int
-
-    /// Each student's latest report in `reports`, by student.
-    public static func byStudent(_ reports: [ReportSummary]) -> [StudentID: LatestSubmission] {
-        var latest: [StudentID: LatestSubmission] = [:]
-        for report in reports.sorted(by: { $0.id < $1.id }) {
-            latest[report.studentID] = LatestSubmission(
-                report: report, count: (latest[report.studentID]?.count ?? 0) + 1)
-        }
-        return latest
-    }
-}
