@@ -109,6 +109,14 @@ struct Serve: AsyncParsableCommand {
         ))
     var revocation: RevocationPolicy.Mode = .hard
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds between two fetches of CUHK's revocation list.",
+            discussion: "The list beside the OCSP responder each certificate names (GET /crl on CUHK's OCSP port); "
+                + "a revoked certificate's new sessions are refused, and its open ones ended, within this time. "
+                + "Not fetched with --revocation off."))
+    var crlInterval: Int = RevocationListDefaults.pollIntervalSeconds
+
     @Option(help: "Operational log level (standard error).")
     var logLevel: Logger.Level = .info
 
@@ -124,7 +132,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--admin-port must differ from --port")
         }
         guard maxMessageSize > 0, handshakeTimeout > 0, idleTimeout > 0, maxConnections ?? 1 > 0,
-            maxReportsPerAssignment > 0, maxReportSize > 0, maxStudentStorage > 0
+            maxReportsPerAssignment > 0, maxReportSize > 0, maxStudentStorage > 0, crlInterval > 0
         else {
             throw ValidationError("sizes, timeouts and limits must be positive")
         }
@@ -165,7 +173,8 @@ struct Serve: AsyncParsableCommand {
             revocation: revocation,
             limits: StorageLimits(
                 reportsPerAssignment: maxReportsPerAssignment, reportBytes: maxReportSize,
-                studentBytes: maxStudentStorage)
+                studentBytes: maxStudentStorage),
+            revocationListInterval: .seconds(crlInterval)
         )
         // The ports first, as cuhk does: a port that is taken leaves no new blackboard.db behind.
         let listener = try await ServerLauncher.bind(program: "blackboard", host: host, port: port) {

@@ -229,6 +229,24 @@ import Testing
         }
     }
 
+    /// A report made with a certificate that CUHK revoked afterwards is marked on every page that lists it.
+    @Test func reportsOfARevokedCertificateAreMarked() async throws {
+        let (store, admin) = try await Self.make()
+        try await store.recordRevocations([
+            LearnedRevocation(
+                serial: "ab", revokedAt: Date().addingTimeInterval(60), reasonCode: 1, learnedAt: Date())
+        ])
+        try await Application(router: admin.router()).test(.router) { client in
+            let (cookie, _) = try await Self.login(client, token: admin.token)
+            for path in ["/reports/1", "/students/1155123456", "/assignments/report"] {
+                let html = String(
+                    buffer: try await client.execute(uri: path, method: .get, headers: [.cookie: cookie]).body)
+                #expect(html.contains("keyCompromise"), "\(path)")
+                #expect(html.contains("after this report"), "\(path)")
+            }
+        }
+    }
+
     @Test func failedLoginsAreCountedPerClient() {
         let sessions = AdminSessions(token: String(repeating: "a", count: 64))
         for _ in 0..<AdminSessions.failuresAllowed {

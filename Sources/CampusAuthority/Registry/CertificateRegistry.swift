@@ -31,6 +31,31 @@ public protocol CertificateRegistry: Sendable {
     /// - Returns: The certificates revoked now (none if there were none).
     func revokeAll(of studentID: StudentID, reason: RevocationReason, at time: Date) async throws
         -> [IssuedCertificate]
+
+    /// Every revoked certificate's serial with its revocation, in the order they were revoked: what the revocation
+    /// list says.
+    func revokedSerials() async throws -> [RevokedSerial]
+}
+
+/// A revoked certificate, as the revocation list names it.
+public struct RevokedSerial: Sendable, Hashable {
+    /// Lower-case hex.
+    public var serial: String
+    public var revocation: Revocation
+
+    public init(serial: String, revocation: Revocation) {
+        self.serial = serial
+        self.revocation = revocation
+    }
+}
+
+extension CertificateRegistry {
+    /// From every recorded certificate; a registry with an index does better.
+    public func revokedSerials() async throws -> [RevokedSerial] {
+        try await certificates(for: nil).compactMap { certificate in
+            certificate.revocation.map { RevokedSerial(serial: certificate.serial, revocation: $0) }
+        }.sorted { ($0.revocation.time, $0.serial) < ($1.revocation.time, $1.serial) }
+    }
 }
 
 /// A registry failure.

@@ -59,6 +59,7 @@ public struct OCSPHTTPServer: Service {
             let answer = await responder.respond(to: bytes, logger: context.logger)
             return Self.response(answer, maxAge: Int(responder.configuration.validity))
         }
+        RevocationListRoute.add(to: router, responder: responder)
         router.post("/", use: post)
         router.post("**", use: post)
         router.get("**", use: get)

@@ -64,18 +64,19 @@ public struct BlackboardDashboard: Sendable {
                 )
             }
             let latest = CountedSubmission.byStudent(try await store.reports(for: nil).filter { $0.assignment == name })
+            let revocations = try await Self.revocationsBySerial(store)
             let roster = try await store.roster()
             let names = Dictionary(roster.map { ($0.studentID, $0.name) }, uniquingKeysWith: { first, _ in first })
             let rows: [[String: Any]] = latest.values.sorted {
                 $0.report.studentID.rawValue < $1.report.studentID.rawValue
             }
             .map { entry in
-                [
+                Self.revocationMark(of: entry.report, revocations).merging([
                     "sid": entry.report.studentID.rawValue, "name": names[entry.report.studentID] ?? "",
                     "report": entry.report.id, "time": ReceiptDocument.timestamp(entry.report.completedAt),
                     "late": entry.report.isLate, "count": entry.count, "bytes": entry.report.totalBytes,
                     "lateAfter": entry.lateAfter, "hasLateAfter": entry.lateAfter > 0,
-                ]
+                ]) { $1 }
             }
             let missing = roster.filter { latest[$0.studentID] == nil }.map {
                 ["sid": $0.studentID.rawValue, "name": $0.name]
@@ -100,17 +101,18 @@ public struct BlackboardDashboard: Sendable {
                     CountedSubmission.byStudent(Array($0))[studentID]?.report.id
                 })
             let name = try await store.roster().first { $0.studentID == studentID }?.name ?? ""
+            let revocations = try await Self.revocationsBySerial(store)
             return pages.page(
                 "student", title: "Student \(studentID)",
                 values: [
                     "sid": studentID.rawValue, "name": name,
                     "reports": reports.map { report -> [String: Any] in
-                        [
+                        Self.revocationMark(of: report, revocations).merging([
                             "report": report.id, "assignment": report.assignment,
                             "time": ReceiptDocument.timestamp(report.completedAt), "late": report.isLate,
                             "messages": report.messageCount, "bytes": report.totalBytes,
                             "counts": counted.contains(report.id),
-                        ]
+                        ]) { $1 }
                     },
                 ],
                 session: context.session, refresh: Self.refreshSeconds)
@@ -123,9 +125,10 @@ public struct BlackboardDashboard: Sendable {
                     "No such submission", "There is no such submission.", session: context.session, status: .notFound)
             }
             let document = try? ReceiptSigner.document(for: summary)
+            let revocations = try await Self.revocationsBySerial(store)
             return pages.page(
                 "report", title: "Submission \(id)",
-                values: [
+                values: Self.revocationMark(of: summary, revocations).merging([
                     "id": id, "sid": summary.studentID.rawValue, "assignment": summary.assignment,
                     "time": ReceiptDocument.timestamp(summary.completedAt), "late": summary.isLate,
                     "serial": summary.certificateSerial, "sha256": summary.digest.hexString,
@@ -144,7 +147,7 @@ public struct BlackboardDashboard: Sendable {
                             "hex": Array(message.content.prefix(32)).hexString,
                         ]
                     },
-                ],
+                ]) { $1 },
                 session: context.session)
         }
         group.get("/reports/:id/content") { _, context -> Response in
@@ -190,6 +193,22 @@ public struct BlackboardDashboard: Sendable {
             _ = try await store.closeAssignment(named: context.parameters.get("name") ?? "")
             return .redirect(to: "/", type: .normal)
         }
+    }
+
+    /// The revocations Blackboard learned from CUHK's revocation list, by serial.
+    static func revocationsBySerial(_ store: SQLiteReportStore) async throws -> [String: LearnedRevocation] {
+        Dictionary(try await store.revocations().map { ($0.serial, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The mark of a report whose certificate CUHK revoked: when, why, and whether after the report was committed
+    /// (the report stands, but the key that made it may have been someone else's since) or before it.
+    static func revocationMark(of report: ReportSummary, _ revocations: [String: LearnedRevocation]) -> [String: Any] {
+        guard let revocation = revocations[report.certificateSerial] else { return ["revoked": false] }
+        return [
+            "revoked": true, "revokedAt": ReceiptDocument.timestamp(revocation.revokedAt),
+            "revokedReason": revocation.reason,
+            "revokedWhen": revocation.revokedAt > report.completedAt ? "after this report" : "before this report",
+        ]
     }
 
     /// The name a report's content is saved under: the student's file name, or `<SID>-report-<number>` with `.txt`

@@ -32,7 +32,7 @@ enum DashboardTemplates {
         <tr><th>SID</th><th>Name</th><th>Counted submission</th><th>Status</th><th>Submissions</th><th>Late after it (not counted)</th><th>Bytes</th></tr>
         {{#rows}}
         <tr><td><a href="/students/{{sid}}">{{sid}}</a></td><td>{{name}}</td><td><a href="/reports/{{report}}">{{time}}</a></td>
-        <td>{{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}</td><td>{{count}}</td><td>{{#hasLateAfter}}<a href="/students/{{sid}}"><span class="late">{{lateAfter}}</span></a>{{/hasLateAfter}}</td><td>{{bytes}}</td></tr>
+        <td>{{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}{{#revoked}} <span class="late">certificate revoked {{revokedAt}} ({{revokedReason}}), {{revokedWhen}}</span>{{/revoked}}</td><td>{{count}}</td><td>{{#hasLateAfter}}<a href="/students/{{sid}}"><span class="late">{{lateAfter}}</span></a>{{/hasLateAfter}}</td><td>{{bytes}}</td></tr>
         {{/rows}}
         {{^rows}}<tr><td colspan="7" class="muted">No submission yet.</td></tr>{{/rows}}
         </table></div>
@@ -45,7 +45,7 @@ enum DashboardTemplates {
         <tr><th>Submission</th><th>Assignment</th><th>Committed</th><th>Status</th><th>Counts</th><th>Messages</th><th>Bytes</th></tr>
         {{#reports}}
         <tr><td><a href="/reports/{{report}}">{{report}}</a></td><td><a href="/assignments/{{assignment}}">{{assignment}}</a></td><td>{{time}}</td>
-        <td>{{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}</td><td>{{#counts}}counts{{/counts}}{{^counts}}<span class="muted">kept, not counted</span>{{/counts}}</td><td>{{messages}}</td><td>{{bytes}}</td></tr>
+        <td>{{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}{{#revoked}} <span class="late">certificate revoked {{revokedAt}} ({{revokedReason}}), {{revokedWhen}}</span>{{/revoked}}</td><td>{{#counts}}counts{{/counts}}{{^counts}}<span class="muted">kept, not counted</span>{{/counts}}</td><td>{{messages}}</td><td>{{bytes}}</td></tr>
         {{/reports}}
         {{^reports}}<tr><td colspan="7" class="muted">No submission.</td></tr>{{/reports}}
         </table></div>
@@ -54,6 +54,7 @@ enum DashboardTemplates {
     static let report = """
         <p>Student <a href="/students/{{sid}}">{{sid}}</a>, assignment <a href="/assignments/{{assignment}}">{{assignment}}</a>,
         committed {{time}}, {{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}.</p>
+        {{#revoked}}<p><span class="late">CUHK revoked the certificate this report was made with (serial <code>{{serial}}</code>) at {{revokedAt}}, reason {{revokedReason}}: {{revokedWhen}}.</span> The report stays as it was received; with the reason keyCompromise, the key may already have been someone else's when it was made.</p>{{/revoked}}
         <p><a href="/reports/{{id}}/content">Download {{fileName}}</a> ({{contentType}}, {{bytes}} bytes, SHA-256 <code>{{sha256}}</code>)
         {{#hasReceipt}} · <a href="/reports/{{id}}/receipt.p7s">Download the signed receipt</a>{{/hasReceipt}}</p>
         <h2>Receipt</h2>

@@ -13,6 +13,8 @@ struct OCSPHTTPRequester: OCSPRequester {
     let cache: OCSPResponseCache
     /// Responders that failed a moment ago: not asked again until they have had time to recover.
     let failures: FailingResponders
+    /// Hears each responder URL a verified cert 2 names (the revocation list beside it is then watched).
+    var responderNamed: @Sendable (String) -> Void = { _ in }
     /// The trusted root: only responses it signed are cached.
     let issuer: Certificate
     /// How long one request may take; below swift-certificates' 10 s for the whole check.
@@ -29,6 +31,7 @@ struct OCSPHTTPRequester: OCSPRequester {
     func query(request: [UInt8], uri: String) async -> OCSPRequesterQueryResult {
         let ids = (try? OCSPRequestMessage(derEncoded: request))?.certificateIDs ?? []
         let key = ids.count == 1 ? OCSPResponseCache.Key(url: uri, certificateID: ids[0].derEncoded) : nil
+        responderNamed(uri)
         if let key, let cached = cache.response(for: key, at: Date()) {
             return .response(cached)
         }

@@ -47,6 +47,8 @@ public final class BlackboardServer: FramedService, Sendable {
         public var revocation: RevocationPolicy.Mode
         /// What one student may store.
         public var limits: StorageLimits
+        /// How often CUHK's revocation list is fetched.
+        public var revocationListInterval: Duration
 
         public init(
             directory: String = ".",
@@ -66,8 +68,10 @@ public final class BlackboardServer: FramedService, Sendable {
             minimumKeyBits: Int = 2048,
             shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds)),
             revocation: RevocationPolicy.Mode = .hard,
-            limits: StorageLimits = StorageLimits()
+            limits: StorageLimits = StorageLimits(),
+            revocationListInterval: Duration = .seconds(RevocationListDefaults.pollIntervalSeconds)
         ) {
+            self.revocationListInterval = revocationListInterval
             self.directory = directory
             self.rootCertificatePath = rootCertificatePath
             self.certificatePath = certificatePath
@@ -145,6 +149,13 @@ public final class BlackboardServer: FramedService, Sendable {
     public let ocspCache: OCSPResponseCache
     /// The OCSP responders that failed a moment ago.
     public let failingResponders: FailingResponders
+    /// The revoked certificates CUHK's revocation lists named.
+    public let revoked: RevokedCertificates
+    /// The sessions open now, by certificate, so that a revocation ends them.
+    public let openSessions: OpenSessions
+    /// Fetches CUHK's revocation list every few seconds (unless `--revocation off`).
+    public let revocationList: RevocationListPoller
+    private let pollsRevocationList: Bool
     private let server: FramedServer
     /// The web interface, when configured.
     public let admin: AdminServer?
@@ -208,6 +219,15 @@ public final class BlackboardServer: FramedService, Sendable {
         self.ocspCache = ocspCache
         let failingResponders = FailingResponders()
         self.failingResponders = failingResponders
+        let revoked = RevokedCertificates()
+        self.revoked = revoked
+        let openSessions = OpenSessions()
+        self.openSessions = openSessions
+        let revocationList = RevocationListPoller(
+            interval: configuration.revocationListInterval, roots: roots, store: store, revoked: revoked,
+            sessions: openSessions, logger: logger)
+        self.revocationList = revocationList
+        self.pollsRevocationList = configuration.revocation != .off
         if (try? roots.currentRoot()) == nil {
             reporter(.verification, "No trusted root at \(configuration.rootPath) yet; handshakes wait for it")
             logger.warning("trusted root missing", metadata: ["path": "\(configuration.rootPath)"])
@@ -259,6 +279,8 @@ public final class BlackboardServer: FramedService, Sendable {
             revocation: configuration.revocation,
             ocspCache: ocspCache,
             failingResponders: failingResponders,
+            revoked: revoked,
+            revocationList: revocationList,
             sessionFrameSize: configuration.sessionFrameSize,
             limits: configuration.limits
         )
@@ -292,6 +314,12 @@ public final class BlackboardServer: FramedService, Sendable {
             let session = handshaken.established
             var logger = logger
             logger[metadataKey: "sid"] = "\(session.studentID)"
+            // A revocation learned from now on ends this session; one learned before its handshake ended refuses it.
+            let registration = openSessions.register(serial: session.certificateSerial, writer: frames.writer)
+            defer { registration.end() }
+            if let revocation = revoked.revocation(of: session.certificateSerial) {
+                throw revocation.error(endingSession: true)
+            }
             await frames.setTimeout(idleTimeout, waitingFor: "the next report message")
             let record = SessionRecord(
                 sessionID: session.sessionID,
@@ -327,11 +355,18 @@ public final class BlackboardServer: FramedService, Sendable {
     }
 
     public func run() async throws {
-        guard let admin else { return try await server.run() }
-        // Both in child tasks: when one fails (its port is taken), the group cancels the other.
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await admin.run() }
-            group.addTask { try await self.server.run() }
+        try await withThrowingTaskGroup(of: Void.self) { polling in
+            // The revocation list is polled until the server stops.
+            if pollsRevocationList {
+                let revocationList = revocationList
+                polling.addTask { await revocationList.run() }
+            }
+            defer { polling.cancelAll() }
+            // Both in child tasks: when one fails (its port is taken), the group cancels the other.
+            try await withThrowingDiscardingTaskGroup { group in
+                if let admin { group.addTask { try await admin.run() } }
+                group.addTask { try await self.server.run() }
+            }
         }
     }
 

@@ -20,6 +20,10 @@ struct HandshakeDriver {
     let revocation: RevocationPolicy.Mode
     let ocspCache: OCSPResponseCache
     let failingResponders: FailingResponders
+    /// What CUHK's revocation lists said; consulted before OCSP.
+    let revoked: RevokedCertificates
+    /// Watches the revocation list beside each OCSP responder a verified cert 2 names.
+    let revocationList: RevocationListPoller
     /// The frame limit once the student is authenticated (until then, handshake messages only).
     let sessionFrameSize: Int
     /// What one student may store.
@@ -58,10 +62,15 @@ struct HandshakeDriver {
         let root = try roots.currentRoot()
         // Verification runs in a child task: its deep async frames go with that task instead of staying in this
         // long-lived session task's allocator for as long as the session is open.
-        let requester = OCSPHTTPRequester(
+        var requester = OCSPHTTPRequester(
             client: RevocationHTTPClient.shared, cache: ocspCache, failures: failingResponders, issuer: root,
             timeout: Self.ocspTimeout)
-        let revocationPolicy = RevocationPolicy(mode: revocation, requester: requester, logger: logger)
+        let revocationList = revocationList
+        requester.responderNamed = { revocationList.watch(responder: $0) }
+        let revoked = revoked
+        let revocationPolicy = RevocationPolicy(
+            mode: revocation, requester: requester,
+            revocationListed: { revoked.revocation(of: $0)?.error(endingSession: false) }, logger: logger)
         async let verified = StudentCertificateVerifier(
             root: root, minimumKeyBits: minimumKeyBits, revocation: revocationPolicy
         ).verify(certificatePEM: request.request.certificatePEM, for: request.studentID)

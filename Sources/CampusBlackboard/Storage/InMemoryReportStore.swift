@@ -9,6 +9,7 @@ public final class InMemoryReportStore: ReportStore {
         var messages: [Int64: [StoredMessage]] = [:]
         var reports: [(session: Int64, summary: ReportSummary)] = []
         var assignments: [Assignment]
+        var revocations: [LearnedRevocation] = []
     }
 
     private let state: Mutex<State>
@@ -79,6 +80,18 @@ public final class InMemoryReportStore: ReportStore {
                 reportsInAssignment: state.reports(of: studentID, in: assignment),
                 storedBytes: state.storedBytes(of: studentID))
         }
+    }
+
+    public func recordRevocations(_ revocations: [LearnedRevocation]) async throws {
+        state.withLock { state in
+            for revocation in revocations where !state.revocations.contains(where: { $0.serial == revocation.serial }) {
+                state.revocations.append(revocation)
+            }
+        }
+    }
+
+    public func revocations() async throws -> [LearnedRevocation] {
+        state.withLock { $0.revocations }
     }
 
     public func failSession(_ session: Int64, reason: String) async throws {

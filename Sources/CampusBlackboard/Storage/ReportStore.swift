@@ -34,6 +34,12 @@ public protocol ReportStore: Sendable {
 
     /// What a student has stored: reports in `assignment`, and bytes of message content in every session.
     func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage
+
+    /// Records revocations learned from CUHK's revocation list, durably; one already recorded is kept as it was.
+    func recordRevocations(_ revocations: [LearnedRevocation]) async throws
+
+    /// Every revocation learned, oldest first.
+    func revocations() async throws -> [LearnedRevocation]
 }
 
 /// What one commit stores for a session.

@@ -98,6 +98,18 @@ public final class SQLiteReportStore: ReportStore {
                         """
                 )
             }
+            migrator.registerMigration("v6 revocations") { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE revocation (
+                            serial TEXT PRIMARY KEY NOT NULL,
+                            revoked_at REAL NOT NULL,
+                            reason_code INTEGER,
+                            learned_at REAL NOT NULL
+                        )
+                        """
+                )
+            }
         }
     }
 
@@ -139,6 +151,33 @@ public final class SQLiteReportStore: ReportStore {
                 storedBytes: try Int64.fetchOne(
                     db, sql: "SELECT coalesce(sum(stored_bytes), 0) FROM session WHERE sid = ?",
                     arguments: [studentID.rawValue]) ?? 0)
+        }
+    }
+
+    public func recordRevocations(_ revocations: [LearnedRevocation]) async throws {
+        guard !revocations.isEmpty else { return }
+        try await writer.write { db in
+            for revocation in revocations {
+                try db.execute(
+                    sql: """
+                        INSERT INTO revocation (serial, revoked_at, reason_code, learned_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(serial) DO NOTHING
+                        """,
+                    arguments: [
+                        revocation.serial, revocation.revokedAt.timeIntervalSince1970, revocation.reasonCode,
+                        revocation.learnedAt.timeIntervalSince1970,
+                    ])
+            }
+        }
+    }
+
+    public func revocations() async throws -> [LearnedRevocation] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM revocation ORDER BY learned_at, serial").map { row in
+                LearnedRevocation(
+                    serial: row["serial"], revokedAt: Date(timeIntervalSince1970: row["revoked_at"]),
+                    reasonCode: row["reason_code"], learnedAt: Date(timeIntervalSince1970: row["learned_at"]))
+            }
         }
     }
 

@@ -123,6 +123,13 @@ public struct FrameWriter: Sendable {
         }
     }
 
+    /// Ends the connection's conversation from outside its task: the task sees `error` at its next read (what it has
+    /// verified is still stored and acknowledged), and the server then sends it as the error frame, as when the
+    /// server shuts down.
+    public func interrupt(with error: CampusError) {
+        channel.triggerUserOutboundEvent(IdleTimeoutHandler.Fail(error), promise: nil)
+    }
+
     /// Sends `error` and closes the connection, so a task blocked reading from it wakes up.
     public func fail(with error: CampusError) async {
         _ = try? await send(.error(error))

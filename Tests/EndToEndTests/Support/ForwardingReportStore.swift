@@ -19,4 +19,8 @@ extension ForwardingReportStore {
     func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage {
         try await inner.usage(of: studentID, in: assignment)
     }
+    func recordRevocations(_ revocations: [LearnedRevocation]) async throws {
+        try await inner.recordRevocations(revocations)
+    }
+    func revocations() async throws -> [LearnedRevocation] { try await inner.revocations() }
 }
