@@ -53,7 +53,7 @@ struct HandshakeDriver {
         let requestPayload = try await frames.receivePayload()
         if (try? WireMessage.decode(requestPayload)) == .assignmentsQuery {
             try await frames.send(.assignmentList(try await Self.openAssignments(in: store)))
-            logger.info("answered an assignments query")
+            logger.debug("answered an assignments query")
             return nil
         }
         let (request, events) = try machine.receiveRequest(requestPayload)
