@@ -91,7 +91,8 @@ struct AssignmentCommand: AsyncParsableCommand {
 
     struct Close: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Close an assignment: it takes no more submissions; what it has is kept.")
+            abstract:
+                "Close an assignment: it takes no more submissions, also from sessions open now; what it has is kept.")
 
         @OptionGroup var store: StoreOptions
 

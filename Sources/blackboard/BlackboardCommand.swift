@@ -90,6 +90,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds that sessions in flight may go on after SIGINT or SIGTERM; a second signal ends them.")
     var shutdownGrace: Int = ConnectionLimit.defaultShutdownGraceSeconds
 
+    @Option(help: "Most reports one student may have in one assignment (on time and late together).")
+    var maxReportsPerAssignment: Int = StorageLimits.defaultReportsPerAssignment
+
+    @Option(help: "Most bytes of content one report may have.")
+    var maxReportSize: Int64 = StorageLimits.defaultReportBytes
+
+    @Option(help: "Most bytes of content one student may store, in all reports and unfinished uploads.")
+    var maxStudentStorage: Int64 = StorageLimits.defaultStudentBytes
+
     @Option(help: "Smallest RSA key accepted in cert 2, in bits.")
     var minKeySize: Int = 2048
 
@@ -102,6 +111,14 @@ struct Serve: AsyncParsableCommand {
                 + "not checked."
         ))
     var revocation: RevocationPolicy.Mode = .hard
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds between two fetches of CUHK's revocation list.",
+            discussion: "The list beside the OCSP responder each certificate names (GET /crl on CUHK's OCSP port); "
+                + "a revoked certificate's new sessions are refused, and its open ones ended, within this time. "
+                + "Not fetched with --revocation off."))
+    var crlInterval: Int = RevocationListDefaults.pollIntervalSeconds
 
     @Option(help: "Operational log level (standard error).")
     var logLevel: Logger.Level = .info
@@ -117,10 +134,17 @@ struct Serve: AsyncParsableCommand {
         if let adminPort = effectiveAdminPort, adminPort != 0, adminPort == port, adminHost == host {
             throw ValidationError("--admin-port must differ from --port")
         }
-        guard maxMessageSize > 0, handshakeTimeout > 0, idleTimeout > 0, maxConnections ?? 1 > 0 else {
+        guard maxMessageSize > 0, handshakeTimeout > 0, idleTimeout > 0, maxConnections ?? 1 > 0,
+            maxReportsPerAssignment > 0, maxReportSize > 0, maxStudentStorage > 0, crlInterval > 0
+        else {
             throw ValidationError("sizes, timeouts and limits must be positive")
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more") }
+        guard handshakeTimeout > BlackboardServer.ocspTimeoutSeconds else {
+            throw ValidationError(
+                "--handshake-timeout must be more than \(BlackboardServer.ocspTimeoutSeconds) s, the longest wait for "
+                    + "CUHK's OCSP responder, which counts as silence")
+        }
         guard idleTimeout > KeepAlive.intervalSeconds else {
             throw ValidationError(
                 "--idle-timeout must be more than \(KeepAlive.intervalSeconds) s, the Student's keep-alive interval")
@@ -150,12 +174,13 @@ struct Serve: AsyncParsableCommand {
             minimumKeyBits: minKeySize,
             shutdownGrace: .seconds(Int64(shutdownGrace)),
             revocation: revocation,
-            httpLimits: http.limits
+            httpLimits: http.limits,
+            limits: StorageLimits(
+                reportsPerAssignment: maxReportsPerAssignment, reportBytes: maxReportSize,
+                studentBytes: maxStudentStorage),
+            revocationListInterval: .seconds(crlInterval)
         )
-        // The database first: a Blackboard that cannot store reports must not look healthy.
-        let store = try ServerLauncher.start(program: "blackboard", logger: logger) {
-            try BlackboardServer.openStore(configuration: configuration)
-        }
+        // The ports first, as cuhk does: a port that is taken leaves no new blackboard.db behind.
         let listener = try await ServerLauncher.bind(program: "blackboard", host: host, port: port) {
             try await BlackboardServer.listen(configuration: configuration, logger: logger)
         }
@@ -166,6 +191,10 @@ struct Serve: AsyncParsableCommand {
             ) {
                 try await HTTPServing.checkPortIsFree(host: adminHost, port: adminPort)
             }
+        }
+        // Then the database, before anything is served: a Blackboard that cannot store reports must not look healthy.
+        let store = try ServerLauncher.start(program: "blackboard", logger: logger) {
+            try BlackboardServer.openStore(configuration: configuration)
         }
         let server = try ServerLauncher.start(program: "blackboard", logger: logger) {
             try BlackboardServer(
@@ -268,7 +297,11 @@ struct Reports: AsyncParsableCommand {
     @Flag(help: "Only each student's latest report.")
     var latest = false
 
-    @Option(help: "Per student, the latest submission to this assignment, on time or late, and how many there were.")
+    @Option(
+        help: ArgumentHelp(
+            "Per student, the submission to this assignment that counts, and how many there were.",
+            discussion: "The latest on-time submission counts; a late resubmission is kept and listed with --sid "
+                + "but does not replace it. Without an on-time submission, the latest late one counts."))
     var assignment: String?
 
     @Flag(help: "Print JSON (a stable format, see README) instead of a table.")
@@ -290,7 +323,11 @@ struct Reports: AsyncParsableCommand {
             return
         }
         if latest {
-            reports = LatestSubmission.byStudent(reports).values.map(\.report).sorted { $0.id < $1.id }
+            var latest: [StudentID: ReportSummary] = [:]
+            for report in reports where report.id > latest[report.studentID]?.id ?? 0 {
+                latest[report.studentID] = report
+            }
+            reports = latest.values.sorted { $0.id < $1.id }
         }
         if json {
             try JSONOutput.print(reports.map(ReportJSON.init))
@@ -311,35 +348,41 @@ struct Reports: AsyncParsableCommand {
         Terminal.line(Count.of(reports.count, "report"))
     }
 
-    /// One line per student: the latest submission counts.
+    /// One line per student: the submission that counts (``CountedSubmission``).
     private func printSubmissions(_ reports: [ReportSummary], to assignment: String) throws {
-        let rows = LatestSubmission.byStudent(reports).values.sorted {
+        let rows = CountedSubmission.byStudent(reports).values.sorted {
             $0.report.studentID.rawValue < $1.report.studentID.rawValue
         }
         if json {
             try JSONOutput.print(
-                rows.map { SubmissionJSON(report: ReportJSON($0.report), submissions: $0.count) })
+                rows.map {
+                    SubmissionJSON(report: ReportJSON($0.report), submissions: $0.count, lateAfter: $0.lateAfter)
+                })
             return
         }
         Terminal.line("Assignment \(assignment)")
-        Terminal.line("SID         REPORT  SUBMITTED AT          STATUS   SUBMISSIONS  BYTES")
+        Terminal.line("SID         COUNTS  SUBMITTED AT          STATUS   SUBMISSIONS  LATE AFTER  BYTES")
         for row in rows {
             Terminal.line(
                 [
                     row.report.studentID.rawValue, String(row.report.id).padded(to: 6),
                     JSONOutput.timestamp(row.report.completedAt),
                     (row.report.isLate ? "late" : "on time").padded(to: 7),
-                    String(row.count).padded(to: 11), String(row.report.totalBytes),
+                    String(row.count).padded(to: 11), String(row.lateAfter).padded(to: 10),
+                    String(row.report.totalBytes),
                 ].joined(separator: "  "))
         }
         Terminal.line(Count.of(rows.count, "student") + ", " + Count.of(reports.count, "submission"))
     }
 }
 
-/// A student's latest submission in `blackboard reports --assignment NAME --json`.
+/// A student's counted submission in `blackboard reports --assignment NAME --json`.
 struct SubmissionJSON: Encodable {
+    /// The submission that counts.
     var report: ReportJSON
     var submissions: Int
+    /// Late submissions after the counted one, kept but not counted.
+    var lateAfter: Int
 }
 
 struct Show: AsyncParsableCommand {
@@ -367,6 +410,11 @@ struct Show: AsyncParsableCommand {
         Terminal.line("  certificate serial: \(summary.certificateSerial)")
         Terminal.line("  session ID:         \(summary.sessionID.hexString)")
         Terminal.line("  assignment:         \(summary.assignment)")
+        if let file = summary.file {
+            Terminal.line(
+                "  file:               \(file.name.isEmpty ? "(no name)" : ControlCharacters.escaped(file.name))")
+            Terminal.line("  content type:       \(file.contentType.isEmpty ? "(none)" : file.contentType)")
+        }
         Terminal.line("  deadline:           \(summary.deadline.map(JSONOutput.timestamp) ?? "none")")
         Terminal.line(
             "  completed at:       \(JSONOutput.timestamp(summary.completedAt)) (\(summary.isLate ? "late" : "on time"))"
@@ -386,9 +434,10 @@ struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a report's exact bytes (its messages' contents, in order) to a file.",
         discussion: """
-            The file's SHA-256 equals the digest on the student's receipt; `sha256sum` shows it. With --all, \
-            every report goes to its own file in the --out directory, named <SID>-report-<number>. Existing files \
-            are never replaced.
+            The file's SHA-256 equals the digest on the student's receipt; `sha256sum` shows it. A report uploaded \
+            with `student --file` keeps its file's name: with --out naming an existing directory, the report goes \
+            there as report-<number>-<name>. With --all, every report goes to <assignment>/<SID>/report-<number>-<name> \
+            under the --out directory (report-<number> when it came from no file). Existing files are never replaced.
             """
     )
 
@@ -400,7 +449,7 @@ struct Export: AsyncParsableCommand {
     @Flag(help: "Export every report.")
     var all = false
 
-    @Option(help: "The file to write (a directory, with --all).")
+    @Option(help: "The file to write, or an existing directory to write it into (a directory, with --all).")
     var out: String
 
     func validate() throws {
@@ -416,7 +465,11 @@ struct Export: AsyncParsableCommand {
                 Terminal.error("blackboard export: no report \(report) (see blackboard reports)")
                 throw ExitCode(1)
             }
-            try write(summary, messages, to: out)
+            var isDirectory: ObjCBool = false
+            let target =
+                FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) && isDirectory.boolValue
+                ? SecureFile.join(out, ExportNames.fileName(of: summary)) : out
+            try write(summary, messages, to: target)
             return
         }
         do {
@@ -428,7 +481,14 @@ struct Export: AsyncParsableCommand {
         let summaries = try await store.reports(for: nil)
         for summary in summaries {
             guard let (summary, messages) = try await store.report(summary.id) else { continue }
-            try write(summary, messages, to: SecureFile.join(out, "\(summary.studentID)-report-\(summary.id)"))
+            let path = ExportNames.path(of: summary, under: out)
+            do {
+                try SecureFile.createDirectory(SecureFile.parentDirectory(of: path))
+            } catch {
+                Terminal.error("blackboard export: cannot create the directory of \(path): \(error)")
+                throw ExitCode(1)
+            }
+            try write(summary, messages, to: path)
         }
         Terminal.line("\(Count.of(summaries.count, "report")) exported to \(out)")
     }
@@ -447,9 +507,17 @@ struct Export: AsyncParsableCommand {
             Terminal.error("blackboard export: \(error)")
             throw ExitCode(1)
         }
+        let origin =
+            summary.file.map { file in
+                [
+                    file.name.isEmpty ? nil : ControlCharacters.escaped(file.name),
+                    file.contentType.isEmpty ? nil : file.contentType,
+                ]
+                .compactMap { $0 }.map { ", \($0)" }.joined()
+            } ?? ""
         Terminal.line(
-            "Report \(summary.id) (SID \(summary.studentID), \(Count.of(bytes.count, "byte"))) written to \(path), "
-                + "SHA-256 \(summary.digest.hexString)")
+            "Report \(summary.id) (SID \(summary.studentID)\(origin), \(Count.of(bytes.count, "byte"))) written to "
+                + "\(path), SHA-256 \(summary.digest.hexString)")
     }
 }
 
@@ -472,6 +540,9 @@ struct ReportJSON: Encodable {
     var assignment: String
     var deadline: String?
     var late: Bool
+    /// The name of the file the report came from, as the student sent it; absent when it came from none.
+    var fileName: String?
+    var contentType: String?
     var messages: [Message]?
 
     init(_ summary: ReportSummary) {
@@ -490,6 +561,8 @@ struct ReportJSON: Encodable {
         assignment = summary.assignment
         deadline = summary.deadline.map(JSONOutput.timestamp)
         late = summary.isLate
+        fileName = summary.file.flatMap { $0.name.isEmpty ? nil : $0.name }
+        contentType = summary.file.flatMap { $0.contentType.isEmpty ? nil : $0.contentType }
         self.messages = messages?.map {
             Message(
                 sequence: $0.sequence, receivedAt: JSONOutput.timestamp($0.receivedAt),

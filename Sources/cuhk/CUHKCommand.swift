@@ -481,6 +481,12 @@ struct Revoke: AsyncParsableCommand {
             Terminal.line("Revoked \(certificate.serial) (SID \(certificate.studentID)), reason \(reason.rawValue)")
         }
         Terminal.line(Count.of(revoked.count, "certificate") + " revoked")
+        guard !revoked.isEmpty else { return }
+        Terminal.line(
+            "In effect now in cuhk.db: a running cuhk says so at once in its OCSP answers and its revocation list "
+                + "(GET /crl on the OCSP port); Blackboard fetches that list every "
+                + "\(RevocationListDefaults.pollIntervalSeconds) s by default (blackboard serve --crl-interval), so "
+                + "within seconds it refuses new sessions of the certificate and ends the open ones")
     }
 }
 

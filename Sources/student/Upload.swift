@@ -9,8 +9,10 @@ struct Upload: AsyncParsableCommand {
         commandName: "run",
         abstract: "The whole seed: enroll (or reuse), then the session with Blackboard and the report upload.",
         discussion: """
-            Messages come from --message (repeatable) or --file (not both), or else standard input, one per line. \
-            At a terminal, each line is sent and acknowledged as it is entered; end the report with Ctrl-D.
+            Messages come from --message (repeatable) or --file (not both), or else standard input, one per line \
+            (each with its line break, so the report is the input byte for byte). At a terminal, each line is sent and \
+            acknowledged as it is entered; end the report with Ctrl-D. With --file, the file's name and content type \
+            go with the report, encrypted, and Blackboard's exports keep them.
             """
     )
 
@@ -24,6 +26,13 @@ struct Upload: AsyncParsableCommand {
 
     @Option(help: "Upload this file's bytes, cut into messages of --max-message-size bytes. Not with --message.")
     var file: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The media type sent with the report, such as text/plain or application/pdf.",
+            discussion: "Default: guessed from the --file name's extension (application/octet-stream when unknown); "
+                + "text/plain for --message and standard input."))
+    var contentType: String?
 
     @Option(help: "Largest message content, in bytes (Blackboard's limit).")
     var maxMessageSize: Int = 1024 * 1024
@@ -49,6 +58,9 @@ struct Upload: AsyncParsableCommand {
             throw ValidationError("--message and --file cannot be used together")
         }
         guard maxMessageSize > 0, window > 0 else { throw ValidationError("sizes must be positive") }
+        if let contentType, !SubmittedFile.isValidContentType(contentType) {
+            throw ValidationError("--content-type: \(SubmittedFile.contentTypeRequirement)")
+        }
         if let assignment, !ReceiptDocument.isValidAssignmentName(assignment) {
             throw ValidationError("--assignment: \(ReceiptDocument.assignmentRequirement)")
         }
@@ -64,13 +76,18 @@ struct Upload: AsyncParsableCommand {
             // Local things first: nothing is asked of CUHK for a report that cannot be sent.
             try source.check(maximumMessageSize: maxMessageSize, allowsEmpty: allowEmpty)
             let typing = source.isStandardInput && isatty(STDIN_FILENO) == 1
+            // Then Blackboard, before enrolling: is the assignment open, and must one be named?
+            let address = ServerAddress(blackboard) ?? .defaultBlackboard
+            if let open = try await AssignmentCheck.openAssignments(at: address) {
+                _ = try AssignmentCheck.choose(assignment ?? "", among: open)
+            }
             let credentials = try await options.enroll(explain: explain)
             // Blackboard must prove it holds a certificate from the CUHK root pinned at enrollment.
             let root = try options.enrollment().uploadRoot()
             var feed = try source.feed()
             let client = UploadClient(
                 configuration: .init(
-                    blackboard: ServerAddress(blackboard) ?? .defaultBlackboard,
+                    blackboard: address,
                     root: root,
                     blackboardName: blackboardName,
                     assignment: assignment ?? "",
@@ -79,7 +96,8 @@ struct Upload: AsyncParsableCommand {
                     window: typing ? 1 : window,
                     maximumMessageSize: maxMessageSize,
                     allowsEmptyReport: allowEmpty,
-                    announcesTyping: typing
+                    announcesTyping: typing,
+                    file: FileDescription.of(source, contentType: contentType)
                 ),
                 observer: SessionObserver(side: .student, explain: explain, reporter: Terminal.reporter())
             )

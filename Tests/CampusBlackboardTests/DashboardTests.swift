@@ -149,11 +149,103 @@ import Testing
 
             let content = try await client.execute(uri: "/reports/1/content", method: .get, headers: [.cookie: cookie])
             #expect(Array(buffer: content.body) == Self.hostile + [0, 1, 2, 255])
-            #expect(content.headers[.contentDisposition] == "attachment; filename=\"1155123456-report-1.bin\"")
+            #expect(
+                content.headers[.contentDisposition]
+                    == "attachment; filename=\"1155123456-report-1.bin\"; filename*=UTF-8''1155123456-report-1.bin")
+            #expect(content.headers[.contentType] == "application/octet-stream")
             let receipt = try await client.execute(
                 uri: "/reports/1/receipt.p7s", method: .get, headers: [.cookie: cookie])
             #expect(Array(buffer: receipt.body) == Self.receipt)
-            #expect(receipt.headers[.contentDisposition] == "attachment; filename=\"report-1.p7s\"")
+            #expect(
+                receipt.headers[.contentDisposition]
+                    == "attachment; filename=\"report-1.p7s\"; filename*=UTF-8''report-1.p7s")
+        }
+    }
+
+    /// A report from a named file downloads under that name, as an attachment, with its content type only when that
+    /// type cannot run in the browser.
+    @Test func aDownloadKeepsTheStudentsFileNameAndOnlySafeTypes() async throws {
+        let (store, admin) = try await Self.make()
+        let sid = StudentID("1155123456")!
+        for (session, name, type) in [
+            (UInt8(2), "Notes – week 1.txt", "text/plain"), (3, "page.html", "text/html"), (4, "", "text/plain"),
+        ] {
+            let record = SessionRecord(
+                sessionID: Array(repeating: session, count: 16), studentID: sid, certificateSerial: "ab", peer: "p",
+                startedAt: Date())
+            _ = try await store.commit(
+                SessionBatch(
+                    session: record, storedSession: nil,
+                    messages: [
+                        StoredMessage(sequence: 1, content: Array("line\r\n".utf8), mac: [9], receivedAt: Date())
+                    ],
+                    report: ReportSummary(
+                        sessionID: record.sessionID, studentID: sid, certificateSerial: "ab", messageCount: 1,
+                        totalBytes: 6, digest: Array(repeating: 7, count: 32), completedAt: Date(),
+                        file: try SubmittedFile(name: name, contentType: type))))
+        }
+        try await Application(router: admin.router()).test(.router) { client in
+            let (cookie, _) = try await Self.login(client, token: admin.token)
+            func download(_ id: Int) async throws -> TestResponse {
+                try await client.execute(uri: "/reports/\(id)/content", method: .get, headers: [.cookie: cookie])
+            }
+            let text = try await download(2)
+            #expect(Array(buffer: text.body) == Array("line\r\n".utf8))
+            #expect(text.headers[.contentType] == "text/plain")
+            #expect(
+                text.headers[.contentDisposition]
+                    == "attachment; filename=\"Notes _ week 1.txt\"; filename*=UTF-8''Notes%20%E2%80%93%20week%201.txt")
+            #expect(text.headers[.xContentTypeOptions] == "nosniff")
+            let html = try await download(3)
+            #expect(html.headers[.contentType] == "application/octet-stream")
+            #expect(html.headers[.contentDisposition]?.hasPrefix("attachment; filename=\"page.html\"") == true)
+            let unnamed = try await download(4)
+            #expect(
+                unnamed.headers[.contentDisposition]?.hasPrefix("attachment; filename=\"1155123456-report-4.txt\"")
+                    == true)
+            let page = String(
+                buffer: try await client.execute(uri: "/reports/2", method: .get, headers: [.cookie: cookie]).body)
+            #expect(page.contains("Download Notes – week 1.txt</a> (text/plain,"))
+        }
+    }
+
+    /// Every table's columns have different names (the assignments page had two "Late" columns: the policy and the
+    /// count).
+    @Test func noTableHasTwoColumnsOfTheSameName() async throws {
+        let (_, admin) = try await Self.make()
+        try await Application(router: admin.router()).test(.router) { client in
+            let (cookie, _) = try await Self.login(client, token: admin.token)
+            for path in ["/", "/assignments/report", "/students/1155123456", "/reports/1"] {
+                let html = String(
+                    buffer: try await client.execute(uri: path, method: .get, headers: [.cookie: cookie]).body)
+                for row in html.components(separatedBy: "<tr>") where row.contains("<th>") {
+                    let headers = row.components(separatedBy: "<th>").dropFirst().map {
+                        String($0.prefix { $0 != "<" })
+                    }
+                    #expect(Set(headers).count == headers.count, "\(path): \(headers)")
+                }
+            }
+            let assignments = String(
+                buffer: try await client.execute(uri: "/", method: .get, headers: [.cookie: cookie]).body)
+            #expect(assignments.contains("<th>Late submissions</th>") && assignments.contains("<th>Only late</th>"))
+        }
+    }
+
+    /// A report made with a certificate that CUHK revoked afterwards is marked on every page that lists it.
+    @Test func reportsOfARevokedCertificateAreMarked() async throws {
+        let (store, admin) = try await Self.make()
+        try await store.recordRevocations([
+            LearnedRevocation(
+                serial: "ab", revokedAt: Date().addingTimeInterval(60), reasonCode: 1, learnedAt: Date())
+        ])
+        try await Application(router: admin.router()).test(.router) { client in
+            let (cookie, _) = try await Self.login(client, token: admin.token)
+            for path in ["/reports/1", "/students/1155123456", "/assignments/report"] {
+                let html = String(
+                    buffer: try await client.execute(uri: path, method: .get, headers: [.cookie: cookie]).body)
+                #expect(html.contains("keyCompromise"), "\(path)")
+                #expect(html.contains("after this report"), "\(path)")
+            }
         }
     }
 

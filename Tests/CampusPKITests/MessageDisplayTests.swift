@@ -13,6 +13,15 @@ import Testing
         #expect(MessageDisplay.text(Array("line\nbreak".utf8)) == "<10 bytes>")
     }
 
+    /// A line from standard input keeps its line break; the line is shown without it, and only one is dropped.
+    @Test func oneLineBreakAtTheEndIsNotShown() {
+        #expect(MessageDisplay.text(Array("This is No.1 Message.\n".utf8)) == "This is No.1 Message.")
+        #expect(MessageDisplay.text(Array("typed at a terminal\r\n".utf8)) == "typed at a terminal")
+        #expect(MessageDisplay.text(Array("\n".utf8)) == "")
+        #expect(MessageDisplay.text(Array("two\n\n".utf8)) == "<5 bytes>")
+        #expect(MessageDisplay.text(Array("bare\r".utf8)) == "<5 bytes>")
+    }
+
     @Test func cutsLongTextEvenInsideAMultiByteCharacter() {
         let long = String(repeating: "報", count: 1000)  // 3 bytes each; the 800-byte cut falls inside one
         let shown = MessageDisplay.text(Array(long.utf8))

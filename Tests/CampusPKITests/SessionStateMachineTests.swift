@@ -81,7 +81,11 @@ import _CryptoExtras
                 == .message(sequence: 1, content: content, sealed: sealed))
         #expect(try receiving.open(.keepAlive, maximumMessageSize: 100) == .keepAlive)
         #expect(try sending.receive(receiving.outgoing.acknowledgement(1)) == .acknowledged(1))
-        #expect(try receiving.open(sending.end(), maximumMessageSize: 100) == .end(messageCount: 1))
+        let file = try SubmittedFile(name: "notes.txt", contentType: "text/plain")
+        let end = sending.end(file: file)
+        // The file's name travels encrypted too.
+        #expect(!Array(end.encoded().readableBytesView).containsRun(Array("notes.txt".utf8)))
+        #expect(try receiving.open(end, maximumMessageSize: 100) == .end(messageCount: 1, file: file))
         #expect(try sending.receive(receiving.outgoing.receipt([1, 2, 3], messageCount: 1)) == .receipt([1, 2, 3]))
     }
 

@@ -31,8 +31,34 @@ import Testing
         .endOfReport(sequence: 8, sealed: Array(repeating: 4, count: 16)),
         .receipt(sequence: 8, sealed: Array(repeating: 5, count: 40)),
         .keepAlive,
+        .assignmentsQuery,
+        .assignmentList([
+            ListedAssignment(name: "a1", deadline: "2026-12-01T23:59:59Z", refusesLate: false),
+            ListedAssignment(name: "report", deadline: "", refusesLate: true),
+        ]),
+        .assignmentList([]),
         .error(CampusError(.sidMismatch, "no")),
     ]
+
+    @Test func theAssignmentQueryAndListLayouts() throws {
+        #expect(Array(WireMessage.assignmentsQuery.encoded().readableBytesView) == [0x02, 0x1A])
+        let list = WireMessage.assignmentList([ListedAssignment(name: "a1", deadline: "", refusesLate: true)])
+        #expect(
+            Array(list.encoded().readableBytesView)
+                == [0x02, 0x1B, 0, 0, 0, 1, 0, 0, 0, 2, 0x61, 0x31, 0, 0, 0, 0, 1])
+        func code(_ bytes: [UInt8]) -> CampusError.Code? {
+            do {
+                _ = try WireMessage.decode(ByteBuffer(bytes: bytes))
+                return nil
+            } catch {
+                return (error as? CampusError)?.code
+            }
+        }
+        #expect(code([0x02, 0x1A, 0]) == .malformedMessage)
+        #expect(code([0x02, 0x1B, 0, 0, 0, 1, 0, 0, 0, 2, 0x61, 0x31, 0, 0, 0, 0, 2]) == .malformedMessage)
+        #expect(code([0x02, 0x1B, 0, 0, 0, 101]) == .malformedMessage)
+        #expect(code([0x02, 0x1B, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0]) == .malformedMessage)
+    }
 
     @Test(arguments: samples)
     func roundTrips(_ message: WireMessage) throws {

@@ -240,7 +240,7 @@ import _CryptoExtras
     // MARK: Backpressure
 
     /// A store whose every commit takes 50 ms, as a slow disk would; counts what it committed.
-    final class SlowStore: ReportStore {
+    final class SlowStore: ForwardingReportStore {
         let inner = InMemoryReportStore()
         let committed = Atomic<Int>(0)
 
@@ -250,13 +250,6 @@ import _CryptoExtras
             committed.add(batch.messages.count, ordering: .sequentiallyConsistent)
             return stored
         }
-
-        func failSession(_ session: Int64, reason: String) async throws {}
-        func reports(for studentID: StudentID?) async throws -> [ReportSummary] {
-            try await inner.reports(for: studentID)
-        }
-        func report(_ id: Int64) async throws -> (ReportSummary, [StoredMessage])? { try await inner.report(id) }
-        func assignments() async throws -> [Assignment] { try await inner.assignments() }
     }
 
     /// What the backpressure test observes.
@@ -302,6 +295,34 @@ import _CryptoExtras
             // 32 in the queue, and the one the reading task holds while it waits for room.
             #expect(waiting <= 33, "up to \(waiting) verified messages waited for a commit")
             #expect(waiting >= 1)
+        }
+    }
+}
+
+/// Whether an assignment takes a submission is decided when the report is committed, not at the handshake.
+@Suite struct AssignmentAtCommitTests {
+    @Test func aSessionOpenedBeforeTheAssignmentClosesCannotFileIntoIt() async throws {
+        try await LiveServers.with { servers in
+            let store = servers.blackboard.store
+            try await store.addAssignment(Assignment(name: "a1", deadline: Date().addingTimeInterval(3600)))
+            let credentials = try await servers.enroll(sid)
+            let uploader = try servers.uploader(assignment: "a1")
+            let answer = try await FramedClient.withConnection(to: servers.blackboardAddress) {
+                frames -> WireMessage in
+                var records = try await uploader.handshake(on: frames, credentials: credentials).records
+                try await frames.send(records.seal(Array("written before the close".utf8)).0)
+                #expect(try records.receive(try await frames.receive().message) == .acknowledged(1))
+                // The instructor closes the assignment while the session is open.
+                #expect(try await store.closeAssignment(named: "a1"))
+                try await frames.send(records.end())
+                return try await frames.receive().message
+            }
+            guard case .error(let error) = answer else {
+                Issue.record("Blackboard answered \(answer.kind.phrase) instead of refusing")
+                return
+            }
+            #expect(error.code == .assignmentClosed)
+            #expect(try await store.reports(for: nil).isEmpty)
         }
     }
 }

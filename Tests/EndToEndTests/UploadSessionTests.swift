@@ -363,23 +363,13 @@ import _CryptoExtras
 }
 
 /// A store whose message writes fail, as a full disk would make them.
-final class FailingReportStore: ReportStore {
+final class FailingReportStore: ForwardingReportStore {
     let inner = InMemoryReportStore()
 
     func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored {
         guard batch.messages.isEmpty else { throw CampusError(.internalError, "disk full") }
         return try await inner.commit(batch)
     }
-
-    func failSession(_ session: Int64, reason: String) async throws {
-        try await inner.failSession(session, reason: reason)
-    }
-
-    func reports(for studentID: StudentID?) async throws -> [ReportSummary] { try await inner.reports(for: studentID) }
-
-    func report(_ id: Int64) async throws -> (ReportSummary, [StoredMessage])? { try await inner.report(id) }
-
-    func assignments() async throws -> [Assignment] { try await inner.assignments() }
 }
 
 extension UploadRequest {

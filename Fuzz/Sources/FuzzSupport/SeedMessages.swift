@@ -154,6 +154,14 @@ public enum SeedMessages {
             )
         ),
         ("keepAlive", .keepAlive),
+        ("assignmentsQuery", .assignmentsQuery),
+        (
+            "assignmentList",
+            .assignmentList([
+                ListedAssignment(name: "a1", deadline: "2026-12-01T23:59:59Z", refusesLate: false),
+                ListedAssignment(name: "report", deadline: "", refusesLate: true),
+            ])
+        ),
         ("error", .error(CampusError(.sidMismatch, "the certificate is for 1155000000, not 1155123456"))),
     ]
 

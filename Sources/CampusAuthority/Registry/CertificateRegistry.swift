@@ -39,6 +39,10 @@ public protocol CertificateRegistry: Sendable {
 
     /// What the registry says of a service certificate's serial (lower-case hex), for the OCSP responder.
     func serviceCertificateStatus(ofSerial serial: String) async throws -> ServiceCertificateStatus
+
+    /// Every revoked certificate's serial with its revocation, in the order they were revoked: what the revocation
+    /// list says.
+    func revokedSerials() async throws -> [RevokedSerial]
 }
 
 extension CertificateRegistry {
@@ -53,6 +57,27 @@ public enum ServiceCertificateStatus: Sendable, Hashable {
     case good(ServiceCertificateRecord)
     case revoked(ServiceCertificateRecord, Revocation)
     case unknown
+}
+
+/// A revoked certificate, as the revocation list names it.
+public struct RevokedSerial: Sendable, Hashable {
+    /// Lower-case hex.
+    public var serial: String
+    public var revocation: Revocation
+
+    public init(serial: String, revocation: Revocation) {
+        self.serial = serial
+        self.revocation = revocation
+    }
+}
+
+extension CertificateRegistry {
+    /// From every recorded certificate; a registry with an index does better.
+    public func revokedSerials() async throws -> [RevokedSerial] {
+        try await certificates(for: nil).compactMap { certificate in
+            certificate.revocation.map { RevokedSerial(serial: certificate.serial, revocation: $0) }
+        }.sorted { ($0.revocation.time, $0.serial) < ($1.revocation.time, $1.serial) }
+    }
 }
 
 /// A registry failure.

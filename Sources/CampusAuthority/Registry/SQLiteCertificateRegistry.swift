@@ -284,6 +284,24 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
         }
     }
 
+    public func revokedSerials() async throws -> [RevokedSerial] {
+        try await database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT serial, revoked_at, revocation_reason FROM certificate WHERE revoked_at IS NOT NULL
+                    ORDER BY revoked_at, serial
+                    """
+            ).map { row in
+                RevokedSerial(
+                    serial: row["serial"],
+                    revocation: Revocation(
+                        time: Date(timeIntervalSince1970: row["revoked_at"]),
+                        reason: RevocationReason(rawValue: row["revocation_reason"] ?? "") ?? .cessationOfOperation))
+            }
+        }
+    }
+
     static func markRevoked(_ serial: String, reason: RevocationReason, at time: Date, in db: Database)
         throws
     {

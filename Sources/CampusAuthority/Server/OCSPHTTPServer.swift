@@ -69,6 +69,7 @@ public struct OCSPHTTPServer: Service {
             return Self.response(answer, maxAge: Int(responder.configuration.validity))
         }
         if let timestamps { TimestampHTTPRoute.register(on: router, service: timestamps) }
+        RevocationListRoute.add(to: router, responder: responder)
         router.post("/", use: post)
         router.post("**", use: post)
         router.get("**", use: get)

@@ -33,7 +33,7 @@ public struct BlackboardDashboard: Sendable {
             let reports = try await store.reports(for: nil)
             let roster = try await store.roster()
             let rows: [[String: Any]] = assignments.map { assignment in
-                let latest = LatestSubmission.byStudent(reports.filter { $0.assignment == assignment.name })
+                let latest = CountedSubmission.byStudent(reports.filter { $0.assignment == assignment.name })
                 let submitted = Set(latest.keys)
                 var row: [String: Any] = [
                     "name": assignment.name,
@@ -63,18 +63,20 @@ public struct BlackboardDashboard: Sendable {
                     "No such assignment", "There is no assignment \(name).", session: context.session, status: .notFound
                 )
             }
-            let latest = LatestSubmission.byStudent(try await store.reports(for: nil).filter { $0.assignment == name })
+            let latest = CountedSubmission.byStudent(try await store.reports(for: nil).filter { $0.assignment == name })
+            let revocations = try await Self.revocationsBySerial(store)
             let roster = try await store.roster()
             let names = Dictionary(roster.map { ($0.studentID, $0.name) }, uniquingKeysWith: { first, _ in first })
             let rows: [[String: Any]] = latest.values.sorted {
                 $0.report.studentID.rawValue < $1.report.studentID.rawValue
             }
             .map { entry in
-                [
+                Self.revocationMark(of: entry.report, revocations).merging([
                     "sid": entry.report.studentID.rawValue, "name": names[entry.report.studentID] ?? "",
                     "report": entry.report.id, "time": ReceiptDocument.timestamp(entry.report.completedAt),
                     "late": entry.report.isLate, "count": entry.count, "bytes": entry.report.totalBytes,
-                ]
+                    "lateAfter": entry.lateAfter, "hasLateAfter": entry.lateAfter > 0,
+                ]) { $1 }
             }
             let missing = roster.filter { latest[$0.studentID] == nil }.map {
                 ["sid": $0.studentID.rawValue, "name": $0.name]
@@ -94,17 +96,23 @@ public struct BlackboardDashboard: Sendable {
                     "Not a student ID", StudentID.requirement, session: context.session, status: .badRequest)
             }
             let reports = try await store.reports(for: studentID).reversed()
+            let counted = Set(
+                Dictionary(grouping: reports, by: \.assignment).values.compactMap {
+                    CountedSubmission.byStudent(Array($0))[studentID]?.report.id
+                })
             let name = try await store.roster().first { $0.studentID == studentID }?.name ?? ""
+            let revocations = try await Self.revocationsBySerial(store)
             return pages.page(
                 "student", title: "Student \(studentID)",
                 values: [
                     "sid": studentID.rawValue, "name": name,
                     "reports": reports.map { report -> [String: Any] in
-                        [
+                        Self.revocationMark(of: report, revocations).merging([
                             "report": report.id, "assignment": report.assignment,
                             "time": ReceiptDocument.timestamp(report.completedAt), "late": report.isLate,
                             "messages": report.messageCount, "bytes": report.totalBytes,
-                        ]
+                            "counts": counted.contains(report.id),
+                        ]) { $1 }
                     },
                 ],
                 session: context.session, refresh: Self.refreshSeconds)
@@ -117,13 +125,16 @@ public struct BlackboardDashboard: Sendable {
                     "No such submission", "There is no such submission.", session: context.session, status: .notFound)
             }
             let document = try? ReceiptSigner.document(for: summary)
+            let revocations = try await Self.revocationsBySerial(store)
             return pages.page(
                 "report", title: "Submission \(id)",
-                values: [
+                values: Self.revocationMark(of: summary, revocations).merging([
                     "id": id, "sid": summary.studentID.rawValue, "assignment": summary.assignment,
                     "time": ReceiptDocument.timestamp(summary.completedAt), "late": summary.isLate,
                     "serial": summary.certificateSerial, "sha256": summary.digest.hexString,
                     "bytes": summary.totalBytes, "hasReceipt": !summary.receipt.isEmpty,
+                    "fileName": Self.downloadName(of: summary),
+                    "contentType": summary.file.flatMap { $0.contentType.isEmpty ? nil : $0.contentType } ?? "unknown",
                     "fields": (document?.fieldLines() ?? []).map { ["key": $0.0, "value": $0.1] },
                     "messages": messages.map { message -> [String: Any] in
                         let text = String(validating: message.content, as: UTF8.self)
@@ -136,7 +147,7 @@ public struct BlackboardDashboard: Sendable {
                             "hex": Array(message.content.prefix(32)).hexString,
                         ]
                     },
-                ],
+                ]) { $1 },
                 session: context.session)
         }
         group.get("/reports/:id/content") { _, context -> Response in
@@ -145,14 +156,14 @@ public struct BlackboardDashboard: Sendable {
             else { return Response(status: .notFound) }
             var buffer = ByteBuffer()
             for message in messages { buffer.writeBytes(message.content) }
-            return Self.download(
-                buffer, name: "\(summary.studentID)-report-\(id).bin", type: "application/octet-stream")
+            return Download.response(
+                buffer, name: Self.downloadName(of: summary), type: summary.file?.contentType ?? "")
         }
         group.get("/reports/:id/receipt.p7s") { _, context -> Response in
             guard let id = context.parameters.get("id", as: Int64.self), let (summary, _) = try await store.report(id),
                 !summary.receipt.isEmpty
             else { return Response(status: .notFound) }
-            return Self.download(
+            return Download.response(
                 ByteBuffer(bytes: summary.receipt), name: "\(summary.assignment)-\(id).p7s",
                 type: "application/pkcs7-signature")
         }
@@ -184,14 +195,27 @@ public struct BlackboardDashboard: Sendable {
         }
     }
 
-    /// The exact bytes, saved under `name` by the browser.
-    static func download(_ bytes: ByteBuffer, name: String, type: String) -> Response {
-        Response(
-            status: .ok,
-            headers: [
-                .contentType: type, .contentDisposition: "attachment; filename=\"\(name)\"",
-                .cacheControl: "no-store",
-            ],
-            body: .init(byteBuffer: bytes))
+    /// The revocations Blackboard learned from CUHK's revocation list, by serial.
+    static func revocationsBySerial(_ store: SQLiteReportStore) async throws -> [String: LearnedRevocation] {
+        Dictionary(try await store.revocations().map { ($0.serial, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The mark of a report whose certificate CUHK revoked: when, why, and whether after the report was committed
+    /// (the report stands, but the key that made it may have been someone else's since) or before it.
+    static func revocationMark(of report: ReportSummary, _ revocations: [String: LearnedRevocation]) -> [String: Any] {
+        guard let revocation = revocations[report.certificateSerial] else { return ["revoked": false] }
+        return [
+            "revoked": true, "revokedAt": ReceiptDocument.timestamp(revocation.revokedAt),
+            "revokedReason": revocation.reason,
+            "revokedWhen": revocation.revokedAt > report.completedAt ? "after this report" : "before this report",
+        ]
+    }
+
+    /// The name a report's content is saved under: the student's file name, or `<SID>-report-<number>` with `.txt`
+    /// for text and `.bin` otherwise.
+    static func downloadName(of report: ReportSummary) -> String {
+        if let name = report.file?.name, !name.isEmpty { return name }
+        let isText = report.file?.contentType.lowercased().hasPrefix("text/") ?? false
+        return "\(report.studentID)-report-\(report.id).\(isText ? "txt" : "bin")"
     }
 }

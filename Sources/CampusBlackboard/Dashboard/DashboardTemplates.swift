@@ -8,7 +8,7 @@ enum DashboardTemplates {
         <p class="muted">Refreshes every 10 s.{{#hasRoster}} Roster: {{rosterCount}}.{{/hasRoster}}
         {{^hasRoster}} No roster: import one with <code>blackboard roster import FILE.csv</code> to see who is missing.{{/hasRoster}}</p>
         <div class="scroll"><table>
-        <tr><th>Assignment</th><th>Deadline</th><th>Late</th><th>Status</th><th>Submitted</th><th>On time</th><th>Late</th>{{#hasRoster}}<th>Missing</th>{{/hasRoster}}<th></th></tr>
+        <tr><th>Assignment</th><th>Deadline</th><th>Late submissions</th><th>Status</th><th>Submitted</th><th>On time</th><th>Only late</th>{{#hasRoster}}<th>Missing</th>{{/hasRoster}}<th></th></tr>
         {{#assignments}}
         <tr><td><a href="/assignments/{{name}}">{{name}}</a></td><td>{{deadline}}</td><td>{{late}}</td>
         <td>{{#open}}open{{/open}}{{^open}}closed{{/open}}</td><td>{{submitted}}</td><td>{{onTime}}</td><td>{{lateCount}}</td>
@@ -27,14 +27,14 @@ enum DashboardTemplates {
         """
 
     static let assignment = """
-        <p>Deadline {{deadline}}; late submissions: {{late}}; {{#open}}open{{/open}}{{^open}}closed{{/open}}. The latest submission of each student counts. <span class="muted">Refreshes every 10 s.</span></p>
+        <p>Deadline {{deadline}}; late submissions: {{late}}; {{#open}}open{{/open}}{{^open}}closed{{/open}}. The latest on-time submission of each student counts; a late resubmission is kept and listed on the student's page but does not replace it. Without an on-time submission, the latest late one counts. <span class="muted">Refreshes every 10 s.</span></p>
         <div class="scroll"><table>
-        <tr><th>SID</th><th>Name</th><th>Latest submission</th><th>Status</th><th>Submissions</th><th>Bytes</th></tr>
+        <tr><th>SID</th><th>Name</th><th>Counted submission</th><th>Status</th><th>Submissions</th><th>Late after it (not counted)</th><th>Bytes</th></tr>
         {{#rows}}
         <tr><td><a href="/students/{{sid}}">{{sid}}</a></td><td>{{name}}</td><td><a href="/reports/{{report}}">{{time}}</a></td>
-        <td>{{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}</td><td>{{count}}</td><td>{{bytes}}</td></tr>
+        <td>{{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}{{#revoked}} <span class="late">certificate revoked {{revokedAt}} ({{revokedReason}}), {{revokedWhen}}</span>{{/revoked}}</td><td>{{count}}</td><td>{{#hasLateAfter}}<a href="/students/{{sid}}"><span class="late">{{lateAfter}}</span></a>{{/hasLateAfter}}</td><td>{{bytes}}</td></tr>
         {{/rows}}
-        {{^rows}}<tr><td colspan="6" class="muted">No submission yet.</td></tr>{{/rows}}
+        {{^rows}}<tr><td colspan="7" class="muted">No submission yet.</td></tr>{{/rows}}
         </table></div>
         {{#hasMissing}}<h2>Missing</h2><ul>{{#missing}}<li>{{sid}} {{name}}</li>{{/missing}}</ul>{{/hasMissing}}
         """
@@ -42,19 +42,20 @@ enum DashboardTemplates {
     static let student = """
         <p>{{name}}</p>
         <div class="scroll"><table>
-        <tr><th>Submission</th><th>Assignment</th><th>Committed</th><th>Status</th><th>Messages</th><th>Bytes</th></tr>
+        <tr><th>Submission</th><th>Assignment</th><th>Committed</th><th>Status</th><th>Counts</th><th>Messages</th><th>Bytes</th></tr>
         {{#reports}}
         <tr><td><a href="/reports/{{report}}">{{report}}</a></td><td><a href="/assignments/{{assignment}}">{{assignment}}</a></td><td>{{time}}</td>
-        <td>{{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}</td><td>{{messages}}</td><td>{{bytes}}</td></tr>
+        <td>{{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}{{#revoked}} <span class="late">certificate revoked {{revokedAt}} ({{revokedReason}}), {{revokedWhen}}</span>{{/revoked}}</td><td>{{#counts}}counts{{/counts}}{{^counts}}<span class="muted">kept, not counted</span>{{/counts}}</td><td>{{messages}}</td><td>{{bytes}}</td></tr>
         {{/reports}}
-        {{^reports}}<tr><td colspan="6" class="muted">No submission.</td></tr>{{/reports}}
+        {{^reports}}<tr><td colspan="7" class="muted">No submission.</td></tr>{{/reports}}
         </table></div>
         """
 
     static let report = """
         <p>Student <a href="/students/{{sid}}">{{sid}}</a>, assignment <a href="/assignments/{{assignment}}">{{assignment}}</a>,
         committed {{time}}, {{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}.</p>
-        <p><a href="/reports/{{id}}/content">Download the content</a> ({{bytes}} bytes, SHA-256 <code>{{sha256}}</code>)
+        {{#revoked}}<p><span class="late">CUHK revoked the certificate this report was made with (serial <code>{{serial}}</code>) at {{revokedAt}}, reason {{revokedReason}}: {{revokedWhen}}.</span> The report stays as it was received; with the reason keyCompromise, the key may already have been someone else's when it was made.</p>{{/revoked}}
+        <p><a href="/reports/{{id}}/content">Download {{fileName}}</a> ({{contentType}}, {{bytes}} bytes, SHA-256 <code>{{sha256}}</code>)
         {{#hasReceipt}} · <a href="/reports/{{id}}/receipt.p7s">Download the signed receipt</a>{{/hasReceipt}}</p>
         <h2>Receipt</h2>
         <div class="scroll"><table>{{#fields}}<tr><th>{{key}}</th><td><code>{{value}}</code></td></tr>{{/fields}}</table></div>

@@ -11,6 +11,10 @@ import X509
 struct OCSPHTTPRequester: OCSPRequester {
     let client: HTTPClient
     let cache: OCSPResponseCache
+    /// Responders that failed a moment ago: not asked again until they have had time to recover.
+    let failures: FailingResponders
+    /// Hears each responder URL a verified cert 2 names (the revocation list beside it is then watched).
+    var responderNamed: @Sendable (String) -> Void = { _ in }
     /// The trusted root: only responses it signed are cached.
     let issuer: Certificate
     /// How long one request may take; below swift-certificates' 10 s for the whole check.
@@ -27,9 +31,30 @@ struct OCSPHTTPRequester: OCSPRequester {
     func query(request: [UInt8], uri: String) async -> OCSPRequesterQueryResult {
         let ids = (try? OCSPRequestMessage(derEncoded: request))?.certificateIDs ?? []
         let key = ids.count == 1 ? OCSPResponseCache.Key(url: uri, certificateID: ids[0].derEncoded) : nil
+        responderNamed(uri)
         if let key, let cached = cache.response(for: key, at: Date()) {
             return .response(cached)
         }
+        guard !failures.hasFailed(uri, at: Date()) else {
+            return .terminalError(
+                Failure(
+                    description: "OCSP responder \(uri) failed less than \(Int(failures.memory)) s ago; "
+                        + "not asked again yet"))
+        }
+        switch await ask(request: request, uri: uri, key: key, id: ids.first) {
+        case .success(let bytes):
+            failures.recordSuccess(of: uri)
+            return .response(bytes)
+        case .failure(let failure):
+            failures.recordFailure(of: uri, at: Date())
+            return .terminalError(failure)
+        }
+    }
+
+    /// One request to the responder: its answer, or why there is none.
+    func ask(request: [UInt8], uri: String, key: OCSPResponseCache.Key?, id: OCSPCertificateID?) async
+        -> Result<[UInt8], Failure>
+    {
         do {
             var http = HTTPClientRequest(url: uri)
             http.method = .POST
@@ -37,15 +62,16 @@ struct OCSPHTTPRequester: OCSPRequester {
             http.body = .bytes(ByteBuffer(bytes: request))
             let response = try await client.execute(http, timeout: timeout)
             guard response.status == .ok else {
-                return .terminalError(Failure(description: "OCSP responder \(uri) answered HTTP \(response.status)"))
+                return .failure(Failure(description: "OCSP responder \(uri) answered HTTP \(response.status)"))
             }
             let bytes = Array(buffer: try await response.body.collect(upTo: Self.maximumResponseSize))
-            if let key, let expires = cacheableUntil(bytes, for: ids[0]) {
+            if let key, let id, let expires = cacheableUntil(bytes, for: id) {
                 cache.store(bytes, for: key, until: expires, now: Date())
             }
-            return .response(bytes)
+            return .success(bytes)
         } catch {
-            return .terminalError(Failure(description: "OCSP request to \(uri) failed: \(error)"))
+            return .failure(
+                Failure(description: "OCSP request to \(uri) failed: \(NetworkFailure.describe(error)) (\(error))"))
         }
     }
 

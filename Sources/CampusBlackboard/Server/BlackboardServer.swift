@@ -47,6 +47,10 @@ public final class BlackboardServer: FramedService, Sendable {
         public var revocation: RevocationPolicy.Mode
         /// Timeouts, sizes and the connection cap of the web interface's port.
         public var httpLimits: HTTPLimits
+        /// What one student may store.
+        public var limits: StorageLimits
+        /// How often CUHK's revocation list is fetched.
+        public var revocationListInterval: Duration
 
         public init(
             directory: String = ".",
@@ -66,8 +70,11 @@ public final class BlackboardServer: FramedService, Sendable {
             minimumKeyBits: Int = 2048,
             shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds)),
             revocation: RevocationPolicy.Mode = .hard,
-            httpLimits: HTTPLimits = .init()
+            httpLimits: HTTPLimits = .init(),
+            limits: StorageLimits = StorageLimits(),
+            revocationListInterval: Duration = .seconds(RevocationListDefaults.pollIntervalSeconds)
         ) {
+            self.revocationListInterval = revocationListInterval
             self.directory = directory
             self.rootCertificatePath = rootCertificatePath
             self.certificatePath = certificatePath
@@ -86,6 +93,7 @@ public final class BlackboardServer: FramedService, Sendable {
             self.minimumKeyBits = minimumKeyBits
             self.revocation = revocation
             self.httpLimits = httpLimits
+            self.limits = limits
         }
 
         /// The listener's part of the configuration.
@@ -93,12 +101,17 @@ public final class BlackboardServer: FramedService, Sendable {
             .init(
                 host: host,
                 port: port,
-                maximumFrameSize: max(
-                    maximumMessageSize + BlackboardServer.messageOverhead, BlackboardServer.minimumFrameSize),
+                maximumFrameSize: sessionFrameSize,
+                initialFrameLimits: BlackboardServer.handshakeFrameLimits,
                 timeout: handshakeTimeout,
                 maximumConnections: maximumConnections,
                 shutdownGrace: shutdownGrace
             )
+        }
+
+        /// The largest frame accepted once the handshake is complete: a report message of the maximum size.
+        var sessionFrameSize: Int {
+            max(maximumMessageSize + BlackboardServer.messageOverhead, BlackboardServer.minimumFrameSize)
         }
 
         /// The path of the trusted root.
@@ -118,8 +131,19 @@ public final class BlackboardServer: FramedService, Sendable {
 
     /// A report frame's payload beyond its content: version, type, sequence, length, AEAD tag.
     static let messageOverhead = 1 + 1 + 8 + 4 + WireMessage.tagLength
-    /// Room for the request text and a PEM certificate, whatever the message size.
+    /// The smallest limit of a frame after the handshake, whatever the message size.
     static let minimumFrameSize = 64 * 1024
+
+    /// The largest first frame, before anyone is authenticated: an upload request (78 bytes, the 42-byte request text,
+    /// an assignment name of up to 64 bytes and cert 2 in PEM, about 1.3 KB for a 2048-bit key and 2.6 KB for an
+    /// 8,192-bit one, the largest RSA key BoringSSL accepts) or an assignments query.
+    public static let handshakeFrameLimit = 8 * 1024
+    /// The largest frame after the first until the handshake is complete: the key confirmation has 34 bytes.
+    public static let confirmationFrameLimit = 64
+    /// Until Blackboard has sent `sessionSecure`, a connection may only send frames the size of handshake messages, so
+    /// one that has proven nothing holds at most a few kilobytes of Blackboard's memory.
+    static let handshakeFrameLimits = FramePipeline.InitialLimits(
+        first: handshakeFrameLimit, following: confirmationFrameLimit)
 
     public let store: any ReportStore
     public let roots: TrustedRootStore
@@ -127,6 +151,15 @@ public final class BlackboardServer: FramedService, Sendable {
     public let credentials: ServiceCredentialStore
     /// The OCSP responses kept until their `nextUpdate`.
     public let ocspCache: OCSPResponseCache
+    /// The OCSP responders that failed a moment ago.
+    public let failingResponders: FailingResponders
+    /// The revoked certificates CUHK's revocation lists named.
+    public let revoked: RevokedCertificates
+    /// The sessions open now, by certificate, so that a revocation ends them.
+    public let openSessions: OpenSessions
+    /// Fetches CUHK's revocation list every few seconds (unless `--revocation off`).
+    public let revocationList: RevocationListPoller
+    private let pollsRevocationList: Bool
     private let server: FramedServer
     /// The web interface, when configured.
     public let admin: AdminServer?
@@ -135,6 +168,10 @@ public final class BlackboardServer: FramedService, Sendable {
 
     /// The default port of the web interface (`--admin-port`).
     public static let defaultAdminPort = 3142
+
+    /// Seconds one OCSP request may take, connecting included. Blackboard's handshake timer runs meanwhile, so
+    /// `--handshake-timeout` must be longer.
+    public static let ocspTimeoutSeconds: Int64 = 5
 
     /// Seconds an established session may stay silent, by default (`--idle-timeout`).
     public static let defaultIdleTimeoutSeconds = 60
@@ -184,6 +221,17 @@ public final class BlackboardServer: FramedService, Sendable {
         self.credentials = credentials
         let ocspCache = OCSPResponseCache()
         self.ocspCache = ocspCache
+        let failingResponders = FailingResponders()
+        self.failingResponders = failingResponders
+        let revoked = RevokedCertificates()
+        self.revoked = revoked
+        let openSessions = OpenSessions()
+        self.openSessions = openSessions
+        let revocationList = RevocationListPoller(
+            interval: configuration.revocationListInterval, roots: roots, store: store, revoked: revoked,
+            sessions: openSessions, logger: logger)
+        self.revocationList = revocationList
+        self.pollsRevocationList = configuration.revocation != .off
         if (try? roots.currentRoot()) == nil {
             reporter(
                 .verification,
@@ -238,9 +286,15 @@ public final class BlackboardServer: FramedService, Sendable {
             store: store,
             minimumKeyBits: configuration.minimumKeyBits,
             revocation: configuration.revocation,
-            ocspCache: ocspCache
+            ocspCache: ocspCache,
+            failingResponders: failingResponders,
+            revoked: revoked,
+            revocationList: revocationList,
+            sessionFrameSize: configuration.sessionFrameSize,
+            limits: configuration.limits
         )
         let maximumMessageSize = configuration.maximumMessageSize
+        let limits = configuration.limits
         let idleTimeout = configuration.idleTimeout
         self.server = FramedServer(
             configuration: configuration.framing,
@@ -255,7 +309,11 @@ public final class BlackboardServer: FramedService, Sendable {
             let started = ContinuousClock.now
             let handshaken: HandshakeDriver.Session
             do {
-                handshaken = try await handshake.run(on: frames, observer: observer, logger: logger)
+                // An assignments query is answered before any certificate, and ends the connection.
+                guard let session = try await handshake.run(on: frames, observer: observer, logger: logger) else {
+                    return
+                }
+                handshaken = session
             } catch {
                 let code = (error as? CampusError)?.code ?? .connectionClosed
                 observer([.handshakeFinished(refusal: code, duration: ContinuousClock.now - started)])
@@ -265,6 +323,12 @@ public final class BlackboardServer: FramedService, Sendable {
             let session = handshaken.established
             var logger = logger
             logger[metadataKey: "sid"] = "\(session.studentID)"
+            // A revocation learned from now on ends this session; one learned before its handshake ended refuses it.
+            let registration = openSessions.register(serial: session.certificateSerial, writer: frames.writer)
+            defer { registration.end() }
+            if let revocation = revoked.revocation(of: session.certificateSerial) {
+                throw revocation.error(endingSession: true)
+            }
             await frames.setTimeout(idleTimeout, waitingFor: "the next report message")
             let record = SessionRecord(
                 sessionID: session.sessionID,
@@ -277,6 +341,8 @@ public final class BlackboardServer: FramedService, Sendable {
             let receiver = ReportReceiver(
                 store: store,
                 maximumMessageSize: maximumMessageSize,
+                limits: limits,
+                storedBefore: handshaken.usage.storedBytes,
                 credentials: handshaken.credentials,
                 observer: observer.logging(to: logger)
             )
@@ -298,11 +364,18 @@ public final class BlackboardServer: FramedService, Sendable {
     }
 
     public func run() async throws {
-        guard let admin else { return try await server.run() }
-        // Both in child tasks: when one fails (its port is taken), the group cancels the other.
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await admin.run() }
-            group.addTask { try await self.server.run() }
+        try await withThrowingTaskGroup(of: Void.self) { polling in
+            // The revocation list is polled until the server stops.
+            if pollsRevocationList {
+                let revocationList = revocationList
+                polling.addTask { await revocationList.run() }
+            }
+            defer { polling.cancelAll() }
+            // Both in child tasks: when one fails (its port is taken), the group cancels the other.
+            try await withThrowingDiscardingTaskGroup { group in
+                if let admin { group.addTask { try await admin.run() } }
+                group.addTask { try await self.server.run() }
+            }
         }
     }
 

@@ -20,6 +20,10 @@ import Synchronization
 struct ReportReceiver {
     let store: any ReportStore
     let maximumMessageSize: Int
+    /// What the student may store; checked as messages arrive, and again in each commit.
+    let limits: StorageLimits
+    /// The student's bytes stored before this session.
+    let storedBefore: Int64
     let credentials: BlackboardHandshake.Credentials
     let observer: SessionObserver
 
@@ -32,7 +36,7 @@ struct ReportReceiver {
         on frames: FrameChannel,
         logger: Logger
     ) async throws -> ReportSummary {
-        let stored = LazySession(record: record, store: store)
+        let stored = LazySession(record: record, store: store, limits: limits)
         do {
             return try await receive(session, storedAs: stored, on: frames, logger: logger)
         } catch {
@@ -93,6 +97,7 @@ struct ReportReceiver {
     ) async throws {
         var records = session.records
         var next: ByteBuffer? = first
+        var reportBytes: Int64 = 0
         while true {
             let payload: ByteBuffer
             if let pending = next {
@@ -103,6 +108,10 @@ struct ReportReceiver {
             }
             switch try records.open(WireMessage.decode(payload), maximumMessageSize: maximumMessageSize) {
             case .message(let sequence, let content, let sealed):
+                // Refused before it is stored: the messages before it are still stored and acknowledged.
+                try limits.checkAdding(
+                    Int64(content.count), toReportOf: reportBytes, storedBytes: storedBefore + reportBytes)
+                reportBytes += Int64(content.count)
                 observer([
                     .messageReceived(studentID: session.studentID, sequence: sequence, content: content, sealed: sealed)
                 ])
@@ -110,8 +119,8 @@ struct ReportReceiver {
                     sequence: sequence, content: content, mac: Array(sealed.suffix(WireMessage.tagLength)),
                     receivedAt: Date())
                 guard await queue.push(.message(message)) else { return }
-            case .end:
-                _ = await queue.push(.end)
+            case .end(_, let file):
+                _ = await queue.push(.end(file))
                 queue.finish()
                 return
             case .keepAlive:
@@ -144,18 +153,23 @@ struct ReportReceiver {
                 totalBytes += UInt64(message.content.count)
                 count = message.sequence
             }
-            let ends = batch.contains { if case .end = $0 { true } else { false } }
+            let end = batch.lazy.compactMap { item -> SubmittedFile?? in
+                if case .end(let file) = item { return .some(file) }
+                return nil
+            }.first
             let summary =
-                ends
-                ? ReportSummary(
-                    sessionID: stored.record.sessionID,
-                    studentID: stored.record.studentID,
-                    certificateSerial: stored.record.certificateSerial,
-                    messageCount: count,
-                    totalBytes: totalBytes,
-                    digest: Array(digest.finalize()),
-                    completedAt: Date()
-                ) : nil
+                end.map { file in
+                    ReportSummary(
+                        sessionID: stored.record.sessionID,
+                        studentID: stored.record.studentID,
+                        certificateSerial: stored.record.certificateSerial,
+                        messageCount: count,
+                        totalBytes: totalBytes,
+                        digest: Array(digest.finalize()),
+                        completedAt: Date(),
+                        file: file
+                    )
+                }
             // One durable commit for the batch: the session's row the first time, the messages, the report.
             let started = ContinuousClock.now
             let report = try await storing(messages.isEmpty ? "the report" : "messages up to \(count)") {
@@ -179,11 +193,11 @@ struct ReportReceiver {
     }
 
     /// Runs a store write; a failure reaches the student as `storage-failed` (or the store's own refusal, such as
-    /// `deadline-passed`), and nothing is acknowledged.
+    /// `deadline-passed` or `assignment-closed`), and nothing is acknowledged.
     static func storing<T>(_ what: String, _ write: () async throws -> T) async throws -> T {
         do {
             return try await write()
-        } catch let error as CampusError where error.code == .deadlinePassed {
+        } catch let error as CampusError where SessionBatch.refusalCodes.contains(error.code) {
             throw error
         } catch {
             throw CampusError(.storageFailed, "\(what) could not be stored durably; it is not acknowledged")
@@ -224,11 +238,13 @@ struct ReceiptSigner: Sendable {
 final class LazySession: Sendable {
     let record: SessionRecord
     let store: any ReportStore
+    let limits: StorageLimits
     private let number = Mutex<Int64?>(nil)
 
-    init(record: SessionRecord, store: any ReportStore) {
+    init(record: SessionRecord, store: any ReportStore, limits: StorageLimits) {
         self.record = record
         self.store = store
+        self.limits = limits
     }
 
     /// Commits a batch.
@@ -242,7 +258,8 @@ final class LazySession: Sendable {
             storedSession: number.withLock { $0 },
             messages: messages,
             report: report,
-            signReceipt: report == nil ? nil : signReceipt
+            signReceipt: report == nil ? nil : signReceipt,
+            limits: limits
         )
         let stored = try await store.commit(batch)
         number.withLock { $0 = stored.session }
@@ -263,7 +280,8 @@ final class LazySession: Sendable {
 final class VerifiedQueue: Sendable {
     enum Item: Sendable {
         case message(StoredMessage)
-        case end
+        /// The end of the report, with the file it came from when the student said.
+        case end(SubmittedFile?)
     }
 
     private struct State {

@@ -19,9 +19,18 @@ struct HandshakeDriver {
     let minimumKeyBits: Int
     let revocation: RevocationPolicy.Mode
     let ocspCache: OCSPResponseCache
+    let failingResponders: FailingResponders
+    /// What CUHK's revocation lists said; consulted before OCSP.
+    let revoked: RevokedCertificates
+    /// Watches the revocation list beside each OCSP responder a verified cert 2 names.
+    let revocationList: RevocationListPoller
+    /// The frame limit once the student is authenticated (until then, handshake messages only).
+    let sessionFrameSize: Int
+    /// What one student may store.
+    let limits: StorageLimits
 
-    /// How long one OCSP request may take.
-    static let ocspTimeout = TimeAmount.seconds(5)
+    /// How long one OCSP request may take, connecting included.
+    static let ocspTimeout = TimeAmount.seconds(BlackboardServer.ocspTimeoutSeconds)
 
     /// What the handshake established, with the assignment and the credentials that signed it (they sign the
     /// receipt too, even if the files change meanwhile).
@@ -29,27 +38,47 @@ struct HandshakeDriver {
         var established: BlackboardHandshake.Established
         var assignment: Assignment
         var credentials: BlackboardHandshake.Credentials
+        /// What the student had stored when the session began.
+        var usage: StudentUsage
     }
 
-    func run(on frames: FrameChannel, observer: SessionObserver, logger: Logger) async throws -> Session {
+    /// Runs steps 3–5, or answers an assignments query.
+    ///
+    /// - Returns: The session, or `nil` when the connection only asked which assignments are open (and has its
+    ///   answer).
+    func run(on frames: FrameChannel, observer: SessionObserver, logger: Logger) async throws -> Session? {
         var machine = BlackboardHandshake()
 
-        // Step 3.
+        // Step 3, or the question a Student asks before it enrolls.
         let requestPayload = try await frames.receivePayload()
+        if (try? WireMessage.decode(requestPayload)) == .assignmentsQuery {
+            try await frames.send(.assignmentList(try await Self.openAssignments(in: store)))
+            logger.debug("answered an assignments query")
+            return nil
+        }
         let (request, events) = try machine.receiveRequest(requestPayload)
         observer(events)
         let identity = try credentials.current()
         let root = try roots.currentRoot()
         // Verification runs in a child task: its deep async frames go with that task instead of staying in this
         // long-lived session task's allocator for as long as the session is open.
-        let requester = OCSPHTTPRequester(client: .shared, cache: ocspCache, issuer: root, timeout: Self.ocspTimeout)
-        let revocationPolicy = RevocationPolicy(mode: revocation, requester: requester, logger: logger)
+        var requester = OCSPHTTPRequester(
+            client: RevocationHTTPClient.shared, cache: ocspCache, failures: failingResponders, issuer: root,
+            timeout: Self.ocspTimeout)
+        let revocationList = revocationList
+        requester.responderNamed = { revocationList.watch(responder: $0) }
+        let revoked = revoked
+        let revocationPolicy = RevocationPolicy(
+            mode: revocation, requester: requester,
+            revocationListed: { revoked.revocation(of: $0)?.error(endingSession: false) }, logger: logger)
         async let verified = StudentCertificateVerifier(
             root: root, minimumKeyBits: minimumKeyBits, revocation: revocationPolicy
         ).verify(certificatePEM: request.request.certificatePEM, for: request.studentID)
         let certificate = try await verified
         let assignment = try Assignment.resolve(
             request.request.assignment, among: try await store.assignments(), now: Date())
+        let usage = try await store.usage(of: request.studentID, in: assignment.name)
+        try limits.checkNewReport(usage, assignment: assignment.name)
 
         // Step 4.
         let offer = try machine.offer(
@@ -60,11 +89,22 @@ struct HandshakeDriver {
         // Step 5.
         let confirmationPayload = try await frames.receivePayload()
         let confirmed = try machine.receiveConfirmation(confirmationPayload)
+        // The student is authenticated: report messages may be large. Raised before `sessionSecure` goes out, since
+        // the student's first message may follow it at once.
+        await frames.raiseFrameLimit(to: sessionFrameSize)
         try await frames.writer.send(contentsOf: confirmed.messages)
         observer(confirmed.events)
         guard let established = confirmed.established else {
             throw CampusError(.internalError, "the handshake ended without a session")
         }
-        return Session(established: established, assignment: assignment, credentials: identity)
+        return Session(established: established, assignment: assignment, credentials: identity, usage: usage)
+    }
+
+    /// The open assignments, oldest first, as an `assignmentList` carries them (at most
+    /// ``WireMessage/maximumListedAssignments``).
+    static func openAssignments(in store: any ReportStore) async throws -> [ListedAssignment] {
+        try await store.assignments().filter(\.isOpen).prefix(WireMessage.maximumListedAssignments).map {
+            ListedAssignment(name: $0.name, deadline: $0.deadlineText, refusesLate: $0.late == .refuse)
+        }
     }
 }

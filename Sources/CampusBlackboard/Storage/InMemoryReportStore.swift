@@ -4,11 +4,12 @@ import Synchronization
 
 /// A report store that forgets everything on exit; for unit tests.
 public final class InMemoryReportStore: ReportStore {
-    private struct State {
+    fileprivate struct State {
         var sessions: [SessionRecord] = []
         var messages: [Int64: [StoredMessage]] = [:]
         var reports: [(session: Int64, summary: ReportSummary)] = []
         var assignments: [Assignment]
+        var revocations: [LearnedRevocation] = []
     }
 
     private let state: Mutex<State>
@@ -21,8 +22,34 @@ public final class InMemoryReportStore: ReportStore {
         state.withLock { $0.assignments }
     }
 
+    public func addAssignment(_ assignment: Assignment) async throws {
+        try state.withLock { state in
+            guard !state.assignments.contains(where: { $0.name == assignment.name }) else {
+                throw CampusError(.malformedRequest, "an assignment named \(assignment.name) exists already")
+            }
+            state.assignments.append(assignment)
+        }
+    }
+
+    public func closeAssignment(named name: String) async throws -> Bool {
+        state.withLock { state in
+            guard let index = state.assignments.firstIndex(where: { $0.name == name && $0.isOpen }) else {
+                return false
+            }
+            state.assignments[index].isOpen = false
+            return true
+        }
+    }
+
     public func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored {
         try state.withLock { state in
+            let current = state.assignments.first { $0.name == batch.session.assignment.name }
+            try batch.checkAssignment(current)
+            let record = batch.session
+            try batch.checkLimits(
+                sessionBytes: batch.storedSession.map { state.storedBytes(ofSession: $0) } ?? 0,
+                studentBytes: state.storedBytes(of: record.studentID),
+                reportsInAssignment: state.reports(of: record.studentID, in: record.assignment.name))
             var session = batch.storedSession ?? 0
             if batch.storedSession == nil {
                 state.sessions.append(batch.session)
@@ -34,7 +61,10 @@ public final class InMemoryReportStore: ReportStore {
             else {
                 throw CampusError(.storageFailed, "a message of session \(session) is already stored")
             }
-            guard let summary = try batch.finishedReport(number: Int64(state.reports.count + 1), at: Date()) else {
+            guard
+                let summary = try batch.finishedReport(
+                    number: Int64(state.reports.count + 1), at: Date(), assignment: current)
+            else {
                 state.messages[session, default: []] += batch.messages
                 return SessionBatch.Stored(session: session, report: nil)
             }
@@ -42,6 +72,26 @@ public final class InMemoryReportStore: ReportStore {
             state.reports.append((session, summary))
             return SessionBatch.Stored(session: session, report: summary)
         }
+    }
+
+    public func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage {
+        state.withLock { state in
+            StudentUsage(
+                reportsInAssignment: state.reports(of: studentID, in: assignment),
+                storedBytes: state.storedBytes(of: studentID))
+        }
+    }
+
+    public func recordRevocations(_ revocations: [LearnedRevocation]) async throws {
+        state.withLock { state in
+            for revocation in revocations where !state.revocations.contains(where: { $0.serial == revocation.serial }) {
+                state.revocations.append(revocation)
+            }
+        }
+    }
+
+    public func revocations() async throws -> [LearnedRevocation] {
+        state.withLock { $0.revocations }
     }
 
     public func failSession(_ session: Int64, reason: String) async throws {
@@ -59,5 +109,21 @@ public final class InMemoryReportStore: ReportStore {
             guard let entry = state.reports.first(where: { $0.summary.id == id }) else { return nil }
             return (entry.summary, (state.messages[entry.session] ?? []).sorted { $0.sequence < $1.sequence })
         }
+    }
+}
+
+extension InMemoryReportStore.State {
+    func storedBytes(ofSession session: Int64) -> Int64 {
+        Int64((messages[session] ?? []).reduce(0) { $0 + $1.content.count })
+    }
+
+    func storedBytes(of studentID: StudentID) -> Int64 {
+        sessions.indices.filter { sessions[$0].studentID == studentID }.reduce(0) {
+            $0 + storedBytes(ofSession: Int64($1 + 1))
+        }
+    }
+
+    func reports(of studentID: StudentID, in assignment: String) -> Int {
+        reports.filter { $0.summary.studentID == studentID && $0.summary.assignment == assignment }.count
     }
 }

@@ -21,6 +21,25 @@ public protocol ReportStore: Sendable {
 
     /// Every assignment, open or closed, in the order they were added.
     func assignments() async throws -> [Assignment]
+
+    /// Adds an assignment.
+    ///
+    /// - Throws: ``CampusError`` `malformed-request` when one of that name exists.
+    func addAssignment(_ assignment: Assignment) async throws
+
+    /// Closes an assignment: it takes no more submissions, also from sessions open now; what it has is kept.
+    ///
+    /// - Returns: Whether an open assignment of that name was closed.
+    func closeAssignment(named name: String) async throws -> Bool
+
+    /// What a student has stored: reports in `assignment`, and bytes of message content in every session.
+    func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage
+
+    /// Records revocations learned from CUHK's revocation list, durably; one already recorded is kept as it was.
+    func recordRevocations(_ revocations: [LearnedRevocation]) async throws
+
+    /// Every revocation learned, oldest first.
+    func revocations() async throws -> [LearnedRevocation]
 }
 
 /// What one commit stores for a session.
@@ -49,17 +68,23 @@ public struct SessionBatch: Sendable {
     public var report: ReportSummary?
     /// Set with ``report``.
     public var signReceipt: ReceiptSigner?
+    /// What the student may store; checked in the commit's transaction.
+    public var limits: StorageLimits
 
     public init(
         session: SessionRecord, storedSession: Int64?, messages: [StoredMessage], report: ReportSummary?,
-        signReceipt: ReceiptSigner? = nil
+        signReceipt: ReceiptSigner? = nil, limits: StorageLimits = StorageLimits()
     ) {
         self.session = session
         self.storedSession = storedSession
         self.messages = messages
         self.report = report
         self.signReceipt = signReceipt
+        self.limits = limits
     }
+
+    /// Bytes of message content in this batch.
+    public var contentBytes: Int64 { Int64(messages.reduce(0) { $0 + $1.content.count }) }
 }
 
 /// A session that passed the handshake.
@@ -69,7 +94,8 @@ public struct SessionRecord: Sendable, Hashable {
     public var certificateSerial: String
     public var peer: String
     public var startedAt: Date
-    /// The assignment as resolved at the handshake: its deadline and late policy apply to this session.
+    /// The assignment as resolved at the handshake. Whether it is still open, its deadline and its late policy are
+    /// read again when each batch is committed.
     public var assignment: Assignment
 
     public init(
@@ -120,6 +146,8 @@ public struct ReportSummary: Sendable, Hashable {
     public var isLate: Bool
     /// The signed receipt (CMS, DER), exactly as sent.
     public var receipt: [UInt8]
+    /// The name and content type of the file the report came from, as the student sent them (checked on receipt).
+    public var file: SubmittedFile?
 
     public init(
         id: Int64 = 0,
@@ -133,8 +161,10 @@ public struct ReportSummary: Sendable, Hashable {
         assignment: String = Assignment.defaultName,
         deadline: Date? = nil,
         isLate: Bool = false,
-        receipt: [UInt8] = []
+        receipt: [UInt8] = [],
+        file: SubmittedFile? = nil
     ) {
+        self.file = file
         self.assignment = assignment
         self.deadline = deadline
         self.isLate = isLate
@@ -151,14 +181,47 @@ public struct ReportSummary: Sendable, Hashable {
 }
 
 extension SessionBatch {
-    /// The report this batch completes, numbered `number` and committed at `time`: on time or late per the session's
-    /// assignment, and with its signed receipt. Stores call it inside the transaction that records the report.
+    /// Codes a store's commit may refuse a batch with, which reach the student as they are (any other failure is
+    /// `storage-failed`).
+    public static let refusalCodes: Set<CampusError.Code> = [
+        .assignmentClosed, .deadlinePassed, .reportTooLarge, .storageQuotaExceeded, .reportLimitReached,
+    ]
+
+    /// Checks the batch against ``limits``, with what is stored before it, read in the commit's transaction: the
+    /// session's bytes so far, the student's bytes in every session, and the student's reports in the assignment.
     ///
-    /// - Throws: ``CampusError`` `deadline-passed` when the submission is late and the assignment refuses late ones;
-    ///   the transaction then stores nothing of this batch.
-    public func finishedReport(number: Int64, at time: Date) throws -> ReportSummary? {
+    /// - Throws: ``CampusError`` `report-too-large`, `storage-quota-exceeded` or `report-limit-reached`; the
+    ///   transaction then stores nothing of this batch.
+    public func checkLimits(sessionBytes: Int64, studentBytes: Int64, reportsInAssignment: Int) throws {
+        try limits.checkAdding(contentBytes, toReportOf: sessionBytes, storedBytes: studentBytes)
+        if report != nil { try limits.checkReportCount(reportsInAssignment, assignment: session.assignment.name) }
+    }
+
+    /// Checks the batch against the session's assignment as it is now, `current` (`nil` when there is none of that
+    /// name): an assignment closed since the handshake takes nothing more. Stores call it inside the transaction
+    /// that stores the batch, with the row read in that transaction.
+    ///
+    /// - Throws: ``CampusError`` `assignment-closed`; the transaction then stores nothing of this batch.
+    public func checkAssignment(_ current: Assignment?) throws {
+        guard let current, current.isOpen else {
+            throw CampusError(
+                .assignmentClosed,
+                "the assignment \(session.assignment.name) was closed during this session; "
+                    + (report == nil ? "nothing more is stored" : "the report is not recorded"))
+        }
+    }
+
+    /// The report this batch completes, numbered `number` and committed at `time`: on time or late by the deadline
+    /// and late policy the assignment has now (`current`, read in the commit's transaction), and with its signed
+    /// receipt. Stores call it inside the transaction that records the report.
+    ///
+    /// - Throws: ``CampusError`` `assignment-closed` when the assignment was closed since the handshake,
+    ///   `deadline-passed` when the submission is late and the assignment refuses late ones; the transaction then
+    ///   stores nothing of this batch.
+    public func finishedReport(number: Int64, at time: Date, assignment current: Assignment?) throws -> ReportSummary? {
         guard var summary = report else { return nil }
-        let assignment = session.assignment
+        try checkAssignment(current)
+        guard let assignment = current else { return nil }
         summary.id = number
         summary.completedAt = Date(timeIntervalSince1970: time.timeIntervalSince1970.rounded(.down))
         summary.assignment = assignment.name
@@ -173,21 +236,5 @@ extension SessionBatch {
         }
         if let signReceipt { summary.receipt = try signReceipt(summary) }
         return summary
-    }
-}
-
-/// A student's latest report among some reports (the latest counts), with how many there were.
-public struct LatestSubmission: Sendable {
-    public var report: ReportSummary
-    public var count: Int
-
-    /// Each student's latest report in `reports`, by student.
-    public static func byStudent(_ reports: [ReportSummary]) -> [StudentID: LatestSubmission] {
-        var latest: [StudentID: LatestSubmission] = [:]
-        for report in reports.sorted(by: { $0.id < $1.id }) {
-            latest[report.studentID] = LatestSubmission(
-                report: report, count: (latest[report.studentID]?.count ?? 0) + 1)
-        }
-        return latest
     }
 }

@@ -78,6 +78,38 @@ public final class SQLiteReportStore: ReportStore {
             migrator.registerMigration("v3 roster") { db in
                 try db.execute(sql: "CREATE TABLE roster (sid TEXT PRIMARY KEY, name TEXT NOT NULL)")
             }
+            migrator.registerMigration("v4 storage limits") { db in
+                // Each session's bytes of content, kept up to date by every commit, so that a student's total is one
+                // sum over the student's sessions.
+                try db.execute(
+                    sql: """
+                        ALTER TABLE session ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+                        UPDATE session SET stored_bytes =
+                            (SELECT coalesce(sum(length(content)), 0) FROM message WHERE message.session = session.id);
+                        CREATE INDEX session_sid ON session(sid);
+                        """
+                )
+            }
+            migrator.registerMigration("v5 file names") { db in
+                try db.execute(
+                    sql: """
+                        ALTER TABLE report ADD COLUMN file_name TEXT;
+                        ALTER TABLE report ADD COLUMN content_type TEXT;
+                        """
+                )
+            }
+            migrator.registerMigration("v6 revocations") { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE revocation (
+                            serial TEXT PRIMARY KEY NOT NULL,
+                            revoked_at REAL NOT NULL,
+                            reason_code INTEGER,
+                            learned_at REAL NOT NULL
+                        )
+                        """
+                )
+            }
         }
     }
 
@@ -87,9 +119,6 @@ public final class SQLiteReportStore: ReportStore {
         }
     }
 
-    /// Adds an assignment.
-    ///
-    /// - Throws: ``CampusError`` `malformed-request` when one of that name exists.
     public func addAssignment(_ assignment: Assignment) async throws {
         try await writer.write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM assignment WHERE name = ?", arguments: [assignment.name])
@@ -106,13 +135,49 @@ public final class SQLiteReportStore: ReportStore {
         }
     }
 
-    /// Closes an assignment: it takes no more submissions; what it has is kept.
-    ///
-    /// - Returns: Whether an open assignment of that name was closed.
     public func closeAssignment(named name: String) async throws -> Bool {
         try await writer.write { db in
             try db.execute(sql: "UPDATE assignment SET open = 0 WHERE name = ? AND open = 1", arguments: [name])
             return db.changesCount > 0
+        }
+    }
+
+    public func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage {
+        try await database.read { db in
+            StudentUsage(
+                reportsInAssignment: try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM report WHERE sid = ? AND assignment = ?",
+                    arguments: [studentID.rawValue, assignment]) ?? 0,
+                storedBytes: try Int64.fetchOne(
+                    db, sql: "SELECT coalesce(sum(stored_bytes), 0) FROM session WHERE sid = ?",
+                    arguments: [studentID.rawValue]) ?? 0)
+        }
+    }
+
+    public func recordRevocations(_ revocations: [LearnedRevocation]) async throws {
+        guard !revocations.isEmpty else { return }
+        try await writer.write { db in
+            for revocation in revocations {
+                try db.execute(
+                    sql: """
+                        INSERT INTO revocation (serial, revoked_at, reason_code, learned_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(serial) DO NOTHING
+                        """,
+                    arguments: [
+                        revocation.serial, revocation.revokedAt.timeIntervalSince1970, revocation.reasonCode,
+                        revocation.learnedAt.timeIntervalSince1970,
+                    ])
+            }
+        }
+    }
+
+    public func revocations() async throws -> [LearnedRevocation] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM revocation ORDER BY learned_at, serial").map { row in
+                LearnedRevocation(
+                    serial: row["serial"], revokedAt: Date(timeIntervalSince1970: row["revoked_at"]),
+                    reasonCode: row["reason_code"], learnedAt: Date(timeIntervalSince1970: row["learned_at"]))
+            }
         }
     }
 
@@ -160,8 +225,28 @@ public final class SQLiteReportStore: ReportStore {
     public func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored {
         try await writer.write { db in
             var session = batch.storedSession ?? 0
+            // The assignment as it is now, in this transaction: closing it ends what every open session may store.
+            let current = try Row.fetchOne(
+                db, sql: "SELECT * FROM assignment WHERE name = ?", arguments: [batch.session.assignment.name]
+            ).map(Self.assignment(from:))
+            try batch.checkAssignment(current)
+            let record = batch.session
+            let sessionBytes =
+                try batch.storedSession.flatMap {
+                    try Int64.fetchOne(db, sql: "SELECT stored_bytes FROM session WHERE id = ?", arguments: [$0])
+                } ?? 0
+            let studentBytes =
+                try Int64.fetchOne(
+                    db, sql: "SELECT coalesce(sum(stored_bytes), 0) FROM session WHERE sid = ?",
+                    arguments: [record.studentID.rawValue]) ?? 0
+            let reports =
+                batch.report == nil
+                ? 0
+                : try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM report WHERE sid = ? AND assignment = ?",
+                    arguments: [record.studentID.rawValue, record.assignment.name]) ?? 0
+            try batch.checkLimits(sessionBytes: sessionBytes, studentBytes: studentBytes, reportsInAssignment: reports)
             if batch.storedSession == nil {
-                let record = batch.session
                 try db.execute(
                     sql: """
                         INSERT INTO session (session_id, sid, certificate_serial, peer, started_at, assignment)
@@ -183,22 +268,28 @@ public final class SQLiteReportStore: ReportStore {
                     message.receivedAt.timeIntervalSince1970,
                 ])
             }
+            if !batch.messages.isEmpty {
+                try db.execute(
+                    sql: "UPDATE session SET stored_bytes = stored_bytes + ? WHERE id = ?",
+                    arguments: [batch.contentBytes, session])
+            }
             guard batch.report != nil else { return SessionBatch.Stored(session: session, report: nil) }
             // The writer is serial, so the next number is free; the receipt names it, so it is signed before the insert.
             let number = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) + 1 FROM report") ?? 1
-            guard let summary = try batch.finishedReport(number: number, at: Date()) else {
+            guard let summary = try batch.finishedReport(number: number, at: Date(), assignment: current) else {
                 return SessionBatch.Stored(session: session, report: nil)
             }
             try db.execute(
                 sql: """
                     INSERT INTO report (id, session, sid, certificate_serial, message_count, total_bytes, digest,
-                        completed_at, assignment, deadline, late, receipt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        completed_at, assignment, deadline, late, receipt, file_name, content_type)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     number, session, summary.studentID.rawValue, summary.certificateSerial, Int64(summary.messageCount),
                     Int64(summary.totalBytes), Data(summary.digest), summary.completedAt.timeIntervalSince1970,
                     summary.assignment, summary.deadline?.timeIntervalSince1970, summary.isLate, Data(summary.receipt),
+                    summary.file?.name, summary.file?.contentType,
                 ]
             )
             try db.execute(sql: "UPDATE session SET status = 'complete' WHERE id = ?", arguments: [session])
@@ -289,7 +380,11 @@ public final class SQLiteReportStore: ReportStore {
             assignment: row["assignment"],
             deadline: (row["deadline"] as Double?).map(Date.init(timeIntervalSince1970:)),
             isLate: row["late"],
-            receipt: [UInt8](row["receipt"] as Data)
+            receipt: [UInt8](row["receipt"] as Data),
+            // Checked when it arrived; read again through the same rules, so nothing else reaches a path or a header.
+            file: (row["file_name"] as String?).flatMap { name in
+                try? SubmittedFile(name: name, contentType: row["content_type"] ?? "")
+            }
         )
     }
 }

@@ -61,6 +61,9 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
         case outOfOrderMessage = 302
         case messageTooLarge = 303
         case storageFailed = 304
+        case reportTooLarge = 305
+        case storageQuotaExceeded = 306
+        case reportLimitReached = 307
 
         /// The code's stable name, as written in docs/PROTOCOL.md.
         public var name: String {
@@ -113,6 +116,9 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
             case .outOfOrderMessage: "out-of-order-message"
             case .messageTooLarge: "message-too-large"
             case .storageFailed: "storage-failed"
+            case .reportTooLarge: "report-too-large"
+            case .storageQuotaExceeded: "storage-quota-exceeded"
+            case .reportLimitReached: "report-limit-reached"
             }
         }
     }

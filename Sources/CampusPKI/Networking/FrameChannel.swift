@@ -63,6 +63,28 @@ public final class FrameChannel {
         try await writer.send(message)
     }
 
+    /// The error frame the peer sent before it closed the connection, once writing to it has failed.
+    ///
+    /// A server sends its error frame and then closes; a client that was writing (not reading) at that moment
+    /// learns of the close from a failed write, while the error frame waits unread among the frames already
+    /// received. This closes the connection (if it is not closed yet) and reads what is left, so the client can
+    /// report the server's code instead of "connection closed".
+    ///
+    /// - Returns: The first error frame among the frames not read yet, or `nil` if there is none.
+    public func errorBeforeClose() async -> CampusError? {
+        try? await channel.close()
+        while let payload = try? await inbound.next() {
+            if case .error(let error) = try? WireMessage.decode(payload) { return error }
+        }
+        return nil
+    }
+
+    /// Lets every frame from now on be as large as `maximumFrameSize` (at most the connection's configured maximum):
+    /// Blackboard does this once the peer is authenticated.
+    public func raiseFrameLimit(to maximumFrameSize: Int) async {
+        try? await channel.triggerUserOutboundEvent(FramePipeline.RaiseFrameLimit(to: maximumFrameSize)).get()
+    }
+
     /// Changes how long the connection may stay silent from now on.
     public func setTimeout(_ timeout: TimeAmount, waitingFor phase: String) async {
         try? await channel.triggerUserOutboundEvent(IdleTimeoutHandler.SetTimeout(timeout, phase: phase)).get()
@@ -102,6 +124,13 @@ public struct FrameWriter: Sendable {
                 cause: error
             )
         }
+    }
+
+    /// Ends the connection's conversation from outside its task: the task sees `error` at its next read (what it has
+    /// verified is still stored and acknowledged), and the server then sends it as the error frame, as when the
+    /// server shuts down.
+    public func interrupt(with error: CampusError) {
+        channel.triggerUserOutboundEvent(IdleTimeoutHandler.Fail(error), promise: nil)
     }
 
     /// Sends `error` and closes the connection, so a task blocked reading from it wakes up.

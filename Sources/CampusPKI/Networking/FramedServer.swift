@@ -29,6 +29,9 @@ public final class FramedServer: Service, Sendable {
         public var port: Int
         /// The largest payload accepted from a peer, in bytes.
         public var maximumFrameSize: Int
+        /// Smaller limits that apply to each connection until its handler raises them
+        /// (``FrameChannel/raiseFrameLimit(to:)``); `nil` applies ``maximumFrameSize`` from the start.
+        public var initialFrameLimits: FramePipeline.InitialLimits?
         /// How long a new connection may stay silent.
         public var timeout: TimeAmount
         /// How many connections are served at once; a peer beyond that gets `server-busy`.
@@ -42,6 +45,7 @@ public final class FramedServer: Service, Sendable {
             host: String = "127.0.0.1",
             port: Int,
             maximumFrameSize: Int = 64 * 1024,
+            initialFrameLimits: FramePipeline.InitialLimits? = nil,
             timeout: TimeAmount = .seconds(10),
             maximumConnections: Int = ConnectionLimit.defaultMaximumConnections,
             backlog: Int32 = 1024,
@@ -50,6 +54,7 @@ public final class FramedServer: Service, Sendable {
             self.host = host
             self.port = port
             self.maximumFrameSize = maximumFrameSize
+            self.initialFrameLimits = initialFrameLimits
             self.timeout = timeout
             self.maximumConnections = maximumConnections
             self.backlog = backlog
@@ -153,6 +158,7 @@ public final class FramedServer: Service, Sendable {
                         return try FramePipeline.configure(
                             channel,
                             maximumFrameSize: configuration.maximumFrameSize,
+                            initialLimits: configuration.initialFrameLimits,
                             timeout: configuration.timeout,
                             waitingFor: firstExpected
                         )

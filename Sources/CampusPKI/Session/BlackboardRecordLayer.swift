@@ -2,14 +2,15 @@
 ///
 /// The checks on each message, in order: the tag verifies for its type and sequence number as received
 /// (`message-authentication-failed`), the number is the next one (`replayed-message`, `out-of-order-message`), the
-/// content is within the limit (`message-too-large`).
+/// content is within the limit (`message-too-large`); the end of the report carries nothing or a valid file
+/// description (`malformed-message`).
 public struct BlackboardRecordLayer: Sendable {
     /// What an incoming message was.
     public enum Incoming: Sendable, Equatable {
         /// A verified message: its number, its content, and the sealed bytes as they travelled.
         case message(sequence: UInt64, content: [UInt8], sealed: [UInt8])
-        /// The verified end of a report of this many messages.
-        case end(messageCount: UInt64)
+        /// The verified end of a report of this many messages, with the file it came from when the student said.
+        case end(messageCount: UInt64, file: SubmittedFile?)
         /// A keep-alive (not authenticated; it only restarts the idle timer).
         case keepAlive
     }
@@ -56,11 +57,9 @@ public struct BlackboardRecordLayer: Sendable {
                 throw CampusError(.messageAuthenticationFailed, "the tag of the end of the report does not verify")
             }
             try check(sequence, what: "the end of the report")
-            guard plaintext.isEmpty else {
-                throw CampusError(.malformedMessage, "the end of the report carries \(plaintext.count) bytes")
-            }
+            let file = try SubmittedFile.decode(plaintext: plaintext)
             ended = true
-            return .end(messageCount: sequence - 1)
+            return .end(messageCount: sequence - 1, file: file)
         case .keepAlive:
             return .keepAlive
         default:

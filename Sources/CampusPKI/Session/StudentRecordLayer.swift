@@ -34,12 +34,14 @@ public struct StudentRecordLayer: Sendable {
         )
     }
 
-    /// The end of the report, numbered one past the last message.
-    public mutating func end() -> WireMessage {
+    /// The end of the report, numbered one past the last message, with the name and content type of the file the
+    /// report came from (sealed, so they never travel in the clear), or an empty plaintext without them.
+    public mutating func end(file: SubmittedFile? = nil) -> WireMessage {
         precondition(!ended, "the report ends once")
         ended = true
         return .endOfReport(
-            sequence: sent + 1, sealed: outgoing.seal([UInt8](), kind: .endOfReport, sequence: sent + 1))
+            sequence: sent + 1,
+            sealed: outgoing.seal(file?.plaintext ?? [], kind: .endOfReport, sequence: sent + 1))
     }
 
     /// One message from Blackboard: the next acknowledgement, or the receipt once every message is acknowledged.

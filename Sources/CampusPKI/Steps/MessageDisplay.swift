@@ -3,12 +3,17 @@ public enum MessageDisplay {
     /// The most characters shown of one message.
     public static let maximumCharacters = 200
 
-    /// UTF-8 text without control characters as is (cut at 200 characters), anything else as its size.
+    /// UTF-8 text without control characters as is (cut at 200 characters), anything else as its size. One line
+    /// break at the end (a line read from standard input keeps it) is not shown.
     ///
     /// Only the first bytes are examined, so showing a 1 MiB message costs no more than showing a short one.
     public static func text(_ content: [UInt8]) -> String {
         let limit = maximumCharacters * 4
-        let head = content.prefix(limit)
+        var lineBreak = 0
+        if content.count <= limit, content.last == 0x0A {
+            lineBreak = content.count >= 2 && content[content.count - 2] == 0x0D ? 2 : 1
+        }
+        let head = content.prefix(limit).dropLast(lineBreak)
         var text = String(validating: head, as: UTF8.self)
         if text == nil, content.count > limit {
             // The cut may fall inside a multi-byte character: drop up to three bytes to find its start.
@@ -18,7 +23,7 @@ public enum MessageDisplay {
         }
         guard let text, !text.unicodeScalars.contains(where: isControl) else { return "<\(content.count) bytes>" }
         let shown = text.prefix(maximumCharacters)
-        return shown.utf8.count == content.count ? String(shown) : "\(shown)… (\(content.count) bytes)"
+        return shown.utf8.count == content.count - lineBreak ? String(shown) : "\(shown)… (\(content.count) bytes)"
     }
 
     /// Control characters other than tab; ASCII is decided without the Unicode tables.

@@ -24,14 +24,21 @@ public struct RevocationPolicy: VerifierPolicy, Sendable {
 
     public var mode: Mode
     private var ocsp: OCSPVerifierPolicy<AnyOCSPRequester>
+    private let revocationListed: @Sendable (String) -> CampusError?
     private let logger: Logger
 
     /// - Parameters:
     ///   - mode: Hard, soft or off.
     ///   - requester: Sends the DER request to the responder's URL (and may answer from a cache).
+    ///   - revocationListed: The refusal for a serial (lower-case hex) that a revocation list names, or `nil`;
+    ///     asked first, so that a revocation learned from the list wins over an OCSP answer kept from before it.
     ///   - logger: Receives why a status could not be learned.
-    public init(mode: Mode, requester: some OCSPRequester, logger: Logger) {
+    public init(
+        mode: Mode, requester: some OCSPRequester,
+        revocationListed: @escaping @Sendable (String) -> CampusError? = { _ in nil }, logger: Logger
+    ) {
         self.mode = mode
+        self.revocationListed = revocationListed
         // Always hard inside: soft mode is decided here, so that what it lets through is logged. The requester
         // reports a failed request as terminal, which the inner policy would otherwise let pass even when hard.
         self.ocsp = OCSPVerifierPolicy(failureMode: .hard, requester: AnyOCSPRequester(requester))
@@ -42,6 +49,10 @@ public struct RevocationPolicy: VerifierPolicy, Sendable {
     {
         guard mode != .off else { return .meetsPolicy }
         let serial = chain.leaf.serialNumber.hex
+        if let refusal = revocationListed(serial) {
+            logger.notice("certificate revoked (revocation list)", metadata: ["serial": "\(serial)"])
+            return Self.failure(refusal.code, refusal.reason)
+        }
         switch await ocsp.chainMeetsPolicyRequirements(chain: chain) {
         case .meetsPolicy:
             return .meetsPolicy

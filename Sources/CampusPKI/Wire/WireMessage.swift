@@ -37,6 +37,11 @@ public enum WireMessage: Sendable, Hashable {
     case receipt(sequence: UInt64, sealed: [UInt8])
     /// Student → Blackboard (step 6): nothing to send yet; the session is still wanted. Empty body.
     case keepAlive
+    /// Student → Blackboard, before enrolling: which assignments are open? Empty body; answered without any
+    /// certificate, then the connection closes.
+    case assignmentsQuery
+    /// Blackboard → Student: the open assignments, oldest first (at most ``maximumListedAssignments``).
+    case assignmentList([ListedAssignment])
     /// Server → client: a refusal with a stable code; the server closes the connection after it.
     case error(CampusError)
 
@@ -61,6 +66,8 @@ public enum WireMessage: Sendable, Hashable {
         case receipt = 0x17
         case keepAlive = 0x18
         case blackboardSignature = 0x19
+        case assignmentsQuery = 0x1A
+        case assignmentList = 0x1B
         case error = 0x7F
 
         /// The message's name with its article, for reasons and terminal lines: "an enrollment request".
@@ -82,6 +89,8 @@ public enum WireMessage: Sendable, Hashable {
             case .receipt: "a receipt"
             case .keepAlive: "a keep-alive"
             case .blackboardSignature: "Blackboard's signature"
+            case .assignmentsQuery: "a question for the open assignments"
+            case .assignmentList: "a list of open assignments"
             case .error: "an error"
             }
         }
@@ -100,6 +109,8 @@ public enum WireMessage: Sendable, Hashable {
     public static let nonceLength = 32
     /// Length of an AEAD tag (ChaCha20-Poly1305), in bytes.
     public static let tagLength = 16
+    /// The most assignments an `assignmentList` holds.
+    public static let maximumListedAssignments = 100
 
     /// The message's type byte.
     public var kind: Kind {
@@ -120,6 +131,8 @@ public enum WireMessage: Sendable, Hashable {
         case .receipt: .receipt
         case .keepAlive: .keepAlive
         case .blackboardSignature: .blackboardSignature
+        case .assignmentsQuery: .assignmentsQuery
+        case .assignmentList: .assignmentList
         case .error: .error
         }
     }
@@ -161,8 +174,15 @@ public enum WireMessage: Sendable, Hashable {
             .enrollmentCertificate(let sequence, let sealed):
             buffer.writeInteger(sequence)
             buffer.writeField(sealed)
-        case .keepAlive:
+        case .keepAlive, .assignmentsQuery:
             break
+        case .assignmentList(let assignments):
+            buffer.writeInteger(UInt32(assignments.count))
+            for assignment in assignments {
+                buffer.writeField(Array(assignment.name.utf8))
+                buffer.writeField(Array(assignment.deadline.utf8))
+                buffer.writeInteger(assignment.refusesLate ? UInt8(1) : UInt8(0))
+            }
         case .error(let error):
             buffer.writeInteger(error.code.rawValue)
             buffer.writeField(Array(error.reason.utf8))
@@ -268,6 +288,26 @@ public enum WireMessage: Sendable, Hashable {
             message = .receipt(sequence: sequence, sealed: sealed)
         case .keepAlive:
             message = .keepAlive
+        case .assignmentsQuery:
+            message = .assignmentsQuery
+        case .assignmentList:
+            guard let count = buffer.readInteger(as: UInt32.self) else {
+                throw CampusError(.malformedMessage, "the list of assignments is missing its count")
+            }
+            guard count <= maximumListedAssignments else {
+                throw CampusError(
+                    .malformedMessage, "the list holds \(count) assignments; at most \(maximumListedAssignments)")
+            }
+            var assignments: [ListedAssignment] = []
+            for _ in 0..<count {
+                let name = try buffer.readTextField(named: "assignment")
+                let deadline = try buffer.readTextField(named: "deadline")
+                guard let late = buffer.readInteger(as: UInt8.self), late <= 1 else {
+                    throw CampusError(.malformedMessage, "an assignment's late policy is missing or not 0 or 1")
+                }
+                assignments.append(ListedAssignment(name: name, deadline: deadline, refusesLate: late == 1))
+            }
+            message = .assignmentList(assignments)
         case .error:
             guard let rawCode = buffer.readInteger(as: UInt16.self) else {
                 throw CampusError(.malformedMessage, "error message is missing its code")
@@ -315,6 +355,22 @@ public struct EnrollmentOffer: Sendable, Hashable {
         self.certificatePEM = certificatePEM
         self.rootPEM = rootPEM
         self.keyShare = keyShare
+    }
+}
+
+/// One open assignment in an `assignmentList`.
+public struct ListedAssignment: Sendable, Hashable {
+    /// Its name.
+    public var name: String
+    /// Its deadline, `YYYY-MM-DDTHH:MM:SSZ`, or empty when it has none.
+    public var deadline: String
+    /// Whether a report committed after the deadline is refused (`deadline-passed`) rather than marked late.
+    public var refusesLate: Bool
+
+    public init(name: String, deadline: String, refusesLate: Bool) {
+        self.name = name
+        self.deadline = deadline
+        self.refusesLate = refusesLate
     }
 }
 

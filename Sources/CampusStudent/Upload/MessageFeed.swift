@@ -29,8 +29,9 @@ public struct SequenceFeed: MessageFeed {
     }
 }
 
-/// Standard input, one message per line (without its line break), read on a thread of its own so that waiting for
-/// a person to type never blocks the session.
+/// Standard input, one message per line, read on a thread of its own so that waiting for a person to type never
+/// blocks the session. Each line keeps its line break (`\n`, or `\r\n` as typed), so the report's bytes are
+/// exactly the input's: an export gives the text back as it was written.
 public final class LineFeed: MessageFeed, Sendable {
     private struct State {
         var lines: [[UInt8]] = []
@@ -44,7 +45,7 @@ public final class LineFeed: MessageFeed, Sendable {
     /// Starts reading standard input.
     public init() {
         let thread = Thread { [self] in
-            while let line = readLine(strippingNewline: true) { push(.message(Array(line.utf8))) }
+            while let line = readLine(strippingNewline: false) { push(.message(Array(line.utf8))) }
             push(.end)
         }
         thread.start()

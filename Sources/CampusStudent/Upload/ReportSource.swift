@@ -66,7 +66,8 @@ public enum ReportSource: Sendable {
         case .messages(let texts):
             return AnySequence(texts.lazy.map { Array($0.utf8) })
         case .standardInput:
-            return AnySequence(AnyIterator { readLine(strippingNewline: true).map { Array($0.utf8) } })
+            // Each line keeps its line break, so the report is exactly the input.
+            return AnySequence(AnyIterator { readLine(strippingNewline: false).map { Array($0.utf8) } })
         case .file(let path, let pieceSize):
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw StudentError.local("cannot open \(path): \(String(cString: strerror(errno)))") }

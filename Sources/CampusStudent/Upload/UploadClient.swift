@@ -33,6 +33,8 @@ public struct UploadClient: Sendable {
         public var keepAliveInterval: Duration
         /// Whether a person types the report: after the handshake the Student says how.
         public var announcesTyping: Bool
+        /// The name and content type of the file the report comes from, sent sealed with the end of the report.
+        public var file: SubmittedFile?
 
         public init(
             blackboard: ServerAddress = .defaultBlackboard,
@@ -45,8 +47,10 @@ public struct UploadClient: Sendable {
             maximumMessageSize: Int = 1024 * 1024,
             allowsEmptyReport: Bool = false,
             keepAliveInterval: Duration = .seconds(KeepAlive.intervalSeconds),
-            announcesTyping: Bool = false
+            announcesTyping: Bool = false,
+            file: SubmittedFile? = nil
         ) {
+            self.file = file
             self.blackboard = blackboard
             self.root = root
             self.blackboardName = blackboardName
@@ -102,8 +106,15 @@ public struct UploadClient: Sendable {
                 to: configuration.blackboard,
                 timeout: configuration.timeout
             ) { frames in
-                let established = try await handshake(on: frames, credentials: credentials)
-                return try await send(from: &feed, on: frames, session: established, credentials: credentials)
+                do {
+                    let established = try await handshake(on: frames, credentials: credentials)
+                    return try await send(from: &feed, on: frames, session: established, credentials: credentials)
+                } catch let error as CampusError where error.code == .connectionClosed {
+                    // Blackboard may have refused and closed while this side was writing: its error frame is
+                    // then among the frames not read yet, and says why.
+                    guard let refusal = await frames.errorBeforeClose() else { throw error }
+                    throw StudentError.refusal(refusal, by: server)
+                }
             }
         } catch {
             throw StudentError.fromConnection(error, server: server)
@@ -208,7 +219,7 @@ public struct UploadClient: Sendable {
         }
         // The end goes out at once, behind the last messages: Blackboard can store them and the report in one
         // commit. Every acknowledgement must still arrive, and then the receipt.
-        try await frames.send(records.end())
+        try await frames.send(records.end(file: configuration.file))
         while true {
             guard case .receipt(let signed) = try await nextFromBlackboard() else { continue }
             let verified = try await checkReceipt(

@@ -54,7 +54,8 @@ import X509
             in: roster.directory, input: "1155123456\n\(code.lowercased())\nHello\nWorld\n")
         #expect(run.status == 0, "\(run.all)")
         #expect(run.output.contains("SID: 1155123456 sign finished."))
-        #expect(run.output.contains("Receipt: report 1, 2 messages, 10 bytes"))
+        // Each line is sent with its line break.
+        #expect(run.output.contains("Receipt: report 1, 2 messages, 12 bytes"))
         #expect(!run.all.contains(code))
         #expect(try await roster.codeState() == "used")
     }

@@ -96,7 +96,8 @@ import X509
         let all = try await Program.blackboard.run(["export", "--all", "--out", "exports"], in: servers.directory)
         #expect(all.status == 0)
         #expect(
-            FileManager.default.contents(atPath: SecureFile.join(servers.directory, "exports/1155123456-report-1"))
+            FileManager.default.contents(
+                atPath: SecureFile.join(servers.directory, "exports/report/1155123456/report-1-report.bin"))
                 == exported)
 
         for (program, arguments) in [

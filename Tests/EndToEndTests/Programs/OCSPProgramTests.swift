@@ -39,6 +39,10 @@ struct OCSPProgramTests {
         let revoke = try await Program.cuhk.run(
             ["revoke", "--serial", serial, "--reason", "keyCompromise"], in: servers.directory)
         #expect(revoke.status == 0)
+        // It says when the revocation takes effect, and where.
+        #expect(revoke.output.contains("In effect now in cuhk.db"), "\(revoke.output)")
+        #expect(revoke.output.contains("GET /crl"))
+        #expect(revoke.output.contains("every \(RevocationListDefaults.pollIntervalSeconds) s by default"))
 
         let revoked = try OpenSSL.run(query)
         #expect(revoked.output.contains("Response verify OK"))

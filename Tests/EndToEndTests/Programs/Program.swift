@@ -67,7 +67,9 @@ struct Program {
         } else {
             process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
         }
-        try process.run()
+        // One launch at a time: Foundation's `Process.run()` on Linux has crashed (a bad read while copying the
+        // launch's arguments) when tests launched programs from several threads at once.
+        try Self.launching.withLock { try process.run() }
         return Running(process: process, outputPath: outputPath, errorPath: errorPath)
     }
 
@@ -79,6 +81,9 @@ struct Program {
         let running = try start(arguments, in: directory, environment: environment, input: input)
         return try await running.wait(limit: limit)
     }
+
+    /// Held while a program is launched.
+    static let launching = NSLock()
 
     static let cuhk = Program(name: "cuhk")
     static let blackboard = Program(name: "blackboard")

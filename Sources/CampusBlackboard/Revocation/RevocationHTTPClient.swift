@@ -1,0 +1,25 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOPosix
+
+/// The HTTP client Blackboard asks CUHK with (OCSP requests, the revocation list).
+///
+/// Unlike `HTTPClient.shared`, it does not retry a connection that fails: a responder whose port is closed answers
+/// "connection refused" at once, and that failure is the answer, instead of new attempts until the request's
+/// deadline (which made every handshake wait the full 5 s). A connection attempt to a host that does not answer at
+/// all is given up after ``connectTimeout``.
+enum RevocationHTTPClient {
+    /// How long one connection attempt may take.
+    static let connectTimeout = TimeAmount.seconds(2)
+
+    /// What the client is made with.
+    static var configuration: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: connectTimeout)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return configuration
+    }
+
+    /// One client for the process, never shut down, as `HTTPClient.shared` is.
+    static let shared = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+}

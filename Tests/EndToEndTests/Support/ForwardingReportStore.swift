@@ -1,0 +1,26 @@
+import CampusBlackboard
+import CampusPKI
+
+/// A test store that changes one thing (usually `commit`) and hands everything else to an in-memory store.
+protocol ForwardingReportStore: ReportStore {
+    var inner: InMemoryReportStore { get }
+}
+
+extension ForwardingReportStore {
+    func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored { try await inner.commit(batch) }
+    func failSession(_ session: Int64, reason: String) async throws {
+        try await inner.failSession(session, reason: reason)
+    }
+    func reports(for studentID: StudentID?) async throws -> [ReportSummary] { try await inner.reports(for: studentID) }
+    func report(_ id: Int64) async throws -> (ReportSummary, [StoredMessage])? { try await inner.report(id) }
+    func assignments() async throws -> [Assignment] { try await inner.assignments() }
+    func addAssignment(_ assignment: Assignment) async throws { try await inner.addAssignment(assignment) }
+    func closeAssignment(named name: String) async throws -> Bool { try await inner.closeAssignment(named: name) }
+    func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage {
+        try await inner.usage(of: studentID, in: assignment)
+    }
+    func recordRevocations(_ revocations: [LearnedRevocation]) async throws {
+        try await inner.recordRevocations(revocations)
+    }
+    func revocations() async throws -> [LearnedRevocation] { try await inner.revocations() }
+}
