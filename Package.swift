@@ -35,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
     ],
     targets: [
         .target(
@@ -50,7 +51,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -58,6 +58,7 @@ let package = Package(
             name: "CampusAdmin",
             dependencies: [
                 "CampusPKI",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -93,6 +94,38 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "CampusSQLite",
+            dependencies: [
+                "CampusPKI", "CampusAdmin", "CampusAuthority", "CampusBlackboard",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CampusPostgres",
+            dependencies: [
+                "CampusPKI", "CampusAdmin", "CampusAuthority", "CampusBlackboard",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CampusStorage",
+            dependencies: [
+                "CampusPKI", "CampusAuthority", "CampusBlackboard", "CampusSQLite", "CampusPostgres",
+                "CampusCommandLine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "CampusStudent",
             dependencies: ["CampusPKI", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: swiftSettings
@@ -100,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "cuhk",
             dependencies: [
-                "CampusAuthority", "CampusAdmin", "CampusCommandLine",
+                "CampusAuthority", "CampusAdmin", "CampusCommandLine", "CampusStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -108,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "blackboard",
             dependencies: [
-                "CampusBlackboard", "CampusCommandLine", "CampusAdmin",
+                "CampusBlackboard", "CampusCommandLine", "CampusAdmin", "CampusStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -125,6 +158,7 @@ let package = Package(
             name: "campus-demo",
             dependencies: [
                 "CampusAuthority", "CampusBlackboard", "CampusStudent", "CampusCommandLine", "CampusAdmin",
+                "CampusStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -160,27 +194,50 @@ let package = Package(
         .testTarget(
             name: "CampusAuthorityTests",
             dependencies: [
-                "CampusAuthority", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "CampusAuthority", "CampusSQLite", .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CampusBlackboardTests",
             dependencies: [
-                "CampusBlackboard", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "CampusBlackboard", "CampusSQLite", .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "CampusAuthority", "CampusBlackboard", "CampusStudent", "CampusCommandLine",
+                "CampusAdmin", "CampusAuthority", "CampusBlackboard", "CampusStudent", "CampusCommandLine",
+                "CampusStorage", "CampusSQLite",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StorageConformanceTests",
+            dependencies: [
+                "CampusAuthority", "CampusBlackboard", "CampusSQLite", "CampusPostgres", "CampusStorage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CampusSQLiteTests",
+            dependencies: [
+                "CampusAdmin", "CampusAuthority", "CampusBlackboard", "CampusSQLite",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
     ]

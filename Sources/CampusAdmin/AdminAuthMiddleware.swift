@@ -1,3 +1,4 @@
+import CampusPKI
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -21,7 +22,25 @@ public struct AdminAuthMiddleware: RouterMiddleware {
     public func handle(
         _ request: Request, context: AdminContext, next: (Request, AdminContext) async throws -> Response
     ) async throws -> Response {
-        guard let id = request.cookies[Self.cookieName]?.value, let session = sessions.session(id) else {
+        do {
+            return try await authenticated(request, context: context, next: next)
+        } catch let error as StorageUnavailable {
+            // The page cannot be read or the session checked while the database is away: 503, as /readyz says.
+            return Self.unavailable(error)
+        }
+    }
+
+    /// 503 with a plain sentence; the cause goes to no page.
+    static func unavailable(_ error: StorageUnavailable) -> Response {
+        Response(
+            status: .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8", .retryAfter: "5"],
+            body: .init(byteBuffer: ByteBuffer(string: "The database cannot be reached just now; try again in a moment.\n")))
+    }
+
+    func authenticated(
+        _ request: Request, context: AdminContext, next: (Request, AdminContext) async throws -> Response
+    ) async throws -> Response {
+        guard let id = request.cookies[Self.cookieName]?.value, let session = try await sessions.session(id) else {
             if request.method == .get || request.method == .head {
                 // After the login, the page that was asked for.
                 let path = request.uri.path

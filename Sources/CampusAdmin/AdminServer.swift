@@ -51,9 +51,12 @@ public struct AdminServer: Service {
 
     /// Loads (or makes) the token and prepares the interface.
     ///
+    /// - Parameter sessionStore: Where logged-in sessions are kept: the server's database, so that every instance
+    ///   sharing it knows them; this process's memory when omitted.
     /// - Throws: ``FileError`` when the token file cannot be read or written.
     public init(
         configuration: Configuration, pages: AdminPages, metrics: ServerMetrics, logger: Logger,
+        sessionStore: any AdminSessionStore = InMemoryAdminSessionStore(),
         readiness: @escaping Readiness, routes: @escaping Routes
     ) throws {
         self.configuration = configuration
@@ -63,7 +66,7 @@ public struct AdminServer: Service {
         self.readiness = CachedProbe(interval: configuration.readinessInterval, probe: readiness)
         self.routes = routes
         token = try AdminToken.loadOrCreate(at: configuration.tokenPath).token
-        sessions = AdminSessions(token: token)
+        sessions = AdminSessions(token: token, store: sessionStore)
         bound = BoundAddress()
     }
 
@@ -99,12 +102,18 @@ public struct AdminServer: Service {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
-        @Sendable func attempt(_ given: String?, next: String?, client: String) -> Response {
+        @Sendable func attempt(_ given: String?, next: String?, client: String) async throws -> Response {
             let form: [String: Any] = ["tokenFile": tokenPath, "next": next ?? ""]
             guard let given, !given.isEmpty else {
                 return pages.page("login", title: "Log in", values: form, session: nil)
             }
-            switch sessions.login(with: given, from: client) {
+            let result: AdminSessions.LoginResult
+            do {
+                result = try await sessions.login(with: given, from: client)
+            } catch let error as StorageUnavailable {
+                return AdminAuthMiddleware.unavailable(error)
+            }
+            switch result {
             case .session(let session):
                 // Only a path on this site, as a browser reads it: never an address elsewhere (an open redirect).
                 var response = Response.redirect(to: LoginRedirect.target(next), type: .normal)
@@ -125,18 +134,18 @@ public struct AdminServer: Service {
             }
         }
         router.get("login") { request, context in
-            attempt(
+            try await attempt(
                 request.uri.queryParameters["token"].map(String.init),
                 next: request.uri.queryParameters["next"].map(String.init), client: context.client)
         }
         router.post("login") { request, context -> Response in
             let body = try await request.body.collect(upTo: AdminAuthMiddleware.maximumFormSize)
             let form = FormFields.parse(String(buffer: body))
-            return attempt(form["token"] ?? "", next: form["next"], client: context.client)
+            return try await attempt(form["token"] ?? "", next: form["next"], client: context.client)
         }
         let protected = router.group().add(middleware: AdminAuthMiddleware(sessions: sessions))
         protected.post("logout") { _, context -> Response in
-            if let id = context.session?.id { sessions.logout(id) }
+            if let id = context.session?.id { try await sessions.logout(id) }
             var response = Response.redirect(to: "/login", type: .normal)
             response.setCookie(
                 Cookie(

@@ -8,15 +8,23 @@ public struct AdminSession: Sendable, Hashable {
     public var id: String
     public var csrfToken: String
     public var expires: Date
+
+    public init(id: String, csrfToken: String, expires: Date) {
+        self.id = id
+        self.csrfToken = csrfToken
+        self.expires = expires
+    }
 }
 
-/// The logged-in sessions of one web interface, in memory (a restart logs everyone out), and the limit on failed
-/// logins.
+/// The logged-in sessions of one web interface, kept in an ``AdminSessionStore`` (the server's database, so that a
+/// login holds on every instance sharing it and survives a restart; memory when there is none), and the limit on
+/// failed logins.
 ///
 /// The token is checked first, in constant time, and the right token always logs in: behind a proxy every browser
 /// comes from one address, and a guesser there must not lock the staff out. Wrong tokens are counted per client
-/// address; an address over its budget gets `rateLimited` for its wrong tokens, which only slows guessing a
-/// 256-bit token that cannot be guessed anyway.
+/// address, in this process's memory (so per instance: each of N instances lets an address make its own
+/// ``failuresAllowed``); an address over its budget gets `rateLimited` for its wrong tokens, which only slows guessing
+/// a 256-bit token that cannot be guessed anyway.
 public final class AdminSessions: Sendable {
     /// How long a session lasts.
     public static let lifetime: TimeInterval = 8 * 3600
@@ -29,16 +37,17 @@ public final class AdminSessions: Sendable {
     public static let maximumTrackedClients = 4096
 
     private struct State {
-        var sessions: [String: AdminSession] = [:]
         /// Each address's recent failures, oldest first, at most ``failuresAllowed``.
         var failures: [String: [Date]] = [:]
     }
 
     private let token: String
+    private let store: any AdminSessionStore
     private let state = Mutex(State())
 
-    public init(token: String) {
+    public init(token: String, store: any AdminSessionStore = InMemoryAdminSessionStore()) {
         self.token = token
+        self.store = store
     }
 
     /// What a login attempt gave.
@@ -53,17 +62,22 @@ public final class AdminSessions: Sendable {
     public var trackedClients: Int { state.withLock { $0.failures.count } }
 
     /// Exchanges the token for a session; a wrong token counts towards `client`'s limit.
-    public func login(with given: String, from client: String = "unknown", now: Date = Date()) -> LoginResult {
+    ///
+    /// - Throws: The store's error when a right token's session cannot be recorded.
+    public func login(with given: String, from client: String = "unknown", now: Date = Date()) async throws
+        -> LoginResult
+    {
         // First, and whatever the failures: the right token is never refused.
-        let right = AdminToken.matches(given, token)
+        if AdminToken.matches(given, token) {
+            let session = AdminSession(
+                id: AdminToken.generate(), csrfToken: AdminToken.generate(), expires: now + Self.lifetime)
+            try await store.recordAdminSession(
+                AdminSessionRecord(
+                    key: Self.storedKey(of: session.id, token: token), csrfToken: session.csrfToken,
+                    expires: session.expires))
+            return .session(session)
+        }
         return state.withLock { state in
-            if right {
-                state.sessions = state.sessions.filter { $0.value.expires > now }
-                let session = AdminSession(
-                    id: AdminToken.generate(), csrfToken: AdminToken.generate(), expires: now + Self.lifetime)
-                state.sessions[session.id] = session
-                return .session(session)
-            }
             let recent = (state.failures[client] ?? []).filter { now.timeIntervalSince($0) <= Self.failureWindow }
             if recent.count >= Self.failuresAllowed, let oldest = recent.first {
                 state.failures[client] = recent
@@ -90,19 +104,18 @@ public final class AdminSessions: Sendable {
     }
 
     /// The live session with this ID.
-    public func session(_ id: String, now: Date = Date()) -> AdminSession? {
-        state.withLock { state in
-            guard let session = state.sessions[id] else { return nil }
-            guard session.expires > now else {
-                state.sessions[id] = nil
-                return nil
-            }
-            return session
+    ///
+    /// - Throws: The store's error.
+    public func session(_ id: String, now: Date = Date()) async throws -> AdminSession? {
+        try await store.adminSession(key: Self.storedKey(of: id, token: token), at: now).map { record in
+            AdminSession(id: id, csrfToken: record.csrfToken, expires: record.expires)
         }
     }
 
     /// Ends a session.
-    public func logout(_ id: String) {
-        _ = state.withLock { $0.sessions.removeValue(forKey: id) }
+    ///
+    /// - Throws: The store's error.
+    public func logout(_ id: String) async throws {
+        try await store.removeAdminSession(key: Self.storedKey(of: id, token: token))
     }
 }

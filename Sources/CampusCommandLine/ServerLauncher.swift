@@ -55,15 +55,40 @@ public enum ServerLauncher {
     }
 
     /// Runs `make`, turning a failure into a plain message and exit status 2.
-    public static func start<T>(program: String, logger: Logger, _ make: () throws -> T) throws -> T {
+    public static func start<T>(program: String, logger: Logger, _ make: () async throws -> T) async throws -> T {
         do {
-            return try make()
+            return try await make()
+        } catch let error as ExitCode {
+            throw error
         } catch {
-            if let error = error as? DurableDatabase.OpenError {
-                logger.error("database error", metadata: ["path": "\(error.path)", "cause": "\(error.detail)"])
-            }
+            log(error, logger: logger)
             Terminal.error("\(program): \(error)")
             throw ExitCode(2)
+        }
+    }
+
+    /// Runs `work` with a store, turning a database that cannot be opened or reached into a plain message (where it
+    /// is, never with a password, and why) and exit status 2; other errors pass through.
+    public static func withStorage<T>(program: String, logger: Logger, _ work: () async throws -> T) async throws -> T {
+        do {
+            return try await work()
+        } catch let error as StorageOpenError {
+            log(error, logger: logger)
+            Terminal.error("\(program): \(error)")
+            throw ExitCode(2)
+        } catch let error as StorageUnavailable {
+            log(error, logger: logger)
+            Terminal.error("\(program): \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    /// The database's own message goes to the log only.
+    static func log(_ error: any Error, logger: Logger) {
+        if let error = error as? StorageOpenError {
+            logger.error("database error", metadata: ["database": "\(error.location)", "cause": "\(error.detail)"])
+        } else if let error = error as? StorageUnavailable {
+            logger.error("database unavailable", metadata: ["database": "\(error.location)", "cause": "\(error.cause)"])
         }
     }
 }

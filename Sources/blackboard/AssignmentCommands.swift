@@ -46,7 +46,9 @@ struct AssignmentCommand: AsyncParsableCommand {
         func run() async throws {
             let assignment = Assignment(name: name, deadline: deadline.flatMap(Self.parse), late: late)
             do {
-                try await store.open(creating: true).addAssignment(assignment)
+                try await store.with("blackboard assignment add", creating: true) {
+                    try await $0.addAssignment(assignment)
+                }
             } catch let error as CampusError {
                 Terminal.error("blackboard assignment add: \(error.reason)")
                 throw ExitCode(1)
@@ -66,7 +68,7 @@ struct AssignmentCommand: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let assignments = try await store.open().assignments()
+            let assignments = try await store.with("blackboard assignment list") { try await $0.assignments() }
             if json {
                 try JSONOutput.print(
                     assignments.map {
@@ -100,7 +102,8 @@ struct AssignmentCommand: AsyncParsableCommand {
         var name: String
 
         func run() async throws {
-            guard try await store.open().closeAssignment(named: name) else {
+            guard try await store.with("blackboard assignment close", { try await $0.closeAssignment(named: name) })
+            else {
                 Terminal.error(
                     "blackboard assignment close: no open assignment \(name) (see blackboard assignment list)")
                 throw ExitCode(1)

@@ -5,6 +5,7 @@ import CampusCommandLine
 import CampusPKI
 import Crypto
 import Foundation
+import CampusStorage
 import Logging
 import NIOCore
 
@@ -34,6 +35,8 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Directory of blackboard.db and, by default, cuhk.cer.")
     var dir: String = "."
+
+    @OptionGroup var database: DatabaseOptions
 
     @Option(help: "The trusted root certificate (default: cuhk.cer in --dir).")
     var rootCert: String?
@@ -193,18 +196,21 @@ struct Serve: AsyncParsableCommand {
             }
         }
         // Then the database, before anything is served: a Blackboard that cannot store reports must not look healthy.
-        let store = try ServerLauncher.start(program: "blackboard", logger: logger) {
-            try BlackboardServer.openStore(configuration: configuration)
-        }
-        let server = try ServerLauncher.start(program: "blackboard", logger: logger) {
-            try BlackboardServer(
-                configuration: configuration, store: store, listener: listener, logger: logger,
-                reporter: Terminal.reporter())
-        }
-        try await ServiceRunner.run(server, logger: logger) { _ in
-            guard let admin = server.admin, let address = try? await server.adminAddress() else { return }
-            Terminal.line("dashboard at \(AdminServer.url(address))")
-            Terminal.line("login at \(admin.loginURL(address))")
+        let location = try StorageCommand.location(directory: dir, database, program: "blackboard")
+        if !location.isShared { try StorageCommand.createDirectory(dir, program: "blackboard") }
+        try await ServerLauncher.withStorage(program: "blackboard", logger: logger) {
+            try await StoreOpener.withBlackboardStore(at: location, logger: logger) { store in
+                let server = try await ServerLauncher.start(program: "blackboard", logger: logger) {
+                    try BlackboardServer(
+                        configuration: configuration, store: store, listener: listener, logger: logger,
+                        reporter: Terminal.reporter())
+                }
+                try await ServiceRunner.run(server, logger: logger) { _ in
+                    guard let admin = server.admin, let address = try? await server.adminAddress() else { return }
+                    Terminal.line("dashboard at \(AdminServer.url(address))")
+                    Terminal.line("login at \(admin.loginURL(address))")
+                }
+            }
         }
     }
 }
@@ -219,14 +225,20 @@ struct AdminTokenCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Directory of blackboard.db and blackboard-admin-token.")
-    var dir: String = "."
+    @OptionGroup var store: StoreOptions
 
-    @Flag(help: "Replace the token with a new one.")
+    @Flag(help: "Replace the token with a new one, and end every session logged in with the old one.")
     var rotate = false
 
     func run() async throws {
-        try AdminTokenTool.run(program: "blackboard", server: "Blackboard", directory: dir, rotate: rotate)
+        let location = try StorageCommand.location(
+            directory: store.dir, store.database, program: "blackboard admin-token")
+        let hasStore = StorageCommand.exists(StoreOpener.blackboardFileName, at: location)
+        try await AdminTokenTool.run(
+            program: "blackboard", server: "Blackboard", directory: store.dir, rotate: rotate,
+            endSessions: rotate && hasStore
+                ? { try await store.with("blackboard admin-token", creating: true) { try await $0.removeAllAdminSessions() } }
+                : nil)
     }
 }
 
@@ -252,7 +264,9 @@ struct RosterCommand: AsyncParsableCommand {
                     throw ExitCode(1)
                 }
                 let entries = try RosterCSV.parse(bytes: bytes)
-                let total = try await store.open(creating: true).importRoster(entries)
+                let total = try await store.with("blackboard roster import", creating: true) {
+                    try await $0.importRoster(entries)
+                }
                 Terminal.line(
                     "Imported \(Count.of(entries.count, "student")); the roster has \(Count.of(total, "student"))")
             } catch let error as RosterCSV.ImportError {
@@ -270,18 +284,26 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "Directory of blackboard.db.")
     var dir: String = "."
 
-    /// Opens `blackboard.db`; when `creating`, a missing one is made (as `blackboard serve` would).
-    func open(creating: Bool = false) throws -> SQLiteReportStore {
-        let path = SecureFile.join(dir, SQLiteReportStore.fileName)
-        guard creating || SecureFile.exists(path) else {
+    @OptionGroup var database: DatabaseOptions
+
+    /// Runs `body` with Blackboard's store: `blackboard.db` in `--dir`, or the database `--database` names. When
+    /// `creating`, a missing `blackboard.db` is made (as `blackboard serve` would).
+    func with<T>(
+        _ program: String = "blackboard", creating: Bool = false, _ body: (any BlackboardStore) async throws -> T
+    ) async throws -> T {
+        let location = try StorageCommand.location(directory: dir, database, program: program)
+        guard creating || StorageCommand.exists(StoreOpener.blackboardFileName, at: location) else {
             Terminal.error(
-                "blackboard: \(path) does not exist; blackboard serve, blackboard assignment add or blackboard roster "
-                    + "import creates it (or give --dir, the directory where Blackboard runs)")
+                "blackboard: \(SecureFile.join(dir, StoreOpener.blackboardFileName)) does not exist; blackboard serve, "
+                    + "blackboard assignment add or blackboard roster import creates it (or give --dir, the directory "
+                    + "where Blackboard runs, or --database)")
             throw ExitCode(2)
         }
-        return try ServerLauncher.start(program: "blackboard", logger: Logger(label: "blackboard")) {
-            if creating { try SecureFile.createDirectory(dir) }
-            return try SQLiteReportStore(path: path, checkWrites: creating)
+        if creating, !location.isShared { try StorageCommand.createDirectory(dir, program: program) }
+        let logger = Logger(label: "blackboard")
+        return try await ServerLauncher.withStorage(program: program, logger: logger) {
+            try await StoreOpener.withBlackboardStore(
+                at: location, options: .init(checkWrites: creating), logger: logger, body)
         }
     }
 }
@@ -312,40 +334,41 @@ struct Reports: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try store.open()
-        var reports = try await store.reports(for: sid.flatMap(StudentID.init))
-        if let assignment {
-            guard try await store.assignments().contains(where: { $0.name == assignment }) else {
-                Terminal.error("blackboard reports: no assignment \(assignment) (see blackboard assignment list)")
-                throw ExitCode(1)
+        try await store.with("blackboard reports") { store in
+            var reports = try await store.reports(for: sid.flatMap(StudentID.init))
+            if let assignment {
+                guard try await store.assignments().contains(where: { $0.name == assignment }) else {
+                    Terminal.error("blackboard reports: no assignment \(assignment) (see blackboard assignment list)")
+                    throw ExitCode(1)
+                }
+                try printSubmissions(reports.filter { $0.assignment == assignment }, to: assignment)
+                return
             }
-            try printSubmissions(reports.filter { $0.assignment == assignment }, to: assignment)
-            return
-        }
-        if latest {
-            var latest: [StudentID: ReportSummary] = [:]
-            for report in reports where report.id > latest[report.studentID]?.id ?? 0 {
-                latest[report.studentID] = report
+            if latest {
+                var latest: [StudentID: ReportSummary] = [:]
+                for report in reports where report.id > latest[report.studentID]?.id ?? 0 {
+                    latest[report.studentID] = report
+                }
+                reports = latest.values.sorted { $0.id < $1.id }
             }
-            reports = latest.values.sorted { $0.id < $1.id }
+            if json {
+                try JSONOutput.print(reports.map(ReportJSON.init))
+                return
+            }
+            // 6 + 10 + 8 + 12 + 20 + 16 characters and five gaps of 2: 82 columns; `show` has the full digest.
+            Terminal.line("REPORT  SID         MESSAGES  BYTES         COMPLETED AT          SHA-256 (first 16)")
+            for report in reports {
+                Terminal.line(
+                    [
+                        String(report.id).padded(to: 6), report.studentID.rawValue,
+                        String(report.messageCount).padded(to: 8),
+                        String(report.totalBytes).padded(to: 12), JSONOutput.timestamp(report.completedAt),
+                        String(report.digest.hexString.prefix(16)),
+                    ].joined(separator: "  ")
+                )
+            }
+            Terminal.line(Count.of(reports.count, "report"))
         }
-        if json {
-            try JSONOutput.print(reports.map(ReportJSON.init))
-            return
-        }
-        // 6 + 10 + 8 + 12 + 20 + 16 characters and five gaps of 2: 82 columns; `show` has the full digest.
-        Terminal.line("REPORT  SID         MESSAGES  BYTES         COMPLETED AT          SHA-256 (first 16)")
-        for report in reports {
-            Terminal.line(
-                [
-                    String(report.id).padded(to: 6), report.studentID.rawValue,
-                    String(report.messageCount).padded(to: 8),
-                    String(report.totalBytes).padded(to: 12), JSONOutput.timestamp(report.completedAt),
-                    String(report.digest.hexString.prefix(16)),
-                ].joined(separator: "  ")
-            )
-        }
-        Terminal.line(Count.of(reports.count, "report"))
     }
 
     /// One line per student: the submission that counts (``CountedSubmission``).
@@ -397,7 +420,7 @@ struct Show: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        guard let (summary, messages) = try await store.open().report(report) else {
+        guard let (summary, messages) = try await store.with("blackboard show", { try await $0.report(report) }) else {
             Terminal.error("blackboard: no report \(report) (see blackboard reports)")
             throw ExitCode(1)
         }
@@ -459,38 +482,39 @@ struct Export: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try store.open()
-        if let report {
-            guard let (summary, messages) = try await store.report(report) else {
-                Terminal.error("blackboard export: no report \(report) (see blackboard reports)")
-                throw ExitCode(1)
+        try await store.with("blackboard export") { store in
+            if let report {
+                guard let (summary, messages) = try await store.report(report) else {
+                    Terminal.error("blackboard export: no report \(report) (see blackboard reports)")
+                    throw ExitCode(1)
+                }
+                var isDirectory: ObjCBool = false
+                let target =
+                    FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) && isDirectory.boolValue
+                    ? SecureFile.join(out, ExportNames.fileName(of: summary)) : out
+                try write(summary, messages, to: target)
+                return
             }
-            var isDirectory: ObjCBool = false
-            let target =
-                FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) && isDirectory.boolValue
-                ? SecureFile.join(out, ExportNames.fileName(of: summary)) : out
-            try write(summary, messages, to: target)
-            return
-        }
-        do {
-            try SecureFile.createDirectory(out)
-        } catch {
-            Terminal.error("blackboard export: cannot create \(out): \(error)")
-            throw ExitCode(1)
-        }
-        let summaries = try await store.reports(for: nil)
-        for summary in summaries {
-            guard let (summary, messages) = try await store.report(summary.id) else { continue }
-            let path = ExportNames.path(of: summary, under: out)
             do {
-                try SecureFile.createDirectory(SecureFile.parentDirectory(of: path))
+                try SecureFile.createDirectory(out)
             } catch {
-                Terminal.error("blackboard export: cannot create the directory of \(path): \(error)")
+                Terminal.error("blackboard export: cannot create \(out): \(error)")
                 throw ExitCode(1)
             }
-            try write(summary, messages, to: path)
+            let summaries = try await store.reports(for: nil)
+            for summary in summaries {
+                guard let (summary, messages) = try await store.report(summary.id) else { continue }
+                let path = ExportNames.path(of: summary, under: out)
+                do {
+                    try SecureFile.createDirectory(SecureFile.parentDirectory(of: path))
+                } catch {
+                    Terminal.error("blackboard export: cannot create the directory of \(path): \(error)")
+                    throw ExitCode(1)
+                }
+                try write(summary, messages, to: path)
+            }
+            Terminal.line("\(Count.of(summaries.count, "report")) exported to \(out)")
         }
-        Terminal.line("\(Count.of(summaries.count, "report")) exported to \(out)")
     }
 
     private func write(_ summary: ReportSummary, _ messages: [StoredMessage], to path: String) throws {

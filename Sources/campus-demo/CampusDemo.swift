@@ -4,6 +4,7 @@ import CampusAuthority
 import CampusBlackboard
 import CampusCommandLine
 import CampusPKI
+import CampusStorage
 import CampusStudent
 import Foundation
 import Logging
@@ -46,14 +47,29 @@ struct CampusDemo: AsyncParsableCommand {
         let directory = try dir ?? Self.makeTemporaryDirectory()
         let cuhkDirectory = SecureFile.join(directory, "cuhk")
         let blackboardDirectory = SecureFile.join(directory, "blackboard")
-        let studentDirectory = SecureFile.join(directory, "student")
         Terminal.line("CampusPKI demo in \(directory)")
 
+        try SecureFile.createDirectory(cuhkDirectory)
+        try SecureFile.createDirectory(blackboardDirectory)
+        let logger = Logger(label: "demo")
+        // Each server's records in SQLite in its directory, as `cuhk` and `blackboard` keep them by default.
+        try await StoreOpener.withAuthorityStore(at: .sqlite(directory: cuhkDirectory), logger: logger) { registry in
+            try await StoreOpener.withBlackboardStore(at: .sqlite(directory: blackboardDirectory), logger: logger) {
+                blackboardStore in
+                try await run(
+                    studentID: studentID, directory: directory, registry: registry, blackboardStore: blackboardStore)
+            }
+        }
+    }
+
+    func run(
+        studentID: StudentID, directory: String, registry: any AuthorityStore, blackboardStore: any BlackboardStore
+    ) async throws {
+        let cuhkDirectory = SecureFile.join(directory, "cuhk")
+        let blackboardDirectory = SecureFile.join(directory, "blackboard")
+        let studentDirectory = SecureFile.join(directory, "student")
         // The roster way, as a course runs it: the staff import the roster and hand out a one-time code. Stored before
         // CUHK starts (so it does not report an empty roster), told after its step 0.
-        try SecureFile.createDirectory(cuhkDirectory)
-        let registry = try SQLiteCertificateRegistry(
-            path: SecureFile.join(cuhkDirectory, SQLiteCertificateRegistry.fileName))
         _ = try await registry.importRoster([RosterEntry(studentID: studentID, name: "Demo Student")])
         let code = EnrollmentCode.random()
         _ = try await registry.storeCode(
@@ -61,10 +77,11 @@ struct CampusDemo: AsyncParsableCommand {
         let cuhkReporter = Terminal.reporter(role: "CUHK")
         // Every port is a free one, so CUHK's OCSP responder has a new address each run: in a directory used before,
         // a Blackboard certificate naming the old one is replaced (and the Student enrolls again, below).
-        let cuhk = try CUHKServer(
+        let cuhk = try await CUHKServer(
             configuration: .init(
                 directory: cuhkDirectory, port: 0, ocspPort: 0, adminPort: keep ? 0 : nil,
                 issuesBlackboardCertificate: true, replacesStaleBlackboardCertificate: true, explain: explain),
+            store: registry,
             logger: Logger(label: "cuhk"),
             reporter: cuhkReporter
         )
@@ -86,13 +103,12 @@ struct CampusDemo: AsyncParsableCommand {
                     adminPort: keep ? 0 : nil,
                     port: 0
                 ),
+                store: blackboardStore,
                 logger: Logger(label: "blackboard"),
                 reporter: Terminal.reporter(role: "Blackboard")
             )
             // Blackboard knows the course's roster too, so its dashboard names the student and counts who is missing.
-            _ = try await (blackboard.store as? SQLiteReportStore)?.importRoster([
-                RosterEntry(studentID: studentID, name: "Demo Student")
-            ])
+            _ = try await blackboard.store.importRoster([RosterEntry(studentID: studentID, name: "Demo Student")])
             return blackboard
         }
         let services = ServiceGroup(

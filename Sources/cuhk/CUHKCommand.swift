@@ -4,6 +4,7 @@ import CampusAuthority
 import CampusCommandLine
 import CampusPKI
 import Foundation
+import CampusStorage
 import Logging
 import NIOCore
 
@@ -30,6 +31,8 @@ struct CUHKCommand: AsyncParsableCommand {
 struct RootOptions: ParsableArguments {
     @Option(help: "Directory of cuhk.key, cuhk.cer and cuhk.db.")
     var dir: String = "."
+
+    @OptionGroup var database: DatabaseOptions
 
     @Option(help: "RSA key size for a new root key, in bits.")
     var keySize: Int = 2048
@@ -67,10 +70,10 @@ func crashPoint<Step: RawRepresentable & Equatable>(_: Step.Type) -> (Step) -> V
 }
 
 /// The responder URL for Blackboard's certificate when no CUHK is running to tell it: `--public-url`, else the one
-/// `cuhk serve` last recorded in `cuhk.db`, else what `cuhk serve`'s defaults give.
-func responderURL(given: String?, registry: SQLiteCertificateRegistry) throws -> String {
-    try given ?? registry.setting(OCSPResponder.urlSetting)
-        ?? "http://127.0.0.1:\(OCSPResponder.defaultPort)/"
+/// `cuhk serve` last recorded in its store, else what `cuhk serve`'s defaults give.
+func responderURL(given: String?, registry: any AuthorityStore) async throws -> String {
+    if let given { return given }
+    return try await registry.setting(OCSPResponder.urlSetting) ?? "http://127.0.0.1:\(OCSPResponder.defaultPort)/"
 }
 
 /// `--public-url`, as `cuhk init` and `cuhk service issue` take it.
@@ -282,12 +285,25 @@ struct Serve: AsyncParsableCommand {
                 try await CUHKServer.checkPortIsFree(host: adminHost, port: adminPort)
             }
         }
+        let location = try StorageCommand.location(directory: options.dir, options.database, program: "cuhk")
+        var shared = configuration
+        // On a shared database the root is made once, by cuhk init; an instance never makes another.
+        shared.createsRoot = !location.isShared
         let crash = crashPointFromEnvironment()
-        let server = try ServerLauncher.start(program: "cuhk", logger: logger) {
-            try CUHKServer(
-                configuration: configuration, listener: listener, logger: logger, reporter: Terminal.reporter(),
-                checkpoint: crash)
+        try await ServerLauncher.withStorage(program: "cuhk", logger: logger) {
+            if !location.isShared { try StorageCommand.createDirectory(options.dir, program: "cuhk") }
+            try await StoreOpener.withAuthorityStore(at: location, logger: logger) { store in
+                let server = try await ServerLauncher.start(program: "cuhk", logger: logger) {
+                    try await CUHKServer(
+                        configuration: shared, store: store, listener: listener, logger: logger,
+                        reporter: Terminal.reporter(), checkpoint: crash)
+                }
+                try await Self.serve(server, host: host, logger: logger)
+            }
         }
+    }
+
+    static func serve(_ server: CUHKServer, host: String, logger: Logger) async throws {
         if server.publicAddress.isDerivedFromHostName {
             Terminal.line(
                 "Certificates name this machine as \(server.publicAddress.host) (its host name, as --host "
@@ -330,30 +346,56 @@ struct Init: AsyncParsableCommand {
 
     func run() async throws {
         ServiceRunner.bootstrapLogging(level: options.logLevel)
+        let logger = Logger(label: "cuhk")
+        let location = try StorageCommand.location(directory: options.dir, options.database, program: "cuhk init")
         do {
             let (root, origin) = try RootAuthority.load(or: options.root, checkpoint: crashPointFromEnvironment())
             let verb = origin == .created ? "created" : "already present"
             Terminal.line(
                 "[Step 0] Root \(verb): \(root.certificate.subject), serial \(root.certificate.serialNumber.hex)")
             Terminal.line("[Step 0] Root SHA-256 fingerprint \(root.certificate.sha256Fingerprint)")
-            guard !noBlackboardCertificate else { return }
-            let registry = try SQLiteCertificateRegistry(
-                path: SecureFile.join(options.dir, SQLiteCertificateRegistry.fileName))
-            let outcome = try await ServiceCertificateBesideRoot.ensure(
-                name: CUHKServer.blackboardName, in: options.dir, root: root, registry: registry,
-                ocspURL: try responderURL(given: address.publicURL, registry: registry),
-                checkpoint: serviceCrashPointFromEnvironment())
-            CUHKServer.report(
-                outcome, name: CUHKServer.blackboardName, directory: options.dir, reporter: Terminal.reporter(),
-                logger: Logger(label: "cuhk"))
-            if case .recordedElsewhere(let serial) = outcome {
-                Terminal.line(
-                    "[Step 0] Blackboard's certificate (serial \(serial)) is recorded but its files are not in "
-                        + "\(options.dir): issued elsewhere with cuhk service issue --out, or moved; none issued here")
+            // On a shared database the instances start from copies of this directory: the timestamp authority's key
+            // and certificate are made here once, as the root is, rather than by each instance.
+            guard !noBlackboardCertificate || location.isShared else { return }
+            try await ServerLauncher.withStorage(program: "cuhk init", logger: logger) {
+                try await StoreOpener.withAuthorityStore(at: location, logger: logger) { registry in
+                    if location.isShared { try await issueTimestampAuthority(root: root, registry: registry) }
+                    guard !noBlackboardCertificate else { return }
+                    try await issueBlackboardCertificate(root: root, registry: registry, logger: logger)
+                }
             }
+        } catch let error as ExitCode {
+            throw error
         } catch {
             Terminal.error("cuhk init: \(error)")
             throw ExitCode(2)
+        }
+    }
+
+    func issueTimestampAuthority(root: RootAuthority, registry: any AuthorityStore) async throws {
+        let (_, origin) = try await TimestampAuthorityCertificate.loadOrIssue(
+            .init(directory: options.dir, allowInsecureKeyPermissions: options.allowInsecureKeyPermissions),
+            root: root, registry: registry)
+        if origin == .issued {
+            Terminal.line(
+                "[Step 0] Timestamp authority certificate issued: \(options.dir)/"
+                    + "\(TimestampAuthorityCertificate.keyFileName) (0600), "
+                    + TimestampAuthorityCertificate.certificateFileName)
+        }
+    }
+
+    func issueBlackboardCertificate(root: RootAuthority, registry: any AuthorityStore, logger: Logger) async throws {
+        let outcome = try await ServiceCertificateBesideRoot.ensure(
+            name: CUHKServer.blackboardName, in: options.dir, root: root, registry: registry,
+            ocspURL: try await responderURL(given: address.publicURL, registry: registry),
+            checkpoint: serviceCrashPointFromEnvironment())
+        CUHKServer.report(
+            outcome, name: CUHKServer.blackboardName, directory: options.dir, reporter: Terminal.reporter(),
+            logger: logger)
+        if case .recordedElsewhere(let serial) = outcome {
+            Terminal.line(
+                "[Step 0] Blackboard's certificate (serial \(serial)) is recorded but its files are not in "
+                    + "\(options.dir): issued elsewhere with cuhk service issue --out, or moved; none issued here")
         }
     }
 }
@@ -363,6 +405,8 @@ struct Issued: AsyncParsableCommand {
 
     @Option(help: "Directory of cuhk.db.")
     var dir: String = "."
+
+    @OptionGroup var database: DatabaseOptions
 
     @Option(help: "Only this student's certificates.")
     var sid: String?
@@ -376,26 +420,27 @@ struct Issued: AsyncParsableCommand {
 
     func run() async throws {
         let studentID = sid.flatMap(StudentID.init)
-        let registry = try RegistryFile.open(in: dir, by: "cuhk issued", writing: false)
-        let certificates = try await registry.certificates(for: studentID)
-        if json {
-            try JSONOutput.print(certificates.map(IssuedCertificateJSON.init))
-            return
-        }
-        // 32 + 10 + 20 + 20 + 8 characters and four gaps of 2: 98 columns at most (`revoked (…)` may run over).
-        Terminal.line(
-            "SERIAL                            SID         NOT AFTER             ISSUED AT             STATUS")
-        let now = Date()
-        for certificate in certificates {
+        try await RegistryFile.with(in: dir, database: database, by: "cuhk issued", writing: false) { registry in
+            let certificates = try await registry.certificates(for: studentID)
+            if json {
+                try JSONOutput.print(certificates.map(IssuedCertificateJSON.init))
+                return
+            }
+            // 32 + 10 + 20 + 20 + 8 characters and four gaps of 2: 98 columns at most (`revoked (…)` may run over).
             Terminal.line(
-                [
-                    certificate.serial, certificate.studentID.rawValue,
-                    JSONOutput.timestamp(certificate.notValidAfter), JSONOutput.timestamp(certificate.issuedAt),
-                    certificate.status(at: now),
-                ].joined(separator: "  ")
-            )
+                "SERIAL                            SID         NOT AFTER             ISSUED AT             STATUS")
+            let now = Date()
+            for certificate in certificates {
+                Terminal.line(
+                    [
+                        certificate.serial, certificate.studentID.rawValue,
+                        JSONOutput.timestamp(certificate.notValidAfter), JSONOutput.timestamp(certificate.issuedAt),
+                        certificate.status(at: now),
+                    ].joined(separator: "  ")
+                )
+            }
+            Terminal.line(Count.of(certificates.count, "certificate"))
         }
-        Terminal.line(Count.of(certificates.count, "certificate"))
     }
 }
 
@@ -443,6 +488,8 @@ struct Revoke: AsyncParsableCommand {
     @Option(help: "Directory of cuhk.db.")
     var dir: String = "."
 
+    @OptionGroup var database: DatabaseOptions
+
     @Option(help: "Revoke every certificate of this student.")
     var sid: String?
 
@@ -463,52 +510,58 @@ struct Revoke: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let registry = try RegistryFile.open(in: dir, by: "cuhk revoke", writing: true)
-        let revoked: [IssuedCertificate]
-        do {
-            if let serial {
-                revoked = [try await registry.revoke(serial: serial, reason: reason, at: Date())]
-            } else if let sid {
-                revoked = try await registry.revokeAll(of: StudentID(sid)!, reason: reason, at: Date())
-            } else {
-                revoked = try await registry.revokeAllNotFromRoster(reason: reason, at: Date())
+        try await RegistryFile.with(in: dir, database: database, by: "cuhk revoke", writing: true) { registry in
+            let revoked: [IssuedCertificate]
+            do {
+                if let serial {
+                    revoked = [try await registry.revoke(serial: serial, reason: reason, at: Date())]
+                } else if let sid {
+                    revoked = try await registry.revokeAll(of: StudentID(sid)!, reason: reason, at: Date())
+                } else {
+                    revoked = try await registry.revokeAllNotFromRoster(reason: reason, at: Date())
+                }
+            } catch let error as RegistryError {
+                Terminal.error("cuhk revoke: \(error)")
+                throw ExitCode(1)
             }
-        } catch let error as RegistryError {
-            Terminal.error("cuhk revoke: \(error)")
-            throw ExitCode(1)
+            for certificate in revoked {
+                Terminal.line("Revoked \(certificate.serial) (SID \(certificate.studentID)), reason \(reason.rawValue)")
+            }
+            Terminal.line(Count.of(revoked.count, "certificate") + " revoked")
+            guard !revoked.isEmpty else { return }
+            Terminal.line(
+                "In effect now in \(registry.location.hasSuffix(".db") ? "cuhk.db" : "the database"): every running "
+                    + "cuhk on it says so at once in its OCSP answers and its revocation list "
+                    + "(GET /crl on the OCSP port); Blackboard fetches that list every "
+                    + "\(RevocationListDefaults.pollIntervalSeconds) s by default (blackboard serve --crl-interval), so "
+                    + "within seconds it refuses new sessions of the certificate and ends the open ones")
         }
-        for certificate in revoked {
-            Terminal.line("Revoked \(certificate.serial) (SID \(certificate.studentID)), reason \(reason.rawValue)")
-        }
-        Terminal.line(Count.of(revoked.count, "certificate") + " revoked")
-        guard !revoked.isEmpty else { return }
-        Terminal.line(
-            "In effect now in cuhk.db: a running cuhk says so at once in its OCSP answers and its revocation list "
-                + "(GET /crl on the OCSP port); Blackboard fetches that list every "
-                + "\(RevocationListDefaults.pollIntervalSeconds) s by default (blackboard serve --crl-interval), so "
-                + "within seconds it refuses new sessions of the certificate and ends the open ones")
     }
 }
 
-/// Opens `cuhk.db` for the listing and managing commands.
+/// Opens CUHK's store (`cuhk.db`, or the database `--database` names) for the listing and managing commands.
 enum RegistryFile {
+    /// Runs `body` with the store; a database that cannot be opened or reached is a plain message and exit status 2.
+    ///
     /// - Parameters:
-    ///   - creating: Create the database if it does not exist (importing a roster before CUHK's first start).
-    static func open(in directory: String, by program: String, writing: Bool, creating: Bool = false) throws
-        -> SQLiteCertificateRegistry
-    {
-        let path = SecureFile.join(directory, SQLiteCertificateRegistry.fileName)
-        if !creating {
-            guard SecureFile.exists(path) else {
-                Terminal.error(
-                    "\(program): \(path) does not exist; cuhk init, cuhk serve or cuhk roster import creates it "
-                        + "(or give --dir, the directory where CUHK runs)")
-                throw ExitCode(2)
-            }
+    ///   - creating: Create `cuhk.db` if it does not exist (importing a roster before CUHK's first start).
+    static func with<T>(
+        in directory: String, database: DatabaseOptions, by program: String, writing: Bool, creating: Bool = false,
+        _ body: (any AuthorityStore) async throws -> T
+    ) async throws -> T {
+        let location = try StorageCommand.location(directory: directory, database, program: program)
+        if !creating, !StorageCommand.exists(StoreOpener.authorityFileName, at: location) {
+            Terminal.error(
+                "\(program): \(SecureFile.join(directory, StoreOpener.authorityFileName)) does not exist; cuhk init, "
+                    + "cuhk serve or cuhk roster import creates it (or give --dir, the directory where CUHK runs, or "
+                    + "--database)")
+            throw ExitCode(2)
         }
-        return try ServerLauncher.start(program: program, logger: Logger(label: "cuhk")) {
-            if creating { try SecureFile.createDirectory(directory) }
-            return try SQLiteCertificateRegistry(path: path, checkWrites: writing)
+        if creating, !location.isShared { try StorageCommand.createDirectory(directory, program: program) }
+        let logger = Logger(label: "cuhk")
+        return try await ServerLauncher.withStorage(program: program, logger: logger) {
+            try await StoreOpener.withAuthorityStore(
+                at: location, options: .init(checkWrites: writing), logger: logger, body)
         }
     }
 }
@@ -568,18 +621,25 @@ struct Service: AsyncParsableCommand {
                         + "run it where CUHK's key is (--dir), or create the root with cuhk init first")
                 throw ExitCode(2)
             }
+            let location = try StorageCommand.location(
+                directory: options.dir, options.database, program: "cuhk service issue")
+            let logger = Logger(label: "cuhk")
             do {
                 let (root, _) = try RootAuthority.load(or: options.root)
-                let registry = try SQLiteCertificateRegistry(
-                    path: SecureFile.join(options.dir, SQLiteCertificateRegistry.fileName))
-                let service = try await ServiceCertificate.issue(
-                    name: name, root: root, recordingIn: registry, validityDays: validityDays,
-                    ocspURL: try responderURL(given: address.publicURL, registry: registry))
-                try service.write(name: name, to: out)
-                Terminal.line(
-                    "Issued \(name)'s certificate, serial \(service.certificate.serialNumber.hex): "
-                        + "\(ServiceCertificate.keyPath(name: name, in: out)) (0600), "
-                        + "\(ServiceCertificate.certificatePath(name: name, in: out))")
+                try await ServerLauncher.withStorage(program: "cuhk service issue", logger: logger) {
+                    try await StoreOpener.withAuthorityStore(at: location, logger: logger) { registry in
+                        let service = try await ServiceCertificate.issue(
+                            name: name, root: root, recordingIn: registry, validityDays: validityDays,
+                            ocspURL: try await responderURL(given: address.publicURL, registry: registry))
+                        try service.write(name: name, to: out)
+                        Terminal.line(
+                            "Issued \(name)'s certificate, serial \(service.certificate.serialNumber.hex): "
+                                + "\(ServiceCertificate.keyPath(name: name, in: out)) (0600), "
+                                + "\(ServiceCertificate.certificatePath(name: name, in: out))")
+                    }
+                }
+            } catch let error as ExitCode {
+                throw error
             } catch {
                 Terminal.error("cuhk service issue: \(error)")
                 throw ExitCode(2)
@@ -602,6 +662,8 @@ extension Service {
         @Option(help: "Directory of cuhk.db.")
         var dir: String = "."
 
+        @OptionGroup var database: DatabaseOptions
+
         @Option(help: "The service's name: revoke all its certificates not revoked yet.")
         var name: String?
 
@@ -619,27 +681,29 @@ extension Service {
         }
 
         func run() async throws {
-            let registry = try RegistryFile.open(in: dir, by: "cuhk service revoke", writing: true)
-            let revoked: [ServiceCertificateRecord]
-            do {
-                revoked = try await registry.revokeServiceCertificates(
-                    serial: serial, name: serial == nil ? name ?? CUHKServer.blackboardName : nil, reason: reason,
-                    at: Date())
-            } catch let error as RegistryError {
-                Terminal.error("cuhk service revoke: \(error)")
-                throw ExitCode(1)
-            }
-            guard !revoked.isEmpty else {
-                Terminal.error(
-                    "cuhk service revoke: no certificate of \(name ?? CUHKServer.blackboardName) is left to revoke")
-                throw ExitCode(1)
-            }
-            for certificate in revoked {
+            try await RegistryFile.with(in: dir, database: database, by: "cuhk service revoke", writing: true) {
+                registry in
+                let revoked: [ServiceCertificateRecord]
+                do {
+                    revoked = try await registry.revokeServiceCertificates(
+                        serial: serial, name: serial == nil ? name ?? CUHKServer.blackboardName : nil, reason: reason,
+                        at: Date())
+                } catch let error as RegistryError {
+                    Terminal.error("cuhk service revoke: \(error)")
+                    throw ExitCode(1)
+                }
+                guard !revoked.isEmpty else {
+                    Terminal.error(
+                        "cuhk service revoke: no certificate of \(name ?? CUHKServer.blackboardName) is left to revoke")
+                    throw ExitCode(1)
+                }
+                for certificate in revoked {
+                    Terminal.line(
+                        "Revoked \(certificate.name)'s certificate \(certificate.serial), reason \(reason.rawValue)")
+                }
                 Terminal.line(
-                    "Revoked \(certificate.name)'s certificate \(certificate.serial), reason \(reason.rawValue)")
+                    Count.of(revoked.count, "certificate") + " revoked; CUHK's OCSP responder answers revoked from now on")
             }
-            Terminal.line(
-                Count.of(revoked.count, "certificate") + " revoked; CUHK's OCSP responder answers revoked from now on")
         }
     }
 }
@@ -657,10 +721,21 @@ struct AdminTokenCommand: AsyncParsableCommand {
     @Option(help: "Directory of cuhk.db and cuhk-admin-token.")
     var dir: String = "."
 
-    @Flag(help: "Replace the token with a new one.")
+    @OptionGroup var database: DatabaseOptions
+
+    @Flag(help: "Replace the token with a new one, and end every session logged in with the old one.")
     var rotate = false
 
     func run() async throws {
-        try AdminTokenTool.run(program: "cuhk", server: "CUHK", directory: dir, rotate: rotate)
+        let location = try StorageCommand.location(directory: dir, database, program: "cuhk admin-token")
+        let hasStore = StorageCommand.exists(StoreOpener.authorityFileName, at: location)
+        try await AdminTokenTool.run(
+            program: "cuhk", server: "CUHK", directory: dir, rotate: rotate,
+            endSessions: rotate && hasStore
+                ? {
+                    try await RegistryFile.with(in: dir, database: database, by: "cuhk admin-token", writing: true) {
+                        try await $0.removeAllAdminSessions()
+                    }
+                } : nil)
     }
 }

@@ -19,6 +19,8 @@ struct Roster: AsyncParsableCommand {
         @Option(help: "Directory of cuhk.db.")
         var dir: String = "."
 
+        @OptionGroup var database: DatabaseOptions
+
         @Argument(help: "The CSV file.")
         var file: String
 
@@ -41,15 +43,18 @@ struct Roster: AsyncParsableCommand {
                 for line in "\(error)".split(separator: "\n") { Terminal.error(String(line)) }
                 throw ExitCode(1)
             }
-            let registry = try RegistryFile.open(in: dir, by: "cuhk roster import", writing: true, creating: true)
-            let (added, updated) = try await registry.importRoster(entries)
-            Terminal.line("Roster imported: \(Count.of(added, "student")) added, \(updated) updated")
-            try await Self.reportCertificatesNotFromRoster(in: registry)
+            try await RegistryFile.with(
+                in: dir, database: database, by: "cuhk roster import", writing: true, creating: true
+            ) { registry in
+                let (added, updated) = try await registry.importRoster(entries)
+                Terminal.line("Roster imported: \(Count.of(added, "student")) added, \(updated) updated")
+                try await Self.reportCertificatesNotFromRoster(in: registry)
+            }
         }
 
         /// Names the valid certificates of roster students that no code paid for, and the commands that revoke them:
         /// under the roster they do not count as enrolled, but they still open sessions at Blackboard until revoked.
-        static func reportCertificatesNotFromRoster(in registry: SQLiteCertificateRegistry) async throws {
+        static func reportCertificatesNotFromRoster(in registry: any AuthorityStore) async throws {
             let outside = try await registry.certificatesNotFromRoster()
             guard !outside.isEmpty else { return }
             Terminal.line(
@@ -74,33 +79,38 @@ struct Roster: AsyncParsableCommand {
         @Option(help: "Directory of cuhk.db.")
         var dir: String = "."
 
+        @OptionGroup var database: DatabaseOptions
+
         @Flag(help: "Print JSON instead of a table.")
         var json = false
 
         func run() async throws {
-            let registry = try RegistryFile.open(in: dir, by: "cuhk roster list", writing: false)
-            if try registry.lastStartedOpen() {
-                Terminal.error(
-                    "WARNING: CUHK last started with --open-enrollment: anyone may enroll any SID, and this roster "
-                        + "is not enforced")
-            }
-            let rows = try await RosterStatus.rows(registry)
-            if json {
-                try JSONOutput.print(rows)
-                return
-            }
-            Terminal.line("SID         NAME                      ENROLLMENT                          CODE")
-            for row in rows {
+            try await RegistryFile.with(
+                in: dir, database: database, by: "cuhk roster list", writing: false
+            ) { registry in
+                if try await registry.lastStartedOpen() {
+                    Terminal.error(
+                        "WARNING: CUHK last started with --open-enrollment: anyone may enroll any SID, and this roster "
+                            + "is not enforced")
+                }
+                let rows = try await RosterStatus.rows(registry)
+                if json {
+                    try JSONOutput.print(rows)
+                    return
+                }
+                Terminal.line("SID         NAME                      ENROLLMENT                          CODE")
+                for row in rows {
+                    Terminal.line(
+                        [
+                            row.sid, String(row.name.prefix(24)).padded(to: 24), row.enrollmentSummary.padded(to: 34),
+                            row.codeSummary,
+                        ].joined(separator: "  "))
+                }
+                Terminal.line(Count.of(rows.count, "student"))
                 Terminal.line(
-                    [
-                        row.sid, String(row.name.prefix(24)).padded(to: 24), row.enrollmentSummary.padded(to: 34),
-                        row.codeSummary,
-                    ].joined(separator: "  "))
+                    "No student can be locked out: wrong codes are throttled per network address (cuhk throttle list), "
+                        + "and a right code is always accepted.")
             }
-            Terminal.line(Count.of(rows.count, "student"))
-            Terminal.line(
-                "No student can be locked out: wrong codes are throttled per network address (cuhk throttle list), "
-                    + "and a right code is always accepted.")
         }
     }
 
@@ -111,6 +121,8 @@ struct Roster: AsyncParsableCommand {
         @Option(help: "Directory of cuhk.db.")
         var dir: String = "."
 
+        @OptionGroup var database: DatabaseOptions
+
         @Argument(help: "The student ID.")
         var sid: String
 
@@ -118,13 +130,16 @@ struct Roster: AsyncParsableCommand {
 
         func run() async throws {
             let studentID = StudentID(sid)!
-            let registry = try RegistryFile.open(in: dir, by: "cuhk roster remove", writing: true)
-            guard try await registry.removeFromRoster(studentID) else {
-                Terminal.error("cuhk roster remove: \(studentID) is not on the roster")
-                throw ExitCode(1)
+            try await RegistryFile.with(
+                in: dir, database: database, by: "cuhk roster remove", writing: true
+            ) { registry in
+                guard try await registry.removeFromRoster(studentID) else {
+                    Terminal.error("cuhk roster remove: \(studentID) is not on the roster")
+                    throw ExitCode(1)
+                }
+                let revoked = try await registry.revokeAll(of: studentID, reason: .affiliationChanged, at: Date())
+                Terminal.line("\(studentID) removed from the roster; \(Count.of(revoked.count, "certificate")) revoked")
             }
-            let revoked = try await registry.revokeAll(of: studentID, reason: .affiliationChanged, at: Date())
-            Terminal.line("\(studentID) removed from the roster; \(Count.of(revoked.count, "certificate")) revoked")
         }
     }
 }
@@ -150,6 +165,8 @@ struct Codes: AsyncParsableCommand {
 
         @Option(help: "Directory of cuhk.db and cuhk.cer.")
         var dir: String = "."
+
+        @OptionGroup var database: DatabaseOptions
 
         @Option(help: "The student to issue a code to.")
         var sid: String?
@@ -194,16 +211,17 @@ struct Codes: AsyncParsableCommand {
         }
 
         /// What the slips say besides the codes; each missing piece named with the flag or command that supplies it.
-        func instructions(_ registry: SQLiteCertificateRegistry) throws -> Result<EnrollmentInstructions, Missing> {
+        func instructions(_ registry: any AuthorityStore) async throws -> Result<EnrollmentInstructions, Missing> {
             var missing: [String] = []
-            let ca = try caAddress ?? registry.setting(EnrollmentInstructions.certificateAuthoritySetting)
+            var ca = caAddress
+            if ca == nil { ca = try await registry.setting(EnrollmentInstructions.certificateAuthoritySetting) }
             if ca == nil {
                 missing.append(
                     "CUHK's address (start cuhk serve once, which records it, or give --ca-address HOST:PORT)")
             }
-            let blackboard =
-                try blackboardAddress ?? registry.setting(EnrollmentInstructions.blackboardSetting)
-                ?? ca.flatMap(EnrollmentInstructions.defaultBlackboard(forCertificateAuthority:))
+            var blackboard = blackboardAddress
+            if blackboard == nil { blackboard = try await registry.setting(EnrollmentInstructions.blackboardSetting) }
+            blackboard = blackboard ?? ca.flatMap(EnrollmentInstructions.defaultBlackboard(forCertificateAuthority:))
             if blackboard == nil {
                 missing.append(
                     "Blackboard's address (give --blackboard-address HOST:PORT, or start cuhk serve with it)")
@@ -229,67 +247,70 @@ struct Codes: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let registry = try RegistryFile.open(in: dir, by: "cuhk codes issue", writing: true)
-            let instructions = try instructions(registry)
-            if slips, case .failure(let missing) = instructions {
-                // Before any code is made: a slip without an address is the slip that strands a student.
-                Terminal.error(
-                    "cuhk codes issue: the slips need " + missing.pieces.joined(separator: "; and ")
-                        + "; no code was issued")
-                throw ExitCode(1)
-            }
-            let issued: [IssuedCode]
-            do {
-                issued = try await EnrollmentCodes.issue(
-                    to: sid.flatMap(StudentID.init).map { .student($0) } ?? .allUnenrolled,
-                    validFor: validFor.seconds, in: registry)
-            } catch let error as EnrollmentCodes.Failure {
-                Terminal.error("cuhk codes issue: \(error)")
-                throw ExitCode(1)
-            }
-            let known = try? instructions.get()
-            let codeSlips = issued.map { issued in
-                CodeSlip(
-                    sid: issued.entry.studentID.rawValue, name: issued.entry.name, email: issued.entry.email,
-                    code: "\(issued.code)", expiresAt: JSONOutput.timestamp(issued.expiresAt),
-                    ca: known?.certificateAuthority, blackboard: known?.blackboard,
-                    rootFingerprint: known?.rootFingerprint,
-                    command: known?.command(for: issued.entry.studentID))
-            }
-            if slips, let known {
-                let separator = String(repeating: "-", count: 72)
-                for code in issued {
-                    Terminal.line(separator)
-                    for line in EnrollmentSlip(code: code, instructions: known).lines { Terminal.line(line) }
+            try await RegistryFile.with(
+                in: dir, database: database, by: "cuhk codes issue", writing: true
+            ) { registry in
+                let instructions = try await instructions(registry)
+                if slips, case .failure(let missing) = instructions {
+                    // Before any code is made: a slip without an address is the slip that strands a student.
+                    Terminal.error(
+                        "cuhk codes issue: the slips need " + missing.pieces.joined(separator: "; and ")
+                            + "; no code was issued")
+                    throw ExitCode(1)
                 }
-                if !issued.isEmpty { Terminal.line(separator) }
-                Terminal.error("\(Count.of(issued.count, "code")) issued")
-            } else if json {
-                try JSONOutput.print(codeSlips)
-            } else if csv {
-                Terminal.line("sid,name,email,code,expires_at")
-                for slip in codeSlips {
-                    Terminal.line(
-                        [
-                            slip.sid, CodeSlip.csvField(slip.name), CodeSlip.csvField(slip.email ?? ""), slip.code,
-                            slip.expiresAt,
-                        ]
-                        .joined(separator: ","))
+                let issued: [IssuedCode]
+                do {
+                    issued = try await EnrollmentCodes.issue(
+                        to: sid.flatMap(StudentID.init).map { .student($0) } ?? .allUnenrolled,
+                        validFor: validFor.seconds, in: registry)
+                } catch let error as EnrollmentCodes.Failure {
+                    Terminal.error("cuhk codes issue: \(error)")
+                    throw ExitCode(1)
                 }
-            } else {
-                Terminal.line("SID         NAME                      CODE                      EXPIRES AT")
-                for slip in codeSlips {
-                    Terminal.line(
-                        [
-                            slip.sid, String(slip.name.prefix(24)).padded(to: 24),
-                            slip.code, slip.expiresAt,
-                        ].joined(separator: "  "))
+                let known = try? instructions.get()
+                let codeSlips = issued.map { issued in
+                    CodeSlip(
+                        sid: issued.entry.studentID.rawValue, name: issued.entry.name, email: issued.entry.email,
+                        code: "\(issued.code)", expiresAt: JSONOutput.timestamp(issued.expiresAt),
+                        ca: known?.certificateAuthority, blackboard: known?.blackboard,
+                        rootFingerprint: known?.rootFingerprint,
+                        command: known?.command(for: issued.entry.studentID))
                 }
-                Terminal.line("\(Count.of(codeSlips.count, "code")) issued")
-                if let known, let first = issued.first {
-                    Terminal.line(
-                        "Each student runs the command on their slip (--slips prints them), for example "
-                            + known.command(for: first.entry.studentID) + ", and types their code when asked.")
+                if slips, let known {
+                    let separator = String(repeating: "-", count: 72)
+                    for code in issued {
+                        Terminal.line(separator)
+                        for line in EnrollmentSlip(code: code, instructions: known).lines { Terminal.line(line) }
+                    }
+                    if !issued.isEmpty { Terminal.line(separator) }
+                    Terminal.error("\(Count.of(issued.count, "code")) issued")
+                } else if json {
+                    try JSONOutput.print(codeSlips)
+                } else if csv {
+                    Terminal.line("sid,name,email,code,expires_at")
+                    for slip in codeSlips {
+                        Terminal.line(
+                            [
+                                slip.sid, CodeSlip.csvField(slip.name), CodeSlip.csvField(slip.email ?? ""), slip.code,
+                                slip.expiresAt,
+                            ]
+                            .joined(separator: ","))
+                    }
+                } else {
+                    Terminal.line("SID         NAME                      CODE                      EXPIRES AT")
+                    for slip in codeSlips {
+                        Terminal.line(
+                            [
+                                slip.sid, String(slip.name.prefix(24)).padded(to: 24),
+                                slip.code, slip.expiresAt,
+                            ].joined(separator: "  "))
+                    }
+                    Terminal.line("\(Count.of(codeSlips.count, "code")) issued")
+                    if let known, let first = issued.first {
+                        Terminal.line(
+                            "Each student runs the command on their slip (--slips prints them), for example "
+                                + known.command(for: first.entry.studentID) + ", and types their code when asked.")
+                    }
                 }
             }
         }
@@ -344,7 +365,7 @@ struct RosterStatus: Encodable {
         code == "active" ? "active until \(codeExpiresAt?.prefix(10) ?? "")" : code
     }
 
-    static func rows(_ registry: SQLiteCertificateRegistry) async throws -> [RosterStatus] {
+    static func rows(_ registry: any AuthorityStore) async throws -> [RosterStatus] {
         try await StudentStanding.all(in: registry).map { standing in
             RosterStatus(
                 sid: standing.entry.studentID.rawValue, name: standing.entry.name, email: standing.entry.email,
@@ -374,30 +395,35 @@ struct Throttle: AsyncParsableCommand {
         @Option(help: "Directory of cuhk.db.")
         var dir: String = "."
 
+        @OptionGroup var database: DatabaseOptions
+
         @Flag(help: "Print JSON instead of a table.")
         var json = false
 
         func run() async throws {
-            let registry = try RegistryFile.open(in: dir, by: "cuhk throttle list", writing: false)
-            let throttled = try await registry.throttledAddresses(at: Date())
-            if json {
-                try JSONOutput.print(
-                    throttled.map {
-                        ThrottledJSON(
-                            address: $0.address.description, since: JSONOutput.timestamp($0.since),
-                            until: JSONOutput.timestamp($0.until))
-                    })
-                return
+            try await RegistryFile.with(
+                in: dir, database: database, by: "cuhk throttle list", writing: false
+            ) { registry in
+                let throttled = try await registry.throttledAddresses(at: Date())
+                if json {
+                    try JSONOutput.print(
+                        throttled.map {
+                            ThrottledJSON(
+                                address: $0.address.description, since: JSONOutput.timestamp($0.since),
+                                until: JSONOutput.timestamp($0.until))
+                        })
+                    return
+                }
+                Terminal.line("ADDRESS                   SINCE                 UNTIL")
+                for entry in throttled {
+                    Terminal.line(
+                        [
+                            entry.address.description.padded(to: 24), JSONOutput.timestamp(entry.since),
+                            JSONOutput.timestamp(entry.until),
+                        ].joined(separator: "  "))
+                }
+                Terminal.line(Count.of(throttled.count, "address", plural: "addresses") + " throttled")
             }
-            Terminal.line("ADDRESS                   SINCE                 UNTIL")
-            for entry in throttled {
-                Terminal.line(
-                    [
-                        entry.address.description.padded(to: 24), JSONOutput.timestamp(entry.since),
-                        JSONOutput.timestamp(entry.until),
-                    ].joined(separator: "  "))
-            }
-            Terminal.line(Count.of(throttled.count, "address", plural: "addresses") + " throttled")
         }
     }
 
@@ -406,6 +432,8 @@ struct Throttle: AsyncParsableCommand {
 
         @Option(help: "Directory of cuhk.db.")
         var dir: String = "."
+
+        @OptionGroup var database: DatabaseOptions
 
         @Argument(help: "The address, as cuhk throttle list shows it (an IPv4 address, or an IPv6 address or /64).")
         var address: String?
@@ -421,13 +449,16 @@ struct Throttle: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let registry = try RegistryFile.open(in: dir, by: "cuhk throttle clear", writing: true)
-            let lifted = try await registry.clearThrottle(address.flatMap(SourceAddress.init))
-            if !all, lifted == 0 {
-                Terminal.error("cuhk throttle clear: \(address ?? "") is not throttled")
-                throw ExitCode(1)
+            try await RegistryFile.with(
+                in: dir, database: database, by: "cuhk throttle clear", writing: true
+            ) { registry in
+                let lifted = try await registry.clearThrottle(address.flatMap(SourceAddress.init))
+                if !all, lifted == 0 {
+                    Terminal.error("cuhk throttle clear: \(address ?? "") is not throttled")
+                    throw ExitCode(1)
+                }
+                Terminal.line("\(Count.of(lifted, "address", plural: "addresses")) no longer throttled")
             }
-            Terminal.line("\(Count.of(lifted, "address", plural: "addresses")) no longer throttled")
         }
     }
 }

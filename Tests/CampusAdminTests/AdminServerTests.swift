@@ -103,12 +103,12 @@ func temporaryDirectory() throws -> String {
         #expect(LoginRedirect.target(nil) == LoginRedirect.home)
     }
 
-    @Test func theRightTokenLogsInAfterAnyNumberOfFailuresFromTheSameAddress() {
+    @Test func theRightTokenLogsInAfterAnyNumberOfFailuresFromTheSameAddress() async throws {
         let token = String(repeating: "a", count: 64)
         let sessions = AdminSessions(token: token)
         let now = Date()
         for attempt in 0..<(AdminSessions.failuresAllowed * 4) {
-            let result = sessions.login(with: "guess\(attempt)", from: "192.0.2.1", now: now)
+            let result = try await sessions.login(with: "guess\(attempt)", from: "192.0.2.1", now: now)
             if attempt < AdminSessions.failuresAllowed {
                 #expect(result == .wrongToken)
             } else {
@@ -120,23 +120,23 @@ func temporaryDirectory() throws -> String {
             }
         }
         // The address behind which everyone sits (a proxy, or loopback) still logs in with the token.
-        guard case .session = sessions.login(with: token, from: "192.0.2.1", now: now) else {
+        guard case .session = try await sessions.login(with: token, from: "192.0.2.1", now: now) else {
             Issue.record("the right token was refused after another client's failures")
             return
         }
         // Another address has its own budget.
-        #expect(sessions.login(with: "guess", from: "192.0.2.2", now: now) == .wrongToken)
+        #expect(try await sessions.login(with: "guess", from: "192.0.2.2", now: now) == .wrongToken)
         // After the window, the first address may guess again.
         #expect(
-            sessions.login(with: "guess", from: "192.0.2.1", now: now + AdminSessions.failureWindow + 1)
+            try await sessions.login(with: "guess", from: "192.0.2.1", now: now + AdminSessions.failureWindow + 1)
                 == .wrongToken)
     }
 
-    @Test func theFailureTableStaysBounded() {
+    @Test func theFailureTableStaysBounded() async throws {
         let sessions = AdminSessions(token: String(repeating: "a", count: 64))
         let now = Date()
         for client in 0..<(AdminSessions.maximumTrackedClients + 500) {
-            _ = sessions.login(with: "guess", from: "10.0.\(client / 256).\(client % 256)", now: now)
+            _ = try await sessions.login(with: "guess", from: "10.0.\(client / 256).\(client % 256)", now: now)
         }
         #expect(sessions.trackedClients <= AdminSessions.maximumTrackedClients)
         #expect(sessions.trackedClients > 0)

@@ -1,3 +1,4 @@
+import CampusSQLite
 import CampusPKI
 import Foundation
 import SwiftASN1
@@ -10,7 +11,7 @@ import _CryptoExtras
 @Suite struct CertificateAuthorityTests {
     static let root = try! RootAuthority.make()
 
-    func authority(registry: any CertificateRegistry = InMemoryCertificateRegistry()) -> CertificateAuthority {
+    func authority(registry: any CertificateRegistry = InMemoryAuthorityStore()) -> CertificateAuthority {
         CertificateAuthority(root: Self.root, registry: registry)
     }
 
@@ -24,7 +25,7 @@ import _CryptoExtras
     }
 
     @Test func issuesCertificateWithTheTemplateFields() async throws {
-        let registry = InMemoryCertificateRegistry()
+        let registry = InMemoryAuthorityStore()
         let now = Date()
         let (issued, certificate) = try await authority(registry: registry).issue(csrPEM: try makeCSR(), now: now)
 
@@ -94,7 +95,7 @@ import _CryptoExtras
     @Test func refusesKeysBelowAConfiguredMinimum() async throws {
         let strict = CertificateAuthority(
             root: Self.root,
-            registry: InMemoryCertificateRegistry(),
+            registry: InMemoryAuthorityStore(),
             configuration: .init(minimumKeyBits: 3072)
         )
         await #expect(throws: CampusError(.keyTooSmall, "the key has 2048 bits; at least 3072 are required")) {
@@ -136,10 +137,10 @@ import _CryptoExtras
 
     @Test func sqliteRegistryIsDurableAndRefusesDuplicateSerials() async throws {
         let path = SecureFile.join(try temporaryDirectory(), "cuhk.db")
-        let (issued, _) = try await authority(registry: try SQLiteCertificateRegistry(path: path)).issue(
+        let (issued, _) = try await authority(registry: try SQLiteAuthorityStore(path: path)).issue(
             csrPEM: try makeCSR()
         )
-        let reopened = try SQLiteCertificateRegistry(path: path)
+        let reopened = try SQLiteAuthorityStore(path: path)
         let found = try #require(try await reopened.certificates(for: StudentID("1155123456")).first)
         #expect(found.serial == issued.serial && found.pem == issued.pem && found.studentID == issued.studentID)
         #expect(found.notValidBefore == issued.notValidBefore && found.notValidAfter == issued.notValidAfter)
@@ -203,7 +204,7 @@ import _CryptoExtras
     func answersWeakSignatureAlgorithm(oid: String, name: String) async throws {
         let csr = try Self.resigned(try makeCSR(), algorithm: try ASN1ObjectIdentifier(dotRepresentation: oid))
         let authority = CertificateAuthority(
-            root: CertificateAuthorityTests.root, registry: InMemoryCertificateRegistry())
+            root: CertificateAuthorityTests.root, registry: InMemoryAuthorityStore())
         await #expect {
             _ = try await authority.issue(csrPEM: csr)
         } throws: { error in
@@ -215,7 +216,7 @@ import _CryptoExtras
     @Test func aDamagedRequestIsMalformedWithoutLibraryInternals() async throws {
         let pem = PEMDocument(type: "CERTIFICATE REQUEST", derBytes: [0x30, 0x03, 0x02, 0x01, 0x01]).pemString
         let authority = CertificateAuthority(
-            root: CertificateAuthorityTests.root, registry: InMemoryCertificateRegistry())
+            root: CertificateAuthorityTests.root, registry: InMemoryAuthorityStore())
         await #expect {
             _ = try await authority.issue(csrPEM: pem)
         } throws: { error in

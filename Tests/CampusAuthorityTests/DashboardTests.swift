@@ -1,3 +1,4 @@
+import CampusSQLite
 import CampusAdmin
 import CampusPKI
 import Foundation
@@ -20,7 +21,7 @@ struct DashboardFixture: Sendable {
     let directory: String
     let server: CUHKServer
     let admin: AdminServer
-    let registry: SQLiteCertificateRegistry
+    let registry: SQLiteAuthorityStore
 
     /// A logged-in browser: its cookie header and its session's CSRF token.
     struct Browser: Sendable {
@@ -35,12 +36,12 @@ struct DashboardFixture: Sendable {
     ) async throws {
         let directory = try temporaryDirectory()
         try RootAuthority.create(root, in: directory, checkpoint: { _ in })
-        let server = try CUHKServer(
+        let registry = try SQLiteAuthorityStore(path: SecureFile.join(directory, SQLiteAuthorityStore.fileName))
+        let server = try await CUHKServer(
             configuration: .init(
                 directory: directory, port: 0, enrollment: enrollment, ocspPort: ocspPort, adminPort: 0),
-            logger: quiet)
+            store: registry, logger: quiet)
         let admin = try #require(server.admin)
-        let registry = try #require(server.authority.registry as? SQLiteCertificateRegistry)
         if !roster.isEmpty { _ = try await registry.importRoster(roster) }
         let fixture = DashboardFixture(directory: directory, server: server, admin: admin, registry: registry)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -57,7 +58,7 @@ struct DashboardFixture: Sendable {
         let setCookie = try #require(response.headers[.setCookie])
         let pair = try #require(setCookie.split(separator: ";").first.map(String.init))
         let id = String(pair.dropFirst(AdminAuthMiddleware.cookieName.count + 1))
-        let session = try #require(admin.sessions.session(id))
+        let session = try #require(try await admin.sessions.session(id))
         return Browser(cookie: pair, csrf: session.csrfToken)
     }
 
@@ -413,7 +414,7 @@ struct DashboardFixture: Sendable {
 
     @Test func readinessNamesWhatIsWrong() async throws {
         let directory = try temporaryDirectory()
-        let registry = try SQLiteCertificateRegistry(path: SecureFile.join(directory, "cuhk.db"))
+        let registry = try SQLiteAuthorityStore(path: SecureFile.join(directory, "cuhk.db"))
         let dashboard = CUHKDashboard(
             registry: registry, root: nil, directory: directory, enrollmentAddress: { "127.0.0.1:9335" })
         #expect(await dashboard.readiness() == ["the root key and certificate are not loaded"])

@@ -15,8 +15,8 @@ struct OCSPResponderTests {
     static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// An authority that writes the responder's URL, its registry and its responder.
-    func setUp(validity: TimeInterval = 3600) -> (CertificateAuthority, InMemoryCertificateRegistry, OCSPResponder) {
-        let registry = InMemoryCertificateRegistry()
+    func setUp(validity: TimeInterval = 3600) -> (CertificateAuthority, InMemoryAuthorityStore, OCSPResponder) {
+        let registry = InMemoryAuthorityStore()
         let authority = CertificateAuthority(
             root: Self.root, registry: registry, configuration: .init(ocspURL: Self.url))
         let responder = OCSPResponder(root: Self.root, registry: registry, configuration: .init(validity: validity))
@@ -45,7 +45,7 @@ struct OCSPResponderTests {
         #expect(access.map(\.method) == [.ocspServer])
         #expect(access.first?.location == .uniformResourceIdentifier(Self.url))
 
-        let plain = CertificateAuthority(root: Self.root, registry: InMemoryCertificateRegistry())
+        let plain = CertificateAuthority(root: Self.root, registry: InMemoryAuthorityStore())
         let (_, without) = try await plain.issue(csrPEM: makeCSR())
         #expect(try without.extensions.authorityInformationAccess == nil)
     }
@@ -69,7 +69,7 @@ struct OCSPResponderTests {
     @Test func unknownForASerialNeverIssuedAndForAnotherIssuer() async throws {
         let (authority, _, responder) = setUp()
         let (_, certificate) = try await authority.issue(csrPEM: makeCSR())
-        let stranger = try await CertificateAuthority(root: Self.otherRoot, registry: InMemoryCertificateRegistry())
+        let stranger = try await CertificateAuthority(root: Self.otherRoot, registry: InMemoryAuthorityStore())
             .issue(csrPEM: makeCSR()).1
         #expect(try await ask(responder, about: stranger).responses.first?.status == .unknown)
         // The serial CUHK did issue, asked of as if another CA had issued it.

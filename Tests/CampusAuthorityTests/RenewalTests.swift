@@ -1,3 +1,4 @@
+import CampusSQLite
 import CampusPKI
 import Foundation
 import SwiftASN1
@@ -14,7 +15,7 @@ import _CryptoExtras
 
     func issued(at time: Date = Date(), root: RootAuthority = root) async throws -> (CertificateAuthority, Certificate)
     {
-        let authority = CertificateAuthority(root: root, registry: InMemoryCertificateRegistry())
+        let authority = CertificateAuthority(root: root, registry: InMemoryAuthorityStore())
         let (_, certificate) = try await authority.issue(csrPEM: try makeCSR(key: TestKeys.student), now: time)
         return (authority, certificate)
     }
@@ -141,7 +142,7 @@ import _CryptoExtras
 @Suite struct ServiceCertificateTests {
     @Test func blackboardsCertificateHasTheServiceProfileAndCannotActAsAStudent() async throws {
         let directory = try temporaryDirectory()
-        let registry = try SQLiteCertificateRegistry(path: SecureFile.join(directory, "cuhk.db"))
+        let registry = try SQLiteAuthorityStore(path: SecureFile.join(directory, "cuhk.db"))
         let root = RenewalTests.root
         let service = try await ServiceCertificate.issue(name: "blackboard", root: root, recordingIn: registry)
         let certificate = service.certificate
@@ -175,7 +176,7 @@ import _CryptoExtras
     /// the name `cuhk`, accepted by the Student's check; neither a student's certificate nor Blackboard's passes it.
     @Test func cuhksEnrollmentCertificateIsIssuedToItselfAndRotated() async throws {
         let directory = try temporaryDirectory()
-        let registry = try SQLiteCertificateRegistry(path: SecureFile.join(directory, "cuhk.db"))
+        let registry = try SQLiteAuthorityStore(path: SecureFile.join(directory, "cuhk.db"))
         let clock = TestClock(Date())
         let identity = AuthorityIdentity(root: RenewalTests.root, registry: registry, now: { clock.now })
         let first = try await identity.credentials()

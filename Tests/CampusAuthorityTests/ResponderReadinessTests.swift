@@ -13,7 +13,7 @@ import Testing
     @Test func theRespondersReadinessSaysWhetherItAnswers() async throws {
         let server = OCSPHTTPServer(
             configuration: .init(port: 0),
-            responder: OCSPResponder(root: DashboardFixture.root, registry: InMemoryCertificateRegistry()),
+            responder: OCSPResponder(root: DashboardFixture.root, registry: InMemoryAuthorityStore()),
             logger: DashboardFixture.quiet)
         #expect(await server.readiness() == ["the OCSP responder is not listening"])
         let running = Task { try await server.run() }
@@ -32,9 +32,9 @@ import Testing
         let taken = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0).get()
         defer { taken.close(promise: nil) }
-        let server = try CUHKServer(
+        let server = try await CUHKServer(
             configuration: .init(directory: directory, port: 0, ocspPort: taken.localAddress?.port, adminPort: 0),
-            logger: DashboardFixture.quiet)
+            store: InMemoryAuthorityStore(), logger: DashboardFixture.quiet)
         await #expect(throws: (any Error).self) { try await server.run() }
         let admin = try #require(server.admin)
         try await Application(router: admin.router()).test(.router) { client in

@@ -1,3 +1,4 @@
+import CampusSQLite
 import CampusPKI
 import Crypto
 import Foundation
@@ -75,37 +76,37 @@ struct TimestampAuthorityCertificateTests {
         }
     }
 
-    @Test func issuedOnceThenLoaded() throws {
+    @Test func issuedOnceThenLoaded() async throws {
         let directory = try temporaryDirectory()
-        let registry = InMemoryTimestampRegistry()
-        let (issued, origin) = try TimestampAuthorityCertificate.loadOrIssue(
+        let registry = InMemoryAuthorityStore()
+        let (issued, origin) = try await TimestampAuthorityCertificate.loadOrIssue(
             configuration(directory), root: Self.root, registry: registry)
         #expect(origin == .issued)
         let keyPath = SecureFile.join(directory, "cuhk-tsa.key")
         let certificatePath = SecureFile.join(directory, "cuhk-tsa.cer")
         #expect(SecureFile.mode(of: keyPath) == 0o600)
         #expect(SecureFile.mode(of: certificatePath) == 0o644)
-        #expect(try registry.timestampAuthorityCertificates() == [issued.certificate])
-        let (loaded, again) = try TimestampAuthorityCertificate.loadOrIssue(
+        #expect(try await registry.timestampAuthorityCertificates() == [issued.certificate])
+        let (loaded, again) = try await TimestampAuthorityCertificate.loadOrIssue(
             configuration(directory), root: Self.root, registry: registry)
         #expect(again == .loaded)
         #expect(loaded.certificate == issued.certificate)
         #expect(loaded.privateKey.rawRepresentation == issued.privateKey.rawRepresentation)
-        #expect(try registry.timestampAuthorityCertificates().count == 1)
+        #expect(try await registry.timestampAuthorityCertificates().count == 1)
     }
 
     @Test(arguments: TimestampAuthorityCertificate.IssueStep.allCases)
-    func aCrashAtAnyStepLeavesAWorkingPairAfterTheNextStart(step: TimestampAuthorityCertificate.IssueStep) throws {
+    func aCrashAtAnyStepLeavesAWorkingPairAfterTheNextStart(step: TimestampAuthorityCertificate.IssueStep) async throws {
         struct Crash: Error {}
         let directory = try temporaryDirectory()
-        let registry = InMemoryTimestampRegistry()
-        #expect(throws: Crash.self) {
-            try TimestampAuthorityCertificate.loadOrIssue(
+        let registry = InMemoryAuthorityStore()
+        await #expect(throws: Crash.self) {
+            try await TimestampAuthorityCertificate.loadOrIssue(
                 configuration(directory), root: Self.root, registry: registry
             ) { if $0 == step { throw Crash() } }
         }
         let keyBefore = try SecureFile.readText(at: SecureFile.join(directory, "cuhk-tsa.key"))
-        let (authority, origin) = try TimestampAuthorityCertificate.loadOrIssue(
+        let (authority, origin) = try await TimestampAuthorityCertificate.loadOrIssue(
             configuration(directory), root: Self.root, registry: registry)
         // The key written before the crash is kept; the certificate is the one recorded, or issued for that key.
         #expect(keyBefore == authority.privateKey.pemRepresentation)
@@ -115,68 +116,69 @@ struct TimestampAuthorityCertificateTests {
         case .recorded: #expect(origin == .recovered)
         case .wroteCertificate: #expect(origin == .loaded)
         }
-        #expect(try registry.timestampAuthorityCertificates() == [authority.certificate])
+        #expect(try await registry.timestampAuthorityCertificates() == [authority.certificate])
         #expect(
             try Certificate(pemEncoded: SecureFile.readText(at: SecureFile.join(directory, "cuhk-tsa.cer")) ?? "")
                 == authority.certificate)
     }
 
-    @Test func aBrokenPairStopsTheStartWithItsReason() throws {
-        let registry = InMemoryTimestampRegistry()
+    @Test func aBrokenPairStopsTheStartWithItsReason() async throws {
+        let registry = InMemoryAuthorityStore()
         // A certificate without its key.
         let lone = try temporaryDirectory()
-        _ = try TimestampAuthorityCertificate.loadOrIssue(configuration(lone), root: Self.root, registry: registry)
+        _ = try await TimestampAuthorityCertificate.loadOrIssue(configuration(lone), root: Self.root, registry: registry)
         try FileManager.default.removeItem(atPath: SecureFile.join(lone, "cuhk-tsa.key"))
-        #expect(throws: TimestampAuthorityCertificate.LoadError.self) {
-            try TimestampAuthorityCertificate.loadOrIssue(configuration(lone), root: Self.root, registry: registry)
+        await #expect(throws: TimestampAuthorityCertificate.LoadError.self) {
+            try await TimestampAuthorityCertificate.loadOrIssue(configuration(lone), root: Self.root, registry: registry)
         }
         // A pair issued under another root.
         let other = try temporaryDirectory()
-        _ = try TimestampAuthorityCertificate.loadOrIssue(
+        _ = try await TimestampAuthorityCertificate.loadOrIssue(
             configuration(other), root: Self.otherRoot, registry: registry)
-        #expect(
+        await #expect(
             throws: TimestampAuthorityCertificate.LoadError.notIssuedByRoot(
                 certificatePath: SecureFile.join(other, "cuhk-tsa.cer"))
         ) {
-            try TimestampAuthorityCertificate.loadOrIssue(configuration(other), root: Self.root, registry: registry)
+            try await TimestampAuthorityCertificate.loadOrIssue(configuration(other), root: Self.root, registry: registry)
         }
         // A key that is not the certificate's.
         let mismatched = try temporaryDirectory()
-        _ = try TimestampAuthorityCertificate.loadOrIssue(
+        _ = try await TimestampAuthorityCertificate.loadOrIssue(
             configuration(mismatched), root: Self.root, registry: registry)
         let keyPath = SecureFile.join(mismatched, "cuhk-tsa.key")
         try FileManager.default.removeItem(atPath: keyPath)
         try SecureFile.write(
             P256.Signing.PrivateKey().pemRepresentation, to: keyPath, mode: SecureFile.privateMode, replacing: false)
-        #expect(
+        await #expect(
             throws: TimestampAuthorityCertificate.LoadError.keyDoesNotMatchCertificate(
                 keyPath: keyPath, certificatePath: SecureFile.join(mismatched, "cuhk-tsa.cer"))
         ) {
-            try TimestampAuthorityCertificate.loadOrIssue(
+            try await TimestampAuthorityCertificate.loadOrIssue(
                 configuration(mismatched), root: Self.root, registry: registry)
         }
         // A key others may read.
         let open = try temporaryDirectory()
-        _ = try TimestampAuthorityCertificate.loadOrIssue(configuration(open), root: Self.root, registry: registry)
+        _ = try await TimestampAuthorityCertificate.loadOrIssue(configuration(open), root: Self.root, registry: registry)
         chmod(SecureFile.join(open, "cuhk-tsa.key"), 0o644)
-        #expect(throws: TimestampAuthorityCertificate.LoadError.self) {
-            try TimestampAuthorityCertificate.loadOrIssue(configuration(open), root: Self.root, registry: registry)
+        await #expect(throws: TimestampAuthorityCertificate.LoadError.self) {
+            try await TimestampAuthorityCertificate.loadOrIssue(configuration(open), root: Self.root, registry: registry)
         }
     }
 
     @Test func cuhkIssuesItBesideItsRootAndRecordsItInItsDatabase() async throws {
         let directory = try temporaryDirectory()
         let lines = LineLog()
+        let store = try SQLiteAuthorityStore(path: SecureFile.join(directory, "cuhk.db"))
         try await Self.startAndStop(
-            try CUHKServer(
-                configuration: .init(directory: directory, port: 0, ocspPort: 0), logger: OCSPResponderTests.quiet,
-                reporter: lines.reporter))
+            try await CUHKServer(
+                configuration: .init(directory: directory, port: 0, ocspPort: 0), store: store,
+                logger: OCSPResponderTests.quiet, reporter: lines.reporter))
         #expect(
             lines.lines.contains {
                 $0.hasPrefix("Timestamp authority certificate issued: \(directory)/cuhk-tsa.key (0600)")
             })
-        let registry = try SQLiteCertificateRegistry(path: SecureFile.join(directory, "cuhk.db"))
-        let recorded = try registry.timestampAuthorityCertificates()
+        let registry = try SQLiteAuthorityStore(path: SecureFile.join(directory, "cuhk.db"))
+        let recorded = try await registry.timestampAuthorityCertificates()
         #expect(recorded.count == 1)
         let services = try await registry.serviceCertificates()
         // Beside CUHK's own enrollment certificate (`cuhk`), which it issues to itself at every start.
@@ -184,11 +186,11 @@ struct TimestampAuthorityCertificateTests {
         // A second start loads the same pair and says nothing of it.
         let again = LineLog()
         try await Self.startAndStop(
-            try CUHKServer(
-                configuration: .init(directory: directory, port: 0, ocspPort: 0), logger: OCSPResponderTests.quiet,
-                reporter: again.reporter))
+            try await CUHKServer(
+                configuration: .init(directory: directory, port: 0, ocspPort: 0), store: store,
+                logger: OCSPResponderTests.quiet, reporter: again.reporter))
         #expect(!again.lines.contains { $0.contains("Timestamp authority") })
-        #expect(try registry.timestampAuthorityCertificates() == recorded)
+        #expect(try await registry.timestampAuthorityCertificates() == recorded)
     }
 
     /// Runs `server` until it listens, then stops it.

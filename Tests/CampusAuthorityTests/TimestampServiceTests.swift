@@ -1,3 +1,4 @@
+import CampusSQLite
 import CampusAdmin
 import CampusPKI
 import Crypto
@@ -41,7 +42,7 @@ struct TimestampServiceTests {
     }
 
     @Test func aGrantedTokenIsRecordedAndVerifies() async throws {
-        let registry = InMemoryTimestampRegistry()
+        let registry = InMemoryAuthorityStore()
         let events = Events()
         let tsa = service(registry: registry, events: events)
         let second = Date().timeIntervalSince1970.rounded(.down)
@@ -72,7 +73,7 @@ struct TimestampServiceTests {
     }
 
     @Test func certReqIsHonouredAndEveryHashOfSHA2IsAccepted() async throws {
-        let tsa = service(registry: InMemoryTimestampRegistry())
+        let tsa = service(registry: InMemoryAuthorityStore())
         for algorithm in TimestampHashAlgorithm.allCases {
             let request = TimestampRequest(
                 messageImprint: MessageImprint(of: Self.data, hashAlgorithm: algorithm), certificateRequested: false)
@@ -91,14 +92,14 @@ struct TimestampServiceTests {
         let imprint = try MessageImprint(
             hashAlgorithm: .sha256, hashedMessage: Array(SHA256.hash(data: Self.data)), hasNullParameters: true)
         let request = TimestampRequest(messageImprint: imprint, nonce: [0x87, 0x4d, 0x3b])
-        let token = try await reply(service(registry: InMemoryTimestampRegistry()), request.derEncoded())
+        let token = try await reply(service(registry: InMemoryAuthorityStore()), request.derEncoded())
             .grantedToken()
         #expect(token.info.messageImprint == imprint)
         #expect(token.info.nonce == [0x87, 0x4d, 0x3b])
     }
 
     @Test func serialsAreUnique() async throws {
-        let registry = InMemoryTimestampRegistry()
+        let registry = InMemoryAuthorityStore()
         let tsa = service(registry: registry)
         var serials: Set<String> = []
         for _ in 0..<50 {
@@ -110,7 +111,7 @@ struct TimestampServiceTests {
     }
 
     @Test func badRequestsGetTheRFC3161RejectionThatSaysWhy() async throws {
-        let registry = InMemoryTimestampRegistry()
+        let registry = InMemoryAuthorityStore()
         let events = Events()
         let tsa = service(registry: registry, events: events)
         let sha1: [UInt8] =
@@ -150,7 +151,7 @@ struct TimestampServiceTests {
             privateKey: key)
         #expect(expired.validityWarning()?.contains("expired") == true)
         let request = TimestampRequest(messageImprint: MessageImprint(of: Self.data)).derEncoded()
-        let refused = try await reply(service(authority: expired, registry: InMemoryTimestampRegistry()), request)
+        let refused = try await reply(service(authority: expired, registry: InMemoryAuthorityStore()), request)
         #expect(refused.status.failure == .systemFailure)
 
         struct Broken: TimestampRegistry {
@@ -172,7 +173,7 @@ struct TimestampServiceTests {
         let observer = AuthorityMetrics(metrics: metrics)
         #expect(metrics.exposition().contains("\(AuthorityMetrics.timestampsIssuedName) 0"))
         let tsa = TimestampService(
-            authority: Self.authority, registry: InMemoryTimestampRegistry(), events: observer.sink)
+            authority: Self.authority, registry: InMemoryAuthorityStore(), events: observer.sink)
         for _ in 0..<2 {
             _ = await tsa.respond(
                 to: TimestampRequest(messageImprint: MessageImprint(of: Self.data)).derEncoded(), logger: Self.quiet)
@@ -185,20 +186,20 @@ struct TimestampServiceTests {
 
     @Test func theSQLiteRegistryKeepsTokensDurably() async throws {
         let path = SecureFile.join(try temporaryDirectory(), "cuhk.db")
-        let registry = try SQLiteCertificateRegistry(path: path)
+        let registry = try SQLiteAuthorityStore(path: path)
         let record = TimestampRecord(
             serial: "4a01", generationTime: Date(timeIntervalSince1970: 1_795_827_723.5), hashAlgorithm: .sha384,
             imprint: [UInt8](repeating: 7, count: 48), authoritySerial: "40aa")
         try await registry.recordTimestamp(record)
         await #expect(throws: RegistryError.duplicateSerial("4a01")) { try await registry.recordTimestamp(record) }
-        let reopened = try SQLiteCertificateRegistry(path: path)
+        let reopened = try SQLiteAuthorityStore(path: path)
         #expect(try await reopened.timestampRecords(limit: 10) == [record])
         #expect(try await reopened.timestampCount() == 1)
     }
 
     @Test func theRouteAnswersRepliesAndRefusesBadBodies() async throws {
         let router = Router()
-        TimestampHTTPRoute.register(on: router, service: service(registry: InMemoryTimestampRegistry()))
+        TimestampHTTPRoute.register(on: router, service: service(registry: InMemoryAuthorityStore()))
         let request = TimestampRequest(messageImprint: MessageImprint(of: Self.data)).derEncoded()
         try await Application(router: router).test(.router) { client in
             let granted = try await client.execute(

@@ -1,3 +1,4 @@
+import CampusSQLite
 import CampusAdmin
 import CampusBlackboard
 import CampusPKI
@@ -14,9 +15,9 @@ import Testing
     static let receipt: [UInt8] = [0x30, 0x03, 0x02, 0x01, 0x07]
 
     /// A store with one report whose message is hostile HTML, and the web interface over it.
-    static func make() async throws -> (SQLiteReportStore, AdminServer) {
+    static func make() async throws -> (SQLiteBlackboardStore, AdminServer) {
         let directory = try temporaryDirectory()
-        let store = try SQLiteReportStore(path: SecureFile.join(directory, "blackboard.db"))
+        let store = try SQLiteBlackboardStore(path: SecureFile.join(directory, "blackboard.db"))
         let sid = StudentID("1155123456")!
         let record = SessionRecord(
             sessionID: Array(repeating: 1, count: 16), studentID: sid, certificateSerial: "ab", peer: "p",
@@ -249,19 +250,19 @@ import Testing
         }
     }
 
-    @Test func failedLoginsAreCountedPerClient() {
+    @Test func failedLoginsAreCountedPerClient() async throws {
         let sessions = AdminSessions(token: String(repeating: "a", count: 64))
         for _ in 0..<AdminSessions.failuresAllowed {
-            #expect(sessions.login(with: "guess", from: "192.0.2.1") == .wrongToken)
+            #expect(try await sessions.login(with: "guess", from: "192.0.2.1") == .wrongToken)
         }
-        guard case .rateLimited = sessions.login(with: "guess", from: "192.0.2.1") else {
+        guard case .rateLimited = try await sessions.login(with: "guess", from: "192.0.2.1") else {
             Issue.record("the guessing client is not limited")
             return
         }
         // Another client's wrong tokens are not limited by the first one's guesses.
-        #expect(sessions.login(with: "guess", from: "192.0.2.2") == .wrongToken)
+        #expect(try await sessions.login(with: "guess", from: "192.0.2.2") == .wrongToken)
         // After the window, the first client may guess again.
-        #expect(sessions.login(with: "guess", from: "192.0.2.1", now: Date().addingTimeInterval(61)) == .wrongToken)
+        #expect(try await sessions.login(with: "guess", from: "192.0.2.1", now: Date().addingTimeInterval(61)) == .wrongToken)
     }
 
     @Test func loggingOutEndsTheSession() async throws {

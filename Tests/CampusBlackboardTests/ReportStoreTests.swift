@@ -1,3 +1,4 @@
+import CampusSQLite
 import CampusBlackboard
 import CampusPKI
 import Foundation
@@ -8,7 +9,7 @@ import Testing
     static func stores() throws -> [any ReportStore] {
         var template = Array((NSTemporaryDirectory() + "campuspki-store-XXXXXX").utf8CString)
         let directory = String(cString: mkdtemp(&template)!)
-        return [InMemoryReportStore(), try SQLiteReportStore(path: directory + "/blackboard.db")]
+        return [InMemoryBlackboardStore(), try SQLiteBlackboardStore(path: directory + "/blackboard.db")]
     }
 
     @Test(arguments: try stores())

@@ -1,3 +1,4 @@
+import CampusSQLite
 import CampusAuthority
 import CampusPKI
 import Crypto
@@ -16,11 +17,11 @@ import _CryptoExtras
 @Suite struct EnrollmentChannelTests {
     /// A CUHK with a roster holding the student, and a code for them.
     static func withRoster<T: Sendable>(
-        _ body: (LiveServers, SQLiteCertificateRegistry, EnrollmentCode) async throws -> T
+        _ body: (LiveServers, SQLiteAuthorityStore, EnrollmentCode) async throws -> T
     ) async throws -> T {
         try await LiveServers.with(enrollment: .standard) { servers in
-            let registry = try SQLiteCertificateRegistry(
-                path: SecureFile.join(servers.cuhkDirectory, SQLiteCertificateRegistry.fileName))
+            let registry = try SQLiteAuthorityStore(
+                path: SecureFile.join(servers.cuhkDirectory, SQLiteAuthorityStore.fileName))
             _ = try await registry.importRoster([RosterEntry(studentID: sid, name: "Chan Tai Man")])
             let code = EnrollmentCode.random()
             _ = try await registry.storeCode(
@@ -200,7 +201,7 @@ final class ImpostorAuthority: Sendable {
 
     init(relayingTo real: ServerAddress) async throws {
         let root = try RootAuthority.make()
-        let registry = try SQLiteCertificateRegistry(path: SecureFile.join(try temporaryDirectory(), "cuhk.db"))
+        let registry = try SQLiteAuthorityStore(path: SecureFile.join(try temporaryDirectory(), "cuhk.db"))
         let credentials = try await AuthorityIdentity(root: root, registry: registry).credentials()
         let ownCSR = try CertificateRequestBuilder.makeRequest(for: sid, key: TestKeys.pool[3])
         let record = Record()

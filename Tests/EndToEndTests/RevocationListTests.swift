@@ -149,7 +149,7 @@ import X509
             }
             defer { group.cancelAll() }
             let port = try await bound.value().port ?? 0
-            let store = InMemoryReportStore()
+            let store = InMemoryBlackboardStore()
             let revoked = RevokedCertificates()
             let poller = RevocationListPoller(
                 interval: .seconds(60), roots: TrustedRootStore(path: rootPath), store: store, revoked: revoked,

@@ -1,3 +1,4 @@
+import CampusSQLite
 import CampusAuthority
 import CampusBlackboard
 import CampusPKI
@@ -194,7 +195,7 @@ import _CryptoExtras
 
     @Test func aLateSubmissionIsRefusedOrMarkedLatePerTheAssignment() async throws {
         try await LiveServers.with { servers in
-            let store = try #require(servers.blackboard.store as? SQLiteReportStore)
+            let store = try #require(servers.blackboard.store as? SQLiteBlackboardStore)
             let past = Date().addingTimeInterval(-3600)
             try await store.addAssignment(Assignment(name: "lenient", deadline: past, late: .accept))
             try await store.addAssignment(Assignment(name: "strict", deadline: past, late: .refuse))
@@ -241,7 +242,7 @@ import _CryptoExtras
 
     /// A store whose every commit takes 50 ms, as a slow disk would; counts what it committed.
     final class SlowStore: ForwardingReportStore {
-        let inner = InMemoryReportStore()
+        let inner = InMemoryBlackboardStore()
         let committed = Atomic<Int>(0)
 
         func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored {

@@ -164,7 +164,7 @@ import _CryptoExtras
             try await withSessionInProgress(servers) { () async throws in
                 let csr = try CertificateRequestBuilder.makeRequest(for: sid, key: TestKeys.pool[0])
                 let otherCA = CertificateAuthority(
-                    root: try RootAuthority.make(), registry: InMemoryCertificateRegistry())
+                    root: try RootAuthority.make(), registry: InMemoryAuthorityStore())
                 let (_, foreign) = try await otherCA.issue(csrPEM: csr)
                 #expect(try await refusal(servers, presenting: foreign) == .untrustedCertificate)
 
@@ -364,7 +364,7 @@ import _CryptoExtras
 
 /// A store whose message writes fail, as a full disk would make them.
 final class FailingReportStore: ForwardingReportStore {
-    let inner = InMemoryReportStore()
+    let inner = InMemoryBlackboardStore()
 
     func commit(_ batch: SessionBatch) async throws -> SessionBatch.Stored {
         guard batch.messages.isEmpty else { throw CampusError(.internalError, "disk full") }

@@ -13,21 +13,21 @@ public struct CUHKDashboard: Sendable {
         ("/", "Roster"), ("/codes", "Codes"), ("/certificates", "Certificates"), ("/throttle", "Throttle"),
     ]
 
-    public let registry: SQLiteCertificateRegistry
+    public let registry: any AuthorityStore
     public let root: RootAuthority?
     /// CUHK's directory, shown in the advice to import a roster.
     public let directory: String
     /// CUHK's enrollment address as students give it to `student --ca`: `HOST:PORT`.
     public let enrollmentAddress: @Sendable () -> String
     /// Blackboard's address as students give it to `student --blackboard` (`cuhk serve --blackboard-address`); when
-    /// `nil`, the one recorded in `cuhk.db`, else Blackboard's default beside a CUHK on loopback.
+    /// `nil`, the one recorded in CUHK's store, else Blackboard's default beside a CUHK on loopback.
     public let blackboardAddress: String?
 
     /// The budget of wrong codes per address, shown on the throttle page.
     public let throttle: EnrollmentThrottle.Configuration
 
     public init(
-        registry: SQLiteCertificateRegistry, root: RootAuthority?, directory: String,
+        registry: any AuthorityStore, root: RootAuthority?, directory: String,
         enrollmentAddress: @escaping @Sendable () -> String, blackboardAddress: String? = nil,
         throttle: EnrollmentThrottle.Configuration = EnrollmentThrottle.Configuration()
     ) {
@@ -40,10 +40,12 @@ public struct CUHKDashboard: Sendable {
     }
 
     /// What the slips tell students besides their codes; `nil` fields are not known.
-    func instructions() throws -> (certificateAuthority: String, blackboard: String?, fingerprint: String?) {
+    func instructions() async throws -> (certificateAuthority: String, blackboard: String?, fingerprint: String?) {
         let certificateAuthority = enrollmentAddress()
+        var recorded: String?
+        if blackboardAddress == nil { recorded = try await registry.setting(EnrollmentInstructions.blackboardSetting) }
         let blackboard =
-            try blackboardAddress ?? registry.setting(EnrollmentInstructions.blackboardSetting)
+            blackboardAddress ?? recorded
             ?? EnrollmentInstructions.defaultBlackboard(forCertificateAuthority: certificateAuthority)
         return (certificateAuthority, blackboard, root?.certificate.sha256Fingerprint)
     }
@@ -62,7 +64,9 @@ public struct CUHKDashboard: Sendable {
     /// What keeps CUHK from being ready; see ``AuthorityReadiness``.
     public func readiness() async -> [String] {
         let registry = registry
-        return await AuthorityReadiness.problems(root: root) { try await registry.probeWrite() }
+        return await AuthorityReadiness.problems(root: root, store: registry.location) {
+            try await registry.probeWrite()
+        }
     }
 
     /// Adds the pages and actions to the group behind the login.
@@ -85,7 +89,7 @@ public struct CUHKDashboard: Sendable {
         return pages.page(
             RosterPage.name, title: "Roster",
             values: RosterPage.values(
-                standings, openEnrollment: try registry.lastStartedOpen(), directory: directory,
+                standings, openEnrollment: try await registry.lastStartedOpen(), directory: directory,
                 throttled: try await registry.throttledAddresses(at: Date()).count),
             session: context.session)
     }
@@ -148,7 +152,7 @@ public struct CUHKDashboard: Sendable {
         } catch let error as EnrollmentCodes.Failure {
             return pages.message("Enrollment codes", "\(error)", session: context.session, status: .notFound)
         }
-        let (certificateAuthority, blackboard, fingerprint) = try instructions()
+        let (certificateAuthority, blackboard, fingerprint) = try await instructions()
         return pages.page(
             CodeSlipsPage.name, title: "Enrollment codes",
             values: CodeSlipsPage.values(

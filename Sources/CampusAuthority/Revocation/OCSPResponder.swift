@@ -54,8 +54,9 @@ public struct OCSPResponder: Sendable {
 
     /// Answers a DER OCSP request.
     ///
-    /// Never throws: a request that cannot be read gets `malformedRequest`, a registry failure `internalError`
-    /// (it is logged with its cause), as RFC 6960 section 2.3 says.
+    /// Never throws: a request that cannot be read gets `malformedRequest`, a registry that cannot be reached now
+    /// `tryLater`, another registry failure `internalError` (it is logged with its cause), as RFC 6960 section 2.3
+    /// says.
     ///
     /// - Parameters:
     ///   - request: The DER request (the body of a POST, or decoded from a GET's path).
@@ -86,6 +87,11 @@ public struct OCSPResponder: Sendable {
                 responses, producedAt: thisUpdate, signer: (root.certificate, root.privateKey))
             for status in answered { events(.ocspAnswered(status)) }
             return signed
+        } catch let error as StorageUnavailable {
+            // RFC 6960's tryLater: the registry is away for now (a database restarting or failing over).
+            logger.warning("OCSP response deferred", metadata: ["error": "\(error)"])
+            events(.ocspAnswered(.error))
+            return OCSPResponseMessage.unsuccessful(.tryLater)
         } catch {
             logger.error("OCSP response failed", metadata: ["error": "\(error)"])
             events(.ocspAnswered(.error))

@@ -1,17 +1,20 @@
 import CampusPKI
+import Crypto
 import Foundation
 
 /// CUHK's certificate revocation list, signed again only when the registry's revocations change (or the list is
 /// halfway to its `nextUpdate`), so that the many polls that find nothing new cost one registry read and a
 /// `304 Not Modified`.
 ///
-/// The registry is read at each request because `cuhk revoke` and CUHK's web interface revoke through `cuhk.db`,
-/// possibly from another process.
+/// The registry is read at each request because `cuhk revoke`, CUHK's web interface and other CUHK instances on the
+/// same database revoke through the store, from other processes.
 public actor RevocationListPublisher {
     /// A signed list and the tag that names it.
     public struct Published: Sendable {
         public var der: [UInt8]
-        /// The HTTP entity tag, quoted: the list's cRLNumber.
+        /// The HTTP entity tag, quoted: the list's cRLNumber and the first 16 hex digits of its SHA-256. Several CUHK
+        /// instances on one database may sign different lists with one number in the same second; the digest keeps
+        /// a poll that reaches another instance from being told `304` for a list it does not have.
         public var entityTag: String
         public var number: UInt64
     }
@@ -48,7 +51,8 @@ public actor RevocationListPublisher {
         let der = try CertificateRevocationList.signed(
             entries, number: number, thisUpdate: thisUpdate, nextUpdate: nextUpdate,
             signer: (root.certificate, root.privateKey), keyIdentifier: root.keyIdentifier)
-        let published = Published(der: der, entityTag: "\"\(number)\"", number: number)
+        let digest = SHA256.hash(data: der).prefix(8).map { String(format: "%02x", $0) }.joined()
+        let published = Published(der: der, entityTag: "\"\(number)-\(digest)\"", number: number)
         current = (entries, published, nextUpdate)
         return published
     }

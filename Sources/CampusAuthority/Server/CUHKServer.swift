@@ -6,15 +6,18 @@ import NIOCore
 import ServiceLifecycle
 import _CryptoExtras
 
-/// CUHK as a running service: the root (step 0), the registry, the enrollment server (step 2), the OCSP
-/// responder and the web interface, each on its own port.
+/// CUHK as a running service: the root (step 0), its store, the enrollment server (step 2), the OCSP responder and
+/// the web interface, each on its own port.
 ///
 /// The `cuhk` executable, the demo and the tests all start CUHK through this type.
 public final class CUHKServer: FramedService, Sendable {
     /// Everything `cuhk serve` can be told.
     public struct Configuration: Sendable {
-        /// The directory of `cuhk.key`, `cuhk.cer` and `cuhk.db`.
+        /// The directory of `cuhk.key` and `cuhk.cer` (and `cuhk.db`, when the store is SQLite).
         public var directory: String
+        /// Whether step 0 creates a root when there is none. A CUHK that shares a database with others never does
+        /// (`cuhk init` makes the root once; a second root would be a second CA): it stops and says what to run.
+        public var createsRoot: Bool
         /// RSA key size for a new root.
         public var rootKeySize: Int
         /// Load `cuhk.key` even if others may read it.
@@ -66,6 +69,7 @@ public final class CUHKServer: FramedService, Sendable {
 
         public init(
             directory: String = ".",
+            createsRoot: Bool = true,
             rootKeySize: Int = 2048,
             allowInsecureKeyPermissions: Bool = false,
             host: String = "127.0.0.1",
@@ -93,6 +97,7 @@ public final class CUHKServer: FramedService, Sendable {
             self.blackboardAddress = blackboardAddress
             self.issuesBlackboardCertificate = issuesBlackboardCertificate
             self.directory = directory
+            self.createsRoot = createsRoot
             self.rootKeySize = rootKeySize
             self.allowInsecureKeyPermissions = allowInsecureKeyPermissions
             self.host = host
@@ -136,8 +141,8 @@ public final class CUHKServer: FramedService, Sendable {
     }
     /// The name students and Blackboard reach CUHK by (never a wildcard address).
     public let publicAddress: PublicAddress
-    /// The registry (`cuhk.db`).
-    public let registry: SQLiteCertificateRegistry
+    /// CUHK's store: `cuhk.db`, or a PostgreSQL database shared with other instances.
+    public let registry: any AuthorityStore
     /// Settled once Blackboard's certificate beside the root is dealt with (or at once, when CUHK does not issue it).
     private let blackboardCertificateDone = BoundAddress()
     private let issuesBlackboardCertificate: Bool
@@ -170,37 +175,40 @@ public final class CUHKServer: FramedService, Sendable {
             configuration: configuration.framing, firstExpected: firstExpected, logger: logger)
     }
 
-    /// Loads or creates the root, opens the registry and prepares the listener.
+    /// Loads or creates the root and prepares the listener.
     ///
     /// - Parameters:
     ///   - configuration: Directory, address, limits.
+    ///   - store: CUHK's store, open (``CampusStorage`` opens the one the configuration names).
     ///   - listener: The port, bound already with ``listen(configuration:logger:)``; when `nil`, ``run()`` binds it.
     ///   - logger: Operational log; never receives keys.
     ///   - reporter: Receives the lines to show in the terminal, by seed step.
     ///   - checkpoint: Called after each step of a new root's creation (crash tests stop there).
-    /// - Throws: ``RootAuthority/LoadError``, ``FileError``, ``DurableDatabase/OpenError``, or
-    ///   ``PublicAddress/Failure`` when no address clients can reach can be found.
+    /// - Throws: ``RootAuthority/LoadError``, ``FileError``, ``MissingRoot`` when there is no root and
+    ///   ``Configuration/createsRoot`` is off, the store's error, or ``PublicAddress/Failure`` when no address clients
+    ///   can reach can be found.
     public init(
         configuration: Configuration,
+        store registry: any AuthorityStore,
         listener: FramedServer.Listener? = nil,
         logger: Logger,
         reporter: @escaping StepReporter = { _, _ in },
         checkpoint: (RootAuthority.CreationStep) throws -> Void = { _ in }
-    ) throws {
+    ) async throws {
         // Before step 0: a CUHK that cannot name itself to its clients must not make a root first.
         let publicAddress = try PublicAddress.choose(listeningHost: configuration.host, url: configuration.publicURL)
         if let ocspURL = configuration.ocspURL { try PublicAddress.check(url: ocspURL, option: "--ocsp-url") }
-        let (root, origin) = try RootAuthority.load(
-            or: .init(
-                directory: configuration.directory, keySize: configuration.rootKeySize,
-                allowInsecureKeyPermissions: configuration.allowInsecureKeyPermissions),
-            checkpoint: checkpoint
-        )
-        let registry = try SQLiteCertificateRegistry(
-            path: SecureFile.join(configuration.directory, SQLiteCertificateRegistry.fileName)
-        )
+        let rootConfiguration = RootAuthority.Configuration(
+            directory: configuration.directory, keySize: configuration.rootKeySize,
+            allowInsecureKeyPermissions: configuration.allowInsecureKeyPermissions)
+        if !configuration.createsRoot, !SecureFile.exists(rootConfiguration.certificatePath),
+            !SecureFile.exists(rootConfiguration.keyPath)
+        {
+            throw MissingRoot(directory: configuration.directory, store: registry.location)
+        }
+        let (root, origin) = try RootAuthority.load(or: rootConfiguration, checkpoint: checkpoint)
         // CUHK's timestamp authority: its own key and certificate beside the root, issued when there are none.
-        let (timestampAuthority, timestampOrigin) = try TimestampAuthorityCertificate.loadOrIssue(
+        let (timestampAuthority, timestampOrigin) = try await TimestampAuthorityCertificate.loadOrIssue(
             .init(
                 directory: configuration.directory,
                 allowInsecureKeyPermissions: configuration.allowInsecureKeyPermissions),
@@ -241,7 +249,7 @@ public final class CUHKServer: FramedService, Sendable {
         let enrollmentBound = BoundAddress()
         self.enrollmentBound = enrollmentBound
         if let blackboardAddress = configuration.blackboardAddress {
-            try registry.recordSetting(EnrollmentInstructions.blackboardSetting, blackboardAddress)
+            try await registry.recordSetting(EnrollmentInstructions.blackboardSetting, blackboardAddress)
         }
         self.admin = try configuration.adminPort.map { port in
             let dashboard = CUHKDashboard(
@@ -256,7 +264,7 @@ public final class CUHKServer: FramedService, Sendable {
                     host: configuration.adminHost, port: port,
                     tokenPath: SecureFile.join(configuration.directory, AdminToken.fileName(for: "cuhk")),
                     limits: configuration.httpLimits),
-                pages: try dashboard.pages(), metrics: metrics, logger: logger,
+                pages: try dashboard.pages(), metrics: metrics, logger: logger, sessionStore: registry,
                 readiness: {
                     // CUHK is not ready while Blackboard cannot learn whether a certificate is revoked.
                     let problems = await dashboard.readiness()
@@ -292,13 +300,13 @@ public final class CUHKServer: FramedService, Sendable {
                     + "fingerprint with --root-fingerprint")
         }
         self.explainReporter = configuration.explain ? reporter : nil
-        try registry.recordEnrollmentPolicy(configuration.enrollment)
+        try await registry.recordEnrollmentPolicy(configuration.enrollment)
         switch configuration.enrollment {
         case .open:
             reporter(.request, "WARNING: open enrollment: anyone may get a certificate for any 10-digit SID")
             logger.warning("open enrollment: anyone may enroll any SID (--open-enrollment)")
         case .roster:
-            if try registry.rosterCount() == 0 {
+            if try await registry.rosterCount() == 0 {
                 reporter(
                     .request,
                     "The roster is empty, so nobody can enroll yet: import one with `cuhk roster import FILE.csv` "
@@ -462,12 +470,12 @@ public final class CUHKServer: FramedService, Sendable {
                 do {
                     let address = try await server.listeningAddress()
                     // Where students enroll, for `cuhk codes issue --slips` in another process.
-                    try self.registry.recordSetting(
+                    try await self.registry.recordSetting(
                         EnrollmentInstructions.certificateAuthoritySetting,
                         self.publicAddress.hostAndPort(address.port ?? 0))
                     _ = try await self.ocsp?.bound.value()
                     if let url = self.authority.configuration.ocspURL {
-                        try self.registry.recordSetting(OCSPResponder.urlSetting, url)
+                        try await self.registry.recordSetting(OCSPResponder.urlSetting, url)
                     }
                     if self.issuesBlackboardCertificate {
                         // Its certificate names the responder too, so it waited for the responder's port.
@@ -491,5 +499,18 @@ public final class CUHKServer: FramedService, Sendable {
     /// Ends every open connection now with `shutting-down`.
     public func endConnectionsNow() {
         server.endConnectionsNow()
+    }
+}
+
+/// A CUHK that may not create a root found none: on a shared database the root is made once, by `cuhk init`.
+public struct MissingRoot: Error, Sendable, CustomStringConvertible {
+    public var directory: String
+    /// Where CUHK's records are, without a password.
+    public var store: String
+
+    public var description: String {
+        "there is no root in \(directory) (no \(RootAuthority.certificateFileName), no \(RootAuthority.keyFileName)); "
+            + "a CUHK on a shared database never creates one: run cuhk init --dir \(directory) --database URL once, "
+            + "then give every instance a copy of the directory's files"
     }
 }

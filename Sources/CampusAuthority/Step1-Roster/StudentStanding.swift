@@ -29,7 +29,7 @@ public struct StudentStanding: Sendable, Hashable {
     }
 
     /// Every student on the roster, by SID.
-    public static func all(in registry: SQLiteCertificateRegistry, at now: Date = Date()) async throws
+    public static func all(in registry: some CertificateRegistry & EnrollmentRoster, at now: Date = Date()) async throws
         -> [StudentStanding]
     {
         let certificates = Dictionary(grouping: try await registry.certificates(for: nil), by: \.studentID)

@@ -6,7 +6,7 @@ import X509
 ///
 /// CUHK issues it to itself from the root it holds: an ECDSA P-256 key made in memory (never written to disk: the
 /// root key beside it is worth more), a certificate with the service profile and the DNS name `cuhk`
-/// (``EnrollmentChannel/authorityName``), valid for ``validityDays`` days and recorded in `cuhk.db` with the
+/// (``EnrollmentChannel/authorityName``), valid for ``validityDays`` days and recorded in CUHK's store with the
 /// services' certificates. It is made at the first enrollment after a start and replaced once half its validity has
 /// passed, so the operator has nothing to do and a stolen one is worthless within weeks.
 public actor AuthorityIdentity {
@@ -14,13 +14,13 @@ public actor AuthorityIdentity {
     public static let validityDays = 30
 
     private let root: RootAuthority
-    private let registry: SQLiteCertificateRegistry
+    private let registry: any AuthorityStore
     private let now: @Sendable () -> Date
     private var current: AuthorityEnrollment.Credentials?
     private var issuing: Task<AuthorityEnrollment.Credentials, any Error>?
 
     public init(
-        root: RootAuthority, registry: SQLiteCertificateRegistry, now: @escaping @Sendable () -> Date = { Date() }
+        root: RootAuthority, registry: any AuthorityStore, now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.root = root
         self.registry = registry

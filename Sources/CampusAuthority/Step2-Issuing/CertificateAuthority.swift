@@ -175,7 +175,7 @@ public struct CertificateAuthority: Sendable {
             } catch {
                 // Nothing is sent unless it is recorded.
                 throw CampusError(
-                    .issuanceFailed, "the certificate could not be recorded, so it was not issued", cause: error)
+                    .issuanceFailed, "the certificate could not be recorded, so it was not issued", storing: error)
             }
         }
     }
@@ -209,7 +209,7 @@ public struct CertificateAuthority: Sendable {
             record = try await roster.code(for: studentID)
         } catch {
             throw CampusError(
-                .issuanceFailed, "the enrollment could not be checked, so it was not issued", cause: error)
+                .issuanceFailed, "the enrollment could not be checked, so it was not issued", storing: error)
         }
         // An unknown student costs the same HMAC as a known one, so timing does not tell them apart.
         let right = EnrollmentCodeProof.isValid(
@@ -235,7 +235,7 @@ public struct CertificateAuthority: Sendable {
                 until = try await throttle.recordFailure(from: source, at: now)
             } catch {
                 throw CampusError(
-                    .issuanceFailed, "the enrollment could not be checked, so it was not issued", cause: error)
+                    .issuanceFailed, "the enrollment could not be checked, so it was not issued", storing: error)
             }
             if let until {
                 throw CampusError(

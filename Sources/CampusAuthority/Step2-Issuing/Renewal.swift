@@ -157,7 +157,7 @@ extension CertificateAuthority {
                 return try await renewedAlready(oldSerial, for: request)
             } catch {
                 throw CampusError(
-                    .issuanceFailed, "the certificate could not be recorded, so it was not issued", cause: error)
+                    .issuanceFailed, "the certificate could not be recorded, so it was not issued", storing: error)
             }
         }
     }

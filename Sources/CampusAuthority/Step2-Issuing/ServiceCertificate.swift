@@ -42,7 +42,7 @@ public struct ServiceCertificate: Sendable {
     ///   that whoever checks a receipt can ask whether the certificate was revoked; `nil` writes none.
     /// - Throws: ``CampusError`` with `issuance-failed` when it cannot be recorded.
     public static func issue(
-        name: String, root: RootAuthority, recordingIn registry: SQLiteCertificateRegistry, validityDays: Int = 365,
+        name: String, root: RootAuthority, recordingIn registry: any AuthorityStore, validityDays: Int = 365,
         ocspURL: String? = nil, clockSkewAllowance: TimeInterval = 5 * 60, now: Date = Date()
     ) async throws -> ServiceCertificate {
         let service = try make(
@@ -97,15 +97,15 @@ public struct ServiceCertificate: Sendable {
     /// Records the certificate in the registry, durably, so that the OCSP responder knows it and it can be revoked.
     ///
     /// - Throws: ``CampusError`` with `issuance-failed` when it cannot be recorded.
-    public func record(name: String, in registry: SQLiteCertificateRegistry, now: Date = Date()) async throws {
+    public func record(name: String, in registry: any AuthorityStore, now: Date = Date()) async throws {
         do {
-            try await registry.recordService(
+            try await registry.recordServiceCertificate(
                 name: name, serial: certificate.serialNumber.hex, notValidBefore: certificate.notValidBefore,
                 notValidAfter: certificate.notValidAfter, pem: try certificate.serializeAsPEM().pemString,
                 issuedAt: now)
         } catch {
             throw CampusError(
-                .issuanceFailed, "the certificate could not be recorded, so it was not issued", cause: error)
+                .issuanceFailed, "the certificate could not be recorded, so it was not issued", storing: error)
         }
     }
 

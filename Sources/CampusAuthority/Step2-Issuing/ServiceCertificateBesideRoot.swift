@@ -56,7 +56,7 @@ public enum ServiceCertificateBesideRoot {
     /// - Throws: ``CampusError`` (`issuance-failed`) or ``FileError`` when a file cannot be written, or when an
     ///   unfinished issuing does not match a published file.
     public static func ensure(
-        name: String, in directory: String, root: RootAuthority, registry: SQLiteCertificateRegistry,
+        name: String, in directory: String, root: RootAuthority, registry: any AuthorityStore,
         ocspURL: String?, validityDays: Int = 365, now: Date = Date(), evenIfRecorded: Bool = false,
         checkpoint: (Step) throws -> Void = { _ in }
     ) async throws -> Outcome {

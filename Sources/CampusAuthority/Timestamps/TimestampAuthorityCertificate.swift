@@ -154,7 +154,7 @@ public struct TimestampAuthorityCertificate: Sendable {
     public static func loadOrIssue(
         _ configuration: Configuration, root: RootAuthority, registry: any TimestampRegistry, now: Date = Date(),
         checkpoint: (IssueStep) throws -> Void = { _ in }
-    ) throws -> (TimestampAuthorityCertificate, Origin) {
+    ) async throws -> (TimestampAuthorityCertificate, Origin) {
         let keyPath = configuration.keyPath
         let certificatePath = configuration.certificatePath
         switch (SecureFile.exists(keyPath), SecureFile.exists(certificatePath)) {
@@ -170,13 +170,15 @@ public struct TimestampAuthorityCertificate: Sendable {
             throw LoadError.certificateWithoutKey(certificatePath: certificatePath, keyPath: keyPath)
         case (true, false):
             let key = try loadKey(configuration)
-            return try certify(key, configuration, root: root, registry: registry, now: now, checkpoint: checkpoint)
+            return try await certify(
+                key, configuration, root: root, registry: registry, now: now, checkpoint: checkpoint)
         case (false, false):
             let key = P256.Signing.PrivateKey()
             try SecureFile.createDirectory(configuration.directory)
             try SecureFile.write(key.pemRepresentation, to: keyPath, mode: SecureFile.privateMode, replacing: false)
             try checkpoint(.wroteKey)
-            return try certify(key, configuration, root: root, registry: registry, now: now, checkpoint: checkpoint)
+            return try await certify(
+                key, configuration, root: root, registry: registry, now: now, checkpoint: checkpoint)
         }
     }
 
@@ -184,9 +186,9 @@ public struct TimestampAuthorityCertificate: Sendable {
     private static func certify(
         _ key: P256.Signing.PrivateKey, _ configuration: Configuration, root: RootAuthority,
         registry: any TimestampRegistry, now: Date, checkpoint: (IssueStep) throws -> Void
-    ) throws -> (TimestampAuthorityCertificate, Origin) {
+    ) async throws -> (TimestampAuthorityCertificate, Origin) {
         let publicKey = Certificate.PublicKey(key.publicKey)
-        let recorded = try registry.timestampAuthorityCertificates().first { certificate in
+        let recorded = try await registry.timestampAuthorityCertificates().first { certificate in
             certificate.publicKey == publicKey && (try? check(certificate, at: "", root: root)) != nil
         }
         let certificate: Certificate
@@ -196,7 +198,7 @@ public struct TimestampAuthorityCertificate: Sendable {
         } else {
             certificate = try make(key: key, root: root, validityDays: configuration.validityDays, now: now)
             // Recorded before the file is written: a certificate in use is always in the registry.
-            try registry.recordTimestampAuthorityCertificate(certificate, issuedAt: now)
+            try await registry.recordTimestampAuthorityCertificate(certificate, issuedAt: now)
             origin = .issued
         }
         try checkpoint(.recorded)

@@ -16,9 +16,9 @@ public protocol TimestampRegistry: Sendable {
     /// How many tokens are recorded.
     func timestampCount() async throws -> Int
 
-    /// Records a TSA certificate, durably, before its file is written. Synchronous: CUHK does this as it starts.
-    func recordTimestampAuthorityCertificate(_ certificate: Certificate, issuedAt: Date) throws
+    /// Records a TSA certificate, durably, before its file is written.
+    func recordTimestampAuthorityCertificate(_ certificate: Certificate, issuedAt: Date) async throws
 
     /// The TSA certificates recorded, newest first.
-    func timestampAuthorityCertificates() throws -> [Certificate]
+    func timestampAuthorityCertificates() async throws -> [Certificate]
 }

@@ -7,14 +7,14 @@ import NIOCore
 /// The instructor's pages: assignments with their counts, each assignment's students, a student's submissions,
 /// one submission with its messages, receipt and downloads; adding and closing assignments.
 ///
-/// Pages read `blackboard.db`; the lists refresh themselves every ``refreshSeconds`` so new submissions appear
+/// Pages read Blackboard's store; the lists refresh themselves every ``refreshSeconds`` so new submissions appear
 /// without a reload.
 public struct BlackboardDashboard: Sendable {
     public static let refreshSeconds = 10
 
-    let store: SQLiteReportStore
+    let store: any BlackboardStore
 
-    public init(store: SQLiteReportStore) {
+    public init(store: any BlackboardStore) {
         self.store = store
     }
 
@@ -196,7 +196,7 @@ public struct BlackboardDashboard: Sendable {
     }
 
     /// The revocations Blackboard learned from CUHK's revocation list, by serial.
-    static func revocationsBySerial(_ store: SQLiteReportStore) async throws -> [String: LearnedRevocation] {
+    static func revocationsBySerial(_ store: any BlackboardStore) async throws -> [String: LearnedRevocation] {
         Dictionary(try await store.revocations().map { ($0.serial, $0) }, uniquingKeysWith: { first, _ in first })
     }
 

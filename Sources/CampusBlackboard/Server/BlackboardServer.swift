@@ -5,13 +5,13 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// Blackboard as a running service: the trusted root, the report store and the session server.
+/// Blackboard as a running service: the trusted root, its store and the session server.
 ///
 /// The `blackboard` executable, the demo and the tests all start Blackboard through this type.
 public final class BlackboardServer: FramedService, Sendable {
     /// Everything `blackboard serve` can be told.
     public struct Configuration: Sendable {
-        /// The directory of `blackboard.db` and, by default, `cuhk.cer`.
+        /// The directory of `blackboard.db` (when the store is SQLite) and, by default, `cuhk.cer`.
         public var directory: String
         /// The trusted root; `cuhk.cer` in ``directory`` when `nil`.
         public var rootCertificatePath: String?
@@ -145,7 +145,7 @@ public final class BlackboardServer: FramedService, Sendable {
     static let handshakeFrameLimits = FramePipeline.InitialLimits(
         first: handshakeFrameLimit, following: confirmationFrameLimit)
 
-    public let store: any ReportStore
+    public let store: any BlackboardStore
     public let roots: TrustedRootStore
     /// Blackboard's own certificate and key.
     public let credentials: ServiceCredentialStore
@@ -176,14 +176,6 @@ public final class BlackboardServer: FramedService, Sendable {
     /// Seconds an established session may stay silent, by default (`--idle-timeout`).
     public static let defaultIdleTimeoutSeconds = 60
 
-    /// Opens (or creates) `blackboard.db` in the configured directory and proves it writable.
-    ///
-    /// - Throws: ``FileError`` for the directory, ``DurableDatabase/OpenError`` for the database.
-    public static func openStore(configuration: Configuration) throws -> SQLiteReportStore {
-        try SecureFile.createDirectory(configuration.directory)
-        return try SQLiteReportStore(path: SecureFile.join(configuration.directory, SQLiteReportStore.fileName))
-    }
-
     /// What Blackboard's clients send first, named in a timeout.
     static let firstExpected = "the handshake"
 
@@ -193,25 +185,23 @@ public final class BlackboardServer: FramedService, Sendable {
             configuration: configuration.framing, firstExpected: firstExpected, logger: logger)
     }
 
-    /// Opens the store and prepares the listener. A missing root is not an error: handshakes are refused
-    /// with `root-unavailable` until the file appears.
+    /// Prepares the listener. A missing root is not an error: handshakes are refused with `root-unavailable` until
+    /// the file appears.
     ///
     /// - Parameters:
     ///   - configuration: Directory, address, limits.
-    ///   - store: Where reports go; `blackboard.db` in the directory when `nil`.
+    ///   - store: Where reports go, open (``CampusStorage`` opens the one the configuration names).
     ///   - listener: The port, bound already with ``listen(configuration:logger:)``; when `nil`, ``run()`` binds it.
     ///   - logger: Operational log; never receives keys.
     ///   - reporter: Receives the lines to show in the terminal, by seed step.
-    /// - Throws: ``FileError`` for the directory, ``DurableDatabase/OpenError`` when `blackboard.db` cannot be
-    ///   opened or written.
+    /// - Throws: ``FileError`` when the web interface's token file cannot be read or written.
     public init(
         configuration: Configuration,
-        store: (any ReportStore)? = nil,
+        store: any BlackboardStore,
         listener: FramedServer.Listener? = nil,
         logger: Logger,
         reporter: @escaping StepReporter = { _, _ in }
     ) throws {
-        let store = try store ?? Self.openStore(configuration: configuration)
         let roots = TrustedRootStore(path: configuration.rootPath)
         let credentials = ServiceCredentialStore(
             certificatePath: configuration.serviceCertificatePath, keyPath: configuration.serviceKeyPath,
@@ -255,20 +245,21 @@ public final class BlackboardServer: FramedService, Sendable {
         let metrics = BlackboardMetrics()
         self.metrics = metrics
         if let adminPort = configuration.adminPort {
-            guard let sqlite = store as? SQLiteReportStore else {
-                throw CampusError(.internalError, "the web interface needs blackboard.db")
-            }
-            let dashboard = BlackboardDashboard(store: sqlite)
+            let dashboard = BlackboardDashboard(store: store)
             admin = try AdminServer(
                 configuration: .init(
                     host: configuration.adminHost, port: adminPort,
                     tokenPath: SecureFile.join(configuration.directory, AdminToken.fileName(for: "blackboard")),
                     limits: configuration.httpLimits),
-                pages: try BlackboardDashboard.pages(), metrics: metrics.metrics, logger: logger,
+                pages: try BlackboardDashboard.pages(), metrics: metrics.metrics, logger: logger, sessionStore: store,
                 readiness: {
                     var problems: [String] = []
-                    if (try? await sqlite.checkWritable()) == nil {
-                        problems.append("blackboard.db does not accept writes")
+                    do {
+                        try await store.probeWrite()
+                    } catch let error as StorageUnavailable {
+                        problems.append("\(store.location) cannot be reached (\(error.cause))")
+                    } catch {
+                        problems.append("\(store.location) does not accept writes")
                     }
                     if (try? roots.currentRoot()) == nil { problems.append("no trusted root (cuhk.cer)") }
                     if (try? credentials.current()) == nil {

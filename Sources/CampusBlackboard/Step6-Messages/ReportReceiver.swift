@@ -192,15 +192,19 @@ struct ReportReceiver {
         return nil
     }
 
-    /// Runs a store write; a failure reaches the student as `storage-failed` (or the store's own refusal, such as
-    /// `deadline-passed` or `assignment-closed`), and nothing is acknowledged.
+    /// Runs a store write; a failure reaches the student as `storage-failed` (`server-busy` while the database cannot
+    /// be reached, or the store's own refusal, such as `deadline-passed` or `assignment-closed`), and nothing is
+    /// acknowledged.
     static func storing<T>(_ what: String, _ write: () async throws -> T) async throws -> T {
         do {
             return try await write()
         } catch let error as CampusError where SessionBatch.refusalCodes.contains(error.code) {
             throw error
+        } catch let error as StorageUnavailable {
+            throw CampusError(unavailable: error)
         } catch {
-            throw CampusError(.storageFailed, "\(what) could not be stored durably; it is not acknowledged")
+            throw CampusError(
+                .storageFailed, "\(what) could not be stored durably; it is not acknowledged", cause: error)
         }
     }
 }

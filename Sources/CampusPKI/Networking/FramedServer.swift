@@ -290,6 +290,12 @@ public final class FramedServer: Service, Sendable {
                         _ = try? await frames.send(.error(error))
                         await Self.lingerBeforeClose(connection.channel)
                     }
+                } catch let error as StorageUnavailable {
+                    // The database is away (restarting, failing over): the client may try again in a moment.
+                    let busy = CampusError(unavailable: error)
+                    logger.warning("refused", metadata: ["error": "\(busy)"])
+                    _ = try? await frames.send(.error(busy))
+                    await Self.lingerBeforeClose(connection.channel)
                 } catch {
                     logger.error("connection failed", metadata: ["error": "\(error)"])
                     _ = try? await frames.send(

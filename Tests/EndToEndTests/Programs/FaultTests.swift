@@ -1,3 +1,4 @@
+import CampusSQLite
 import CampusAuthority
 import CampusBlackboard
 import CampusPKI
@@ -82,8 +83,8 @@ import Testing
             }
             let told = acknowledged()
 
-            let store = try SQLiteReportStore(
-                path: SecureFile.join(servers.directory, SQLiteReportStore.fileName), checkWrites: false)
+            let store = try SQLiteBlackboardStore(
+                path: SecureFile.join(servers.directory, SQLiteBlackboardStore.fileName), checkWrites: false)
             let sessions = try await store.messages(for: studentID)
             #expect(sessions.count == 1)
             let stored = sessions.first ?? []
@@ -123,8 +124,8 @@ import Testing
             }
             try await group.waitForAll()
         }
-        let registry = try SQLiteCertificateRegistry(
-            path: SecureFile.join(servers.directory, SQLiteCertificateRegistry.fileName), checkWrites: false)
+        let registry = try SQLiteAuthorityStore(
+            path: SecureFile.join(servers.directory, SQLiteAuthorityStore.fileName), checkWrites: false)
         let recorded = try await registry.certificates(for: nil).map(\.serial)
         let serials = held.all
         #expect(serials.count >= 20, "\(serials.count) enrollments finished")

@@ -1,3 +1,4 @@
+import CampusSQLite
 import CampusAuthority
 import CampusPKI
 import CampusStudent
@@ -89,7 +90,7 @@ import Testing
             pemRepresentation: try #require(try SecureFile.readText(at: SecureFile.join(root, "blackboard.key"))))
         #expect(certificate.publicKey == Certificate.PublicKey(key.publicKey))
         #expect(!SecureFile.exists(ServiceCertificateBesideRoot.stagingPath(name: "blackboard", in: root)))
-        let recorded = try await SQLiteCertificateRegistry(path: SecureFile.join(root, "cuhk.db"))
+        let recorded = try await SQLiteAuthorityStore(path: SecureFile.join(root, "cuhk.db"))
             .serviceCertificates()
         #expect(recorded.map(\.serial) == [certificate.serialNumber.hex])
         #expect(certificate.ocspResponderURLs == ["http://127.0.0.1:9336/"])
@@ -133,7 +134,7 @@ import Testing
         // Before CUHK has run, its address is not known: the slips are refused and no code is spent.
         let early = try await Program.cuhk.run(["codes", "issue", "--all-unenrolled", "--slips"], in: directory)
         #expect(early.status == 1 && early.errorOutput.contains("--ca-address"), "\(early.all)")
-        let registry = try SQLiteCertificateRegistry(path: SecureFile.join(directory, "cuhk.db"))
+        let registry = try SQLiteAuthorityStore(path: SecureFile.join(directory, "cuhk.db"))
         #expect(try await registry.codes().isEmpty)
 
         let cuhk = try Program.cuhk.start(

@@ -1,3 +1,4 @@
+import CampusSQLite
 import CampusAuthority
 import CampusPKI
 import CampusStudent
@@ -19,8 +20,8 @@ import _CryptoExtras
         let certificate = try Certificate(pemEncoded: certificatePEM)
         let key = try _RSA.Signing.PrivateKey(pemRepresentation: keyPEM)
         #expect(certificate.publicKey == Certificate.PublicKey(key.publicKey), "the key is not the certificate's")
-        let registry = try SQLiteCertificateRegistry(
-            path: SecureFile.join(cuhk, SQLiteCertificateRegistry.fileName), checkWrites: false)
+        let registry = try SQLiteAuthorityStore(
+            path: SecureFile.join(cuhk, SQLiteAuthorityStore.fileName), checkWrites: false)
         guard case .good = try await registry.status(ofSerial: certificate.serialNumber.hex) else {
             Issue.record("CUHK does not hold \(certificate.serialNumber.hex) as good")
             return

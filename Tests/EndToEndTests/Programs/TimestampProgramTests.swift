@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CampusSQLite
 import CampusAuthority
 import CampusPKI
 import Foundation
@@ -78,7 +79,7 @@ struct TimestampProgramTests {
         let (_, verified) = try await TimestampVerifier(root: try servers.root).verify(
             response: answer.body, for: request)
         #expect(verified.nonce == request.nonce)
-        let registry = try SQLiteCertificateRegistry(
+        let registry = try SQLiteAuthorityStore(
             path: SecureFile.join(servers.directory, "cuhk.db"), checkWrites: false)
         #expect(try await registry.timestampRecords(limit: 10).map(\.serial) == [verified.serialHex])
     }

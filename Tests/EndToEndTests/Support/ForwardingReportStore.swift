@@ -1,9 +1,11 @@
+import CampusAdmin
 import CampusBlackboard
 import CampusPKI
+import Foundation
 
 /// A test store that changes one thing (usually `commit`) and hands everything else to an in-memory store.
-protocol ForwardingReportStore: ReportStore {
-    var inner: InMemoryReportStore { get }
+protocol ForwardingReportStore: BlackboardStore {
+    var inner: InMemoryBlackboardStore { get }
 }
 
 extension ForwardingReportStore {
@@ -23,4 +25,17 @@ extension ForwardingReportStore {
         try await inner.recordRevocations(revocations)
     }
     func revocations() async throws -> [LearnedRevocation] { try await inner.revocations() }
+    var location: String { inner.location }
+    func roster() async throws -> [RosterEntry] { try await inner.roster() }
+    func importRoster(_ entries: [RosterEntry]) async throws -> Int { try await inner.importRoster(entries) }
+    func messages(for studentID: StudentID) async throws -> [[StoredMessage]] {
+        try await inner.messages(for: studentID)
+    }
+    func probeWrite() async throws { try await inner.probeWrite() }
+    func recordAdminSession(_ session: AdminSessionRecord) async throws { try await inner.recordAdminSession(session) }
+    func adminSession(key: String, at time: Date) async throws -> AdminSessionRecord? {
+        try await inner.adminSession(key: key, at: time)
+    }
+    func removeAdminSession(key: String) async throws { try await inner.removeAdminSession(key: key) }
+    func removeAllAdminSessions() async throws -> Int { try await inner.removeAllAdminSessions() }
 }

@@ -1,6 +1,7 @@
 import CampusAuthority
 import CampusBlackboard
 import CampusPKI
+import CampusStorage
 import CampusStudent
 import Foundation
 import Logging
@@ -24,19 +25,54 @@ struct LiveServers {
 
     static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    /// Starts both servers, runs `body`, and stops them.
+    /// Starts both servers, runs `body`, and stops them. Each server's store is SQLite in its directory unless one is
+    /// given.
     static func with<T: Sendable>(
         directory: String? = nil,
         cuhkTimeout: TimeAmount = .seconds(10),
         cuhkMinimumKeyBits: Int = 2048,
         enrollment: EnrollmentPolicy = .open,
-        blackboardStore: (any ReportStore)? = nil,
+        cuhkStore: (any AuthorityStore)? = nil,
+        blackboardStore: (any BlackboardStore)? = nil,
         blackboardReporter: @escaping StepReporter = { _, _ in },
         configureCUHK: (inout CUHKServer.Configuration) -> Void = { _ in },
         configureBlackboard: (inout BlackboardServer.Configuration) -> Void = { _ in },
         _ body: (LiveServers) async throws -> T
     ) async throws -> T {
         let directory = try directory ?? temporaryDirectory()
+        let cuhkDirectory = SecureFile.join(directory, "cuhk")
+        let blackboardDirectory = SecureFile.join(directory, "blackboard")
+        try SecureFile.createDirectory(cuhkDirectory)
+        try SecureFile.createDirectory(blackboardDirectory)
+        if let cuhkStore, let blackboardStore {
+            return try await with(
+                directory: directory, cuhkTimeout: cuhkTimeout, cuhkMinimumKeyBits: cuhkMinimumKeyBits,
+                enrollment: enrollment, stores: (cuhkStore, blackboardStore), blackboardReporter: blackboardReporter,
+                configureCUHK: configureCUHK, configureBlackboard: configureBlackboard, body)
+        }
+        return try await StoreOpener.withAuthorityStore(at: .sqlite(directory: cuhkDirectory), logger: quiet) { sqlite in
+            try await StoreOpener.withBlackboardStore(at: .sqlite(directory: blackboardDirectory), logger: quiet) {
+                blackboardSQLite in
+                try await with(
+                    directory: directory, cuhkTimeout: cuhkTimeout, cuhkMinimumKeyBits: cuhkMinimumKeyBits,
+                    enrollment: enrollment, stores: (cuhkStore ?? sqlite, blackboardStore ?? blackboardSQLite),
+                    blackboardReporter: blackboardReporter, configureCUHK: configureCUHK,
+                    configureBlackboard: configureBlackboard, body)
+            }
+        }
+    }
+
+    private static func with<T: Sendable>(
+        directory: String,
+        cuhkTimeout: TimeAmount,
+        cuhkMinimumKeyBits: Int,
+        enrollment: EnrollmentPolicy,
+        stores: (cuhk: any AuthorityStore, blackboard: any BlackboardStore),
+        blackboardReporter: @escaping StepReporter,
+        configureCUHK: (inout CUHKServer.Configuration) -> Void,
+        configureBlackboard: (inout BlackboardServer.Configuration) -> Void,
+        _ body: (LiveServers) async throws -> T
+    ) async throws -> T {
         let cuhkDirectory = SecureFile.join(directory, "cuhk")
         var cuhkConfiguration = CUHKServer.Configuration(
             directory: cuhkDirectory,
@@ -48,7 +84,7 @@ struct LiveServers {
         )
         cuhkConfiguration.issuesBlackboardCertificate = true
         configureCUHK(&cuhkConfiguration)
-        let cuhk = try CUHKServer(configuration: cuhkConfiguration, logger: quiet)
+        let cuhk = try await CUHKServer(configuration: cuhkConfiguration, store: stores.cuhk, logger: quiet)
         var blackboardConfiguration = BlackboardServer.Configuration(
             directory: SecureFile.join(directory, "blackboard"),
             rootCertificatePath: SecureFile.join(cuhkDirectory, "cuhk.cer"),
@@ -64,7 +100,7 @@ struct LiveServers {
             let cuhkAddress = try await ServerAddress(cuhk.listeningAddress())
             let blackboard = try BlackboardServer(
                 configuration: blackboardConfiguration,
-                store: blackboardStore,
+                store: stores.blackboard,
                 logger: quiet,
                 reporter: blackboardReporter
             )

@@ -1,23 +1,29 @@
+import CampusAdmin
+import CampusAuthority
 import CampusPKI
 import Foundation
 import GRDB
 
-/// The registry in SQLite (`cuhk.db`), in WAL mode with `synchronous = FULL`, so a returned ``record(_:)`` has
-/// reached the disk.
-public final class SQLiteCertificateRegistry: CertificateRegistry {
+/// CUHK's store in SQLite (`cuhk.db`), in WAL mode with `synchronous = FULL`, so a returned ``record(_:)`` has
+/// reached the disk. One CUHK (and the `cuhk` commands beside it) per file: several instances share a PostgreSQL
+/// database instead.
+public final class SQLiteAuthorityStore: AuthorityStore {
     public static let fileName = "cuhk.db"
 
     let database: DatabasePool
     let writer: GroupCommitWriter
+    public let location: String
 
     /// Opens (or creates) the registry.
     ///
     /// - Parameters:
     ///   - path: The database file.
     ///   - checkWrites: Commit a write at once (servers), so a read-only database stops the program at start.
-    /// - Throws: ``DurableDatabase/OpenError``.
+    /// - Throws: ``DurableDatabase/OpenError``, also when a newer version migrated the database.
     public init(path: String, checkWrites: Bool = true) throws {
-        (database, writer) = try DurableDatabase.open(path: path, checkWrites: checkWrites) { migrator in
+        location = path
+        (database, writer) = try DurableDatabase.open(path: path, checkWrites: checkWrites, program: "cuhk") {
+            migrator in
             migrator.registerMigration("v1") { db in
                 try db.execute(
                     sql: """
@@ -109,6 +115,26 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
                         """
                 )
             }
+            migrator.registerMigration("v5-shared-instances") { db in
+                // Wrong codes are counted here rather than in each process's memory, so that every CUHK sharing the
+                // records counts against one budget; web interface sessions live here so that a login holds on every
+                // instance.
+                try db.execute(
+                    sql: """
+                        CREATE TABLE throttle_allowance (
+                            address TEXT PRIMARY KEY NOT NULL,
+                            tokens REAL NOT NULL,
+                            updated REAL NOT NULL
+                        );
+                        CREATE INDEX throttle_allowance_updated ON throttle_allowance(updated);
+                        CREATE TABLE admin_session (
+                            session_key TEXT PRIMARY KEY NOT NULL,
+                            csrf_token TEXT NOT NULL,
+                            expires REAL NOT NULL
+                        );
+                        """
+                )
+            }
         }
     }
 
@@ -146,8 +172,7 @@ public final class SQLiteCertificateRegistry: CertificateRegistry {
         }
     }
 
-    /// Records a service certificate (Blackboard's), durably.
-    public func recordService(
+    public func recordServiceCertificate(
         name: String, serial: String, notValidBefore: Date, notValidAfter: Date, pem: String, issuedAt: Date
     ) async throws {
         try await writer.write { db in

@@ -1,30 +1,9 @@
+import CampusAuthority
 import CampusPKI
 import Foundation
 import GRDB
 
-/// A service's certificate (Blackboard's), as the registry keeps it.
-public struct ServiceCertificateRecord: Sendable, Hashable {
-    /// The service's DNS name.
-    public var name: String
-    /// The serial number, lower-case hex.
-    public var serial: String
-    public var notValidBefore: Date
-    public var notValidAfter: Date
-    public var issuedAt: Date
-    /// When and why it was revoked (`cuhk service revoke`), if it was.
-    public var revocation: Revocation?
-
-    /// `valid`, `expired`, `not yet valid` or `revoked (reason)` at `time`.
-    public func status(at time: Date = Date()) -> String {
-        if let revocation { return "revoked (\(revocation.reason.rawValue))" }
-        if time >= notValidAfter { return "expired" }
-        if time < notValidBefore { return "not yet valid" }
-        return "valid"
-    }
-}
-
-extension SQLiteCertificateRegistry {
-    /// The services' certificates, oldest first.
+extension SQLiteAuthorityStore {
     public func serviceCertificates() async throws -> [ServiceCertificateRecord] {
         try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM service_certificate ORDER BY issued_at, serial").map(
@@ -56,13 +35,8 @@ extension SQLiteCertificateRegistry {
         return .good(found)
     }
 
-    /// Revokes service certificates durably (`cuhk service revoke`): the one with `serial`, or every one not revoked
-    /// yet for the DNS name `name`.
-    ///
-    /// - Returns: The certificates revoked now.
-    /// - Throws: ``RegistryError/unknownSerial(_:)`` or ``RegistryError/alreadyRevoked(_:)`` for a serial.
     public func revokeServiceCertificates(
-        serial: String? = nil, name: String? = nil, reason: RevocationReason, at time: Date
+        serial: String?, name: String?, reason: RevocationReason, at time: Date
     ) async throws -> [ServiceCertificateRecord] {
         try await writer.write { db in
             let rows: [Row]
@@ -90,8 +64,7 @@ extension SQLiteCertificateRegistry {
         }
     }
 
-    /// Commits one small durable write (a readiness probe): throws when the database cannot take writes now.
-    public func probeWrite(at time: Date = Date()) async throws {
+    public func probeWrite(at time: Date) async throws {
         try await writer.write { db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO setting (name, value) VALUES ('readiness-probe', ?)",

@@ -1,22 +1,29 @@
+import CampusAdmin
+import CampusBlackboard
 import CampusPKI
 import Foundation
 import GRDB
 
-/// The report store in SQLite (`blackboard.db`), WAL mode with `synchronous = FULL`: a returned write is on disk.
-public final class SQLiteReportStore: ReportStore {
+/// Blackboard's store in SQLite (`blackboard.db`), WAL mode with `synchronous = FULL`: a returned write is on disk.
+/// One Blackboard (and the `blackboard` commands beside it) per file: several instances share a PostgreSQL database
+/// instead.
+public final class SQLiteBlackboardStore: BlackboardStore {
     public static let fileName = "blackboard.db"
 
     private let database: DatabasePool
     private let writer: GroupCommitWriter
+    public let location: String
 
     /// Opens (or creates) the store.
     ///
     /// - Parameters:
     ///   - path: The database file.
     ///   - checkWrites: Commit a write at once (servers), so a read-only database stops the program at start.
-    /// - Throws: ``DurableDatabase/OpenError``.
+    /// - Throws: ``DurableDatabase/OpenError``, also when a newer version migrated the database.
     public init(path: String, checkWrites: Bool = true) throws {
-        (database, writer) = try DurableDatabase.open(path: path, checkWrites: checkWrites) { migrator in
+        location = path
+        (database, writer) = try DurableDatabase.open(path: path, checkWrites: checkWrites, program: "blackboard") {
+            migrator in
             migrator.registerMigration("v1") { db in
                 try db.execute(
                     sql: """
@@ -110,6 +117,24 @@ public final class SQLiteReportStore: ReportStore {
                         """
                 )
             }
+            migrator.registerMigration("v7 report numbers and web sessions") { db in
+                // Report numbers come from a sequence, as they do on PostgreSQL, rather than from the largest number
+                // stored; web interface sessions live here so that a restart keeps the staff logged in.
+                try db.execute(
+                    sql: """
+                        CREATE TABLE report_number (
+                            id INTEGER PRIMARY KEY CHECK (id = 1),
+                            last INTEGER NOT NULL
+                        );
+                        INSERT INTO report_number (id, last) SELECT 1, coalesce(max(id), 0) FROM report;
+                        CREATE TABLE admin_session (
+                            session_key TEXT PRIMARY KEY NOT NULL,
+                            csrf_token TEXT NOT NULL,
+                            expires REAL NOT NULL
+                        );
+                        """
+                )
+            }
         }
     }
 
@@ -181,7 +206,6 @@ public final class SQLiteReportStore: ReportStore {
         }
     }
 
-    /// The course's students, as `blackboard roster import` gave them (empty when none was imported).
     public func roster() async throws -> [RosterEntry] {
         try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT sid, name FROM roster ORDER BY sid").compactMap { row in
@@ -190,9 +214,6 @@ public final class SQLiteReportStore: ReportStore {
         }
     }
 
-    /// Adds the entries to the roster, replacing the names of students already on it.
-    ///
-    /// - Returns: How many students the roster holds now.
     public func importRoster(_ entries: [RosterEntry]) async throws -> Int {
         try await writer.write { db in
             for entry in entries {
@@ -205,8 +226,7 @@ public final class SQLiteReportStore: ReportStore {
         }
     }
 
-    /// Proves the database accepts a durable write, for `/readyz`.
-    public func checkWritable() async throws {
+    public func probeWrite() async throws {
         try await writer.write { db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO last_opened (id, opened_at) VALUES (1, julianday('now'))")
@@ -274,8 +294,10 @@ public final class SQLiteReportStore: ReportStore {
                     arguments: [batch.contentBytes, session])
             }
             guard batch.report != nil else { return SessionBatch.Stored(session: session, report: nil) }
-            // The writer is serial, so the next number is free; the receipt names it, so it is signed before the insert.
-            let number = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) + 1 FROM report") ?? 1
+            // The next number of the sequence, taken in this transaction (a refused report gives it back); the receipt
+            // names it, so it is signed before the insert.
+            try db.execute(sql: "UPDATE report_number SET last = last + 1 WHERE id = 1")
+            let number = try Int64.fetchOne(db, sql: "SELECT last FROM report_number WHERE id = 1") ?? 1
             guard let summary = try batch.finishedReport(number: number, at: Date(), assignment: current) else {
                 return SessionBatch.Stored(session: session, report: nil)
             }
@@ -343,8 +365,6 @@ public final class SQLiteReportStore: ReportStore {
         }
     }
 
-    /// Every stored message of a student's sessions, complete or not (sessions in the order they began): what an
-    /// operator checks after a crash, since every acknowledged message must be here.
     public func messages(for studentID: StudentID) async throws -> [[StoredMessage]] {
         try await database.read { db in
             let sessions = try Int64.fetchAll(
@@ -386,5 +406,28 @@ public final class SQLiteReportStore: ReportStore {
                 try? SubmittedFile(name: name, contentType: row["content_type"] ?? "")
             }
         )
+    }
+}
+
+extension SQLiteBlackboardStore {
+    public func recordAdminSession(_ session: AdminSessionRecord) async throws {
+        try await writer.write { db in try SQLiteAdminSessions.record(session, in: db) }
+    }
+
+    public func adminSession(key: String, at time: Date) async throws -> AdminSessionRecord? {
+        try await database.read { db in try SQLiteAdminSessions.session(key: key, at: time, in: db) }
+    }
+
+    public func removeAdminSession(key: String) async throws {
+        try await writer.write { db in try SQLiteAdminSessions.remove(key: key, in: db) }
+    }
+
+    public func removeAllAdminSessions() async throws -> Int {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM admin_session WHERE expires > ?", arguments: [Date().timeIntervalSince1970])
+            let ended = db.changesCount
+            try db.execute(sql: "DELETE FROM admin_session")
+            return ended
+        }
     }
 }

@@ -1,30 +1,9 @@
+import CampusAuthority
 import CampusPKI
-import Crypto
 import Foundation
 import GRDB
 
-extension SQLiteCertificateRegistry: EnrollmentRoster {
-    /// How many students are on the roster (read at start, to tell an operator with an empty roster what to do).
-    public func rosterCount() throws -> Int {
-        try database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM roster") ?? 0 }
-    }
-
-    /// Remembers whether CUHK last started with open enrollment, so `cuhk roster list` can warn.
-    public func recordEnrollmentPolicy(_ policy: EnrollmentPolicy) throws {
-        try database.write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO setting (name, value) VALUES ('enrollment', ?)",
-                arguments: [policy == .open ? "open" : "roster"])
-        }
-    }
-
-    /// Whether CUHK last started with open enrollment.
-    public func lastStartedOpen() throws -> Bool {
-        try database.read { db in
-            try String.fetchOne(db, sql: "SELECT value FROM setting WHERE name = 'enrollment'") == "open"
-        }
-    }
-
+extension SQLiteAuthorityStore {
     public func importRoster(_ entries: [RosterEntry]) async throws -> (added: Int, updated: Int) {
         try await writer.write { db in
             var added = 0

@@ -1,3 +1,4 @@
+import CampusPKI
 import GRDB
 
 #if canImport(Glibc)
@@ -9,16 +10,7 @@ import GRDB
 /// Opens the SQLite databases CampusPKI keeps its records in.
 public enum DurableDatabase {
     /// A database could not be opened, or a server could not write to it.
-    public struct OpenError: Error, Sendable, CustomStringConvertible {
-        /// The database file.
-        public var path: String
-        /// What went wrong, in plain words.
-        public var reason: String
-        /// SQLite's own message, for the log.
-        public var detail: String
-
-        public var description: String { "cannot use the database \(path): \(reason)" }
-    }
+    public typealias OpenError = StorageOpenError
 
     /// Opens (or creates) a database in WAL mode with `synchronous = FULL`, so a committed write has reached
     /// the disk, and brings its schema up to date.
@@ -30,12 +22,14 @@ public enum DurableDatabase {
     /// - Parameters:
     ///   - path: The database file.
     ///   - checkWrites: Commit a write at once to prove the database is writable.
+    ///   - program: The program whose database it is (`cuhk`, `blackboard`), named when the schema is too new.
     ///   - migrations: Registers the schema's migrations, oldest first.
     /// - Returns: The database, and a writer that lets concurrent writes share commits.
-    /// - Throws: ``OpenError`` naming the file and the cause.
+    /// - Throws: ``OpenError`` naming the file and the cause, also when a newer version migrated the database.
     public static func open(
         path: String,
         checkWrites: Bool = true,
+        program: String,
         migrations: (inout DatabaseMigrator) -> Void
     ) throws -> (DatabasePool, GroupCommitWriter) {
         try createPrivately(path)
@@ -52,6 +46,14 @@ public enum DurableDatabase {
                 try db.execute(
                     sql: "CREATE TABLE last_opened (id INTEGER PRIMARY KEY CHECK (id = 1), opened_at REAL NOT NULL)")
             }
+            let unknown = try database.read { db in
+                try migrator.appliedIdentifiers(db).subtracting(migrator.migrations).sorted()
+            }
+            guard unknown.isEmpty else {
+                throw OpenError(
+                    location: path, reason: SchemaVersion.newerReason(unknown: unknown, program: program),
+                    detail: "unknown migrations: \(unknown)")
+            }
             try migrator.migrate(database)
             if checkWrites {
                 try database.write { db in
@@ -61,7 +63,7 @@ public enum DurableDatabase {
             }
             return (database, GroupCommitWriter(database: database))
         } catch let error as DatabaseError {
-            throw OpenError(path: path, reason: explain(error, path: path), detail: "\(error)")
+            throw OpenError(location: path, reason: explain(error, path: path), detail: "\(error)")
         }
     }
 
@@ -77,16 +79,16 @@ public enum DurableDatabase {
         case EEXIST: return
         case EACCES, EROFS, EPERM:
             throw OpenError(
-                path: path,
+                location: path,
                 reason: "the directory \(SecureFile.parentDirectory(of: path)) is not writable by this user",
                 detail: String(cString: strerror(errno)))
         case ENOENT:
             throw OpenError(
-                path: path, reason: "the directory \(SecureFile.parentDirectory(of: path)) does not exist",
+                location: path, reason: "the directory \(SecureFile.parentDirectory(of: path)) does not exist",
                 detail: String(cString: strerror(errno)))
         default:
             throw OpenError(
-                path: path, reason: String(cString: strerror(errno)).lowercased(),
+                location: path, reason: String(cString: strerror(errno)).lowercased(),
                 detail: String(cString: strerror(errno)))
         }
     }

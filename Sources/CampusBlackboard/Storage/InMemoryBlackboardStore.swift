@@ -1,22 +1,30 @@
+import CampusAdmin
 import CampusPKI
 import Foundation
 import Synchronization
 
-/// A report store that forgets everything on exit; for unit tests.
-public final class InMemoryReportStore: ReportStore {
+/// Blackboard's store in memory: forgets everything on exit. For tests; it passes the same conformance suite as the
+/// SQLite and PostgreSQL stores.
+public final class InMemoryBlackboardStore: BlackboardStore {
     fileprivate struct State {
         var sessions: [SessionRecord] = []
+        var failures: [Int64: String] = [:]
         var messages: [Int64: [StoredMessage]] = [:]
         var reports: [(session: Int64, summary: ReportSummary)] = []
+        var lastReportNumber: Int64 = 0
         var assignments: [Assignment]
         var revocations: [LearnedRevocation] = []
+        var roster: [StudentID: RosterEntry] = [:]
     }
 
     private let state: Mutex<State>
+    private let adminSessions = InMemoryAdminSessionStore()
 
     public init(assignments: [Assignment] = [Assignment(name: Assignment.defaultName, deadline: nil)]) {
         state = Mutex(State(assignments: assignments))
     }
+
+    public var location: String { "memory" }
 
     public func assignments() async throws -> [Assignment] {
         state.withLock { $0.assignments }
@@ -50,25 +58,20 @@ public final class InMemoryReportStore: ReportStore {
                 sessionBytes: batch.storedSession.map { state.storedBytes(ofSession: $0) } ?? 0,
                 studentBytes: state.storedBytes(of: record.studentID),
                 reportsInAssignment: state.reports(of: record.studentID, in: record.assignment.name))
-            var session = batch.storedSession ?? 0
-            if batch.storedSession == nil {
-                state.sessions.append(batch.session)
-                session = Int64(state.sessions.count)
-            }
+            let session = batch.storedSession ?? Int64(state.sessions.count + 1)
             let stored = Set((state.messages[session] ?? []).map(\.sequence))
             guard stored.isDisjoint(with: batch.messages.map(\.sequence)),
                 Set(batch.messages.map(\.sequence)).count == batch.messages.count
             else {
                 throw CampusError(.storageFailed, "a message of session \(session) is already stored")
             }
-            guard
-                let summary = try batch.finishedReport(
-                    number: Int64(state.reports.count + 1), at: Date(), assignment: current)
-            else {
-                state.messages[session, default: []] += batch.messages
-                return SessionBatch.Stored(session: session, report: nil)
-            }
+            let summary = try batch.finishedReport(
+                number: state.lastReportNumber + 1, at: Date(), assignment: current)
+            // Nothing is changed before every check has passed, as a rolled-back transaction changes nothing.
+            if batch.storedSession == nil { state.sessions.append(batch.session) }
             state.messages[session, default: []] += batch.messages
+            guard let summary else { return SessionBatch.Stored(session: session, report: nil) }
+            state.lastReportNumber += 1
             state.reports.append((session, summary))
             return SessionBatch.Stored(session: session, report: summary)
         }
@@ -91,11 +94,16 @@ public final class InMemoryReportStore: ReportStore {
     }
 
     public func revocations() async throws -> [LearnedRevocation] {
-        state.withLock { $0.revocations }
+        state.withLock { state in
+            state.revocations.sorted { ($0.learnedAt, $0.serial) < ($1.learnedAt, $1.serial) }
+        }
     }
 
     public func failSession(_ session: Int64, reason: String) async throws {
-        // Nothing to record: a failed session has no report, which is all this store is asked for.
+        state.withLock { state in
+            let complete = state.reports.contains { $0.session == session }
+            if !complete, state.failures[session] == nil { state.failures[session] = reason }
+        }
     }
 
     public func reports(for studentID: StudentID?) async throws -> [ReportSummary] {
@@ -110,9 +118,49 @@ public final class InMemoryReportStore: ReportStore {
             return (entry.summary, (state.messages[entry.session] ?? []).sorted { $0.sequence < $1.sequence })
         }
     }
+
+    public func roster() async throws -> [RosterEntry] {
+        state.withLock { state in
+            state.roster.values.map { RosterEntry(studentID: $0.studentID, name: $0.name) }
+                .sorted { $0.studentID.rawValue < $1.studentID.rawValue }
+        }
+    }
+
+    public func importRoster(_ entries: [RosterEntry]) async throws -> Int {
+        state.withLock { state in
+            for entry in entries { state.roster[entry.studentID] = entry }
+            return state.roster.count
+        }
+    }
+
+    public func messages(for studentID: StudentID) async throws -> [[StoredMessage]] {
+        state.withLock { state in
+            state.sessions.indices.filter { state.sessions[$0].studentID == studentID }.map { index in
+                (state.messages[Int64(index + 1)] ?? []).sorted { $0.sequence < $1.sequence }
+            }
+        }
+    }
+
+    public func probeWrite() async throws {}
+
+    public func recordAdminSession(_ session: AdminSessionRecord) async throws {
+        try await adminSessions.recordAdminSession(session)
+    }
+
+    public func adminSession(key: String, at time: Date) async throws -> AdminSessionRecord? {
+        try await adminSessions.adminSession(key: key, at: time)
+    }
+
+    public func removeAdminSession(key: String) async throws {
+        try await adminSessions.removeAdminSession(key: key)
+    }
+
+    public func removeAllAdminSessions() async throws -> Int {
+        try await adminSessions.removeAllAdminSessions()
+    }
 }
 
-extension InMemoryReportStore.State {
+extension InMemoryBlackboardStore.State {
     func storedBytes(ofSession session: Int64) -> Int64 {
         Int64((messages[session] ?? []).reduce(0) { $0 + $1.content.count })
     }

@@ -1,12 +1,10 @@
+import CampusAuthority
 import CampusPKI
 import Foundation
 import GRDB
 
-extension SQLiteCertificateRegistry {
-    /// The certificates not revoked and not expired at `time` that do not trace back to an enrollment code (open
-    /// enrollment, unknown, or renewals of those) and whose SID is on the roster: what `cuhk roster import`
-    /// reports, because under the roster their holders may not be the students they name.
-    public func certificatesNotFromRoster(onRosterAt time: Date = Date()) async throws -> [IssuedCertificate] {
+extension SQLiteAuthorityStore {
+    public func certificatesNotFromRoster(onRosterAt time: Date) async throws -> [IssuedCertificate] {
         try await database.read { db in
             try Row.fetchAll(
                 db,
@@ -21,10 +19,6 @@ extension SQLiteCertificateRegistry {
         }
     }
 
-    /// Revokes, in one transaction, every certificate not revoked yet that does not trace back to an enrollment
-    /// code (`cuhk revoke --open-enrollment`), whatever its SID.
-    ///
-    /// - Returns: The certificates revoked now.
     public func revokeAllNotFromRoster(reason: RevocationReason, at time: Date) async throws -> [IssuedCertificate] {
         try await writer.write { db in
             let rows = try Row.fetchAll(

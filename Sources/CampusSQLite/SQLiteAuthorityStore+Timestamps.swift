@@ -1,9 +1,10 @@
+import CampusAuthority
 import CampusPKI
 import Foundation
 import GRDB
 import X509
 
-extension SQLiteCertificateRegistry: TimestampRegistry {
+extension SQLiteAuthorityStore {
     /// The name under which the TSA certificate is kept among the service certificates.
     static let timestampAuthorityServiceName = TimestampAuthorityCertificate.serviceName
 
@@ -61,9 +62,9 @@ extension SQLiteCertificateRegistry: TimestampRegistry {
         try await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM timestamp_token") ?? 0 }
     }
 
-    public func recordTimestampAuthorityCertificate(_ certificate: Certificate, issuedAt: Date) throws {
+    public func recordTimestampAuthorityCertificate(_ certificate: Certificate, issuedAt: Date) async throws {
         let pem = try certificate.serializeAsPEM().pemString
-        try database.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: """
                     INSERT INTO service_certificate (serial, name, not_before, not_after, pem, issued_at)
@@ -77,8 +78,8 @@ extension SQLiteCertificateRegistry: TimestampRegistry {
         }
     }
 
-    public func timestampAuthorityCertificates() throws -> [Certificate] {
-        try database.read { db in
+    public func timestampAuthorityCertificates() async throws -> [Certificate] {
+        try await database.read { db in
             try String.fetchAll(
                 db, sql: "SELECT pem FROM service_certificate WHERE name = ? ORDER BY issued_at DESC, serial",
                 arguments: [Self.timestampAuthorityServiceName])
