@@ -34,7 +34,8 @@ public struct AdminAuthMiddleware: RouterMiddleware {
     static func unavailable(_ error: StorageUnavailable) -> Response {
         Response(
             status: .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8", .retryAfter: "5"],
-            body: .init(byteBuffer: ByteBuffer(string: "The database cannot be reached just now; try again in a moment.\n")))
+            body: .init(
+                byteBuffer: ByteBuffer(string: "The database cannot be reached just now; try again in a moment.\n")))
     }
 
     func authenticated(

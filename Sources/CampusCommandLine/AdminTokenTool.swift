@@ -23,7 +23,9 @@ public enum AdminTokenTool {
                 let ended = try await endSessions?()
                 Terminal.error(
                     "\(program) admin-token: \(path) holds a new token. "
-                        + (ended.map { "The \(Count.of($0, "session")) logged in so far \($0 == 1 ? "is" : "are") ended. " }
+                        + (ended.map {
+                            "The \(Count.of($0, "session")) logged in so far \($0 == 1 ? "is" : "are") ended. "
+                        }
                             ?? "")
                         + "A running \(server) still accepts the old token until it restarts; restart it (every "
                         + "instance, each with a copy of the new file) to refuse it.")

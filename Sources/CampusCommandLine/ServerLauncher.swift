@@ -88,7 +88,8 @@ public enum ServerLauncher {
         if let error = error as? StorageOpenError {
             logger.error("database error", metadata: ["database": "\(error.location)", "cause": "\(error.detail)"])
         } else if let error = error as? StorageUnavailable {
-            logger.error("database unavailable", metadata: ["database": "\(error.location)", "cause": "\(error.cause)"])
+            logger.error(
+                "database unavailable", metadata: ["database": "\(error.location)", "cause": "\(error.cause)"])
         }
     }
 }

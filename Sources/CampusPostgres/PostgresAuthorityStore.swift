@@ -431,7 +431,8 @@ public final class PostgresAuthorityStore: AuthorityStore {
             DELETE FROM throttle_allowance WHERE address IN (
                 SELECT address FROM throttle_allowance WHERE updated < \(fullAgain) FOR UPDATE SKIP LOCKED)
             """, logger)
-        let count = try await connection.rows("SELECT count(*) AS n FROM throttle_allowance", logger)
+        let count =
+            try await connection.rows("SELECT count(*) AS n FROM throttle_allowance", logger)
             .first?.value("n", as: Int64.self) ?? 0
         guard count > budget.maximumTracked else { return }
         try await connection.run(
@@ -645,7 +646,8 @@ enum PostgresAdminSessions {
     static func record(_ session: AdminSessionRecord, in database: PostgresDatabase) async throws {
         let logger = database.logger
         try await database.transaction { connection in
-            try await connection.run("DELETE FROM admin_session WHERE expires <= \(Date().timeIntervalSince1970)", logger)
+            try await connection.run(
+                "DELETE FROM admin_session WHERE expires <= \(Date().timeIntervalSince1970)", logger)
             try await connection.run(
                 """
                 INSERT INTO admin_session (session_key, csrf_token, expires)

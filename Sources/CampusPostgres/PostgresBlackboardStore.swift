@@ -330,7 +330,8 @@ public final class PostgresBlackboardStore: BlackboardStore {
             messageCount: UInt64(try row.value("message_count", as: Int64.self)),
             totalBytes: UInt64(try row.value("total_bytes", as: Int64.self)), digest: try row.bytes("digest"),
             completedAt: try row.date("completed_at"), assignment: try row.value("assignment"),
-            deadline: try row.optionalDate("deadline"), isLate: try row.value("late"), receipt: try row.bytes("receipt"),
+            deadline: try row.optionalDate("deadline"), isLate: try row.value("late"),
+            receipt: try row.bytes("receipt"),
             // Checked when it arrived; read again through the same rules, so nothing else reaches a path or a header.
             file: try row.value("file_name", as: String?.self).flatMap { name in
                 try? SubmittedFile(name: name, contentType: (try? row.value("content_type", as: String?.self)) ?? "")
@@ -342,15 +343,17 @@ public final class PostgresBlackboardStore: BlackboardStore {
     public func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage {
         let logger = logger
         return try await database.withConnection { connection in
-            let reports = try await connection.rows(
-                """
-                SELECT count(*) AS n FROM report WHERE sid = \(studentID.rawValue) AND assignment = \(assignment)
-                """, logger
-            ).first?.value("n", as: Int64.self) ?? 0
-            let bytes = try await connection.rows(
-                "SELECT coalesce(sum(stored_bytes), 0)::BIGINT AS n FROM session WHERE sid = \(studentID.rawValue)",
-                logger
-            ).first?.value("n", as: Int64.self) ?? 0
+            let reports =
+                try await connection.rows(
+                    """
+                    SELECT count(*) AS n FROM report WHERE sid = \(studentID.rawValue) AND assignment = \(assignment)
+                    """, logger
+                ).first?.value("n", as: Int64.self) ?? 0
+            let bytes =
+                try await connection.rows(
+                    "SELECT coalesce(sum(stored_bytes), 0)::BIGINT AS n FROM session WHERE sid = \(studentID.rawValue)",
+                    logger
+                ).first?.value("n", as: Int64.self) ?? 0
             return StudentUsage(reportsInAssignment: Int(reports), storedBytes: bytes)
         }
     }

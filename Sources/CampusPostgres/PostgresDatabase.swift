@@ -81,6 +81,14 @@ public final class PostgresDatabase: Sendable {
         _ = try await rows(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(configuration.schema) CASCADE"))
     }
 
+    /// Runs one statement of SQL text as it is (tests and maintenance; the stores bind their values).
+    ///
+    /// - Returns: How many rows it returned.
+    @discardableResult
+    func execute(unsafeSQL sql: String) async throws -> Int {
+        try await rows(PostgresQuery(unsafeSQL: sql)).count
+    }
+
     static func tls(_ mode: DatabaseURL.TLSMode) -> PostgresClient.Configuration.TLS {
         switch mode {
         case .disable: .disable
@@ -146,7 +154,8 @@ public final class PostgresDatabase: Sendable {
         case .authMechanismRequiresPassword:
             return "\(server) asks for a password: give it in the URL, with --database-password-file, or in PGPASSWORD"
         case .connectionError:
-            return "\(server) cannot be reached (\(error.underlying.map(NetworkFailure.describe) ?? "connection failed"))"
+            return
+                "\(server) cannot be reached (\(error.underlying.map(NetworkFailure.describe) ?? "connection failed"))"
         default:
             return "\(server) cannot be used (\(error.code))"
         }

@@ -30,7 +30,8 @@ extension PostgresDatabase {
         let logger = logger
         try await transaction { connection in
             // The same lock for every instance migrating this schema, released when the transaction ends.
-            try await connection.run("SELECT pg_advisory_xact_lock(hashtext(\("campuspki-migrations:" + schema)))", logger)
+            try await connection.run(
+                "SELECT pg_advisory_xact_lock(hashtext(\("campuspki-migrations:" + schema)))", logger)
             try await connection.run(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger)
             try await connection.run(
                 """
@@ -40,13 +41,17 @@ extension PostgresDatabase {
                     applied_at DOUBLE PRECISION NOT NULL
                 )
                 """, logger)
-            let applied = try await connection.rows("SELECT version, name FROM schema_migration ORDER BY version", logger)
-                .map { (try $0.value("version", as: Int.self), try $0.value("name", as: String.self)) }
+            let applied = try await connection.rows(
+                "SELECT version, name FROM schema_migration ORDER BY version", logger
+            )
+            .map { (try $0.value("version", as: Int.self), try $0.value("name", as: String.self)) }
             let unknown = applied.filter { $0.0 > migrations.count }.map { "\($0.0) \($0.1)" }
             guard unknown.isEmpty else {
                 throw StorageOpenError(
                     location: location, reason: SchemaVersion.newerReason(unknown: unknown, program: program),
-                    detail: "schema_migration has versions up to \(applied.last?.0 ?? 0); this version knows \(migrations.count)")
+                    detail:
+                        "schema_migration has versions up to \(applied.last?.0 ?? 0); this version knows \(migrations.count)"
+                )
             }
             let done = Set(applied.map(\.0))
             for (index, migration) in migrations.enumerated() where !done.contains(index + 1) {

@@ -18,7 +18,8 @@ extension SQLiteAuthorityStore {
 
     public func removeAllAdminSessions() async throws -> Int {
         try await writer.write { db in
-            try db.execute(sql: "DELETE FROM admin_session WHERE expires > ?", arguments: [Date().timeIntervalSince1970])
+            try db.execute(
+                sql: "DELETE FROM admin_session WHERE expires > ?", arguments: [Date().timeIntervalSince1970])
             let ended = db.changesCount
             try db.execute(sql: "DELETE FROM admin_session")
             return ended

@@ -19,7 +19,8 @@ extension SQLiteAuthorityStore {
                 db, sql: "SELECT tokens, updated FROM throttle_allowance WHERE address = ?",
                 arguments: [address.description]
             ).map { row in
-                EnrollmentThrottle.Allowance(tokens: row["tokens"], updated: Date(timeIntervalSince1970: row["updated"]))
+                EnrollmentThrottle.Allowance(
+                    tokens: row["tokens"], updated: Date(timeIntervalSince1970: row["updated"]))
             }
             switch EnrollmentThrottle.spend(stored, of: address, at: time, configuration: budget) {
             case .allowed(let allowance):
@@ -32,7 +33,8 @@ extension SQLiteAuthorityStore {
                 try Self.forgetAllowances(in: db, at: time, budget: budget)
                 return nil
             case .throttled(let entry):
-                try db.execute(sql: "DELETE FROM throttle_allowance WHERE address = ?", arguments: [address.description])
+                try db.execute(
+                    sql: "DELETE FROM throttle_allowance WHERE address = ?", arguments: [address.description])
                 try Self.putOnList(entry, in: db, at: time, keepingAtMost: budget.maximumRecorded)
                 return entry.until
             }

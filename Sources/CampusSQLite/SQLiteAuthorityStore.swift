@@ -175,16 +175,20 @@ public final class SQLiteAuthorityStore: AuthorityStore {
     public func recordServiceCertificate(
         name: String, serial: String, notValidBefore: Date, notValidAfter: Date, pem: String, issuedAt: Date
     ) async throws {
-        try await writer.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO service_certificate (serial, name, not_before, not_after, pem, issued_at)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    serial, name, notValidBefore.timeIntervalSince1970, notValidAfter.timeIntervalSince1970, pem,
-                    issuedAt.timeIntervalSince1970,
-                ])
+        do {
+            try await writer.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO service_certificate (serial, name, not_before, not_after, pem, issued_at)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        serial, name, notValidBefore.timeIntervalSince1970, notValidAfter.timeIntervalSince1970, pem,
+                        issuedAt.timeIntervalSince1970,
+                    ])
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw RegistryError.duplicateSerial(serial)
         }
     }
 

@@ -3,9 +3,9 @@ import CampusAdmin
 import CampusBlackboard
 import CampusCommandLine
 import CampusPKI
+import CampusStorage
 import Crypto
 import Foundation
-import CampusStorage
 import Logging
 import NIOCore
 
@@ -237,7 +237,11 @@ struct AdminTokenCommand: AsyncParsableCommand {
         try await AdminTokenTool.run(
             program: "blackboard", server: "Blackboard", directory: store.dir, rotate: rotate,
             endSessions: rotate && hasStore
-                ? { try await store.with("blackboard admin-token", creating: true) { try await $0.removeAllAdminSessions() } }
+                ? {
+                    try await store.with("blackboard admin-token", creating: true) {
+                        try await $0.removeAllAdminSessions()
+                    }
+                }
                 : nil)
     }
 }

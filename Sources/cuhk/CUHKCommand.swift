@@ -3,8 +3,8 @@ import CampusAdmin
 import CampusAuthority
 import CampusCommandLine
 import CampusPKI
-import Foundation
 import CampusStorage
+import Foundation
 import Logging
 import NIOCore
 
@@ -702,7 +702,8 @@ extension Service {
                         "Revoked \(certificate.name)'s certificate \(certificate.serial), reason \(reason.rawValue)")
                 }
                 Terminal.line(
-                    Count.of(revoked.count, "certificate") + " revoked; CUHK's OCSP responder answers revoked from now on")
+                    Count.of(revoked.count, "certificate")
+                        + " revoked; CUHK's OCSP responder answers revoked from now on")
             }
         }
     }

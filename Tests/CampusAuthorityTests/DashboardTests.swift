@@ -1,6 +1,6 @@
-import CampusSQLite
 import CampusAdmin
 import CampusPKI
+import CampusSQLite
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -1,5 +1,5 @@
-import CampusSQLite
 import CampusPKI
+import CampusSQLite
 import Foundation
 import SwiftASN1
 import Testing

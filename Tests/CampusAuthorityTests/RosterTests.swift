@@ -1,5 +1,5 @@
-import CampusSQLite
 import CampusPKI
+import CampusSQLite
 import Foundation
 import SwiftASN1
 import Testing
@@ -227,13 +227,16 @@ import _CryptoExtras
         let needle = Array(unknown.utf8)
         for path in [setup.path, setup.path + "-wal"] {
             let bytes = try SecureFile.readBytes(at: path, limit: 64 << 20) ?? []
-            let found = bytes.count >= needle.count
+            let found =
+                bytes.count >= needle.count
                 && (0...(bytes.count - needle.count)).contains { bytes[$0..<($0 + needle.count)].elementsEqual(needle) }
             #expect(!found, "\(path) holds \(unknown)")
         }
         // And the bytes searched are where the store writes: the known student's SID is there.
         let known = Array(sid.rawValue.utf8)
-        let written = try [setup.path, setup.path + "-wal"].map { try SecureFile.readBytes(at: $0, limit: 64 << 20) ?? [] }
+        let written = try [setup.path, setup.path + "-wal"].map {
+            try SecureFile.readBytes(at: $0, limit: 64 << 20) ?? []
+        }
         #expect(
             written.contains { bytes in
                 bytes.count >= known.count

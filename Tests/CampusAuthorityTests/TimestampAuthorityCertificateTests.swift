@@ -1,5 +1,5 @@
-import CampusSQLite
 import CampusPKI
+import CampusSQLite
 import Crypto
 import Foundation
 import SwiftASN1
@@ -96,7 +96,8 @@ struct TimestampAuthorityCertificateTests {
     }
 
     @Test(arguments: TimestampAuthorityCertificate.IssueStep.allCases)
-    func aCrashAtAnyStepLeavesAWorkingPairAfterTheNextStart(step: TimestampAuthorityCertificate.IssueStep) async throws {
+    func aCrashAtAnyStepLeavesAWorkingPairAfterTheNextStart(step: TimestampAuthorityCertificate.IssueStep) async throws
+    {
         struct Crash: Error {}
         let directory = try temporaryDirectory()
         let registry = InMemoryAuthorityStore()
@@ -126,10 +127,12 @@ struct TimestampAuthorityCertificateTests {
         let registry = InMemoryAuthorityStore()
         // A certificate without its key.
         let lone = try temporaryDirectory()
-        _ = try await TimestampAuthorityCertificate.loadOrIssue(configuration(lone), root: Self.root, registry: registry)
+        _ = try await TimestampAuthorityCertificate.loadOrIssue(
+            configuration(lone), root: Self.root, registry: registry)
         try FileManager.default.removeItem(atPath: SecureFile.join(lone, "cuhk-tsa.key"))
         await #expect(throws: TimestampAuthorityCertificate.LoadError.self) {
-            try await TimestampAuthorityCertificate.loadOrIssue(configuration(lone), root: Self.root, registry: registry)
+            try await TimestampAuthorityCertificate.loadOrIssue(
+                configuration(lone), root: Self.root, registry: registry)
         }
         // A pair issued under another root.
         let other = try temporaryDirectory()
@@ -139,7 +142,8 @@ struct TimestampAuthorityCertificateTests {
             throws: TimestampAuthorityCertificate.LoadError.notIssuedByRoot(
                 certificatePath: SecureFile.join(other, "cuhk-tsa.cer"))
         ) {
-            try await TimestampAuthorityCertificate.loadOrIssue(configuration(other), root: Self.root, registry: registry)
+            try await TimestampAuthorityCertificate.loadOrIssue(
+                configuration(other), root: Self.root, registry: registry)
         }
         // A key that is not the certificate's.
         let mismatched = try temporaryDirectory()
@@ -158,10 +162,12 @@ struct TimestampAuthorityCertificateTests {
         }
         // A key others may read.
         let open = try temporaryDirectory()
-        _ = try await TimestampAuthorityCertificate.loadOrIssue(configuration(open), root: Self.root, registry: registry)
+        _ = try await TimestampAuthorityCertificate.loadOrIssue(
+            configuration(open), root: Self.root, registry: registry)
         chmod(SecureFile.join(open, "cuhk-tsa.key"), 0o644)
         await #expect(throws: TimestampAuthorityCertificate.LoadError.self) {
-            try await TimestampAuthorityCertificate.loadOrIssue(configuration(open), root: Self.root, registry: registry)
+            try await TimestampAuthorityCertificate.loadOrIssue(
+                configuration(open), root: Self.root, registry: registry)
         }
     }
 

@@ -1,6 +1,6 @@
-import CampusSQLite
 import CampusAdmin
 import CampusPKI
+import CampusSQLite
 import Crypto
 import Foundation
 import Hummingbird

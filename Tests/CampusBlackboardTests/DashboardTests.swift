@@ -1,7 +1,7 @@
-import CampusSQLite
 import CampusAdmin
 import CampusBlackboard
 import CampusPKI
+import CampusSQLite
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -262,7 +262,9 @@ import Testing
         // Another client's wrong tokens are not limited by the first one's guesses.
         #expect(try await sessions.login(with: "guess", from: "192.0.2.2") == .wrongToken)
         // After the window, the first client may guess again.
-        #expect(try await sessions.login(with: "guess", from: "192.0.2.1", now: Date().addingTimeInterval(61)) == .wrongToken)
+        #expect(
+            try await sessions.login(with: "guess", from: "192.0.2.1", now: Date().addingTimeInterval(61))
+                == .wrongToken)
     }
 
     @Test func loggingOutEndsTheSession() async throws {

@@ -1,6 +1,6 @@
-import CampusSQLite
 import CampusBlackboard
 import CampusPKI
+import CampusSQLite
 import Foundation
 import Synchronization
 import Testing

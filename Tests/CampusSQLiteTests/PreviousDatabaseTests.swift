@@ -29,7 +29,8 @@ import Testing
         #expect(demo.authorization == .enrollmentCode)
         #expect(demo.revocation?.reason == .keyCompromise)
         #expect(try await store.revokedSerials().map(\.serial) == [demo.serial])
-        #expect(try await store.rosterEntries().map(\.studentID.rawValue) == ["1155000001", "1155000002", "1155123456"])
+        #expect(
+            try await store.rosterEntries().map(\.studentID.rawValue) == ["1155000001", "1155000002", "1155123456"])
         #expect(try await store.rosterEntries().first?.email == "ada@example.com")
         let codes = try await store.codes()
         #expect(codes.first { $0.studentID == "1155123456" }?.certificateSerial == demo.serial)
@@ -93,64 +94,64 @@ import Testing
         }
     }
 
-/// A `cuhk.db` from before authorizations were recorded: a certificate paid for with a code is recognised (its
-/// code was used at its issuing instant), and so is its renewal; the rest are `unknown`, which does not count.
-@Test func theMigrationRecognisesCodesAndRenewalsAndMarksTheRestUnknown() async throws {
-    let path = SecureFile.join(try temporaryDirectory(), "cuhk.db")
-    do {
-        let queue = try DatabaseQueue(path: path)
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE certificate (serial TEXT PRIMARY KEY NOT NULL, sid TEXT NOT NULL,
-                        not_before REAL NOT NULL, not_after REAL NOT NULL, pem TEXT NOT NULL,
-                        issued_at REAL NOT NULL);
-                    """)
+    /// A `cuhk.db` from before authorizations were recorded: a certificate paid for with a code is recognised (its
+    /// code was used at its issuing instant), and so is its renewal; the rest are `unknown`, which does not count.
+    @Test func theMigrationRecognisesCodesAndRenewalsAndMarksTheRestUnknown() async throws {
+        let path = SecureFile.join(try temporaryDirectory(), "cuhk.db")
+        do {
+            let queue = try DatabaseQueue(path: path)
+            var migrator = DatabaseMigrator()
+            migrator.registerMigration("v1") { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE certificate (serial TEXT PRIMARY KEY NOT NULL, sid TEXT NOT NULL,
+                            not_before REAL NOT NULL, not_after REAL NOT NULL, pem TEXT NOT NULL,
+                            issued_at REAL NOT NULL);
+                        """)
+            }
+            migrator.registerMigration("v2-revocation") { db in
+                try db.execute(
+                    sql: """
+                        ALTER TABLE certificate ADD COLUMN revoked_at REAL;
+                        ALTER TABLE certificate ADD COLUMN revocation_reason TEXT;
+                        """)
+            }
+            migrator.registerMigration("v3-roster") { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE roster (sid TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, email TEXT);
+                        CREATE TABLE enrollment_code (sid TEXT PRIMARY KEY NOT NULL, code_hash BLOB NOT NULL,
+                            issued_at REAL NOT NULL, expires_at REAL NOT NULL, used_at REAL);
+                        CREATE TABLE lockout (sid TEXT PRIMARY KEY NOT NULL, failures INTEGER NOT NULL,
+                            locked_until REAL);
+                        CREATE TABLE setting (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                        CREATE TABLE service_certificate (serial TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,
+                            not_before REAL NOT NULL, not_after REAL NOT NULL, pem TEXT NOT NULL,
+                            issued_at REAL NOT NULL);
+                        """)
+            }
+            try migrator.migrate(queue)
+            try await queue.write { db in
+                let row =
+                    "INSERT INTO certificate (serial, sid, not_before, not_after, pem, issued_at, revoked_at, "
+                    + "revocation_reason) VALUES (?, ?, 0, 4000000000, '', ?, ?, ?)"
+                // 1155000001 took one openly at 100; 1155123456 enrolled with a code at 200 and renewed at 300.
+                try db.execute(sql: row, arguments: ["0a", "1155000001", 100.0, nil, nil])
+                try db.execute(sql: row, arguments: ["0b", "1155123456", 200.0, 300.0, "superseded"])
+                try db.execute(sql: row, arguments: ["0c", "1155123456", 300.0, nil, nil])
+                try db.execute(
+                    sql: "INSERT INTO enrollment_code VALUES ('1155123456', x'00', 150, 9999, 200)")
+            }
         }
-        migrator.registerMigration("v2-revocation") { db in
-            try db.execute(
-                sql: """
-                    ALTER TABLE certificate ADD COLUMN revoked_at REAL;
-                    ALTER TABLE certificate ADD COLUMN revocation_reason TEXT;
-                    """)
-        }
-        migrator.registerMigration("v3-roster") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE roster (sid TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, email TEXT);
-                    CREATE TABLE enrollment_code (sid TEXT PRIMARY KEY NOT NULL, code_hash BLOB NOT NULL,
-                        issued_at REAL NOT NULL, expires_at REAL NOT NULL, used_at REAL);
-                    CREATE TABLE lockout (sid TEXT PRIMARY KEY NOT NULL, failures INTEGER NOT NULL,
-                        locked_until REAL);
-                    CREATE TABLE setting (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
-                    CREATE TABLE service_certificate (serial TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,
-                        not_before REAL NOT NULL, not_after REAL NOT NULL, pem TEXT NOT NULL,
-                        issued_at REAL NOT NULL);
-                    """)
-        }
-        try migrator.migrate(queue)
-        try await queue.write { db in
-            let row =
-                "INSERT INTO certificate (serial, sid, not_before, not_after, pem, issued_at, revoked_at, "
-                + "revocation_reason) VALUES (?, ?, 0, 4000000000, '', ?, ?, ?)"
-            // 1155000001 took one openly at 100; 1155123456 enrolled with a code at 200 and renewed at 300.
-            try db.execute(sql: row, arguments: ["0a", "1155000001", 100.0, nil, nil])
-            try db.execute(sql: row, arguments: ["0b", "1155123456", 200.0, 300.0, "superseded"])
-            try db.execute(sql: row, arguments: ["0c", "1155123456", 300.0, nil, nil])
-            try db.execute(
-                sql: "INSERT INTO enrollment_code VALUES ('1155123456', x'00', 150, 9999, 200)")
-        }
+        let registry = try SQLiteAuthorityStore(path: path)
+        let certificates = Dictionary(
+            try await registry.certificates(for: nil).map { ($0.serial, $0) }, uniquingKeysWith: { $1 })
+        #expect(certificates["0a"]?.authorization == .unknown)
+        #expect(certificates["0a"]?.isRosterAuthorized == false)
+        #expect(certificates["0b"]?.authorization == .enrollmentCode)
+        #expect(certificates["0c"]?.authorization == .renewal(of: "0b"))
+        #expect(certificates["0c"]?.isRosterAuthorized == true)
     }
-    let registry = try SQLiteAuthorityStore(path: path)
-    let certificates = Dictionary(
-        try await registry.certificates(for: nil).map { ($0.serial, $0) }, uniquingKeysWith: { $1 })
-    #expect(certificates["0a"]?.authorization == .unknown)
-    #expect(certificates["0a"]?.isRosterAuthorized == false)
-    #expect(certificates["0b"]?.authorization == .enrollmentCode)
-    #expect(certificates["0c"]?.authorization == .renewal(of: "0b"))
-    #expect(certificates["0c"]?.isRosterAuthorized == true)
-}
 }
 
 func temporaryDirectory() throws -> String {

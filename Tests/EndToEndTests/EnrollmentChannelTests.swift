@@ -1,6 +1,6 @@
-import CampusSQLite
 import CampusAuthority
 import CampusPKI
+import CampusSQLite
 import Crypto
 import Foundation
 import NIOCore

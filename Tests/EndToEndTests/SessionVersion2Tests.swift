@@ -1,7 +1,7 @@
-import CampusSQLite
 import CampusAuthority
 import CampusBlackboard
 import CampusPKI
+import CampusSQLite
 import Crypto
 import Foundation
 import Logging

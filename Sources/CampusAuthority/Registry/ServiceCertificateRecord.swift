@@ -32,4 +32,3 @@ public struct ServiceCertificateRecord: Sendable, Hashable {
         return "valid"
     }
 }
-

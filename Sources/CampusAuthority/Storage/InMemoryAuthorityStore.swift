@@ -118,7 +118,9 @@ public final class InMemoryAuthorityStore: AuthorityStore {
             state.certificates.filter {
                 state.roster[$0.studentID] != nil && !$0.isRosterAuthorized && $0.revocation == nil
                     && $0.notValidAfter > time
-            }.sorted { ($0.studentID.rawValue, $0.issuedAt, $0.serial) < ($1.studentID.rawValue, $1.issuedAt, $1.serial) }
+            }.sorted {
+                ($0.studentID.rawValue, $0.issuedAt, $0.serial) < ($1.studentID.rawValue, $1.issuedAt, $1.serial)
+            }
         }
     }
 

@@ -1,7 +1,7 @@
-import CampusSQLite
 import CampusAuthority
 import CampusBlackboard
 import CampusPKI
+import CampusSQLite
 import CampusStudent
 import Foundation
 import NIOCore

@@ -1,6 +1,6 @@
-import CampusSQLite
 import CampusAuthority
 import CampusPKI
+import CampusSQLite
 import CampusStudent
 import Crypto
 import Foundation

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
-import CampusSQLite
 import CampusAuthority
 import CampusPKI
+import CampusSQLite
 import Foundation
 import NIOCore
 import Testing

@@ -50,7 +50,8 @@ struct LiveServers {
                 enrollment: enrollment, stores: (cuhkStore, blackboardStore), blackboardReporter: blackboardReporter,
                 configureCUHK: configureCUHK, configureBlackboard: configureBlackboard, body)
         }
-        return try await StoreOpener.withAuthorityStore(at: .sqlite(directory: cuhkDirectory), logger: quiet) { sqlite in
+        return try await StoreOpener.withAuthorityStore(at: .sqlite(directory: cuhkDirectory), logger: quiet) {
+            sqlite in
             try await StoreOpener.withBlackboardStore(at: .sqlite(directory: blackboardDirectory), logger: quiet) {
                 blackboardSQLite in
                 try await with(
