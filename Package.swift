@@ -209,7 +209,8 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "CampusAdmin", "CampusAuthority", "CampusBlackboard", "CampusStudent", "CampusCommandLine",
-                "CampusStorage", "CampusSQLite",
+                "CampusStorage", "CampusSQLite", "CampusPostgres",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
