@@ -192,7 +192,9 @@ enum SharedDatabase {
     {
         try SecureFile.createDirectory(directory)
         let keyPath = StudentCredentials.keyPath(for: studentID, in: directory)
-        try SecureFile.write(key.pemRepresentation, to: keyPath, mode: SecureFile.privateMode, replacing: false)
+        if !SecureFile.exists(keyPath) {
+            try SecureFile.write(key.pemRepresentation, to: keyPath, mode: SecureFile.privateMode, replacing: false)
+        }
         return try await EnrollmentClient(
             configuration: .init(
                 directory: directory, certificateAuthority: address, rootCertificatePath: root, code: code)
