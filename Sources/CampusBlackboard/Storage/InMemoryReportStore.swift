@@ -10,6 +10,8 @@ public final class InMemoryReportStore: ReportStore {
         var reports: [(session: Int64, summary: ReportSummary)] = []
         var assignments: [Assignment]
         var revocations: [LearnedRevocation] = []
+        var nextReportNumber: Int64 = 1
+        var manifests: [StoredManifest] = []
     }
 
     private let state: Mutex<State>
@@ -61,13 +63,15 @@ public final class InMemoryReportStore: ReportStore {
             else {
                 throw CampusError(.storageFailed, "a message of session \(session) is already stored")
             }
-            guard
-                let summary = try batch.finishedReport(
-                    number: Int64(state.reports.count + 1), at: Date(), assignment: current)
-            else {
+            let number = batch.reservedNumber ?? state.nextReportNumber
+            guard !state.reports.contains(where: { $0.summary.id == number }) else {
+                throw CampusError(.storageFailed, "report \(number) is already stored")
+            }
+            guard let summary = try batch.finishedReport(number: number, at: Date(), assignment: current) else {
                 state.messages[session, default: []] += batch.messages
                 return SessionBatch.Stored(session: session, report: nil)
             }
+            if batch.reservedNumber == nil { state.nextReportNumber += 1 }
             state.messages[session, default: []] += batch.messages
             state.reports.append((session, summary))
             return SessionBatch.Stored(session: session, report: summary)
@@ -92,6 +96,27 @@ public final class InMemoryReportStore: ReportStore {
 
     public func revocations() async throws -> [LearnedRevocation] {
         state.withLock { $0.revocations }
+    }
+
+    public func reserveReportNumber() async throws -> Int64 {
+        state.withLock { state in
+            defer { state.nextReportNumber += 1 }
+            return state.nextReportNumber
+        }
+    }
+
+    public func recordManifest(_ manifest: StoredManifest) async throws -> Bool {
+        state.withLock { state in
+            guard
+                !state.manifests.contains(where: { $0.assignment == manifest.assignment && $0.kind == manifest.kind })
+            else { return false }
+            state.manifests.append(manifest)
+            return true
+        }
+    }
+
+    public func manifests(of assignment: String?) async throws -> [StoredManifest] {
+        state.withLock { state in state.manifests.filter { assignment == nil || $0.assignment == assignment } }
     }
 
     public func failSession(_ session: Int64, reason: String) async throws {

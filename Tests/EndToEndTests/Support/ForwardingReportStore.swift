@@ -23,4 +23,9 @@ extension ForwardingReportStore {
         try await inner.recordRevocations(revocations)
     }
     func revocations() async throws -> [LearnedRevocation] { try await inner.revocations() }
+    func reserveReportNumber() async throws -> Int64 { try await inner.reserveReportNumber() }
+    func recordManifest(_ manifest: StoredManifest) async throws -> Bool { try await inner.recordManifest(manifest) }
+    func manifests(of assignment: String?) async throws -> [StoredManifest] {
+        try await inner.manifests(of: assignment)
+    }
 }
