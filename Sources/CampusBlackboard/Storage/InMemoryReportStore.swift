@@ -125,7 +125,10 @@ public final class InMemoryReportStore: ReportStore {
 
     public func reports(for studentID: StudentID?) async throws -> [ReportSummary] {
         state.withLock { state in
-            state.reports.map(\.summary).filter { studentID == nil || $0.studentID == studentID }
+            // By number, as SQLite lists them: a reserved number may be committed after a later one.
+            state.reports.map(\.summary).filter { studentID == nil || $0.studentID == studentID }.sorted {
+                $0.id < $1.id
+            }
         }
     }
 

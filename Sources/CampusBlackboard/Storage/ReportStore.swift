@@ -13,7 +13,7 @@ public protocol ReportStore: Sendable {
     /// Marks a session as failed, with the reason.
     func failSession(_ session: Int64, reason: String) async throws
 
-    /// Complete reports, oldest first; only `studentID`'s when given.
+    /// Complete reports in the order of their numbers; only `studentID`'s when given.
     func reports(for studentID: StudentID?) async throws -> [ReportSummary]
 
     /// One report with its messages in order.
