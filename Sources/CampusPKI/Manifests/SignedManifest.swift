@@ -217,8 +217,6 @@ public enum SignedManifest {
         let receiptDocument: ReceiptDocument
         do {
             receiptDocument = try ReceiptDocument(parsing: ReceiptProfile.read(receipt).content)
-        } catch let error as ManifestError {
-            throw error
         } catch {
             throw .receiptMismatch("the receipt cannot be read: \(error)")
         }
