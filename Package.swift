@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(
             name: "CampusPKITests",
             dependencies: [
-                "CampusPKI",
+                "CampusPKI", "CampusCommandLine",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -174,7 +174,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "CampusAuthority", "CampusBlackboard", "CampusStudent",
+                "CampusAuthority", "CampusBlackboard", "CampusStudent", "CampusCommandLine",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

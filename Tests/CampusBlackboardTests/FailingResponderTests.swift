@@ -29,6 +29,29 @@ import X509
         #expect(failures.hasFailed("http://\(FailingResponders.capacity + 4)/", at: start.addingTimeInterval(1)))
     }
 
+    /// A busy responder during a deadline rush answers most requests and lets a few time out: those fail alone. A
+    /// responder that cannot be reached, or that answered nothing lately, is remembered; a failure that says nothing
+    /// of the responder (a connection this process could not get from its own pool in time) never is.
+    @Test func aBusyResponderIsNotTakenForADeadOne() {
+        let failures = FailingResponders(memory: 10)
+        let start = Date()
+        failures.recordSuccess(of: "http://busy/", at: start)
+        failures.recordFailure(of: "http://busy/", at: start.addingTimeInterval(1), .noAnswer)
+        #expect(!failures.hasFailed("http://busy/", at: start.addingTimeInterval(2)))
+        failures.recordFailure(of: "http://busy/", at: start.addingTimeInterval(11), .noAnswer)
+        #expect(failures.hasFailed("http://busy/", at: start.addingTimeInterval(12)))
+
+        failures.recordSuccess(of: "http://down/", at: start)
+        failures.recordFailure(of: "http://down/", at: start.addingTimeInterval(1), .unreachable)
+        #expect(failures.hasFailed("http://down/", at: start.addingTimeInterval(2)))
+
+        failures.recordFailure(of: "http://queued/", at: start, .other)
+        #expect(!failures.hasFailed("http://queued/", at: start))
+        #expect(OCSPHTTPRequester.kind(of: HTTPClientError.getConnectionFromPoolTimeout) == .other)
+        #expect(OCSPHTTPRequester.kind(of: HTTPClientError.deadlineExceeded) == .noAnswer)
+        #expect(OCSPHTTPRequester.kind(of: IOError(errnoCode: ECONNREFUSED, reason: "connect")) == .unreachable)
+    }
+
     static func requester(timeout: TimeAmount, failures: FailingResponders = FailingResponders()) throws
         -> (OCSPHTTPRequester, [UInt8])
     {

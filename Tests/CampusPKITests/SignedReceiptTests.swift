@@ -1,3 +1,4 @@
+import CampusCommandLine
 import CampusPKI
 import Crypto
 import Foundation
@@ -579,16 +580,8 @@ import _CryptoExtras
     }
 
     static func runOpenSSL(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: openSSL!)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let (termination, output) = try ChildProcess.capture(openSSL!, arguments: arguments)
+        return (termination.statusOrSignal, output)
     }
 }
 

@@ -1,3 +1,4 @@
+import CampusCommandLine
 import CampusPKI
 import Foundation
 import Testing
@@ -51,15 +52,7 @@ enum OpenSSL {
     }
 
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path!)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let (termination, output) = try ChildProcess.capture(path!, arguments: arguments)
+        return (termination.statusOrSignal, output)
     }
 }

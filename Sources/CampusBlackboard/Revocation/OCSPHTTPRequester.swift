@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import CampusPKI
 import Foundation
 import NIOCore
+import NIOPosix
 import X509
 
 /// Asks an OCSP responder over HTTP (`POST`, `application/ocsp-request`) with AsyncHTTPClient, answering from
@@ -26,6 +27,29 @@ struct OCSPHTTPRequester: OCSPRequester {
     /// A failed request, for the log (the peer hears only `revocation-unknown`).
     struct Failure: Error, CustomStringConvertible {
         var description: String
+        /// Whether it says that the responder is down.
+        var kind = FailingResponders.Failure.other
+    }
+
+    /// What `error`, thrown by the HTTP client, says of the responder.
+    static func kind(of error: any Error) -> FailingResponders.Failure {
+        switch error {
+        case is NIOConnectionError:
+            return .unreachable
+        case let error as IOError:
+            return [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ETIMEDOUT].contains(error.errnoCode)
+                ? .unreachable : .other
+        case let error as ChannelError:
+            if case .connectTimeout = error { return .unreachable }
+            return .other
+        case let error as HTTPClientError:
+            // A connection this process could not get from its own pool in time says nothing of the responder.
+            if error == .connectTimeout { return .unreachable }
+            if error == .deadlineExceeded || error == .readTimeout { return .noAnswer }
+            return .other
+        default:
+            return .other
+        }
     }
 
     func query(request: [UInt8], uri: String) async -> OCSPRequesterQueryResult {
@@ -43,10 +67,10 @@ struct OCSPHTTPRequester: OCSPRequester {
         }
         switch await ask(request: request, uri: uri, key: key, id: ids.first) {
         case .success(let bytes):
-            failures.recordSuccess(of: uri)
+            failures.recordSuccess(of: uri, at: Date())
             return .response(bytes)
         case .failure(let failure):
-            failures.recordFailure(of: uri, at: Date())
+            failures.recordFailure(of: uri, at: Date(), failure.kind)
             return .terminalError(failure)
         }
     }
@@ -71,7 +95,9 @@ struct OCSPHTTPRequester: OCSPRequester {
             return .success(bytes)
         } catch {
             return .failure(
-                Failure(description: "OCSP request to \(uri) failed: \(NetworkFailure.describe(error)) (\(error))"))
+                Failure(
+                    description: "OCSP request to \(uri) failed: \(NetworkFailure.describe(error)) (\(error))",
+                    kind: Self.kind(of: error)))
         }
     }
 

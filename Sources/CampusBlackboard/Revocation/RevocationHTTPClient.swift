@@ -11,12 +11,17 @@ import NIOPosix
 enum RevocationHTTPClient {
     /// How long one connection attempt may take.
     static let connectTimeout = TimeAmount.seconds(2)
+    /// How many connections to one responder may be open at once.
+    static let maximumConnectionsPerResponder = 64
 
     /// What the client is made with.
     static var configuration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: connectTimeout)
         configuration.connectionPool.retryConnectionEstablishment = false
+        // During a deadline rush many handshakes ask at once; with the default of 8 connections they queue, and a
+        // request that waits in the queue longer than the connection timeout fails although the responder is fine.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = maximumConnectionsPerResponder
         return configuration
     }
 

@@ -1,3 +1,4 @@
+import CampusCommandLine
 import CampusPKI
 import Foundation
 import Testing
@@ -17,20 +18,17 @@ import Testing
     static func dumpDOM(_ url: String) throws -> String {
         let browser = try #require(chromium)
         let profile = try temporaryDirectory()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: browser)
-        process.arguments = [
-            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
-            "--user-data-dir=\(profile)", "--virtual-time-budget=3000", "--dump-dom", url,
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let dom = SecureFile.join(profile, "dom.html")
+        let process = try ChildProcess.launch(
+            browser,
+            arguments: [
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
+                "--user-data-dir=\(profile)", "--virtual-time-budget=3000", "--dump-dom", url,
+            ], standardOutput: .file(dom))
+        _ = process.waitBlocking()
+        let text = (try? String(contentsOfFile: dom, encoding: .utf8)) ?? ""
         try? FileManager.default.removeItem(atPath: profile)
-        return String(decoding: data, as: UTF8.self)
+        return text
     }
 
     /// Waits for a line of the program's output that starts with `prefix`; returns the rest of it.

@@ -1,3 +1,4 @@
+import CampusCommandLine
 import CampusPKI
 import Foundation
 
@@ -43,33 +44,25 @@ struct Program {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw CampusError(.internalError, "\(path) is not built; run `swift build` first")
         }
-        let process = Process()
-        if let descriptorLimit {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", path] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = arguments
-        }
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let stamp = UUID().uuidString.prefix(8)
         let outputPath = SecureFile.join(directory, ".\(name)-\(stamp).out")
         let errorPath = SecureFile.join(directory, ".\(name)-\(stamp).err")
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
+        var inputPath: String?
         if let input {
-            let inputPath = SecureFile.join(directory, ".\(name)-\(stamp).in")
-            _ = FileManager.default.createFile(atPath: inputPath, contents: Data(input.utf8))
-            process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inputPath))
-        } else {
-            process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+            inputPath = SecureFile.join(directory, ".\(name)-\(stamp).in")
+            _ = FileManager.default.createFile(atPath: inputPath!, contents: Data(input.utf8))
         }
-        // One launch at a time: Foundation's `Process.run()` on Linux has crashed (a bad read while copying the
-        // launch's arguments) when tests launched programs from several threads at once.
-        try Self.launching.withLock { try process.run() }
+        let (executable, launchArguments) =
+            if let descriptorLimit {
+                ("/bin/sh", ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", path] + arguments)
+            } else {
+                (path, arguments)
+            }
+        let process = try ChildProcess.launch(
+            executable, arguments: launchArguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, directory: directory,
+            standardInput: inputPath.map { .file($0) } ?? .null, standardOutput: .file(outputPath),
+            standardError: .file(errorPath))
         return Running(process: process, outputPath: outputPath, errorPath: errorPath)
     }
 
@@ -82,9 +75,6 @@ struct Program {
         return try await running.wait(limit: limit)
     }
 
-    /// Held while a program is launched.
-    static let launching = NSLock()
-
     static let cuhk = Program(name: "cuhk")
     static let blackboard = Program(name: "blackboard")
     static let student = Program(name: "student")
@@ -92,19 +82,18 @@ struct Program {
 }
 
 /// A started program.
-final class Running: @unchecked Sendable {
-    // Unchecked: `Process` is only asked for its state and signalled; the paths never change.
-    let process: Process
+final class Running: Sendable {
+    let process: ChildProcess
     let outputPath: String
     let errorPath: String
 
-    init(process: Process, outputPath: String, errorPath: String) {
+    init(process: ChildProcess, outputPath: String, errorPath: String) {
         self.process = process
         self.outputPath = outputPath
         self.errorPath = errorPath
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
     var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
     var errorOutput: String { (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "" }
     /// The raw bytes of both streams.
@@ -128,12 +117,13 @@ final class Running: @unchecked Sendable {
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw CampusError(.timeout, "\(process.executableURL?.lastPathComponent ?? "?") did not listen: \(errorOutput)")
+        throw CampusError(
+            .timeout, "\(URL(fileURLWithPath: process.path).lastPathComponent) did not listen: \(errorOutput)")
     }
 
     /// Sends a signal.
     func signal(_ number: Int32) {
-        kill(pid, number)
+        process.signal(number)
     }
 
     /// Waits for the end, killing the process after `limit`.
@@ -141,19 +131,24 @@ final class Running: @unchecked Sendable {
         let deadline = ContinuousClock.now + limit
         while process.isRunning {
             if ContinuousClock.now > deadline {
-                kill(pid, SIGKILL)
-                process.waitUntilExit()
+                process.signal(SIGKILL)
+                _ = process.waitBlocking()
                 throw CampusError(.timeout, "the program did not end in time; output: \(output) \(errorOutput)")
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        process.waitUntilExit()
-        return Program.Outcome(
-            status: process.terminationStatus, killed: process.terminationReason == .uncaughtSignal,
-            output: output, errorOutput: errorOutput)
+        let (status, killed): (Int32, Bool) =
+            switch process.waitBlocking() {
+            case .exited(let status): (status, false)
+            case .signalled(let signal): (signal, true)
+            }
+        return Program.Outcome(status: status, killed: killed, output: output, errorOutput: errorOutput)
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning {
+            process.signal(SIGKILL)
+            _ = process.waitBlocking()
+        }
     }
 }

@@ -1,3 +1,4 @@
+import CampusCommandLine
 import CampusPKI
 import Foundation
 
@@ -27,16 +28,13 @@ enum PseudoTerminal {
         let slave = open("/dev/pts/\(number)", O_RDWR | O_NOCTTY)
         guard slave >= 0 else { throw CampusError(.internalError, "cannot open /dev/pts/\(number)") }
         defer { close(master) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let handle = FileHandle(fileDescriptor: slave, closeOnDealloc: true)
-        process.standardInput = handle
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        try handle.close()
+        let process: ChildProcess
+        do {
+            defer { close(slave) }
+            process = try ChildProcess.launch(
+                path, arguments: arguments, directory: directory, standardInput: .descriptor(slave),
+                standardOutput: .descriptor(slave), standardError: .descriptor(slave))
+        }
         var output: [UInt8] = []
         var answered = false
         let deadline = ContinuousClock.now + limit
@@ -59,8 +57,8 @@ enum PseudoTerminal {
                 _ = line.withUnsafeBytes { write(master, $0.baseAddress, $0.count) }
             }
         }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self))
+        process.signal(SIGTERM)
+        return Outcome(
+            status: process.waitBlocking().statusOrSignal, output: String(decoding: output, as: UTF8.self))
     }
 }
