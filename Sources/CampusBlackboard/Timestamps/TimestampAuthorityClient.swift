@@ -9,9 +9,10 @@ import X509
 /// Where: `--tsa-url` when given; otherwise `tsa` resolved against the OCSP responder URL in Blackboard's own
 /// certificate (RFC 3986, as the revocation list's `crl`), so `http://HOST:PORT/` gives `http://HOST:PORT/tsa`: CUHK
 /// wrote that address into a certificate it signed, and serves both on the same port. Every token is checked against
-/// the trusted root before it is used. A failure is remembered for ``FailingResponders/memory`` (10 s), as for OCSP
-/// responders: meanwhile every request fails at once, so a deadline rush against a dead authority waits once per
-/// 10 s, not once per student.
+/// the trusted root before it is used. An authority that looks down (no connection, or no answer while it answered
+/// nothing lately) is remembered for ``FailingResponders/memory`` (10 s), as OCSP responders are: meanwhile every
+/// request fails at once, so a deadline rush against a dead authority waits once per 10 s, not once per student.
+/// One that answers, even with an error, is asked again for the next report.
 public final class TimestampAuthorityClient: TimestampProvider, Sendable {
     /// Why no token could be had, in words for the log.
     public struct Unavailable: Error, CustomStringConvertible, Sendable {
@@ -96,7 +97,7 @@ public final class TimestampAuthorityClient: TimestampProvider, Sendable {
             let root = try roots.currentRoot()
             return try await TimestampVerifier(root: root).verify(response: reply, for: request, now: now)
         } catch {
-            failures.recordFailure(of: url, at: Date())
+            // An answer came: the authority is up, so this failure is not remembered (as for OCSP responders).
             throw Unavailable(description: "the answer of CUHK's timestamp authority at \(url) was not used: \(error)")
         }
     }
@@ -119,16 +120,16 @@ public final class TimestampAuthorityClient: TimestampProvider, Sendable {
             http.body = .bytes(ByteBuffer(bytes: request))
             let response = try await client.execute(http, timeout: timeout)
             guard response.status == .ok else {
-                failures.recordFailure(of: url, at: Date())
+                failures.recordFailure(of: url, at: Date(), .other)
                 throw Unavailable(description: "CUHK's timestamp authority at \(url) answered HTTP \(response.status)")
             }
             let bytes = Array(buffer: try await response.body.collect(upTo: TimestampResponse.maximumSize))
-            failures.recordSuccess(of: url)
+            failures.recordSuccess(of: url, at: Date())
             return bytes
         } catch let error as Unavailable {
             throw error
         } catch {
-            failures.recordFailure(of: url, at: Date())
+            failures.recordFailure(of: url, at: Date(), OCSPHTTPRequester.kind(of: error))
             throw Unavailable(
                 description: "the request to CUHK's timestamp authority at \(url) failed: "
                     + "\(NetworkFailure.describe(error)) (\(error))")
