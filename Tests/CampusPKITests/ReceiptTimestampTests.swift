@@ -112,6 +112,19 @@ import _CryptoExtras
         #expect(report.imprint.hashAlgorithm == .sha256)
     }
 
+    /// The vector of docs/PROTOCOL.md section 5.8: the report of section 7's receipt.
+    @Test func theDocumentedVectorIsWhatTheCodeHashes() throws {
+        let hex = Array("90b9283ae81b01f4e641759471df0b14885f7c23ecc260ee12c176953f480ee0")
+        let digest = try stride(from: 0, to: hex.count, by: 2).map {
+            try #require(UInt8(String(hex[$0...$0 + 1]), radix: 16))
+        }
+        let report = TimestampedReport(studentID: "1155123456", assignment: "a1", report: 7, contentSHA256: digest)
+        #expect(report.canonicalBytes.count == 154)
+        #expect(
+            report.imprint.hashedMessage.hexString
+                == "f99874670a575ccf34649ad4d3274a6828e6efd8534999e87df0a6482e01e9f4")
+    }
+
     // MARK: - Verification
 
     @Test func aReceiptWithCUHKsTokenVerifiesAndSaysWhen() async throws {
