@@ -6,7 +6,8 @@ import NIOCore
 import ServiceLifecycle
 
 /// A server's web interface on its own port (loopback by default): the login, the pages a site adds behind it,
-/// and, without login, `GET /healthz`, `GET /readyz` and `GET /metrics`. `HEAD` works wherever `GET` does.
+/// and, without login, `GET /healthz`, `GET /readyz`, `GET /metrics` and the routes a site makes public (Blackboard's
+/// deadline manifests). `HEAD` works wherever `GET` does.
 public struct AdminServer: Service {
     public struct Configuration: Sendable {
         public var host: String
@@ -33,6 +34,8 @@ public struct AdminServer: Service {
 
     /// Adds a site's pages and actions to the router group behind the login.
     public typealias Routes = @Sendable (RouterGroup<AdminContext>, AdminPages) -> Void
+    /// Adds a site's read-only routes that need no login.
+    public typealias PublicRoutes = @Sendable (Router<AdminContext>) -> Void
     /// What is not ready: an empty list means ready.
     public typealias Readiness = @Sendable () async -> [String]
 
@@ -47,6 +50,7 @@ public struct AdminServer: Service {
     /// The readiness checks, run at most once per ``Configuration/readinessInterval``.
     let readiness: CachedProbe<[String]>
     let routes: Routes
+    let publicRoutes: PublicRoutes?
     let logger: Logger
 
     /// Loads (or makes) the token and prepares the interface.
@@ -57,7 +61,7 @@ public struct AdminServer: Service {
     public init(
         configuration: Configuration, pages: AdminPages, metrics: ServerMetrics, logger: Logger,
         sessionStore: any AdminSessionStore = InMemoryAdminSessionStore(),
-        readiness: @escaping Readiness, routes: @escaping Routes
+        readiness: @escaping Readiness, routes: @escaping Routes, publicRoutes: PublicRoutes? = nil
     ) throws {
         self.configuration = configuration
         self.pages = pages
@@ -65,6 +69,7 @@ public struct AdminServer: Service {
         self.logger = logger
         self.readiness = CachedProbe(interval: configuration.readinessInterval, probe: readiness)
         self.routes = routes
+        self.publicRoutes = publicRoutes
         token = try AdminToken.loadOrCreate(at: configuration.tokenPath).token
         sessions = AdminSessions(token: token, store: sessionStore)
         bound = BoundAddress()
@@ -143,6 +148,7 @@ public struct AdminServer: Service {
             let form = FormFields.parse(String(buffer: body))
             return try await attempt(form["token"] ?? "", next: form["next"], client: context.client)
         }
+        publicRoutes?(router)
         let protected = router.group().add(middleware: AdminAuthMiddleware(sessions: sessions))
         protected.post("logout") { _, context -> Response in
             if let id = context.session?.id { try await sessions.logout(id) }

@@ -123,7 +123,23 @@ public final class PostgresBlackboardStore: BlackboardStore {
                     opened_at DOUBLE PRECISION NOT NULL
                 )
                 """,
-            ])
+            ]),
+        PostgresMigration(
+            "blackboard timestamps and manifests",
+            [
+                "ALTER TABLE report ADD COLUMN timestamped_at DOUBLE PRECISION",
+                """
+                CREATE TABLE manifest (
+                    seq BIGSERIAL UNIQUE,
+                    assignment TEXT NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('on-time', 'late')),
+                    bundle BYTEA NOT NULL,
+                    timestamped_at DOUBLE PRECISION NOT NULL,
+                    recorded_at DOUBLE PRECISION NOT NULL,
+                    PRIMARY KEY (assignment, kind)
+                )
+                """,
+            ]),
     ]
 
     // MARK: Assignments
@@ -214,21 +230,25 @@ public final class PostgresBlackboardStore: BlackboardStore {
                     logger)
             }
             guard batch.report != nil else { return SessionBatch.Stored(session: session, report: nil) }
-            let number =
-                try await connection.rows("SELECT nextval('report_number') AS n", logger).first?.value(
-                    "n", as: Int64.self) ?? 0
+            // A number reserved before (its CUHK timestamp names it), or the next of the sequence now.
+            var number = batch.reservedNumber ?? 0
+            if batch.reservedNumber == nil {
+                number =
+                    try await connection.rows("SELECT nextval('report_number') AS n", logger).first?.value(
+                        "n", as: Int64.self) ?? 0
+            }
             guard let summary = try batch.finishedReport(number: number, at: Date(), assignment: current) else {
                 return SessionBatch.Stored(session: session, report: nil)
             }
             try await connection.run(
                 """
                 INSERT INTO report (id, session, sid, certificate_serial, message_count, total_bytes, digest,
-                    completed_at, assignment, deadline, late, receipt, file_name, content_type)
+                    completed_at, assignment, deadline, late, receipt, file_name, content_type, timestamped_at)
                 VALUES (\(number), \(session), \(summary.studentID.rawValue), \(summary.certificateSerial),
                     \(Int64(summary.messageCount)), \(Int64(summary.totalBytes)), \(Data(summary.digest)),
                     \(summary.completedAt.timeIntervalSince1970), \(summary.assignment),
                     \(summary.deadline?.timeIntervalSince1970), \(summary.isLate), \(Data(summary.receipt)),
-                    \(summary.file?.name), \(summary.file?.contentType))
+                    \(summary.file?.name), \(summary.file?.contentType), \(summary.timestampedAt?.timeIntervalSince1970))
                 """, logger)
             try await connection.run("UPDATE session SET status = 'complete' WHERE id = \(session)", logger)
             return SessionBatch.Stored(session: session, report: summary)
@@ -335,7 +355,42 @@ public final class PostgresBlackboardStore: BlackboardStore {
             // Checked when it arrived; read again through the same rules, so nothing else reaches a path or a header.
             file: try row.value("file_name", as: String?.self).flatMap { name in
                 try? SubmittedFile(name: name, contentType: (try? row.value("content_type", as: String?.self)) ?? "")
-            })
+            }, timestampedAt: try row.optionalDate("timestamped_at"))
+    }
+
+    // MARK: Report numbers and manifests
+
+    public func reserveReportNumber() async throws -> Int64 {
+        // A sequence's number is never given twice, whichever instance asks, and is not given back on rollback.
+        try await database.rows("SELECT nextval('report_number') AS n").first?.value("n", as: Int64.self) ?? 0
+    }
+
+    public func recordManifest(_ manifest: StoredManifest) async throws -> Bool {
+        try await database.rows(
+            """
+            INSERT INTO manifest (assignment, kind, bundle, timestamped_at, recorded_at)
+            VALUES (\(manifest.assignment), \(manifest.kind.rawValue), \(Data(manifest.bundle.bytes)),
+                \(manifest.timestampedAt.timeIntervalSince1970), \(manifest.recordedAt.timeIntervalSince1970))
+            ON CONFLICT (assignment, kind) DO NOTHING
+            RETURNING seq
+            """
+        ).count > 0
+    }
+
+    public func manifests(of assignment: String?) async throws -> [StoredManifest] {
+        let rows =
+            if let assignment {
+                try await database.rows("SELECT * FROM manifest WHERE assignment = \(assignment) ORDER BY seq")
+            } else {
+                try await database.rows("SELECT * FROM manifest ORDER BY seq")
+            }
+        return try rows.compactMap { row -> StoredManifest? in
+            guard let kind = ManifestDocument.Kind(rawValue: try row.value("kind", as: String.self)) else { return nil }
+            return StoredManifest(
+                assignment: try row.value("assignment"), kind: kind,
+                bundle: try ManifestBundle(parsing: try row.bytes("bundle")),
+                timestampedAt: try row.date("timestamped_at"), recordedAt: try row.date("recorded_at"))
+        }
     }
 
     // MARK: Quotas, revocations, roster

@@ -117,16 +117,28 @@ public final class SQLiteBlackboardStore: BlackboardStore {
                         """
                 )
             }
-            migrator.registerMigration("v7 report numbers and web sessions") { db in
-                // Report numbers come from a sequence, as they do on PostgreSQL, rather than from the largest number
-                // stored; web interface sessions live here so that a restart keeps the staff logged in.
+            migrator.registerMigration("v7 timestamps and manifests") { db in
+                // Report numbers come from a counter, so that one can be reserved before its report is committed.
                 try db.execute(
                     sql: """
-                        CREATE TABLE report_number (
-                            id INTEGER PRIMARY KEY CHECK (id = 1),
-                            last INTEGER NOT NULL
+                        CREATE TABLE report_number (id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER NOT NULL);
+                        INSERT INTO report_number (id, next) SELECT 1, coalesce(max(id), 0) + 1 FROM report;
+                        ALTER TABLE report ADD COLUMN timestamped_at REAL;
+                        CREATE TABLE manifest (
+                            assignment TEXT NOT NULL,
+                            kind TEXT NOT NULL CHECK (kind IN ('on-time', 'late')),
+                            bundle BLOB NOT NULL,
+                            timestamped_at REAL NOT NULL,
+                            recorded_at REAL NOT NULL,
+                            PRIMARY KEY (assignment, kind)
                         );
-                        INSERT INTO report_number (id, last) SELECT 1, coalesce(max(id), 0) FROM report;
+                        """
+                )
+            }
+            migrator.registerMigration("v8 web sessions") { db in
+                // Web interface sessions live here, so that a restart keeps the staff logged in.
+                try db.execute(
+                    sql: """
                         CREATE TABLE admin_session (
                             session_key TEXT PRIMARY KEY NOT NULL,
                             csrf_token TEXT NOT NULL,
@@ -294,28 +306,73 @@ public final class SQLiteBlackboardStore: BlackboardStore {
                     arguments: [batch.contentBytes, session])
             }
             guard batch.report != nil else { return SessionBatch.Stored(session: session, report: nil) }
-            // The next number of the sequence, taken in this transaction (a refused report gives it back); the receipt
-            // names it, so it is signed before the insert.
-            try db.execute(sql: "UPDATE report_number SET last = last + 1 WHERE id = 1")
-            let number = try Int64.fetchOne(db, sql: "SELECT last FROM report_number WHERE id = 1") ?? 1
+            // A number reserved before, or the next one now (rolled back with the rest if the commit is refused); the
+            // receipt names it, so it is signed before the insert.
+            let number = try batch.reservedNumber ?? Self.allocateNumber(db)
             guard let summary = try batch.finishedReport(number: number, at: Date(), assignment: current) else {
                 return SessionBatch.Stored(session: session, report: nil)
             }
             try db.execute(
                 sql: """
                     INSERT INTO report (id, session, sid, certificate_serial, message_count, total_bytes, digest,
-                        completed_at, assignment, deadline, late, receipt, file_name, content_type)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        completed_at, assignment, deadline, late, receipt, file_name, content_type, timestamped_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     number, session, summary.studentID.rawValue, summary.certificateSerial, Int64(summary.messageCount),
                     Int64(summary.totalBytes), Data(summary.digest), summary.completedAt.timeIntervalSince1970,
                     summary.assignment, summary.deadline?.timeIntervalSince1970, summary.isLate, Data(summary.receipt),
-                    summary.file?.name, summary.file?.contentType,
+                    summary.file?.name, summary.file?.contentType, summary.timestampedAt?.timeIntervalSince1970,
                 ]
             )
             try db.execute(sql: "UPDATE session SET status = 'complete' WHERE id = ?", arguments: [session])
             return SessionBatch.Stored(session: session, report: summary)
+        }
+    }
+
+    /// The next report number from the counter, which moves past it.
+    private static func allocateNumber(_ db: Database) throws -> Int64 {
+        let number = try Int64.fetchOne(db, sql: "SELECT next FROM report_number WHERE id = 1") ?? 1
+        try db.execute(sql: "UPDATE report_number SET next = ? WHERE id = 1", arguments: [number + 1])
+        return number
+    }
+
+    public func reserveReportNumber() async throws -> Int64 {
+        try await writer.write { db in try Self.allocateNumber(db) }
+    }
+
+    public func recordManifest(_ manifest: StoredManifest) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO manifest (assignment, kind, bundle, timestamped_at, recorded_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(assignment, kind) DO NOTHING
+                    """,
+                arguments: [
+                    manifest.assignment, manifest.kind.rawValue, Data(manifest.bundle.bytes),
+                    manifest.timestampedAt.timeIntervalSince1970, manifest.recordedAt.timeIntervalSince1970,
+                ])
+            return db.changesCount > 0
+        }
+    }
+
+    public func manifests(of assignment: String?) async throws -> [StoredManifest] {
+        try await database.read { db in
+            let rows =
+                if let assignment {
+                    try Row.fetchAll(
+                        db, sql: "SELECT * FROM manifest WHERE assignment = ? ORDER BY rowid", arguments: [assignment])
+                } else {
+                    try Row.fetchAll(db, sql: "SELECT * FROM manifest ORDER BY rowid")
+                }
+            return try rows.compactMap { row -> StoredManifest? in
+                guard let kind = ManifestDocument.Kind(rawValue: row["kind"]) else { return nil }
+                return StoredManifest(
+                    assignment: row["assignment"], kind: kind,
+                    bundle: try ManifestBundle(parsing: [UInt8](row["bundle"] as Data)),
+                    timestampedAt: Date(timeIntervalSince1970: row["timestamped_at"]),
+                    recordedAt: Date(timeIntervalSince1970: row["recorded_at"]))
+            }
         }
     }
 
@@ -404,7 +461,8 @@ public final class SQLiteBlackboardStore: BlackboardStore {
             // Checked when it arrived; read again through the same rules, so nothing else reaches a path or a header.
             file: (row["file_name"] as String?).flatMap { name in
                 try? SubmittedFile(name: name, contentType: row["content_type"] ?? "")
-            }
+            },
+            timestampedAt: (row["timestamped_at"] as Double?).map(Date.init(timeIntervalSince1970:))
         )
     }
 }

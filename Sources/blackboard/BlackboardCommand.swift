@@ -17,8 +17,8 @@ struct BlackboardCommand: AsyncParsableCommand {
             "Blackboard: verifies students' cert 2 (step 3), runs the session (steps 4–5), stores reports (step 6).",
         version: CampusPKIVersion.current,
         subcommands: [
-            Serve.self, AssignmentCommand.self, Reports.self, Show.self, Export.self, RosterCommand.self,
-            AdminTokenCommand.self,
+            Serve.self, AssignmentCommand.self, Reports.self, Show.self, Export.self, ManifestCommand.self,
+            RosterCommand.self, AdminTokenCommand.self,
         ],
         defaultSubcommand: Serve.self
     )
@@ -123,6 +123,21 @@ struct Serve: AsyncParsableCommand {
                 + "Not fetched with --revocation off."))
     var crlInterval: Int = RevocationListDefaults.pollIntervalSeconds
 
+    @Option(
+        help: ArgumentHelp(
+            "CUHK's timestamp of each report: hard, soft or off.",
+            discussion: "Each complete report is timestamped by CUHK's timestamp authority before its receipt is "
+                + "signed; CUHK's time decides whether it is on time. When no timestamp can be had, hard refuses the "
+                + "report (timestamp-unavailable), soft signs the receipt without one and says so (timestamp: none); "
+                + "off asks nothing, and makes no deadline manifests."))
+    var timestamps: ReportTimestamper.Mode = .soft
+
+    @Option(
+        help: ArgumentHelp(
+            "CUHK's timestamp service, http://HOST:PORT/tsa.",
+            discussion: "Default: tsa beside the OCSP responder that Blackboard's certificate names."))
+    var tsaUrl: String?
+
     @Option(help: "Operational log level (standard error).")
     var logLevel: Logger.Level = .info
 
@@ -153,6 +168,9 @@ struct Serve: AsyncParsableCommand {
                 "--idle-timeout must be more than \(KeepAlive.intervalSeconds) s, the Student's keep-alive interval")
         }
         guard minKeySize >= 2048 else { throw ValidationError("--min-key-size must be at least 2048") }
+        if let tsaUrl, TimestampAuthorityClient.serviceURL(forResponder: tsaUrl) == nil {
+            throw ValidationError("--tsa-url \"\(ControlCharacters.escaped(tsaUrl))\" is not an http or https URL")
+        }
     }
 
     func run() async throws {
@@ -181,7 +199,9 @@ struct Serve: AsyncParsableCommand {
             limits: StorageLimits(
                 reportsPerAssignment: maxReportsPerAssignment, reportBytes: maxReportSize,
                 studentBytes: maxStudentStorage),
-            revocationListInterval: .seconds(crlInterval)
+            revocationListInterval: .seconds(crlInterval),
+            timestamps: timestamps,
+            timestampAuthorityURL: tsaUrl
         )
         // The ports first, as cuhk does: a port that is taken leaves no new blackboard.db behind.
         let listener = try await ServerLauncher.bind(program: "blackboard", host: host, port: port) {
@@ -446,6 +466,10 @@ struct Show: AsyncParsableCommand {
         Terminal.line(
             "  completed at:       \(JSONOutput.timestamp(summary.completedAt)) (\(summary.isLate ? "late" : "on time"))"
         )
+        Terminal.line(
+            "  CUHK timestamp:     "
+                + (summary.timestampedAt.map { ReceiptDocument.preciseTimestamp($0) }
+                    ?? "none (the time is Blackboard's clock)"))
         Terminal.line("  messages:           \(summary.messageCount)")
         Terminal.line("  bytes:              \(summary.totalBytes)")
         Terminal.line("  SHA-256:            \(summary.digest.hexString)")
@@ -568,6 +592,8 @@ struct ReportJSON: Encodable {
     var assignment: String
     var deadline: String?
     var late: Bool
+    /// CUHK's `genTime` for the report, to the millisecond; absent when it has no CUHK timestamp.
+    var timestampedAt: String?
     /// The name of the file the report came from, as the student sent it; absent when it came from none.
     var fileName: String?
     var contentType: String?
@@ -589,6 +615,7 @@ struct ReportJSON: Encodable {
         assignment = summary.assignment
         deadline = summary.deadline.map(JSONOutput.timestamp)
         late = summary.isLate
+        timestampedAt = summary.timestampedAt.map { ReceiptDocument.preciseTimestamp($0) }
         fileName = summary.file.flatMap { $0.name.isEmpty ? nil : $0.name }
         contentType = summary.file.flatMap { $0.contentType.isEmpty ? nil : $0.contentType }
         self.messages = messages?.map {
@@ -600,3 +627,4 @@ struct ReportJSON: Encodable {
 }
 
 extension RevocationPolicy.Mode: ExpressibleByArgument {}
+extension ReportTimestamper.Mode: ExpressibleByArgument {}

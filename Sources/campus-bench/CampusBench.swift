@@ -40,6 +40,37 @@ struct CampusBench: AsyncParsableCommand {
     @Option(help: "Idle sessions for the memory figure.")
     var idleSessions: Int?
 
+    @Flag(
+        help: """
+            Also run the real peers in the same run — cfssl serve after issuing, a Go crypto/tls and an openssl \
+            s_server TLS 1.3 mutual-TLS server after the handshakes — and add the ratios to them \
+            (needs go, cfssl, openssl; sqlite3 for cfssl's database).
+            """)
+    var peers = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Only these groups of figures, comma-separated: \(BenchRunner.Group.allCases.map(\.rawValue).joined(separator: ", ")).",
+            valueName: "groups"),
+        transform: Self.groups)
+    var only: Set<BenchRunner.Group>?
+
+    @Option(
+        help: ArgumentHelp(
+            "Upload message sizes in bytes, comma-separated (default 64,4096,65536,1048576).", valueName: "sizes"),
+        transform: Self.sizes)
+    var uploadSizes: [Int]?
+
+    @Option(
+        help: """
+            Profile the server under test during each measured section (CUHK issuing, Blackboard's handshakes and \
+            uploads) with callgrind or perf; the figures of such a run mean nothing.
+            """)
+    var profile: ServerProfiler.Tool?
+
+    @Option(help: "Where --profile writes its profiles.")
+    var profileDirectory = "campus-bench-profiles"
+
     func run() async throws {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let scale: Settings =
@@ -48,6 +79,16 @@ struct CampusBench: AsyncParsableCommand {
             : quick
                 ? .init(issue: 300, handshakes: 300, uploadMiB: 8, endToEnd: 10, idle: 300, limitSeconds: 0.3)
                 : .init(issue: 2000, handshakes: 2000, uploadMiB: 48, endToEnd: 40, idle: 1000, limitSeconds: 1)
+        let groups = only ?? Set(BenchRunner.Group.allCases)
+        var profiler: ServerProfiler?
+        if let profile {
+            try SecureFile.createDirectory(profileDirectory)
+            let directory = URL(fileURLWithPath: profileDirectory).standardizedFileURL.path
+            var servers: Set<String> = []
+            if groups.contains(.issuing) { servers.insert("cuhk") }
+            if !groups.isDisjoint(with: [.handshake, .upload]) { servers.insert("blackboard") }
+            profiler = ServerProfiler(tool: profile, directory: directory, servers: servers)
+        }
         let settings = Settings(
             issue: issueRequests ?? scale.issue,
             handshakes: handshakes ?? scale.handshakes,
@@ -55,7 +96,11 @@ struct CampusBench: AsyncParsableCommand {
             endToEnd: endToEndRuns ?? scale.endToEnd,
             idle: idleSessions ?? scale.idle,
             limitSeconds: scale.limitSeconds,
-            concurrency: concurrency ?? 2 * cores
+            concurrency: concurrency ?? 2 * cores,
+            groups: groups,
+            uploadSizes: uploadSizes ?? [64, 4 * 1024, 64 * 1024, 1024 * 1024],
+            peers: peers,
+            profile: profiler
         )
         let runner = try BenchRunner(
             settings: settings, cores: cores, progress: json ? { _ in } : { Terminal.error($0) })
@@ -66,7 +111,7 @@ struct CampusBench: AsyncParsableCommand {
             "cpu": Self.cpuModel(),
             "date": ISO8601DateFormatter().string(from: Date()),
             "mode": smoke ? "smoke" : quick ? "quick" : "default",
-        ]
+        ].merging(profile.map { ["profile": $0.rawValue] } ?? [:]) { $1 }
         // One line at a time: `Terminal.line` writes one line and escapes any line break inside it.
         if json {
             for line in try Report.json(figures, machine: machine).split(separator: "\n") {
@@ -74,8 +119,30 @@ struct CampusBench: AsyncParsableCommand {
             }
         } else {
             Terminal.line(
-                "campus-bench — \(machine["cpu"]!), \(cores) cores, \(machine["date"]!), \(machine["mode"]!) run")
+                "campus-bench — \(machine["cpu"]!), \(cores) cores, \(machine["date"]!), \(machine["mode"]!) run"
+                    + (profile.map { ", profiled with \($0.rawValue) (the figures mean nothing)" } ?? ""))
             for line in Report.table(figures).split(separator: "\n") { Terminal.line(String(line)) }
+        }
+    }
+
+    static func groups(_ text: String) throws -> Set<BenchRunner.Group> {
+        Set(
+            try text.split(separator: ",").map { name in
+                guard let group = BenchRunner.Group(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError(
+                        "unknown group '\(name)'; the groups are "
+                            + BenchRunner.Group.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                return group
+            })
+    }
+
+    static func sizes(_ text: String) throws -> [Int] {
+        try text.split(separator: ",").map { size in
+            guard let bytes = Int(size.trimmingCharacters(in: .whitespaces)), bytes > 0 else {
+                throw ValidationError("an upload size is a positive number of bytes, not '\(size)'")
+            }
+            return bytes
         }
     }
 
@@ -95,4 +162,9 @@ struct Settings {
     var idle: Int
     var limitSeconds: Double
     var concurrency: Int = 4
+    var groups = Set(BenchRunner.Group.allCases)
+    var uploadSizes = [64, 4 * 1024, 64 * 1024, 1024 * 1024]
+    /// Run the peers (`--peers`).
+    var peers = false
+    var profile: ServerProfiler?
 }

@@ -1,49 +1,72 @@
+import CampusCommandLine
 import CampusPKI
 import Foundation
 
-/// A `cuhk` or `blackboard` release executable running as a child process on a free port.
+/// A server running as a child process for the benchmark: a `cuhk` or `blackboard` release executable on a free
+/// port, or one of the peers it is compared with (`--peers`).
 ///
-/// Unchecked: every stored property is set once in `init`; `Process` is only asked for its state.
-final class ChildServer: @unchecked Sendable {
+final class ChildServer: Sendable {
     let name: String
-    let process: Process
+    let process: ChildProcess
     let address: ServerAddress
     let outputPath: String
 
     /// Starts `executable` with `arguments` plus `--port 0`, and waits for its `listening on HOST:PORT` line.
-    init(_ executable: String, arguments: [String], directory: String) throws {
-        name = (executable as NSString).lastPathComponent
+    ///
+    /// - Parameter wrapper: A command the server runs under (valgrind, for a profile), or none.
+    convenience init(_ executable: String, arguments: [String], directory: String, wrapper: [String] = []) throws {
+        try self.init(
+            name: (executable as NSString).lastPathComponent,
+            command: wrapper + [executable] + arguments + ["--port", "0", "--log-level", "warning"],
+            directory: directory,
+            // Under valgrind, starting takes minutes rather than a second.
+            patience: wrapper.isEmpty ? 60 : 900,
+            keepsErrors: !wrapper.isEmpty
+        ) { line in
+            line.hasPrefix("listening on ") ? ServerAddress(String(line.dropFirst("listening on ".count))) : nil
+        }
+    }
+
+    /// Starts `command` (its first element looked up in `PATH`) and waits, at most `patience` seconds, for a line of
+    /// its output from which `listening` reads where it listens.
+    ///
+    /// - Parameters:
+    ///   - keepsErrors: Standard error goes to the output file too (else to `/dev/null`).
+    ///   - workingDirectory: Where the server runs (else the benchmark's working directory).
+    init(
+        name: String, command: [String], directory: String, workingDirectory: String? = nil,
+        patience: TimeInterval = 60, keepsErrors: Bool = true, listening: (Substring) -> ServerAddress?
+    ) throws {
+        self.name = name
         outputPath = SecureFile.join(directory, "\(name).out")
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments + ["--port", "0", "--log-level", "warning"]
         // The servers print one line per step; a file never blocks them the way a full pipe would.
-        process.standardOutput = output
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        let deadline = Date().addingTimeInterval(60)
+        process = try ChildCommand.start(
+            command, directory: workingDirectory, standardOutput: .file(outputPath),
+            standardError: keepsErrors ? .standardOutput : .null)
+        let deadline = Date().addingTimeInterval(patience)
         var found: ServerAddress?
         while found == nil, Date() < deadline, process.isRunning {
             if let text = try? String(contentsOfFile: outputPath, encoding: .utf8),
-                let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") })
+                let announced = text.split(separator: "\n").lazy.compactMap(listening).first
             {
-                found = ServerAddress(String(line.dropFirst("listening on ".count)))
+                found = announced
             } else {
                 usleep(10_000)
             }
         }
         guard let found else {
-            process.terminate()
+            if process.isRunning { process.signal(SIGTERM) }
             throw BenchError("\(name) did not print its listening address (see \(outputPath))")
         }
         address = found
     }
 
     /// User plus system CPU time of the process so far, in seconds.
-    var cpuSeconds: Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+    var cpuSeconds: Double { Self.cpuSeconds(of: process.pid) }
+
+    /// User plus system CPU time of process `pid` so far, in seconds (`/proc/PID/stat`, in clock ticks of 10 ms).
+    static func cpuSeconds(of pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return .nan }
         let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
@@ -54,38 +77,39 @@ final class ChildServer: @unchecked Sendable {
 
     /// Resident memory, in bytes.
     var residentBytes: Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+        guard let status = try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
         else { return 0 }
         return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
     }
 
-    /// Asks the server to shut down gracefully and waits for it.
+    /// Asks the server to shut down gracefully (SIGINT) and waits for it.
     func stop() {
         guard process.isRunning else { return }
-        process.interrupt()
-        process.waitUntilExit()
+        process.signal(SIGINT)
+        _ = process.waitBlocking()
+    }
+
+    /// The root of the package this benchmark was built from, or nil when it runs without its sources.
+    static var packageRoot: URL? {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) ? root : nil
     }
 
     /// The directory of the release executables, built (or brought up to date) first: `swift run campus-bench`
     /// builds only the benchmark itself, and a stale server binary would measure old code.
     static func releaseExecutables() throws -> String {
         let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        guard FileManager.default.fileExists(atPath: packageRoot.appendingPathComponent("Package.swift").path) else {
+        guard let packageRoot else {
             // Installed without its sources: use the executables beside the benchmark as they are.
             return here.path
         }
         for product in ["cuhk", "blackboard"] {
-            let build = Process()
-            build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            build.arguments = ["swift", "build", "-c", "release", "--product", product]
-            build.currentDirectoryURL = packageRoot
-            build.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-            try build.run()
-            build.waitUntilExit()
-            guard build.terminationStatus == 0 else { throw BenchError("building \(product) (release) failed") }
+            let build = try ChildCommand.start(
+                ["swift", "build", "-c", "release", "--product", product], directory: packageRoot.path,
+                standardOutput: .null)
+            guard build.waitBlocking() == .exited(0) else { throw BenchError("building \(product) (release) failed") }
         }
         return here.path
     }

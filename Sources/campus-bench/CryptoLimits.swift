@@ -84,6 +84,43 @@ enum CryptoLimits {
         return 1 / perSecond
     }
 
+    /// Seconds of CPU for CUHK's unavoidable cryptography in one issuing over the enrollment channel: make an
+    /// X25519 key share and agree with the Student's, hash the transcript (hello, offer with CUHK's certificate and
+    /// the root, about 2,400 bytes) before and after signing it with ECDSA P-256, HKDF (extract, two expansions),
+    /// open the sealed request, verify the CSR's own signature (RSA-2048), sign the certificate (RSA-2048, SHA-256)
+    /// and seal it (about 1,400 bytes of PEM).
+    static func issuingFloor(csrPEM: String, signingKey: _RSA.Signing.PrivateKey, seconds: Double) throws -> Double {
+        let request = try CertificateSigningRequest(pemEncoded: csrPEM)
+        let authorityKey = Certificate.PrivateKey(signingKey)
+        let enrollmentKey = P256.Signing.PrivateKey()
+        let peerShare = Array(Curve25519.KeyAgreement.PrivateKey().publicKey.rawRepresentation)
+        let transcriptBytes = [UInt8](repeating: 0x30, count: 2_400)
+        let tbs = [UInt8](repeating: 0x42, count: 700)  // about a student's TBSCertificate
+        let certificatePEM = [UInt8](repeating: 0x41, count: 1_400)
+        // The Student's sealed request, made once: the body holds the CSR's PEM.
+        let sealer = EnrollmentKeySchedule(
+            sharedSecret: SessionKeySchedule.randomBytes(32), transcriptDigest: SessionKeySchedule.randomBytes(32))
+        let sealedRequest = sealer.studentRecords.seal(
+            Array(csrPEM.utf8), kind: .enrollmentRequest, sequence: EnrollmentChannel.recordSequence)
+        let perSecond = try rate(seconds: seconds) {
+            let share = Curve25519.KeyAgreement.PrivateKey()
+            let shared = try SessionKeySchedule.sharedSecret(share, peerShare: peerShare)
+            let signed = Array(SHA256.hash(data: transcriptBytes))
+            _ = try AuthoritySignature.sign(transcriptDigest: signed, with: enrollmentKey)
+            let digest = Array(SHA256.hash(data: transcriptBytes + [1]))
+            let schedule = EnrollmentKeySchedule(sharedSecret: shared, transcriptDigest: digest)
+            // Opened with the sealer's key, as CUHK opens with its own copy of the same key.
+            precondition(
+                sealer.studentRecords.open(
+                    sealedRequest, kind: .enrollmentRequest, sequence: EnrollmentChannel.recordSequence) != nil)
+            precondition(request.publicKey.isValidSignature(request.signature, for: request))
+            _ = try authorityKey.sign(bytes: tbs, signatureAlgorithm: .sha256WithRSAEncryption)
+            _ = schedule.authorityRecords.seal(
+                certificatePEM, kind: .enrollmentCertificate, sequence: EnrollmentChannel.recordSequence)
+        }
+        return 1 / perSecond
+    }
+
     private static func encryptionKey(of certificate: Certificate) throws -> _RSA.Encryption.PublicKey {
         let rsa = _RSA.Signing.PublicKey(certificate.publicKey)!
         return try _RSA.Encryption.PublicKey(derRepresentation: rsa.derRepresentation)

@@ -12,9 +12,14 @@ struct Figure: Codable {
     var ratio: Double?
     /// The target, as a ratio (or an absolute bound for figures without a limit).
     var target: String?
+    /// A name that stays the same from run to run (the figure's name holds counts), for scripts that read the JSON:
+    /// `issuing.rate`, `handshake.cpu`, `peer.go.cpu`, ... (docs/PERFORMANCE.md lists them).
+    var key: String?
 
-    init(_ group: String, _ name: String, _ value: Double, _ unit: String, limit: Double? = nil, target: String? = nil)
-    {
+    init(
+        _ group: String, _ name: String, _ value: Double, _ unit: String, limit: Double? = nil, target: String? = nil,
+        key: String? = nil
+    ) {
         self.group = group
         self.name = name
         self.value = value
@@ -22,6 +27,7 @@ struct Figure: Codable {
         self.limit = limit
         self.ratio = limit.map { $0 == 0 ? .nan : value / $0 }
         self.target = target
+        self.key = key
     }
 }
 
@@ -47,12 +53,12 @@ enum Report {
             return String(format: "%.3f", value)
         }
         var lines = [
-            "GROUP       FIGURE                                   VALUE        UNIT       LIMIT        RATIO   TARGET"
+            "GROUP       FIGURE                                       VALUE        UNIT       LIMIT        RATIO   TARGET"
         ]
         for figure in figures {
             lines.append(
                 figure.group.padding(toLength: 12, withPad: " ", startingAt: 0)
-                    + figure.name.padding(toLength: 41, withPad: " ", startingAt: 0)
+                    + figure.name.padding(toLength: 45, withPad: " ", startingAt: 0)
                     + format(figure.value).padding(toLength: 13, withPad: " ", startingAt: 0)
                     + figure.unit.padding(toLength: 11, withPad: " ", startingAt: 0)
                     + format(figure.limit).padding(toLength: 13, withPad: " ", startingAt: 0)

@@ -109,6 +109,7 @@ struct CampusDemo: AsyncParsableCommand {
             )
             // Blackboard knows the course's roster too, so its dashboard names the student and counts who is missing.
             _ = try await blackboard.store.importRoster([RosterEntry(studentID: studentID, name: "Demo Student")])
+            try await Self.openAssignment(in: blackboard)
             return blackboard
         }
         let services = ServiceGroup(
@@ -172,6 +173,11 @@ struct CampusDemo: AsyncParsableCommand {
                         + "\(Count.of(Int(document.totalBytes), "byte")), SHA-256 \(document.contentSHA256.hexString)"
                 )
                 try await Self.verifyOffline(result, cuhkDirectory: cuhkDirectory)
+                if !keep {
+                    try await Self.closeAndCheckManifest(
+                        result, blackboard: blackboard, blackboardDirectory: blackboardDirectory,
+                        cuhkDirectory: cuhkDirectory)
+                }
                 if keep {
                     try await Self.check(result, stored: blackboard, studentID: studentID)
                     let cuhkAdmin = try await cuhk.adminAddress()
@@ -181,6 +187,11 @@ struct CampusDemo: AsyncParsableCommand {
                     Terminal.line("[CUHK] login at \(cuhk.admin?.loginURL(cuhkAdmin) ?? "")")
                     Terminal.line("[Blackboard] dashboard at \(AdminServer.url(blackboardAdmin))")
                     Terminal.line("[Blackboard] login at \(blackboard.admin?.loginURL(blackboardAdmin) ?? "")")
+                    Terminal.line(
+                        "Closing the assignment \(document.assignment) (on the dashboard, or blackboard assignment close "
+                            + "\(document.assignment) --dir \(blackboardDirectory)) makes its deadline manifest, served "
+                            + "at \(AdminServer.url(blackboardAdmin, path: ManifestRoute.path(assignment: document.assignment, kind: .onTime)))"
+                    )
                     Terminal.line("Press Ctrl-C to stop them.")
                 }
                 return (result, blackboard)
@@ -222,7 +233,72 @@ struct CampusDemo: AsyncParsableCommand {
             Terminal.line(
                 "[Anyone] The same with OpenSSL: openssl cms -verify -inform DER -in \(path) -CAfile \(rootPath) -purpose any"
             )
+            guard let timestamp = verified.timestamp, case .cuhk(let token) = verified.document.timestamp else {
+                Terminal.line("[Anyone] The receipt has no CUHK timestamp: its time is Blackboard's claim only")
+                return
+            }
+            Terminal.line(
+                "[Anyone] Timestamped by CUHK at \(timestamp.generationTimeText): the token verifies against "
+                    + "\(rootPath) and covers this report; \(verified.document.isLate ? "late" : "on time") by CUHK's time"
+            )
+            // What `student verify-receipt --export-timestamp … --export-timestamp-data …` writes, for OpenSSL.
+            let base = String(path.dropLast(".p7s".count))
+            let tokenPath = base + ".token.der"
+            let dataPath = base + ".timestamped.txt"
+            for (file, bytes) in [
+                (tokenPath, token), (dataPath, TimestampedReport(receipt: verified.document).canonicalBytes),
+            ]
+            where !SecureFile.exists(file) {
+                try SecureFile.write(bytes, to: file, mode: SecureFile.publicMode, replacing: false)
+            }
+            Terminal.line(
+                "[Anyone] The timestamp with OpenSSL: openssl ts -verify -data \(dataPath) -in \(tokenPath) -token_in "
+                    + "-CAfile \(rootPath)")
         }
+    }
+
+    /// Closes the demo's assignment, has Blackboard make its deadline manifest, and checks the receipt against it as
+    /// anyone could, with the published file and CUHK's root.
+    static func closeAndCheckManifest(
+        _ result: UploadClient.Result, blackboard: BlackboardServer, blackboardDirectory: String, cuhkDirectory: String
+    ) async throws {
+        let name = result.receipt.document.assignment
+        guard try await blackboard.store.closeAssignment(named: name),
+            let closed = try await blackboard.store.assignments().first(where: { $0.name == name })
+        else { return }
+        Terminal.line("[Blackboard] Assignment \(name) closed")
+        let manifest = try await blackboard.manifests.make(.onTime, of: closed)
+        let path = SecureFile.join(blackboardDirectory, ManifestRoute.fileName(assignment: name, kind: .onTime))
+        if !SecureFile.exists(path) {
+            try SecureFile.write(manifest.bundle.bytes, to: path, mode: SecureFile.publicMode, replacing: false)
+        }
+        let rootPath = SecureFile.join(cuhkDirectory, RootAuthority.certificateFileName)
+        let bundle = try ManifestBundle(
+            parsing: try SecureFile.readBytes(at: path, limit: ManifestBundle.maximumSize) ?? [])
+        let verified = try await SignedManifest.verify(
+            bundle.signedManifest, root: try Certificate(pemEncoded: try SecureFile.readText(at: rootPath) ?? ""),
+            blackboardName: CUHKServer.blackboardName, receipt: result.signedReceipt,
+            evidence: .leaves(bundle.leafData),
+            window: SignedManifest.timestampWindow)
+        Terminal.line(
+            "[Anyone] Manifest \(path) verified against \(rootPath): signed by Blackboard, timestamped by CUHK at "
+                + "\(verified.timestamp.generationTimeText); the leaves listed "
+                + "(\(verified.document.treeSize)) make its root, and the receipt is leaf \(verified.receiptIndex ?? 0)"
+        )
+        Terminal.line(
+            "[Anyone] The same with the programs: student verify-receipt \(result.path ?? "RECEIPT") --manifest \(path); "
+                + "blackboard manifest verify \(path) --root-cert \(rootPath)")
+    }
+
+    /// An earlier run in the same directory closed its assignment (to make its manifest): add the next one, so the
+    /// Student again finds exactly one open assignment.
+    static func openAssignment(in blackboard: BlackboardServer) async throws {
+        let assignments = try await blackboard.store.assignments()
+        guard !assignments.contains(where: \.isOpen) else { return }
+        let names = Set(assignments.map(\.name))
+        let name = (2...).lazy.map { "\(Assignment.defaultName)-\($0)" }.first { !names.contains($0) }!
+        try await blackboard.store.addAssignment(Assignment(name: name, deadline: nil))
+        Terminal.line("[Blackboard] The assignments of earlier runs are closed; \(name) added, without a deadline")
     }
 
     /// The report Blackboard stored is the one the receipt describes.

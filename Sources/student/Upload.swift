@@ -110,7 +110,7 @@ struct Upload: AsyncParsableCommand {
             if let path = result.path {
                 Terminal.line("Signed receipt saved: \(path) (check it with: student verify-receipt \(path))")
             }
-            for (name, value) in document.fieldLines() {
+            for (name, value) in document.summaryFieldLines() {
                 Terminal.line("  \(name.padded(to: 19)) \(value)")
             }
         }

@@ -35,9 +35,9 @@ import Testing
     }
 
     @Test func aPauseLongerThanTheIdleTimeoutKeepsTheSession() async throws {
-        try await LiveServers.with(configureBlackboard: { $0.idleTimeout = .seconds(3) }) { servers in
+        try await LiveServers.with(configureBlackboard: { $0.idleTimeout = .seconds(5) }) { servers in
             let credentials = try await servers.enroll(sid)
-            var feed = PausingFeed(pause: .milliseconds(4500))
+            var feed = PausingFeed(pause: .seconds(8))
             let receipt = try await UploadClient(
                 configuration: .init(
                     blackboard: servers.blackboardAddress, root: try servers.root, keepAliveInterval: .milliseconds(300)
@@ -51,14 +51,14 @@ import Testing
     }
 
     @Test func withoutKeepAlivesTheSameFeedTimesOut() async throws {
-        try await LiveServers.with(configureBlackboard: { $0.idleTimeout = .seconds(3) }) { servers in
+        try await LiveServers.with(configureBlackboard: { $0.idleTimeout = .seconds(5) }) { servers in
             let credentials = try await servers.enroll(sid)
-            var feed = PausingFeed(pause: .milliseconds(4500))
+            var feed = PausingFeed(pause: .seconds(8))
             await #expect(throws: StudentError.self) {
                 // A keep-alive interval longer than the pause: nothing is sent while the feed is idle.
                 _ = try await UploadClient(
                     configuration: .init(
-                        blackboard: servers.blackboardAddress, root: try servers.root, keepAliveInterval: .seconds(10))
+                        blackboard: servers.blackboardAddress, root: try servers.root, keepAliveInterval: .seconds(30))
                 ).upload(from: &feed, as: credentials)
             }
         }

@@ -81,12 +81,28 @@ public struct BlackboardDashboard: Sendable {
             let missing = roster.filter { latest[$0.studentID] == nil }.map {
                 ["sid": $0.studentID.rawValue, "name": $0.name]
             }
+            let manifests: [[String: Any]] = try await store.manifests(of: name).map { manifest in
+                let delay = assignment.deadline.map { manifest.timestampedAt.timeIntervalSince($0) }
+                return [
+                    "kind": manifest.kind.rawValue, "size": manifest.bundle.leaves.count,
+                    "timestamped": ReceiptDocument.preciseTimestamp(manifest.timestampedAt),
+                    "delay": delay.map {
+                        $0 >= 0
+                            ? "\(SignedManifest.describe($0)) after the deadline"
+                            : "\(SignedManifest.describe($0)) before the deadline"
+                    } ?? "",
+                    "late": delay.map { manifest.kind == .onTime && $0 > SignedManifest.timestampWindow } ?? false,
+                    "path": ManifestRoute.path(assignment: name, kind: manifest.kind),
+                    "file": ManifestRoute.fileName(assignment: name, kind: manifest.kind),
+                ]
+            }
             return pages.page(
                 "assignment", title: "Assignment \(name)",
                 values: [
                     "name": name, "deadline": assignment.deadline.map(ReceiptDocument.timestamp) ?? "none",
                     "late": assignment.late.rawValue, "open": assignment.isOpen, "rows": rows, "missing": missing,
                     "hasMissing": !missing.isEmpty,
+                    "manifests": manifests, "hasManifests": !manifests.isEmpty,
                 ],
                 session: context.session, refresh: Self.refreshSeconds)
         }
@@ -124,18 +140,20 @@ public struct BlackboardDashboard: Sendable {
                 return pages.message(
                     "No such submission", "There is no such submission.", session: context.session, status: .notFound)
             }
-            let document = try? ReceiptSigner.document(for: summary)
+            let document =
+                (try? SignedReceipt.document(of: summary.receipt)) ?? (try? ReceiptSigner.document(for: summary))
             let revocations = try await Self.revocationsBySerial(store)
             return pages.page(
                 "report", title: "Submission \(id)",
                 values: Self.revocationMark(of: summary, revocations).merging([
                     "id": id, "sid": summary.studentID.rawValue, "assignment": summary.assignment,
                     "time": ReceiptDocument.timestamp(summary.completedAt), "late": summary.isLate,
+                    "timestamped": summary.timestampedAt.map { ReceiptDocument.preciseTimestamp($0) } ?? "",
                     "serial": summary.certificateSerial, "sha256": summary.digest.hexString,
                     "bytes": summary.totalBytes, "hasReceipt": !summary.receipt.isEmpty,
                     "fileName": Self.downloadName(of: summary),
                     "contentType": summary.file.flatMap { $0.contentType.isEmpty ? nil : $0.contentType } ?? "unknown",
-                    "fields": (document?.fieldLines() ?? []).map { ["key": $0.0, "value": $0.1] },
+                    "fields": (document?.summaryFieldLines() ?? []).map { ["key": $0.0, "value": $0.1] },
                     "messages": messages.map { message -> [String: Any] in
                         let text = String(validating: message.content, as: UTF8.self)
                         let isText =

@@ -27,6 +27,11 @@ public final class BlackboardMetrics: Sendable {
         connections.record(0)
     }
 
+    /// One request for CUHK's timestamp of a report, and what came of it (`blackboard_timestamps_total`).
+    public func record(_ outcome: ReportTimestamper.Outcome) {
+        metrics.counter("blackboard_timestamps_total", [("outcome", outcome.rawValue)]).increment()
+    }
+
     /// The observer's sink.
     public var sink: SessionObserver.Sink {
         { [self] event in self.record(event) }

@@ -37,6 +37,14 @@ enum DashboardTemplates {
         {{^rows}}<tr><td colspan="7" class="muted">No submission yet.</td></tr>{{/rows}}
         </table></div>
         {{#hasMissing}}<h2>Missing</h2><ul>{{#missing}}<li>{{sid}} {{name}}</li>{{/missing}}</ul>{{/hasMissing}}
+        <h2>Deadline manifests</h2>
+        {{#hasManifests}}<div class="scroll"><table>
+        <tr><th>Manifest</th><th>Receipts</th><th>Timestamped by CUHK</th><th>Published (no login)</th></tr>
+        {{#manifests}}
+        <tr><td>{{kind}}</td><td>{{size}}</td><td>{{timestamped}} {{delay}}{{#late}} <span class="late">later than the 5 minutes allowed</span>{{/late}}</td><td><a href="{{path}}" download="{{file}}">{{path}}</a></td></tr>
+        {{/manifests}}
+        </table></div>{{/hasManifests}}
+        {{^hasManifests}}<p class="muted">None yet: the on-time manifest is made when the deadline passes, the late one when the assignment is closed.</p>{{/hasManifests}}
         """
 
     static let student = """
@@ -53,7 +61,7 @@ enum DashboardTemplates {
 
     static let report = """
         <p>Student <a href="/students/{{sid}}">{{sid}}</a>, assignment <a href="/assignments/{{assignment}}">{{assignment}}</a>,
-        committed {{time}}, {{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}.</p>
+        committed {{time}}, {{#late}}<span class="late">late</span>{{/late}}{{^late}}<span class="ontime">on time</span>{{/late}}{{#timestamped}}, by CUHK's timestamp of {{timestamped}}{{/timestamped}}{{^timestamped}} (no CUHK timestamp: the time is Blackboard's clock){{/timestamped}}.</p>
         {{#revoked}}<p><span class="late">CUHK revoked the certificate this report was made with (serial <code>{{serial}}</code>) at {{revokedAt}}, reason {{revokedReason}}: {{revokedWhen}}.</span> The report stays as it was received; with the reason keyCompromise, the key may already have been someone else's when it was made.</p>{{/revoked}}
         <p><a href="/reports/{{id}}/content">Download {{fileName}}</a> ({{contentType}}, {{bytes}} bytes, SHA-256 <code>{{sha256}}</code>)
         {{#hasReceipt}} · <a href="/reports/{{id}}/receipt.p7s">Download the signed receipt</a>{{/hasReceipt}}</p>

@@ -51,6 +51,15 @@ public final class BlackboardServer: FramedService, Sendable {
         public var limits: StorageLimits
         /// How often CUHK's revocation list is fetched.
         public var revocationListInterval: Duration
+        /// What to do about CUHK's timestamps of reports: refuse a report without one (`hard`), sign its receipt
+        /// without one and say so (`soft`), or do not ask (`off`, and no deadline manifests).
+        public var timestamps: ReportTimestamper.Mode
+        /// CUHK's timestamp service; `nil`: `tsa` beside the OCSP responder Blackboard's certificate names.
+        public var timestampAuthorityURL: String?
+        /// How often the deadline manifests that are due are looked for.
+        public var manifestCheckInterval: Duration
+        /// How long after a deadline its on-time manifest is made.
+        public var manifestSettle: Duration
 
         public init(
             directory: String = ".",
@@ -72,9 +81,17 @@ public final class BlackboardServer: FramedService, Sendable {
             revocation: RevocationPolicy.Mode = .hard,
             httpLimits: HTTPLimits = .init(),
             limits: StorageLimits = StorageLimits(),
-            revocationListInterval: Duration = .seconds(RevocationListDefaults.pollIntervalSeconds)
+            revocationListInterval: Duration = .seconds(RevocationListDefaults.pollIntervalSeconds),
+            timestamps: ReportTimestamper.Mode = .soft,
+            timestampAuthorityURL: String? = nil,
+            manifestCheckInterval: Duration = DeadlineManifests.defaultCheckInterval,
+            manifestSettle: Duration = DeadlineManifests.defaultSettle
         ) {
             self.revocationListInterval = revocationListInterval
+            self.timestamps = timestamps
+            self.timestampAuthorityURL = timestampAuthorityURL
+            self.manifestCheckInterval = manifestCheckInterval
+            self.manifestSettle = manifestSettle
             self.directory = directory
             self.rootCertificatePath = rootCertificatePath
             self.certificatePath = certificatePath
@@ -163,6 +180,12 @@ public final class BlackboardServer: FramedService, Sendable {
     private let server: FramedServer
     /// The web interface, when configured.
     public let admin: AdminServer?
+    /// CUHK's timestamp authority, as Blackboard asks it.
+    public let timestampAuthority: TimestampAuthorityClient
+    /// The reports between their number and their commit.
+    public let reportsInFlight: ReportsInFlight
+    /// Makes the deadline manifests.
+    public let manifests: DeadlineManifests
     /// What the metrics count.
     public let metrics: BlackboardMetrics
 
@@ -244,6 +267,18 @@ public final class BlackboardServer: FramedService, Sendable {
         let explain = configuration.explain
         let metrics = BlackboardMetrics()
         self.metrics = metrics
+        let timestampAuthority = TimestampAuthorityClient(
+            configuredURL: configuration.timestampAuthorityURL, credentials: credentials, roots: roots)
+        self.timestampAuthority = timestampAuthority
+        let timestamper = ReportTimestamper(
+            mode: configuration.timestamps, authority: timestampAuthority, outcome: { metrics.record($0) })
+        let reportsInFlight = ReportsInFlight()
+        self.reportsInFlight = reportsInFlight
+        manifests = DeadlineManifests(
+            store: store, credentials: credentials, roots: roots, authority: timestampAuthority,
+            inFlight: reportsInFlight, enabled: configuration.timestamps != .off,
+            checkInterval: configuration.manifestCheckInterval, settle: configuration.manifestSettle, logger: logger,
+            reporter: reporter)
         if let adminPort = configuration.adminPort {
             let dashboard = BlackboardDashboard(store: store)
             admin = try AdminServer(
@@ -267,7 +302,8 @@ public final class BlackboardServer: FramedService, Sendable {
                     }
                     return problems
                 },
-                routes: { group, pages in dashboard.routes(group, pages) })
+                routes: { group, pages in dashboard.routes(group, pages) },
+                publicRoutes: { router in ManifestRoute.add(to: router, store: store) })
         } else {
             admin = nil
         }
@@ -335,7 +371,9 @@ public final class BlackboardServer: FramedService, Sendable {
                 limits: limits,
                 storedBefore: handshaken.usage.storedBytes,
                 credentials: handshaken.credentials,
-                observer: observer.logging(to: logger)
+                observer: observer.logging(to: logger),
+                timestamper: timestamper,
+                inFlight: reportsInFlight
             )
             _ = try await receiver.run(session, record: record, on: frames, logger: logger)
         }
@@ -356,11 +394,13 @@ public final class BlackboardServer: FramedService, Sendable {
 
     public func run() async throws {
         try await withThrowingTaskGroup(of: Void.self) { polling in
-            // The revocation list is polled until the server stops.
+            // The revocation list is polled, and the deadline manifests made, until the server stops.
             if pollsRevocationList {
                 let revocationList = revocationList
                 polling.addTask { await revocationList.run() }
             }
+            let manifests = manifests
+            polling.addTask { await manifests.run() }
             defer { polling.cancelAll() }
             // Both in child tasks: when one fails (its port is taken), the group cancels the other.
             try await withThrowingDiscardingTaskGroup { group in

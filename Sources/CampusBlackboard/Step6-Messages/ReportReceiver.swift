@@ -26,6 +26,10 @@ struct ReportReceiver {
     let storedBefore: Int64
     let credentials: BlackboardHandshake.Credentials
     let observer: SessionObserver
+    /// Gets CUHK's timestamp of the report before its receipt is signed.
+    let timestamper: ReportTimestamper
+    /// Where the report waits between its number and its commit, for the deadline manifests.
+    let inFlight: ReportsInFlight
 
     /// How many verified messages of one session may wait for their commit.
     static let maximumPendingMessages = 32
@@ -58,12 +62,13 @@ struct ReportReceiver {
         let sealer = session.records.outgoing
         let signer = ReceiptSigner(credentials: credentials, session: session)
         let observer = observer
+        let finisher = ReportFinisher(timestamper: timestamper, inFlight: inFlight, logger: logger)
         return try await withThrowingTaskGroup(of: ReportSummary?.self) { group in
             group.addTask {
                 do {
                     return try await Self.commitAndAcknowledge(
                         queue, storedAs: sessionNumber, sealer: sealer, signer: signer, writer: writer,
-                        observer: observer)
+                        observer: observer, finisher: finisher)
                 } catch let error as CampusError {
                     // The reading task may be waiting for the student or for room in the queue; closing the
                     // connection and the queue wakes it.
@@ -138,7 +143,8 @@ struct ReportReceiver {
         sealer: BlackboardRecordLayer.Sealer,
         signer: ReceiptSigner,
         writer: FrameWriter,
-        observer: SessionObserver
+        observer: SessionObserver,
+        finisher: ReportFinisher
     ) async throws -> ReportSummary? {
         var count: UInt64 = 0
         var totalBytes: UInt64 = 0
@@ -157,7 +163,7 @@ struct ReportReceiver {
                 if case .end(let file) = item { return .some(file) }
                 return nil
             }.first
-            let summary =
+            var summary =
                 end.map { file in
                     ReportSummary(
                         sessionID: stored.record.sessionID,
@@ -170,10 +176,21 @@ struct ReportReceiver {
                         file: file
                     )
                 }
+            // With the end of the report: its number first, then CUHK's timestamp, outside any transaction.
+            var timestamp: ReportTimestamp?
+            var ticket: ReportsInFlight.Ticket?
+            defer { ticket?.end() }
+            if let complete = summary {
+                let prepared = try await finisher.prepare(complete, of: stored)
+                (summary, timestamp, ticket) = (prepared.report, prepared.timestamp, prepared.ticket)
+            }
             // One durable commit for the batch: the session's row the first time, the messages, the report.
             let started = ContinuousClock.now
+            let (complete, stamp) = (summary, timestamp)
             let report = try await storing(messages.isEmpty ? "the report" : "messages up to \(count)") {
-                try await stored.commit(messages: messages, report: summary, signReceipt: signer.sign)
+                try await stored.commit(
+                    messages: messages, report: complete, timestamp: stamp,
+                    signReceipt: { try signer.sign($0, timestamp: stamp) })
             }
             queue.committed(messages.count)
             observer([
@@ -184,7 +201,7 @@ struct ReportReceiver {
             try await writer.send(contentsOf: messages.map { sealer.acknowledgement($0.sequence) })
             guard let report else { continue }
             try await writer.send(sealer.receipt(report.receipt, messageCount: report.messageCount))
-            if let document = try? ReceiptSigner.document(for: report) {
+            if let document = try? SignedReceipt.document(of: report.receipt) {
                 observer([.receiptSigned(studentID: report.studentID, document: document, size: report.receipt.count)])
             }
             return report
@@ -214,9 +231,15 @@ struct ReceiptSigner: Sendable {
     let credentials: BlackboardHandshake.Credentials
     let session: BlackboardHandshake.Established
 
-    /// The canonical document of a stored report.
-    static func document(for report: ReportSummary) throws -> ReceiptDocument {
-        try ReceiptDocument(
+    /// The canonical document of a report, with CUHK's timestamp when it has one (`nil`: the form before timestamps).
+    static func document(for report: ReportSummary, timestamp: ReportTimestamp? = nil) throws -> ReceiptDocument {
+        let claim: ReceiptDocument.TimestampClaim? =
+            switch timestamp {
+            case .none: nil
+            case .withoutTimestamp: .withoutTimestamp
+            case .cuhk(let token, _): .cuhk(token: token)
+            }
+        return try ReceiptDocument(
             studentID: report.studentID.rawValue,
             certificateSerial: report.certificateSerial,
             assignment: report.assignment,
@@ -226,14 +249,50 @@ struct ReceiptSigner: Sendable {
             totalBytes: report.totalBytes,
             contentSHA256: report.digest,
             committedAt: report.completedAt,
-            isLate: report.isLate
+            isLate: report.isLate,
+            timestamp: claim
         )
     }
 
-    /// The CMS SignedData of a stored report's receipt.
-    @Sendable func sign(_ report: ReportSummary) throws -> [UInt8] {
+    /// The CMS SignedData of a report's receipt.
+    @Sendable func sign(_ report: ReportSummary, timestamp: ReportTimestamp? = nil) throws -> [UInt8] {
         try SignedReceipt.sign(
-            Self.document(for: report), certificate: credentials.certificate, privateKey: credentials.privateKey)
+            Self.document(for: report, timestamp: timestamp), certificate: credentials.certificate,
+            privateKey: credentials.privateKey)
+    }
+}
+
+/// What happens between the end of a report and its commit: the number is reserved and CUHK timestamps the report.
+struct ReportFinisher: Sendable {
+    let timestamper: ReportTimestamper
+    let inFlight: ReportsInFlight
+    let logger: Logger
+
+    /// The report with its reserved number, CUHK's timestamp of it, and its place among the reports in flight (to
+    /// end after the commit).
+    ///
+    /// - Throws: ``CampusError`` `storage-failed` when no number can be reserved, `timestamp-unavailable` in hard
+    ///   mode.
+    func prepare(_ report: ReportSummary, of session: LazySession) async throws -> (
+        report: ReportSummary, timestamp: ReportTimestamp, ticket: ReportsInFlight.Ticket
+    ) {
+        var report = report
+        report.id = try await ReportReceiver.storing("the report's number") {
+            try await session.store.reserveReportNumber()
+        }
+        let ticket = inFlight.begin(assignment: session.record.assignment.name)
+        do {
+            let timestamp = try await timestamper.timestamp(
+                TimestampedReport(
+                    studentID: report.studentID.rawValue, assignment: session.record.assignment.name,
+                    report: UInt64(report.id), contentSHA256: report.digest),
+                logger: logger)
+            if case .cuhk(_, let time) = timestamp { ticket.record(generationTime: time) }
+            return (report, timestamp, ticket)
+        } catch {
+            ticket.end()
+            throw error
+        }
     }
 }
 
@@ -254,16 +313,18 @@ final class LazySession: Sendable {
     /// Commits a batch.
     ///
     /// - Returns: The report as stored when `report` completed it.
-    func commit(messages: [StoredMessage], report: ReportSummary?, signReceipt: @escaping SessionBatch.ReceiptSigner)
-        async throws -> ReportSummary?
-    {
+    func commit(
+        messages: [StoredMessage], report: ReportSummary?, timestamp: ReportTimestamp?,
+        signReceipt: @escaping SessionBatch.ReceiptSigner
+    ) async throws -> ReportSummary? {
         let batch = SessionBatch(
             session: record,
             storedSession: number.withLock { $0 },
             messages: messages,
             report: report,
             signReceipt: report == nil ? nil : signReceipt,
-            limits: limits
+            limits: limits,
+            timestamp: timestamp
         )
         let stored = try await store.commit(batch)
         number.withLock { $0 = stored.session }

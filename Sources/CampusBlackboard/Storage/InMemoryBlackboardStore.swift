@@ -15,6 +15,7 @@ public final class InMemoryBlackboardStore: BlackboardStore {
         var assignments: [Assignment]
         var revocations: [LearnedRevocation] = []
         var roster: [StudentID: RosterEntry] = [:]
+        var manifests: [StoredManifest] = []
     }
 
     private let state: Mutex<State>
@@ -65,13 +66,16 @@ public final class InMemoryBlackboardStore: BlackboardStore {
             else {
                 throw CampusError(.storageFailed, "a message of session \(session) is already stored")
             }
-            let summary = try batch.finishedReport(
-                number: state.lastReportNumber + 1, at: Date(), assignment: current)
+            let number = batch.reservedNumber ?? state.lastReportNumber + 1
+            guard !state.reports.contains(where: { $0.summary.id == number }) else {
+                throw CampusError(.storageFailed, "report \(number) is already stored")
+            }
+            let summary = try batch.finishedReport(number: number, at: Date(), assignment: current)
             // Nothing is changed before every check has passed, as a rolled-back transaction changes nothing.
             if batch.storedSession == nil { state.sessions.append(batch.session) }
             state.messages[session, default: []] += batch.messages
             guard let summary else { return SessionBatch.Stored(session: session, report: nil) }
-            state.lastReportNumber += 1
+            if batch.reservedNumber == nil { state.lastReportNumber += 1 }
             state.reports.append((session, summary))
             return SessionBatch.Stored(session: session, report: summary)
         }
@@ -99,6 +103,27 @@ public final class InMemoryBlackboardStore: BlackboardStore {
         }
     }
 
+    public func reserveReportNumber() async throws -> Int64 {
+        state.withLock { state in
+            state.lastReportNumber += 1
+            return state.lastReportNumber
+        }
+    }
+
+    public func recordManifest(_ manifest: StoredManifest) async throws -> Bool {
+        state.withLock { state in
+            guard
+                !state.manifests.contains(where: { $0.assignment == manifest.assignment && $0.kind == manifest.kind })
+            else { return false }
+            state.manifests.append(manifest)
+            return true
+        }
+    }
+
+    public func manifests(of assignment: String?) async throws -> [StoredManifest] {
+        state.withLock { state in state.manifests.filter { assignment == nil || $0.assignment == assignment } }
+    }
+
     public func failSession(_ session: Int64, reason: String) async throws {
         state.withLock { state in
             let complete = state.reports.contains { $0.session == session }
@@ -108,7 +133,10 @@ public final class InMemoryBlackboardStore: BlackboardStore {
 
     public func reports(for studentID: StudentID?) async throws -> [ReportSummary] {
         state.withLock { state in
-            state.reports.map(\.summary).filter { studentID == nil || $0.studentID == studentID }
+            // By number, as SQLite lists them: a reserved number may be committed after a later one.
+            state.reports.map(\.summary).filter { studentID == nil || $0.studentID == studentID }.sorted {
+                $0.id < $1.id
+            }
         }
     }
 

@@ -13,7 +13,7 @@ public protocol ReportStore: Sendable {
     /// Marks a session as failed, with the reason.
     func failSession(_ session: Int64, reason: String) async throws
 
-    /// Complete reports, oldest first; only `studentID`'s when given.
+    /// Complete reports in the order of their numbers; only `studentID`'s when given.
     func reports(for studentID: StudentID?) async throws -> [ReportSummary]
 
     /// One report with its messages in order.
@@ -40,6 +40,50 @@ public protocol ReportStore: Sendable {
 
     /// Every revocation learned, oldest first.
     func revocations() async throws -> [LearnedRevocation]
+
+    /// Reserves the next report number, durably, so that a report's number is known before it is committed (its
+    /// CUHK timestamp names it). A number reserved is never given again, whether or not a report gets it: numbers
+    /// may have gaps.
+    func reserveReportNumber() async throws -> Int64
+
+    /// Keeps a signed deadline manifest.
+    ///
+    /// - Returns: `false` when one of that assignment and kind is kept already; the first one made stays.
+    func recordManifest(_ manifest: StoredManifest) async throws -> Bool
+
+    /// The deadline manifests kept, of `assignment` or of all assignments, in the order they were recorded.
+    func manifests(of assignment: String?) async throws -> [StoredManifest]
+}
+
+/// A deadline manifest as Blackboard keeps and publishes it.
+public struct StoredManifest: Sendable, Hashable {
+    public var assignment: String
+    public var kind: ManifestDocument.Kind
+    /// The leaves with their report numbers, and the signed manifest.
+    public var bundle: ManifestBundle
+    /// The `genTime` of CUHK's timestamp over its signature.
+    public var timestampedAt: Date
+    /// When Blackboard recorded it.
+    public var recordedAt: Date
+
+    public init(
+        assignment: String, kind: ManifestDocument.Kind, bundle: ManifestBundle, timestampedAt: Date, recordedAt: Date
+    ) {
+        self.assignment = assignment
+        self.kind = kind
+        self.bundle = bundle
+        self.timestampedAt = timestampedAt
+        self.recordedAt = recordedAt
+    }
+}
+
+/// CUHK's timestamp of a report, obtained before its receipt is signed.
+public enum ReportTimestamp: Sendable, Hashable {
+    /// CUHK's token (DER) over the report's ``TimestampedReport``, and its `genTime`: the time that decides.
+    case cuhk(token: [UInt8], generationTime: Date)
+    /// No token: CUHK could not be reached (`--timestamps soft`) or was not asked (`off`); Blackboard's clock decides
+    /// and the receipt says `timestamp: none`.
+    case withoutTimestamp
 }
 
 /// What one commit stores for a session.
@@ -70,10 +114,13 @@ public struct SessionBatch: Sendable {
     public var signReceipt: ReceiptSigner?
     /// What the student may store; checked in the commit's transaction.
     public var limits: StorageLimits
+    /// With ``report``: CUHK's timestamp of it, whose `genTime` is the commit time; `nil` for a receipt of the form
+    /// before timestamps (Blackboard's clock, no timestamp line).
+    public var timestamp: ReportTimestamp?
 
     public init(
         session: SessionRecord, storedSession: Int64?, messages: [StoredMessage], report: ReportSummary?,
-        signReceipt: ReceiptSigner? = nil, limits: StorageLimits = StorageLimits()
+        signReceipt: ReceiptSigner? = nil, limits: StorageLimits = StorageLimits(), timestamp: ReportTimestamp? = nil
     ) {
         self.session = session
         self.storedSession = storedSession
@@ -81,10 +128,15 @@ public struct SessionBatch: Sendable {
         self.report = report
         self.signReceipt = signReceipt
         self.limits = limits
+        self.timestamp = timestamp
     }
 
     /// Bytes of message content in this batch.
     public var contentBytes: Int64 { Int64(messages.reduce(0) { $0 + $1.content.count }) }
+
+    /// The number reserved for the report with ``ReportStore/reserveReportNumber()`` (the report's `id` when it is
+    /// not 0); `nil` lets the store number it in the commit.
+    public var reservedNumber: Int64? { report.flatMap { $0.id > 0 ? $0.id : nil } }
 }
 
 /// A session that passed the handshake.
@@ -142,8 +194,10 @@ public struct ReportSummary: Sendable, Hashable {
     public var completedAt: Date
     public var assignment: String
     public var deadline: Date?
-    /// Committed after the deadline.
+    /// Committed after the deadline: by CUHK's timestamp when there is one, else by Blackboard's clock.
     public var isLate: Bool
+    /// The `genTime` of CUHK's timestamp of the report (to the millisecond); `nil` when it has none.
+    public var timestampedAt: Date?
     /// The signed receipt (CMS, DER), exactly as sent.
     public var receipt: [UInt8]
     /// The name and content type of the file the report came from, as the student sent them (checked on receipt).
@@ -162,8 +216,10 @@ public struct ReportSummary: Sendable, Hashable {
         deadline: Date? = nil,
         isLate: Bool = false,
         receipt: [UInt8] = [],
-        file: SubmittedFile? = nil
+        file: SubmittedFile? = nil,
+        timestampedAt: Date? = nil
     ) {
+        self.timestampedAt = timestampedAt
         self.file = file
         self.assignment = assignment
         self.deadline = deadline
@@ -211,9 +267,10 @@ extension SessionBatch {
         }
     }
 
-    /// The report this batch completes, numbered `number` and committed at `time`: on time or late by the deadline
-    /// and late policy the assignment has now (`current`, read in the commit's transaction), and with its signed
-    /// receipt. Stores call it inside the transaction that records the report.
+    /// The report this batch completes, numbered `number` and committed at `time` (or, with CUHK's timestamp, at
+    /// its `genTime`): on time or late by the deadline and late policy the assignment has now (`current`, read in the
+    /// commit's transaction), and with its signed receipt. Stores call it inside the transaction that records the
+    /// report.
     ///
     /// - Throws: ``CampusError`` `assignment-closed` when the assignment was closed since the handshake,
     ///   `deadline-passed` when the submission is late and the assignment refuses late ones; the transaction then
@@ -223,6 +280,12 @@ extension SessionBatch {
         try checkAssignment(current)
         guard let assignment = current else { return nil }
         summary.id = number
+        var time = time
+        if case .cuhk(_, let generationTime) = timestamp {
+            // CUHK's time decides, not Blackboard's clock (docs/PROTOCOL.md section 5.8).
+            time = generationTime
+            summary.timestampedAt = generationTime
+        }
         summary.completedAt = Date(timeIntervalSince1970: time.timeIntervalSince1970.rounded(.down))
         summary.assignment = assignment.name
         summary.deadline = assignment.deadline

@@ -64,6 +64,8 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
         case reportTooLarge = 305
         case storageQuotaExceeded = 306
         case reportLimitReached = 307
+        /// CUHK's timestamp authority could not be reached or refused, and Blackboard runs with `--timestamps hard`.
+        case timestampUnavailable = 310
 
         /// The code's stable name, as written in docs/PROTOCOL.md.
         public var name: String {
@@ -119,6 +121,7 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
             case .reportTooLarge: "report-too-large"
             case .storageQuotaExceeded: "storage-quota-exceeded"
             case .reportLimitReached: "report-limit-reached"
+            case .timestampUnavailable: "timestamp-unavailable"
             }
         }
     }

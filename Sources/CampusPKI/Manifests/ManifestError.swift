@@ -10,6 +10,8 @@ public enum ManifestError: Error, Sendable, Hashable, CustomStringConvertible {
     case untrustedSigner(String)
     /// The manifest carries no CUHK timestamp over its signature, or the timestamp does not verify.
     case timestamp(String)
+    /// An on-time manifest was timestamped later after its deadline than the window allows.
+    case timestampedTooLate(String)
     /// The leaves given do not make the manifest's tree.
     case leavesMismatch(String)
     /// The receipt is not in the manifest's tree.
@@ -27,6 +29,7 @@ public enum ManifestError: Error, Sendable, Hashable, CustomStringConvertible {
         case .badSignature(let reason): "the manifest's signature check failed: \(reason)"
         case .untrustedSigner(let reason): "the manifest's signer is not trusted: \(reason)"
         case .timestamp(let reason): "the manifest's CUHK timestamp check failed: \(reason)"
+        case .timestampedTooLate(let reason): "the manifest was timestamped too late after its deadline: \(reason)"
         case .leavesMismatch(let reason): "the leaves do not make the manifest's tree: \(reason)"
         case .notIncluded(let reason): "the receipt is not in the manifest: \(reason)"
         case .receiptMismatch(let reason): "the receipt does not belong in this manifest: \(reason)"

@@ -24,6 +24,10 @@ public enum SignedManifest {
     public static let timestampAttribute: ASN1ObjectIdentifier = [1, 2, 840, 113_549, 1, 9, 16, 2, 14]
     /// The largest manifest read: a page of text, a certificate and a token.
     public static let maximumSize = 64 * 1024
+    /// How long after its deadline an on-time manifest may be timestamped and still count: 5 minutes. Until CUHK
+    /// timestamps it, Blackboard could still add or drop leaves; Blackboard makes it a few seconds after the deadline,
+    /// once the reports timestamped at or before it are committed (docs/PROTOCOL.md section 9.4).
+    public static let timestampWindow: TimeInterval = 5 * 60
 
     /// A manifest that passed every check of ``SignedManifest/verify(_:root:blackboardName:receipt:evidence:now:)``.
     public struct VerifiedManifest: Sendable, Hashable {
@@ -102,13 +106,15 @@ public enum SignedManifest {
     ///   - receipt: A signed receipt (DER) to find in the tree.
     ///   - evidence: The receipt's inclusion proof, or every leaf.
     ///   - timestampValidation: When the TSA certificate must be valid.
+    ///   - window: For an on-time manifest of an assignment with a deadline, the longest time after the deadline
+    ///     that its token may have been made at (``timestampWindow``); `nil` only reports the delay.
     ///   - now: The current time.
     /// - Returns: What the manifest states, and where the receipt is.
     /// - Throws: ``ManifestError`` naming the first check that failed.
     public static func verify(
         _ der: [UInt8], root: Certificate, blackboardName: String, receipt: [UInt8]? = nil,
         evidence: InclusionEvidence? = nil, timestampValidation: TimestampVerifier.ValidationTime = .current,
-        now: Date = Date()
+        window: TimeInterval? = nil, now: Date = Date()
     ) async throws(ManifestError) -> VerifiedManifest {
         let message: SignedDataMessage
         do {
@@ -158,6 +164,16 @@ public enum SignedManifest {
                 Array(tokenNode.encodedBytes), imprint: MessageImprint(of: message.signature), now: now)
         } catch {
             throw .timestamp("\(error)")
+        }
+
+        if let window, document.kind == .onTime, let deadline = document.deadline {
+            let delay = timestamp.generationTime.timeIntervalSince(deadline)
+            guard delay <= window else {
+                throw .timestampedTooLate(
+                    "CUHK timestamped it at \(timestamp.generationTimeText), \(Self.describe(delay)) after the deadline "
+                        + "\(ReceiptTime.format(deadline)), later than the \(Self.describe(window)) allowed: until then "
+                        + "Blackboard could still have added or left out receipts")
+            }
         }
 
         // CAdES-T: the signature existed at genTime, so Blackboard's certificate must have been valid then.
@@ -211,14 +227,36 @@ public enum SignedManifest {
             receiptIndex: receiptIndex)
     }
 
+    /// The head a signed manifest carries, read without checking its signature or timestamp (for listings).
+    ///
+    /// - Throws: ``ManifestError`` when the bytes are not a signed manifest.
+    public static func document(of der: [UInt8]) throws(ManifestError) -> ManifestDocument {
+        let message: SignedDataMessage
+        do {
+            message = try SignedDataMessage(derEncoded: der, maximumSize: maximumSize, what: "manifest")
+        } catch {
+            throw .notCMS(error.reason)
+        }
+        guard message.contentType == SignedDataMessage.dataType, let content = message.content else {
+            throw .notCMS("the signed data does not contain the manifest text")
+        }
+        return try ManifestDocument(parsing: content)
+    }
+
+    /// A duration in words: `90 s`, `5 min`, `2 h 3 min`.
+    public static func describe(_ interval: TimeInterval) -> String {
+        let seconds = Int(interval.magnitude.rounded(.down))
+        if seconds < 120 { return "\(seconds) s" }
+        if seconds < 7200 { return seconds % 60 == 0 ? "\(seconds / 60) min" : "\(seconds / 60) min \(seconds % 60) s" }
+        return "\(seconds / 3600) h \(seconds / 60 % 60) min"
+    }
+
     /// The receipt's assignment, deadline and status must be the manifest's. Its signature is not checked here
     /// (``SignedReceipt/verify(_:root:blackboardName:content:)`` does that).
     static func checkReceiptFields(_ receipt: [UInt8], against document: ManifestDocument) throws(ManifestError) {
         let receiptDocument: ReceiptDocument
         do {
             receiptDocument = try ReceiptDocument(parsing: ReceiptProfile.read(receipt).content)
-        } catch let error as ManifestError {
-            throw error
         } catch {
             throw .receiptMismatch("the receipt cannot be read: \(error)")
         }

@@ -20,9 +20,28 @@ import Foundation
 /// ```
 ///
 /// `deadline` is the word `none` when the assignment has no deadline, and `status` is `on-time` or `late`. Times are
-/// UTC with whole seconds. Parsing accepts exactly this form and nothing else, so the signed bytes and the document
-/// read from them always say the same thing.
+/// UTC with whole seconds. Receipts Blackboard signs now end with one or two more lines about CUHK's timestamp
+/// (``TimestampClaim``):
+///
+/// ```
+/// timestamp: cuhk
+/// timestamp-token: MIIEtAYJKoZIhvcNAQcCoIIE…
+/// ```
+///
+/// or `timestamp: none` when the receipt has no timestamp; receipts made before timestamps existed have neither line.
+/// Parsing accepts exactly these three forms and nothing else, so the signed bytes and the document read from them
+/// always say the same thing.
 public struct ReceiptDocument: Sendable, Hashable {
+    /// What the receipt says about a timestamp from CUHK.
+    public enum TimestampClaim: Sendable, Hashable {
+        /// `timestamp: cuhk` and `timestamp-token: <base64>`: CUHK's RFC 3161 token (DER) over the report's
+        /// ``TimestampedReport``; `committed` is its `genTime` cut to whole seconds.
+        case cuhk(token: [UInt8])
+        /// `timestamp: none`: Blackboard signed without a timestamp (CUHK could not be reached, or Blackboard asks
+        /// none); the time is Blackboard's claim only.
+        case withoutTimestamp
+    }
+
     /// The receipt protocol version this code writes and reads.
     public static let currentProtocolVersion = 2
 
@@ -51,16 +70,19 @@ public struct ReceiptDocument: Sendable, Hashable {
     public let committedAt: Date
     /// Whether the report was stored after the deadline.
     public let isLate: Bool
+    /// What the receipt says about CUHK's timestamp; `nil` for a receipt of the form before timestamps (no line).
+    public let timestamp: TimestampClaim?
 
     /// Makes a document; `committedAt` and `deadline` are cut to whole seconds.
     ///
     /// - Throws: ``ReceiptError/malformedDocument(_:)`` when a field cannot be written in the canonical form: a
     ///   student ID that is not 10 digits, a serial that is not lower-case hex, an assignment name that
-    ///   ``isValidAssignmentName(_:)`` refuses, a digest that is not 32 bytes, or a time outside the years 1–9999.
+    ///   ``isValidAssignmentName(_:)`` refuses, a digest that is not 32 bytes, a time outside the years 1–9999, or a
+    ///   timestamp token that is empty or larger than ``TimestampToken/maximumSize``.
     public init(
         protocolVersion: Int = ReceiptDocument.currentProtocolVersion, studentID: String, certificateSerial: String,
         assignment: String, deadline: Date?, report: UInt64, messageCount: UInt64, totalBytes: UInt64,
-        contentSHA256: [UInt8], committedAt: Date, isLate: Bool
+        contentSHA256: [UInt8], committedAt: Date, isLate: Bool, timestamp: TimestampClaim? = nil
     ) throws(ReceiptError) {
         guard protocolVersion == Self.currentProtocolVersion else {
             throw .malformedDocument(
@@ -87,6 +109,10 @@ public struct ReceiptDocument: Sendable, Hashable {
                 throw .malformedDocument("the time \(time) is outside the years 0001–9999")
             }
         }
+        if case .cuhk(let token) = timestamp, token.isEmpty || token.count > TimestampToken.maximumSize {
+            throw .malformedDocument(
+                "the timestamp token has \(token.count) bytes; a token has 1 to \(TimestampToken.maximumSize)")
+        }
         self.protocolVersion = protocolVersion
         self.studentID = studentID
         self.certificateSerial = certificateSerial
@@ -98,6 +124,7 @@ public struct ReceiptDocument: Sendable, Hashable {
         self.contentSHA256 = contentSHA256
         self.committedAt = committedAt
         self.isLate = isLate
+        self.timestamp = timestamp
     }
 
     /// Reads a document from its canonical bytes.
@@ -114,13 +141,19 @@ public struct ReceiptDocument: Sendable, Hashable {
         }
         let lines = text.utf8.dropLast().split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
             .map { String(decoding: $0, as: UTF8.self) }
-        let keys = Self.keys
         guard lines.first == Self.title else {
             throw .malformedDocument("the first line is not \"\(Self.title)\"")
         }
-        guard lines.count == keys.count + 1 else {
+        // Three forms: without a timestamp line (receipts made before timestamps), with `timestamp: none`, and with
+        // `timestamp: cuhk` followed by the token.
+        let keys: [String]
+        switch lines.count {
+        case Self.keys.count + 1: keys = Self.keys
+        case Self.keys.count + 2: keys = Self.keys + [Self.timestampKey]
+        case Self.keys.count + 3: keys = Self.keys + [Self.timestampKey, Self.tokenKey]
+        default:
             throw .malformedDocument(
-                "the receipt has \(lines.count) lines; a receipt has exactly \(keys.count + 1)")
+                "the receipt has \(lines.count) lines; a receipt has \(Self.keys.count + 1) to \(Self.keys.count + 3)")
         }
         var values: [String] = []
         for (key, line) in zip(keys, lines.dropFirst()) {
@@ -156,11 +189,26 @@ public struct ReceiptDocument: Sendable, Hashable {
         default: throw .malformedDocument("status is neither on-time nor late: \"\(field("status"))\"")
         }
         let deadline: Date? = field("deadline") == "none" ? nil : try time("deadline")
+        var timestamp: TimestampClaim?
+        if keys.contains(Self.timestampKey) {
+            switch (field(Self.timestampKey), keys.contains(Self.tokenKey)) {
+            case ("none", false):
+                timestamp = .withoutTimestamp
+            case ("cuhk", true):
+                guard let token = Data(base64Encoded: field(Self.tokenKey)) else {
+                    throw .malformedDocument("timestamp-token is not base64")
+                }
+                timestamp = .cuhk(token: Array(token))
+            default:
+                throw .malformedDocument(
+                    "timestamp is neither \"none\" alone nor \"cuhk\" followed by a timestamp-token line")
+            }
+        }
         try self.init(
             protocolVersion: protocolVersion, studentID: field("sid"), certificateSerial: field("certificate-serial"),
             assignment: field("assignment"), deadline: deadline, report: try number("report"),
             messageCount: try number("messages"), totalBytes: try number("bytes"), contentSHA256: digest,
-            committedAt: try time("committed"), isLate: isLate)
+            committedAt: try time("committed"), isLate: isLate, timestamp: timestamp)
         // Numbers with leading zeros or a sign, and any other spelling that reads back differently, are refused.
         guard canonicalBytes == bytes else {
             throw .malformedDocument("the receipt text is not in canonical form (a field is written differently)")
@@ -172,15 +220,34 @@ public struct ReceiptDocument: Sendable, Hashable {
         "protocol", "sid", "certificate-serial", "assignment", "deadline", "report", "messages", "bytes", "sha256",
         "committed", "status",
     ]
+    static let timestampKey = "timestamp"
+    static let tokenKey = "timestamp-token"
 
-    /// The fields as (key, value) pairs, in the order of the canonical form, for printing.
+    /// The fields as (key, value) pairs, in the order of the canonical form, for printing. The token is its base64,
+    /// as the receipt text has it (``summaryFieldLines()`` shortens it).
     public func fieldLines() -> [(String, String)] {
         let values = [
             String(protocolVersion), studentID, certificateSerial, assignment,
             deadline.map(ReceiptTime.format) ?? "none", String(report), String(messageCount), String(totalBytes),
             contentSHA256.hexString, ReceiptTime.format(committedAt), isLate ? "late" : "on-time",
         ]
-        return Array(zip(Self.keys, values))
+        var lines = Array(zip(Self.keys, values))
+        switch timestamp {
+        case .none: break
+        case .withoutTimestamp: lines.append((Self.timestampKey, "none"))
+        case .cuhk(let token):
+            lines.append((Self.timestampKey, "cuhk"))
+            lines.append((Self.tokenKey, Data(token).base64EncodedString()))
+        }
+        return lines
+    }
+
+    /// The fields for a terminal or a page: as ``fieldLines()``, but the token as its size rather than its base64.
+    public func summaryFieldLines() -> [(String, String)] {
+        fieldLines().map { key, value in
+            guard key == Self.tokenKey, case .cuhk(let token) = timestamp else { return (key, value) }
+            return (key, "\(token.count) bytes (base64 in the receipt text)")
+        }
     }
 
     /// The canonical text: the title and one `key: value` line per field, each ended by LF.

@@ -23,6 +23,8 @@ public enum SignedReceipt {
         public let signer: Certificate
         /// The signer's DNS name that matched the expected service name, as the certificate spells it.
         public let signerName: String
+        /// CUHK's timestamp of the report, verified, when the receipt carries one (`timestamp: cuhk`).
+        public let timestamp: VerifiedTimestamp?
     }
 
     /// The largest receipt file read: a receipt is one certificate and a page of text, a few kilobytes.
@@ -206,7 +208,61 @@ public enum SignedReceipt {
                         + document.contentSHA256.hexString)
             }
         }
-        return VerifiedReceipt(document: document, signer: signer, signerName: signerName)
+        let timestamp = try await checkTimestamp(of: document, root: root, now: now)
+        return VerifiedReceipt(document: document, signer: signer, signerName: signerName, timestamp: timestamp)
+    }
+
+    /// Checks CUHK's timestamp of a receipt that carries one (docs/PROTOCOL.md section 5.8, checks 9–11): the token
+    /// verifies against `root` now, under CUHK's policy, for the imprint of the receipt's ``TimestampedReport``; the
+    /// commit time is its `genTime` cut to whole seconds; and the status is what that time says against the deadline.
+    ///
+    /// - Returns: The verified token; `nil` for a receipt without one.
+    /// - Throws: ``ReceiptError/timestamp(_:)`` naming the first check that failed.
+    static func checkTimestamp(of document: ReceiptDocument, root: Certificate, now: Date) async throws(ReceiptError)
+        -> VerifiedTimestamp?
+    {
+        guard case .cuhk(let token) = document.timestamp else { return nil }
+        let verified: VerifiedTimestamp
+        do {
+            verified = try await TimestampVerifier(root: root).verify(
+                token, imprint: TimestampedReport(receipt: document).imprint, now: now)
+        } catch .imprintMismatch {
+            throw .timestamp(
+                "the token is not over this receipt's report (its student, assignment, report number and SHA-256): "
+                    + "it was made for other bytes")
+        } catch {
+            throw .timestamp("\(error)")
+        }
+        guard verified.policy == .cuhk else {
+            throw .timestamp("the token is under the policy \(verified.policy), not CUHK's (\(TimestampPolicy.cuhk))")
+        }
+        let time = ReceiptDocument.wholeSeconds(verified.generationTime)
+        guard time == document.committedAt else {
+            throw .timestamp(
+                "the receipt says the report was committed at \(ReceiptTime.format(document.committedAt)), but CUHK "
+                    + "timestamped it at \(verified.generationTimeText)")
+        }
+        let late = document.deadline.map { time > $0 } ?? false
+        if let deadline = document.deadline, late != document.isLate {
+            throw .timestamp(
+                document.isLate
+                    ? "the receipt says late, but CUHK timestamped the report at \(verified.generationTimeText), at or "
+                        + "before the deadline \(ReceiptTime.format(deadline)): by CUHK's time it was on time"
+                    : "the receipt says on time, but CUHK timestamped the report at \(verified.generationTimeText), "
+                        + "after the deadline \(ReceiptTime.format(deadline))")
+        }
+        if document.deadline == nil, document.isLate {
+            throw .timestamp("the receipt says late, but its assignment has no deadline")
+        }
+        return verified
+    }
+
+    /// The document a receipt carries, read without checking its signature (for a store's own receipts and for
+    /// pages that show them).
+    ///
+    /// - Throws: ``ReceiptError`` when the bytes are not a receipt in the profile of docs/PROTOCOL.md section 5.8.
+    public static func document(of der: [UInt8]) throws(ReceiptError) -> ReceiptDocument {
+        try ReceiptDocument(parsing: ReceiptProfile.read(der).content)
     }
 
     /// How far in the future a commit time may lie, for clocks that disagree: five minutes.
@@ -321,6 +377,9 @@ public enum ReceiptError: Error, Sendable, Hashable, CustomStringConvertible {
     case signingTimeMismatch(String)
     /// The content given to compare is not the content the receipt is for.
     case contentMismatch(String)
+    /// CUHK's timestamp in the receipt does not verify, is not over this receipt's report, or contradicts its time or
+    /// status.
+    case timestamp(String)
     /// A file could not be read.
     case unreadable(path: String, reason: String)
 
@@ -346,6 +405,8 @@ public enum ReceiptError: Error, Sendable, Hashable, CustomStringConvertible {
             "the receipt's signing time check failed: \(reason)"
         case .contentMismatch(let reason):
             "the content does not match the receipt: \(reason)"
+        case .timestamp(let reason):
+            "the receipt's CUHK timestamp check failed: \(reason)"
         case .unreadable(let path, let reason):
             "\(path) cannot be read: \(reason)"
         }

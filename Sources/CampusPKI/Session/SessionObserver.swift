@@ -132,22 +132,41 @@ public struct SessionObserver: Sendable {
             return (
                 "Report \(document.report) from \(studentID) for \(document.assignment) complete: "
                     + "\(Count.of(Int(document.messageCount), "message")), \(Count.of(Int(document.totalBytes), "byte")), "
-                    + "\(document.isLate ? "late" : "on time"); receipt signed",
+                    + "\(document.isLate ? "late" : "on time")\(timeSource(document)); receipt signed",
                 [
                     "content SHA-256 \(document.contentSHA256.hexString)",
                     "receipt: CMS SignedData, \(size) bytes, signed with Blackboard's ECDSA P-256 key",
-                ]
+                ] + timestampDetails(document)
             )
         case .receiptVerified(let document, let size):
             return (
                 "Receipt for report \(document.report) verified: \(document.assignment), committed "
-                    + "\(ReceiptDocument.timestamp(document.committedAt)), \(document.isLate ? "late" : "on time")",
+                    + "\(ReceiptDocument.timestamp(document.committedAt))\(timeSource(document)), "
+                    + "\(document.isLate ? "late" : "on time")",
                 [
                     "content SHA-256 \(document.contentSHA256.hexString) matches what was sent",
                     "receipt: CMS SignedData, \(size) bytes, chains to the pinned CUHK root",
-                ]
+                ] + timestampDetails(document)
             )
         }
+    }
+
+    /// Whose time the receipt's commit time is, for a step line.
+    private static func timeSource(_ document: ReceiptDocument) -> String {
+        switch document.timestamp {
+        case .none: ""
+        case .cuhk: " by CUHK's timestamp"
+        case .withoutTimestamp: " (no CUHK timestamp: Blackboard's clock)"
+        }
+    }
+
+    /// The token's size, for `--explain`.
+    private static func timestampDetails(_ document: ReceiptDocument) -> [String] {
+        guard case .cuhk(let token) = document.timestamp else { return [] }
+        return [
+            "CUHK's RFC 3161 token, \(token.count) bytes, over SHA-256 of the timestamped-report text "
+                + TimestampedReport(receipt: document).imprint.hashedMessage.hexString
+        ]
     }
 
     private static func sealedDetails(_ sealed: [UInt8]) -> [String] {
@@ -182,6 +201,8 @@ public struct SessionObserver: Sendable {
                     "sid": "\(studentID)", "report": "\(document.report)", "assignment": "\(document.assignment)",
                     "messages": "\(document.messageCount)", "bytes": "\(document.totalBytes)",
                     "late": "\(document.isLate)",
+                    "timestamp":
+                        "\(document.timestamp.map { if case .cuhk = $0 { "cuhk" } else { "none" } } ?? "none")",
                 ])
         case .blackboardAuthenticated(let name, let serial, _, _, _):
             logger.debug("blackboard authenticated", metadata: ["name": "\(name)", "serial": "\(serial)"])

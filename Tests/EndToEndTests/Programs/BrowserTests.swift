@@ -94,10 +94,12 @@ import Testing
         let blackboard = try await Self.line("[Blackboard] dashboard at ", of: demo)
         let cuhkLogin = try await Self.line("[CUHK] login at ", of: demo)
         let cuhk = try await Self.line("[CUHK] dashboard at ", of: demo)
-        let committed = try #require(
+        // "… verified: report, committed 2026-12-06T03:04:17Z by CUHK's timestamp, on time": the word after "committed".
+        let words = try #require(
             demo.output.split(separator: "\n").first { $0.contains("Receipt for report 1 verified") }?
-                .split(separator: " ").first { $0.hasSuffix("Z,") })
-        let time = String(committed.dropLast())
+                .split(separator: " "))
+        let committed = try #require(words.firstIndex(of: "committed").map { words[$0 + 1] })
+        let time = String(committed.hasSuffix(",") ? committed.dropLast() : committed)
 
         let submissions = try Self.dumpDOM(blackboardLogin + "&next=/assignments/report")
         #expect(submissions.contains("<a href=\"/reports/1\">\(time)</a>"), "\(submissions.prefix(600))")

@@ -21,7 +21,8 @@ struct LostDatabaseProgramTests {
         #expect(try await Program.cuhk.run(["init", "--database", url], in: directory).status == 0)
         try SecureFile.write(
             "sid,name\n1155000001,Ada\n", to: SecureFile.join(directory, "r.csv"), mode: 0o644, replacing: true)
-        #expect(try await Program.cuhk.run(["roster", "import", "r.csv", "--database", url], in: directory).status == 0)
+        #expect(
+            try await Program.cuhk.run(["roster", "import", "r.csv", "--database", url], in: directory).status == 0)
         let issued = try await Program.cuhk.run(
             ["codes", "issue", "--sid", "1155000001", "--json", "--database", url], in: directory)
         let slips = try #require(
@@ -33,7 +34,8 @@ struct LostDatabaseProgramTests {
         defer { cuhk.signal(SIGKILL) }
         let address = try await cuhk.address()
         let dashboard = try #require(
-            cuhk.output.split(separator: "\n").first { $0.hasPrefix("dashboard at ") }?.dropFirst("dashboard at ".count))
+            cuhk.output.split(separator: "\n").first { $0.hasPrefix("dashboard at ") }?.dropFirst("dashboard at ".count)
+        )
         #expect(try await MetricsTests.get(dashboard + "readyz").status == 200)
 
         try server.stop()

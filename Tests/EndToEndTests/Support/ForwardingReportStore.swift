@@ -38,4 +38,9 @@ extension ForwardingReportStore {
     }
     func removeAdminSession(key: String) async throws { try await inner.removeAdminSession(key: key) }
     func removeAllAdminSessions() async throws -> Int { try await inner.removeAllAdminSessions() }
+    func reserveReportNumber() async throws -> Int64 { try await inner.reserveReportNumber() }
+    func recordManifest(_ manifest: StoredManifest) async throws -> Bool { try await inner.recordManifest(manifest) }
+    func manifests(of assignment: String?) async throws -> [StoredManifest] {
+        try await inner.manifests(of: assignment)
+    }
 }

@@ -1,0 +1,3 @@
+module campuspki/peers
+
+go 1.19
