@@ -6,12 +6,24 @@ import Synchronization
 /// A TCP relay on a free loopback port that forwards to a server and, on ``cut()``, closes every connection open
 /// through it, as a load balancer does when the instance behind a connection dies.
 final class CuttingRelay: Sendable {
+    /// When the relay cuts the first connection by itself.
+    enum FirstConnection: Sendable {
+        /// Only ``cut()`` cuts.
+        case relayed
+        /// At once, before anything is forwarded.
+        case cutAtOnce
+        /// Right after forwarding the client's `count`th read to the server.
+        case cutAfterClientReads(Int)
+    }
+
     let target: ServerAddress
+    let first: FirstConnection
     private let open = Mutex<[any Channel]>([])
     private let accepted = Mutex(0)
 
-    init(target: ServerAddress) {
+    init(target: ServerAddress, first: FirstConnection = .relayed) {
         self.target = target
+        self.first = first
     }
 
     /// Connections accepted so far.
@@ -40,8 +52,17 @@ final class CuttingRelay: Sendable {
                 try await withThrowingDiscardingTaskGroup { connections in
                     try await listener.executeThenClose { inbound in
                         for try await client in inbound {
-                            self.accepted.withLock { $0 += 1 }
-                            connections.addTask { try? await self.relay(client) }
+                            let number = self.accepted.withLock {
+                                $0 += 1
+                                return $0
+                            }
+                            if number == 1, case .cutAtOnce = self.first {
+                                try? await client.channel.close()
+                                continue
+                            }
+                            var cutAfter: Int?
+                            if number == 1, case .cutAfterClientReads(let count) = self.first { cutAfter = count }
+                            connections.addTask { [cutAfter] in try? await self.relay(client, cutAfter: cutAfter) }
                         }
                     }
                 }
@@ -51,7 +72,7 @@ final class CuttingRelay: Sendable {
         }
     }
 
-    private func relay(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async throws {
+    private func relay(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, cutAfter: Int?) async throws {
         let server = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: target.host, port: target.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -63,7 +84,12 @@ final class CuttingRelay: Sendable {
             try await server.executeThenClose { serverInbound, serverOutbound in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for try await chunk in clientInbound { try await serverOutbound.write(chunk) }
+                        var reads = 0
+                        for try await chunk in clientInbound {
+                            try await serverOutbound.write(chunk)
+                            reads += 1
+                            if reads == cutAfter { await self.cut() }
+                        }
                         throw CancellationError()
                     }
                     group.addTask {
