@@ -307,7 +307,8 @@ struct StoreOptions: ParsableArguments {
 }
 
 struct Reports: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List complete reports.")
+    static let configuration = CommandConfiguration(
+        abstract: "List complete reports, then incomplete attempts (stored messages without a report).")
 
     @OptionGroup var store: StoreOptions
 
@@ -324,22 +325,41 @@ struct Reports: AsyncParsableCommand {
                 + "but does not replace it. Without an on-time submission, the latest late one counts."))
     var assignment: String?
 
+    @Flag(
+        help: ArgumentHelp(
+            "List incomplete attempts instead: sessions whose messages are stored but which completed no report.",
+            discussion: "They have no report number and no receipt and do not count as reports; the table "
+                + "lists them below the reports unless --json or --latest is given."))
+    var incomplete = false
+
     @Flag(help: "Print JSON (a stable format, see README) instead of a table.")
     var json = false
 
     func validate() throws {
         if let sid { _ = try ArgumentChecks.studentID(sid) }
+        if incomplete, latest { throw ValidationError("--incomplete and --latest cannot be used together") }
     }
 
     func run() async throws {
         let store = try store.open()
-        var reports = try await store.reports(for: sid.flatMap(StudentID.init))
+        let studentID = sid.flatMap(StudentID.init)
         if let assignment {
             guard try await store.assignments().contains(where: { $0.name == assignment }) else {
                 Terminal.error("blackboard reports: no assignment \(assignment) (see blackboard assignment list)")
                 throw ExitCode(1)
             }
+        }
+        let attempts = try await store.incompleteAttempts(for: studentID).filter {
+            assignment == nil || $0.assignment == assignment
+        }
+        if incomplete {
+            try printIncomplete(attempts, alone: true)
+            return
+        }
+        var reports = try await store.reports(for: studentID)
+        if let assignment {
             try printSubmissions(reports.filter { $0.assignment == assignment }, to: assignment)
+            if !json { try printIncomplete(attempts, alone: false) }
             return
         }
         if latest {
@@ -366,6 +386,29 @@ struct Reports: AsyncParsableCommand {
             )
         }
         Terminal.line(Count.of(reports.count, "report"))
+        if !latest { try printIncomplete(attempts, alone: false) }
+    }
+
+    /// Incomplete attempts: alone (`--incomplete`, where `--json` applies), or below the reports when there are any.
+    private func printIncomplete(_ attempts: [IncompleteAttempt], alone: Bool) throws {
+        if alone, json {
+            try JSONOutput.print(attempts.map(IncompleteAttemptJSON.init))
+            return
+        }
+        guard alone || !attempts.isEmpty else { return }
+        if !alone { Terminal.line("") }
+        Terminal.line("Incomplete attempts (no receipt; not reports, not counted):")
+        Terminal.line("SESSION  SID         ASSIGNMENT  MESSAGES  BYTES         STARTED AT            STATUS")
+        for attempt in attempts {
+            Terminal.line(
+                [
+                    String(attempt.session).padded(to: 7), attempt.studentID.rawValue,
+                    attempt.assignment.padded(to: 10), String(attempt.messageCount).padded(to: 8),
+                    String(attempt.storedBytes).padded(to: 12), JSONOutput.timestamp(attempt.startedAt),
+                    attempt.statusText,
+                ].joined(separator: "  "))
+        }
+        Terminal.line(Count.of(attempts.count, "incomplete attempt"))
     }
 
     /// One line per student: the submission that counts (``CountedSubmission``).
@@ -542,6 +585,37 @@ struct Export: AsyncParsableCommand {
         Terminal.line(
             "Report \(summary.id) (SID \(summary.studentID)\(origin), \(Count.of(bytes.count, "byte"))) written to "
                 + "\(path), SHA-256 \(summary.digest.hexString)")
+    }
+}
+
+/// An incomplete attempt in `blackboard reports --incomplete --json`.
+struct IncompleteAttemptJSON: Encodable {
+    var session: Int64
+    var sid: String
+    var certificateSerial: String
+    var assignment: String
+    var startedAt: String
+    var messageCount: Int
+    var storedBytes: Int64
+    /// `open` (no end was recorded) or `failed`.
+    var status: String
+    /// Why Blackboard ended it, when it did.
+    var failure: String?
+
+    init(_ attempt: IncompleteAttempt) {
+        session = attempt.session
+        sid = attempt.studentID.rawValue
+        certificateSerial = attempt.certificateSerial
+        assignment = attempt.assignment
+        startedAt = JSONOutput.timestamp(attempt.startedAt)
+        messageCount = attempt.messageCount
+        storedBytes = attempt.storedBytes
+        switch attempt.status {
+        case .open: status = "open"
+        case .failed(let reason):
+            status = "failed"
+            failure = reason
+        }
     }
 }
 

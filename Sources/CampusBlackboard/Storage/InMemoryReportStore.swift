@@ -12,6 +12,7 @@ public final class InMemoryReportStore: ReportStore {
         var revocations: [LearnedRevocation] = []
         var nextReportNumber: Int64 = 1
         var manifests: [StoredManifest] = []
+        var failures: [Int64: String] = [:]
     }
 
     private let state: Mutex<State>
@@ -120,7 +121,28 @@ public final class InMemoryReportStore: ReportStore {
     }
 
     public func failSession(_ session: Int64, reason: String) async throws {
-        // Nothing to record: a failed session has no report, which is all this store is asked for.
+        state.withLock { state in
+            guard !state.reports.contains(where: { $0.session == session }) else { return }
+            state.failures[session] = state.failures[session] ?? reason
+        }
+    }
+
+    public func incompleteAttempts(for studentID: StudentID?) async throws -> [IncompleteAttempt] {
+        state.withLock { state in
+            let complete = Set(state.reports.map(\.session))
+            return state.sessions.indices.compactMap { index -> IncompleteAttempt? in
+                let number = Int64(index + 1)
+                let record = state.sessions[index]
+                guard !complete.contains(number), studentID == nil || record.studentID == studentID,
+                    let messages = state.messages[number], !messages.isEmpty
+                else { return nil }
+                return IncompleteAttempt(
+                    session: number, studentID: record.studentID, certificateSerial: record.certificateSerial,
+                    assignment: record.assignment.name, startedAt: record.startedAt, messageCount: messages.count,
+                    storedBytes: state.storedBytes(ofSession: number),
+                    status: state.failures[number].map(IncompleteAttempt.Status.failed) ?? .open)
+            }
+        }
     }
 
     public func reports(for studentID: StudentID?) async throws -> [ReportSummary] {
