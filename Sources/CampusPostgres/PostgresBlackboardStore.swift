@@ -300,6 +300,36 @@ public final class PostgresBlackboardStore: BlackboardStore {
         return try rows.compactMap(Self.summary(from:))
     }
 
+    public func incompleteAttempts(for studentID: StudentID?) async throws -> [IncompleteAttempt] {
+        let select = """
+            SELECT session.*, (SELECT count(*) FROM message WHERE message.session = session.id) AS messages
+            FROM session WHERE status != 'complete'
+              AND EXISTS (SELECT 1 FROM message WHERE message.session = session.id)
+            """
+        let rows =
+            if let studentID {
+                try await database.rows(
+                    PostgresQuery(
+                        unsafeSQL: select + " AND sid = $1 ORDER BY id",
+                        binds: {
+                            var binds = PostgresBindings(); binds.append(studentID.rawValue); return binds
+                        }()))
+            } else {
+                try await database.rows(PostgresQuery(unsafeSQL: select + " ORDER BY id"))
+            }
+        return try rows.compactMap { row -> IncompleteAttempt? in
+            guard let studentID = StudentID(try row.value("sid", as: String.self)) else { return nil }
+            let status = try row.value("status", as: String.self)
+            return IncompleteAttempt(
+                session: try row.value("id"), studentID: studentID,
+                certificateSerial: try row.value("certificate_serial"), assignment: try row.value("assignment"),
+                startedAt: try row.date("started_at"), messageCount: Int(try row.value("messages", as: Int64.self)),
+                storedBytes: try row.value("stored_bytes"),
+                status: status == "failed"
+                    ? .failed((try row.value("failure", as: String?.self)) ?? "") : .open)
+        }
+    }
+
     public func report(_ id: Int64) async throws -> (ReportSummary, [StoredMessage])? {
         let logger = logger
         return try await database.withConnection { connection in

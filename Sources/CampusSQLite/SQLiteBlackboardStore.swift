@@ -401,6 +401,31 @@ public final class SQLiteBlackboardStore: BlackboardStore {
         }
     }
 
+    public func incompleteAttempts(for studentID: StudentID?) async throws -> [IncompleteAttempt] {
+        try await database.read { db in
+            let select = """
+                SELECT session.*, (SELECT count(*) FROM message WHERE message.session = session.id) AS messages
+                FROM session WHERE status != 'complete'
+                  AND EXISTS (SELECT 1 FROM message WHERE message.session = session.id)
+                """
+            let rows =
+                if let studentID {
+                    try Row.fetchAll(db, sql: select + " AND sid = ? ORDER BY id", arguments: [studentID.rawValue])
+                } else {
+                    try Row.fetchAll(db, sql: select + " ORDER BY id")
+                }
+            return rows.compactMap { row -> IncompleteAttempt? in
+                guard let studentID = StudentID(row["sid"] as String) else { return nil }
+                let status = row["status"] as String
+                return IncompleteAttempt(
+                    session: row["id"], studentID: studentID, certificateSerial: row["certificate_serial"],
+                    assignment: row["assignment"], startedAt: Date(timeIntervalSince1970: row["started_at"]),
+                    messageCount: row["messages"], storedBytes: row["stored_bytes"],
+                    status: status == "failed" ? .failed(row["failure"] ?? "") : .open)
+            }
+        }
+    }
+
     public func report(_ id: Int64) async throws -> (ReportSummary, [StoredMessage])? {
         try await database.read { db in
             guard

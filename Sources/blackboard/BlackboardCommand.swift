@@ -333,7 +333,8 @@ struct StoreOptions: ParsableArguments {
 }
 
 struct Reports: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List complete reports.")
+    static let configuration = CommandConfiguration(
+        abstract: "List complete reports, then incomplete attempts (stored messages without a report).")
 
     @OptionGroup var store: StoreOptions
 
@@ -350,49 +351,93 @@ struct Reports: AsyncParsableCommand {
                 + "but does not replace it. Without an on-time submission, the latest late one counts."))
     var assignment: String?
 
+    @Flag(
+        help: ArgumentHelp(
+            "List incomplete attempts instead: sessions whose messages are stored but which completed no report.",
+            discussion: "They have no report number and no receipt and do not count as reports; the table "
+                + "lists them below the reports unless --json or --latest is given."))
+    var incomplete = false
+
     @Flag(help: "Print JSON (a stable format, see README) instead of a table.")
     var json = false
 
     func validate() throws {
         if let sid { _ = try ArgumentChecks.studentID(sid) }
+        if incomplete, latest { throw ValidationError("--incomplete and --latest cannot be used together") }
     }
 
     func run() async throws {
-        try await store.with("blackboard reports") { store in
-            var reports = try await store.reports(for: sid.flatMap(StudentID.init))
-            if let assignment {
-                guard try await store.assignments().contains(where: { $0.name == assignment }) else {
-                    Terminal.error("blackboard reports: no assignment \(assignment) (see blackboard assignment list)")
-                    throw ExitCode(1)
-                }
-                try printSubmissions(reports.filter { $0.assignment == assignment }, to: assignment)
-                return
+        try await store.with("blackboard reports") { try await list($0) }
+    }
+
+    private func list(_ store: any BlackboardStore) async throws {
+        let studentID = sid.flatMap(StudentID.init)
+        if let assignment {
+            guard try await store.assignments().contains(where: { $0.name == assignment }) else {
+                Terminal.error("blackboard reports: no assignment \(assignment) (see blackboard assignment list)")
+                throw ExitCode(1)
             }
-            if latest {
-                var latest: [StudentID: ReportSummary] = [:]
-                for report in reports where report.id > latest[report.studentID]?.id ?? 0 {
-                    latest[report.studentID] = report
-                }
-                reports = latest.values.sorted { $0.id < $1.id }
-            }
-            if json {
-                try JSONOutput.print(reports.map(ReportJSON.init))
-                return
-            }
-            // 6 + 10 + 8 + 12 + 20 + 16 characters and five gaps of 2: 82 columns; `show` has the full digest.
-            Terminal.line("REPORT  SID         MESSAGES  BYTES         COMPLETED AT          SHA-256 (first 16)")
-            for report in reports {
-                Terminal.line(
-                    [
-                        String(report.id).padded(to: 6), report.studentID.rawValue,
-                        String(report.messageCount).padded(to: 8),
-                        String(report.totalBytes).padded(to: 12), JSONOutput.timestamp(report.completedAt),
-                        String(report.digest.hexString.prefix(16)),
-                    ].joined(separator: "  ")
-                )
-            }
-            Terminal.line(Count.of(reports.count, "report"))
         }
+        let attempts = try await store.incompleteAttempts(for: studentID).filter {
+            assignment == nil || $0.assignment == assignment
+        }
+        if incomplete {
+            try printIncomplete(attempts, alone: true)
+            return
+        }
+        var reports = try await store.reports(for: studentID)
+        if let assignment {
+            try printSubmissions(reports.filter { $0.assignment == assignment }, to: assignment)
+            if !json { try printIncomplete(attempts, alone: false) }
+            return
+        }
+        if latest {
+            var latest: [StudentID: ReportSummary] = [:]
+            for report in reports where report.id > latest[report.studentID]?.id ?? 0 {
+                latest[report.studentID] = report
+            }
+            reports = latest.values.sorted { $0.id < $1.id }
+        }
+        if json {
+            try JSONOutput.print(reports.map(ReportJSON.init))
+            return
+        }
+        // 6 + 10 + 8 + 12 + 20 + 16 characters and five gaps of 2: 82 columns; `show` has the full digest.
+        Terminal.line("REPORT  SID         MESSAGES  BYTES         COMPLETED AT          SHA-256 (first 16)")
+        for report in reports {
+            Terminal.line(
+                [
+                    String(report.id).padded(to: 6), report.studentID.rawValue,
+                    String(report.messageCount).padded(to: 8),
+                    String(report.totalBytes).padded(to: 12), JSONOutput.timestamp(report.completedAt),
+                    String(report.digest.hexString.prefix(16)),
+                ].joined(separator: "  ")
+            )
+        }
+        Terminal.line(Count.of(reports.count, "report"))
+        if !latest { try printIncomplete(attempts, alone: false) }
+    }
+
+    /// Incomplete attempts: alone (`--incomplete`, where `--json` applies), or below the reports when there are any.
+    private func printIncomplete(_ attempts: [IncompleteAttempt], alone: Bool) throws {
+        if alone, json {
+            try JSONOutput.print(attempts.map(IncompleteAttemptJSON.init))
+            return
+        }
+        guard alone || !attempts.isEmpty else { return }
+        if !alone { Terminal.line("") }
+        Terminal.line("Incomplete attempts (no receipt; not reports, not counted):")
+        Terminal.line("SESSION  SID         ASSIGNMENT  MESSAGES  BYTES         STARTED AT            STATUS")
+        for attempt in attempts {
+            Terminal.line(
+                [
+                    String(attempt.session).padded(to: 7), attempt.studentID.rawValue,
+                    attempt.assignment.padded(to: 10), String(attempt.messageCount).padded(to: 8),
+                    String(attempt.storedBytes).padded(to: 12), JSONOutput.timestamp(attempt.startedAt),
+                    attempt.statusText,
+                ].joined(separator: "  "))
+        }
+        Terminal.line(Count.of(attempts.count, "incomplete attempt"))
     }
 
     /// One line per student: the submission that counts (``CountedSubmission``).
@@ -570,6 +615,37 @@ struct Export: AsyncParsableCommand {
         Terminal.line(
             "Report \(summary.id) (SID \(summary.studentID)\(origin), \(Count.of(bytes.count, "byte"))) written to "
                 + "\(path), SHA-256 \(summary.digest.hexString)")
+    }
+}
+
+/// An incomplete attempt in `blackboard reports --incomplete --json`.
+struct IncompleteAttemptJSON: Encodable {
+    var session: Int64
+    var sid: String
+    var certificateSerial: String
+    var assignment: String
+    var startedAt: String
+    var messageCount: Int
+    var storedBytes: Int64
+    /// `open` (no end was recorded) or `failed`.
+    var status: String
+    /// Why Blackboard ended it, when it did.
+    var failure: String?
+
+    init(_ attempt: IncompleteAttempt) {
+        session = attempt.session
+        sid = attempt.studentID.rawValue
+        certificateSerial = attempt.certificateSerial
+        assignment = attempt.assignment
+        startedAt = JSONOutput.timestamp(attempt.startedAt)
+        messageCount = attempt.messageCount
+        storedBytes = attempt.storedBytes
+        switch attempt.status {
+        case .open: status = "open"
+        case .failed(let reason):
+            status = "failed"
+            failure = reason
+        }
     }
 }
 

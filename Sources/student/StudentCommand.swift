@@ -69,6 +69,16 @@ struct EnrollmentOptions: ParsableArguments {
             discussion: "CUHK must show that root before the code is used; the root is then pinned as cuhk.cer."))
     var rootFingerprint: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "How many times a session with CUHK or Blackboard that broke is tried again (0: never).",
+            discussion: """
+                Tried again: a connection refused, lost or silent, and a server that answers server-busy or \
+                shutting-down; the waits grow from about 1 s to at most 8 s. A retry with Blackboard sends the whole \
+                report again; one with CUHK never spends an enrollment code twice.
+                """))
+    var retries: Int = RetryPolicy.defaultRetries
+
     /// Withdrawn: refused with the reason, rather than as an unknown option.
     @Option(help: .hidden)
     var code: String?
@@ -79,6 +89,9 @@ struct EnrollmentOptions: ParsableArguments {
                 "--code is no longer accepted: other users can read a command line from the process list. Type the "
                     + "code when the Student asks for it, or use --code-file FILE (or --code-file - for standard "
                     + "input). If others use this machine, ask the course's staff for a new code.")
+        }
+        guard (0...RetryPolicy.maximumRetries).contains(retries) else {
+            throw ValidationError("--retries must be from 0 to \(RetryPolicy.maximumRetries)")
         }
         if let sid { _ = try ArgumentChecks.studentID(sid) }
         _ = try ArgumentChecks.serverAddress(ca, option: "--ca")
@@ -107,10 +120,11 @@ struct EnrollmentOptions: ParsableArguments {
     }
 
     func enrollment(code: EnrollmentCode? = nil, explain: Bool = false) -> EnrollmentClient {
-        EnrollmentClient(
+        let address = ServerAddress(ca) ?? .defaultCertificateAuthority
+        return EnrollmentClient(
             configuration: .init(
                 directory: dir,
-                certificateAuthority: ServerAddress(ca) ?? .defaultCertificateAuthority,
+                certificateAuthority: address,
                 renew: renew,
                 rootCertificatePath: rootCert,
                 rootFingerprint: rootFingerprint.flatMap(RootFingerprint.init),
@@ -121,9 +135,14 @@ struct EnrollmentOptions: ParsableArguments {
             explain: explain,
             // Only a person at a terminal is asked; piped input keeps the seed's lines (SID, then messages).
             askForCode: { CodeInput.prompt() },
-            checkpoint: crashPointFromEnvironment()
+            checkpoint: crashPointFromEnvironment(),
+            retry: retryPolicy,
+            announceRetry: { Terminal.error("student: \($0.line(server: .cuhk(address)))") }
         )
     }
+
+    /// `--retries`.
+    var retryPolicy: RetryPolicy { RetryPolicy(retries: retries) }
 
     /// Checks the directory, reads the SID and the code, then enrolls and prints the seed's line.
     func enroll(explain: Bool = false) async throws -> StudentCredentials {

@@ -84,7 +84,7 @@ struct Upload: AsyncParsableCommand {
             let credentials = try await options.enroll(explain: explain)
             // Blackboard must prove it holds a certificate from the CUHK root pinned at enrollment.
             let root = try options.enrollment().uploadRoot()
-            var feed = try source.feed()
+            let feeds = source.feeds()
             let client = UploadClient(
                 configuration: .init(
                     blackboard: address,
@@ -101,7 +101,9 @@ struct Upload: AsyncParsableCommand {
                 ),
                 observer: SessionObserver(side: .student, explain: explain, reporter: Terminal.reporter())
             )
-            let result = try await client.upload(from: &feed, as: credentials)
+            let result = try await client.upload(
+                feeds: feeds, as: credentials, retrying: options.retryPolicy,
+                announce: { Terminal.error("student: \($0.line(server: .blackboard(address)))") })
             let document = result.receipt.document
             Terminal.line(
                 "Receipt: report \(document.report), \(Count.of(Int(document.messageCount), "message")), "

@@ -250,6 +250,43 @@ import Testing
         }
     }
 
+    @Test func aSessionCutOffIsShownAsAnIncompleteAttemptNotAsASubmission() async throws {
+        let (store, admin) = try await Self.make()
+        let other = StudentID("1155000002")!
+        let stored = try await store.commit(
+            SessionBatch(
+                session: SessionRecord(
+                    sessionID: Array(repeating: 2, count: 16), studentID: other, certificateSerial: "cd", peer: "p",
+                    startedAt: Date()),
+                storedSession: nil,
+                messages: [StoredMessage(sequence: 1, content: Array("half".utf8), mac: [9], receivedAt: Date())],
+                report: nil))
+        try await store.failSession(stored.session, reason: "connection-closed (10): the peer closed the connection")
+        let attempts = try await store.incompleteAttempts(for: nil)
+        #expect(attempts.map(\.studentID) == [other])
+        #expect(attempts.first?.status == .failed("connection-closed (10): the peer closed the connection"))
+        #expect(try await store.reports(for: other).isEmpty)
+        #expect(try await store.usage(of: other, in: "report").reportsInAssignment == 0)
+        try await Application(router: admin.router()).test(.router) { client in
+            let (cookie, _) = try await Self.login(client, token: admin.token)
+            for path in ["/assignments/report", "/students/1155000002"] {
+                let html = String(
+                    buffer: try await client.execute(uri: path, method: .get, headers: [.cookie: cookie]).body)
+                #expect(html.contains("Incomplete attempts"), "\(path)")
+                #expect(html.contains("incomplete, ended: connection-closed (10)"), "\(path)")
+            }
+            // Still missing from the assignment: an incomplete attempt is not a submission.
+            let assignment = String(
+                buffer: try await client.execute(uri: "/assignments/report", method: .get, headers: [.cookie: cookie])
+                    .body)
+            #expect(assignment.contains("1155000002 Lee"))
+            let student = String(
+                buffer: try await client.execute(uri: "/students/1155123456", method: .get, headers: [.cookie: cookie])
+                    .body)
+            #expect(!student.contains("Incomplete attempts"))
+        }
+    }
+
     @Test func failedLoginsAreCountedPerClient() async throws {
         let sessions = AdminSessions(token: String(repeating: "a", count: 64))
         for _ in 0..<AdminSessions.failuresAllowed {

@@ -242,3 +242,32 @@ import Testing
         }
     }
 }
+
+extension BlackboardStoreConformanceTests {
+    /// A session cut off keeps what was acknowledged as an incomplete attempt, whichever store lists it; a completed
+    /// session is not one, and one without messages is not listed.
+    @Test(arguments: Backend.all)
+    func sessionsCutOffAreListedAsIncompleteAttempts(_ backend: Backend) async throws {
+        try await backend.withBlackboardStores(2) { stores in
+            let other = StudentID("1155000001")!
+            let cut = try await stores[0].commit(Self.batch(session: 20, sequences: 1...2, completes: false))
+            try await stores[0].failSession(cut.session, reason: "the connection was reset")
+            let open = try await stores[1].commit(Self.batch(other, session: 21, sequences: 1...1, completes: false))
+            let complete = try await stores[1].commit(Self.batch(session: 22, sequences: 1...1, completes: true))
+            let attempts = try await stores[1].incompleteAttempts(for: nil)
+            #expect(attempts.map(\.session) == [cut.session, open.session])
+            let first = try #require(attempts.first)
+            #expect(first.studentID == Self.sid && first.certificateSerial == "0a")
+            #expect(first.assignment == Assignment.defaultName && first.messageCount == 2)
+            #expect(first.storedBytes == Int64(Array("part 1 of \(Self.sid)part 2 of \(Self.sid)".utf8).count))
+            #expect(first.status == .failed("the connection was reset"))
+            #expect(attempts.last?.status == .open)
+            #expect(try await stores[0].incompleteAttempts(for: other).map(\.session) == [open.session])
+            // A failure recorded after the report is complete does not make it an attempt.
+            try await stores[0].failSession(complete.session, reason: "closed after the receipt")
+            #expect(try await stores[0].incompleteAttempts(for: Self.sid).map(\.session) == [cut.session])
+            #expect(try await stores[0].reports(for: Self.sid).map(\.messageCount) == [1])
+            #expect(try await stores[0].usage(of: Self.sid, in: Assignment.defaultName).reportsInAssignment == 1)
+        }
+    }
+}

@@ -96,12 +96,15 @@ public struct BlackboardDashboard: Sendable {
                     "file": ManifestRoute.fileName(assignment: name, kind: manifest.kind),
                 ]
             }
+            let incomplete = try await store.incompleteAttempts(for: nil).filter { $0.assignment == name }.map {
+                Self.row(of: $0, name: names[$0.studentID] ?? "")
+            }
             return pages.page(
                 "assignment", title: "Assignment \(name)",
                 values: [
                     "name": name, "deadline": assignment.deadline.map(ReceiptDocument.timestamp) ?? "none",
                     "late": assignment.late.rawValue, "open": assignment.isOpen, "rows": rows, "missing": missing,
-                    "hasMissing": !missing.isEmpty,
+                    "hasMissing": !missing.isEmpty, "incomplete": incomplete, "hasIncomplete": !incomplete.isEmpty,
                     "manifests": manifests, "hasManifests": !manifests.isEmpty,
                 ],
                 session: context.session, refresh: Self.refreshSeconds)
@@ -118,10 +121,14 @@ public struct BlackboardDashboard: Sendable {
                 })
             let name = try await store.roster().first { $0.studentID == studentID }?.name ?? ""
             let revocations = try await Self.revocationsBySerial(store)
+            let incomplete = try await store.incompleteAttempts(for: studentID).reversed().map {
+                Self.row(of: $0, name: name)
+            }
             return pages.page(
                 "student", title: "Student \(studentID)",
                 values: [
-                    "sid": studentID.rawValue, "name": name,
+                    "sid": studentID.rawValue, "name": name, "incomplete": incomplete,
+                    "hasIncomplete": !incomplete.isEmpty,
                     "reports": reports.map { report -> [String: Any] in
                         Self.revocationMark(of: report, revocations).merging([
                             "report": report.id, "assignment": report.assignment,
@@ -231,6 +238,15 @@ public struct BlackboardDashboard: Sendable {
 
     /// The name a report's content is saved under: the student's file name, or `<SID>-report-<number>` with `.txt`
     /// for text and `.bin` otherwise.
+    /// An incomplete attempt's row on the assignment's and the student's pages.
+    static func row(of attempt: IncompleteAttempt, name: String) -> [String: Any] {
+        [
+            "sid": attempt.studentID.rawValue, "name": name, "assignment": attempt.assignment,
+            "session": attempt.session, "time": ReceiptDocument.timestamp(attempt.startedAt),
+            "messages": attempt.messageCount, "bytes": attempt.storedBytes, "status": attempt.statusText,
+        ]
+    }
+
     static func downloadName(of report: ReportSummary) -> String {
         if let name = report.file?.name, !name.isEmpty { return name }
         let isText = report.file?.contentType.lowercased().hasPrefix("text/") ?? false

@@ -37,6 +37,14 @@ enum DashboardTemplates {
         {{^rows}}<tr><td colspan="7" class="muted">No submission yet.</td></tr>{{/rows}}
         </table></div>
         {{#hasMissing}}<h2>Missing</h2><ul>{{#missing}}<li>{{sid}} {{name}}</li>{{/missing}}</ul>{{/hasMissing}}
+        {{#hasIncomplete}}<h2>Incomplete attempts</h2>
+        <p class="muted">Sessions whose acknowledged messages are stored but which completed no report (the connection was lost, Blackboard stopped, or the session is still under way). They have no receipt and do not count as submissions; a student whose upload was cut off sends the whole report again.</p>
+        <div class="scroll"><table>
+        <tr><th>SID</th><th>Name</th><th>Assignment</th><th>Started</th><th>Messages stored</th><th>Bytes</th><th>Status</th></tr>
+        {{#incomplete}}
+        <tr><td><a href="/students/{{sid}}">{{sid}}</a></td><td>{{name}}</td><td><a href="/assignments/{{assignment}}">{{assignment}}</a></td><td>{{time}}</td><td>{{messages}}</td><td>{{bytes}}</td><td class="muted">incomplete, {{status}}</td></tr>
+        {{/incomplete}}
+        </table></div>{{/hasIncomplete}}
         <h2>Deadline manifests</h2>
         {{#hasManifests}}<div class="scroll"><table>
         <tr><th>Manifest</th><th>Receipts</th><th>Timestamped by CUHK</th><th>Published (no login)</th></tr>
@@ -57,6 +65,14 @@ enum DashboardTemplates {
         {{/reports}}
         {{^reports}}<tr><td colspan="7" class="muted">No submission.</td></tr>{{/reports}}
         </table></div>
+        {{#hasIncomplete}}<h2>Incomplete attempts</h2>
+        <p class="muted">Sessions whose acknowledged messages are stored but which completed no report (the connection was lost, Blackboard stopped, or the session is still under way). They have no receipt and do not count as submissions; a student whose upload was cut off sends the whole report again.</p>
+        <div class="scroll"><table>
+        <tr><th>SID</th><th>Name</th><th>Assignment</th><th>Started</th><th>Messages stored</th><th>Bytes</th><th>Status</th></tr>
+        {{#incomplete}}
+        <tr><td><a href="/students/{{sid}}">{{sid}}</a></td><td>{{name}}</td><td><a href="/assignments/{{assignment}}">{{assignment}}</a></td><td>{{time}}</td><td>{{messages}}</td><td>{{bytes}}</td><td class="muted">incomplete, {{status}}</td></tr>
+        {{/incomplete}}
+        </table></div>{{/hasIncomplete}}
         """
 
     static let report = """

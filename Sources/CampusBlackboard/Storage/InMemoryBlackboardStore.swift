@@ -126,8 +126,26 @@ public final class InMemoryBlackboardStore: BlackboardStore {
 
     public func failSession(_ session: Int64, reason: String) async throws {
         state.withLock { state in
-            let complete = state.reports.contains { $0.session == session }
-            if !complete, state.failures[session] == nil { state.failures[session] = reason }
+            guard !state.reports.contains(where: { $0.session == session }) else { return }
+            state.failures[session] = state.failures[session] ?? reason
+        }
+    }
+
+    public func incompleteAttempts(for studentID: StudentID?) async throws -> [IncompleteAttempt] {
+        state.withLock { state in
+            let complete = Set(state.reports.map(\.session))
+            return state.sessions.indices.compactMap { index -> IncompleteAttempt? in
+                let number = Int64(index + 1)
+                let record = state.sessions[index]
+                guard !complete.contains(number), studentID == nil || record.studentID == studentID,
+                    let messages = state.messages[number], !messages.isEmpty
+                else { return nil }
+                return IncompleteAttempt(
+                    session: number, studentID: record.studentID, certificateSerial: record.certificateSerial,
+                    assignment: record.assignment.name, startedAt: record.startedAt, messageCount: messages.count,
+                    storedBytes: state.storedBytes(ofSession: number),
+                    status: state.failures[number].map(IncompleteAttempt.Status.failed) ?? .open)
+            }
         }
     }
 

@@ -16,6 +16,10 @@ public protocol ReportStore: Sendable {
     /// Complete reports in the order of their numbers; only `studentID`'s when given.
     func reports(for studentID: StudentID?) async throws -> [ReportSummary]
 
+    /// Sessions with stored messages that completed no report, oldest first; only `studentID`'s when given. What
+    /// they stored stays, and they are never numbered or counted as reports.
+    func incompleteAttempts(for studentID: StudentID?) async throws -> [IncompleteAttempt]
+
     /// One report with its messages in order.
     func report(_ id: Int64) async throws -> (ReportSummary, [StoredMessage])?
 

@@ -77,12 +77,20 @@ public struct EnrollmentClient: Sendable {
     public var askForCode: @Sendable () -> EnrollmentCode?
     /// Called after each step of a key change; the crash tests stop the process there.
     public var checkpoint: @Sendable (CredentialFiles.Step) -> Void
+    /// How a channel that broke transiently is tried again (``exchange(_:trust:)`` says when it may be).
+    public var retry: RetryPolicy
+    /// Told of each retry before its wait.
+    public var announceRetry: @Sendable (RetryPolicy.Retry) -> Void
 
     public init(
         configuration: Configuration, reporter: @escaping StepReporter = { _, _ in }, explain: Bool = false,
         askForCode: @escaping @Sendable () -> EnrollmentCode? = { nil },
-        checkpoint: @escaping @Sendable (CredentialFiles.Step) -> Void = { _ in }
+        checkpoint: @escaping @Sendable (CredentialFiles.Step) -> Void = { _ in },
+        retry: RetryPolicy = .none,
+        announceRetry: @escaping @Sendable (RetryPolicy.Retry) -> Void = { _ in }
     ) {
+        self.retry = retry
+        self.announceRetry = announceRetry
         self.configuration = configuration
         self.reporter = reporter
         self.observer = EnrollmentObserver(side: .student, explain: explain, reporter: reporter)
@@ -251,9 +259,28 @@ public struct EnrollmentClient: Sendable {
         return try StudentCredentials(studentID: studentID, privateKey: key, certificatePEM: certificatePEM)
     }
 
-    /// One enrollment channel: the hello, CUHK's offer checked, the sealed request, cert 2.
+    /// One enrollment channel, tried again under ``retry`` while that cannot spend a code twice: a failure before
+    /// the request left (the hello and CUHK's offer carry no code), or CUHK's `server-busy` or `shutting-down`. A
+    /// renewal, which spends no code (CUHK answers a renewal sent again with the certificate it recorded), is also
+    /// tried again after a connection lost once the request left. Any other failure ends it as before; the next run
+    /// of `student` finishes what was cut short.
     private func exchange(_ request: StudentEnrollment.Request, trust: RootTrust) async throws -> String {
+        let isRenewal = if case .renewal = request { true } else { false }
+        return try await retry.run(
+            { attempt in
+                // A root pinned by the first attempt (trust on first use) is the root every retry must meet.
+                try await exchangeOnce(request, trust: attempt == 1 ? trust : try rootTrust(), isRenewal: isRenewal)
+            }, announce: { announceRetry($0) })
+    }
+
+    /// The hello, CUHK's offer checked, the sealed request, cert 2.
+    ///
+    /// - Throws: ``RetryPolicy/Attempt`` when it may be tried again, else ``StudentError``.
+    private func exchangeOnce(_ request: StudentEnrollment.Request, trust: RootTrust, isRenewal: Bool) async throws
+        -> String
+    {
         let server = server
+        var requestSent = false
         do {
             return try await FramedClient.withConnection(
                 to: configuration.certificateAuthority, timeout: .nanoseconds(configuration.timeout.nanoseconds)
@@ -269,6 +296,8 @@ public struct EnrollmentClient: Sendable {
                             try pin(authenticated)
                         }
                     }
+                    // Everything after the hello may carry the code's proof: from here CUHK may have used it.
+                    if !first, !output.messages.isEmpty { requestSent = true }
                     try await frames.writer.send(contentsOf: output.messages)
                     if let certificatePEM = output.certificatePEM { return certificatePEM }
                     let payload = try await frames.receivePayload()
@@ -281,7 +310,13 @@ public struct EnrollmentClient: Sendable {
                 }
             }
         } catch {
-            throw StudentError.fromConnection(error, server: server)
+            let failure = StudentError.fromConnection(error, server: server)
+            guard let transient = TransientFailure.of(error) else { throw failure }
+            if case .refused = transient.kind {
+                throw RetryPolicy.Attempt(error: failure, failure: transient)
+            }
+            guard !requestSent || isRenewal else { throw failure }
+            throw RetryPolicy.Attempt(error: failure, failure: transient)
         }
     }
 

@@ -10,8 +10,8 @@ import NIOCore
 public enum AssignmentCheck {
     /// Asks Blackboard which assignments are open.
     ///
-    /// - Returns: The open assignments, or `nil` when Blackboard cannot be reached (the upload says so later, after
-    ///   an enrollment that stays usable) or does not answer the question (it refuses it as an unknown message
+    /// - Returns: The open assignments, or `nil` when Blackboard cannot be reached, the connection is lost or the
+    ///   server is busy (the upload says so later, after an enrollment that stays usable) or does not answer the question (it refuses it as an unknown message
     ///   type); the handshake then decides.
     /// - Throws: ``StudentError`` when the server answers something else.
     public static func openAssignments(at address: ServerAddress, timeout: TimeAmount = .seconds(10)) async throws
@@ -35,6 +35,10 @@ public enum AssignmentCheck {
                 }
             }
         } catch is ConnectError {
+            return nil
+        } catch let error where TransientFailure.of(error) != nil {
+            // A lost connection or a busy instance says nothing of the assignments: the upload, with its retries,
+            // decides.
             return nil
         } catch {
             throw StudentError.fromConnection(error, server: server)

@@ -86,6 +86,19 @@ public enum ReportSource: Sendable {
     }
 }
 
+extension ReportSource {
+    /// A feed for each attempt of an upload, each from the first message: standard input is read once and what it
+    /// gave is given again; a file or `--message` texts are read again.
+    public func feeds() -> () throws -> any MessageFeed {
+        guard isStandardInput else { return { try feed() } }
+        let replaying = ReplayingFeed(LineFeed())
+        return {
+            replaying.rewind()
+            return replaying
+        }
+    }
+}
+
 /// Reads a file descriptor in pieces of a fixed size; closes it at the end.
 private final class PieceReader {
     private var fd: Int32

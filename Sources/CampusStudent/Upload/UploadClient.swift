@@ -102,13 +102,50 @@ public struct UploadClient: Sendable {
     /// - Throws: ``StudentError``.
     public func upload(from feed: inout some MessageFeed, as credentials: StudentCredentials) async throws -> Result {
         do {
+            return try await attempt(from: &feed, as: credentials)
+        } catch let failure as RetryPolicy.Attempt {
+            throw failure.error
+        }
+    }
+
+    /// Uploads one report, in new sessions through the same address while the failure is transient and
+    /// `policy` allows: a retry is a new session that sends the whole report again, from a new feed.
+    ///
+    /// A session is tried again only while the end of the report has not been sent: until then Blackboard cannot
+    /// have recorded the report (what it acknowledged stays stored as an incomplete attempt). After it, Blackboard may
+    /// have recorded the report without its receipt arriving, and a retry would record it twice.
+    ///
+    /// - Parameters:
+    ///   - makeFeed: The report's messages from the first, for each attempt.
+    ///   - policy: How often and after how long.
+    ///   - announce: Told of each retry before its wait.
+    /// - Throws: ``StudentError``: the last attempt's failure.
+    public func upload(
+        feeds makeFeed: () throws -> any MessageFeed, as credentials: StudentCredentials, retrying policy: RetryPolicy,
+        announce: (RetryPolicy.Retry) -> Void = { _ in }
+    ) async throws -> Result {
+        try await policy.run(
+            { _ in
+                var feed = try makeFeed()
+                return try await attempt(from: &feed, as: credentials)
+            }, announce: announce)
+    }
+
+    /// One session.
+    ///
+    /// - Throws: ``RetryPolicy/Attempt`` for a transient failure before the end of the report was sent, else
+    ///   ``StudentError``.
+    private func attempt(from feed: inout some MessageFeed, as credentials: StudentCredentials) async throws -> Result {
+        var endSent = false
+        do {
             return try await FramedClient.withConnection(
                 to: configuration.blackboard,
                 timeout: configuration.timeout
             ) { frames in
                 do {
                     let established = try await handshake(on: frames, credentials: credentials)
-                    return try await send(from: &feed, on: frames, session: established, credentials: credentials)
+                    return try await send(
+                        from: &feed, on: frames, session: established, credentials: credentials, endSent: &endSent)
                 } catch let error as CampusError where error.code == .connectionClosed {
                     // Blackboard may have refused and closed while this side was writing: its error frame is
                     // then among the frames not read yet, and says why.
@@ -117,7 +154,14 @@ public struct UploadClient: Sendable {
                 }
             }
         } catch {
-            throw StudentError.fromConnection(error, server: server)
+            let failure = StudentError.fromConnection(error, server: server)
+            guard let transient = TransientFailure.of(error) else { throw failure }
+            guard !endSent else {
+                throw StudentError.network(
+                    "\(transient.sentence(server: server)) after the whole report was sent, before its receipt "
+                        + "arrived: Blackboard may have recorded the report, so it is not sent again by itself")
+            }
+            throw RetryPolicy.Attempt(error: failure, failure: transient)
         }
     }
 
@@ -170,6 +214,15 @@ public struct UploadClient: Sendable {
         from feed: inout some MessageFeed, on frames: FrameChannel, session: StudentHandshake.Established,
         credentials: StudentCredentials
     ) async throws -> Result {
+        var endSent = false
+        return try await send(from: &feed, on: frames, session: session, credentials: credentials, endSent: &endSent)
+    }
+
+    /// Step 6; `endSent` is set as the end of the report is handed to the connection.
+    private func send(
+        from feed: inout some MessageFeed, on frames: FrameChannel, session: StudentHandshake.Established,
+        credentials: StudentCredentials, endSent: inout Bool
+    ) async throws -> Result {
         var records = session.records
         var digest = SHA256()
         var totalBytes: UInt64 = 0
@@ -219,6 +272,7 @@ public struct UploadClient: Sendable {
         }
         // The end goes out at once, behind the last messages: Blackboard can store them and the report in one
         // commit. Every acknowledgement must still arrive, and then the receipt.
+        endSent = true
         try await frames.send(records.end(file: configuration.file))
         while true {
             guard case .receipt(let signed) = try await nextFromBlackboard() else { continue }

@@ -14,6 +14,9 @@ extension ForwardingReportStore {
         try await inner.failSession(session, reason: reason)
     }
     func reports(for studentID: StudentID?) async throws -> [ReportSummary] { try await inner.reports(for: studentID) }
+    func incompleteAttempts(for studentID: StudentID?) async throws -> [IncompleteAttempt] {
+        try await inner.incompleteAttempts(for: studentID)
+    }
     func report(_ id: Int64) async throws -> (ReportSummary, [StoredMessage])? { try await inner.report(id) }
     func assignments() async throws -> [Assignment] { try await inner.assignments() }
     func addAssignment(_ assignment: Assignment) async throws { try await inner.addAssignment(assignment) }

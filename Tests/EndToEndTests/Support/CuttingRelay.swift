@@ -1,0 +1,105 @@
+import CampusPKI
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A TCP relay on a free loopback port that forwards to a server and, on ``cut()``, closes every connection open
+/// through it, as a load balancer does when the instance behind a connection dies.
+final class CuttingRelay: Sendable {
+    /// When the relay cuts the first connection by itself.
+    enum FirstConnection: Sendable {
+        /// Only ``cut()`` cuts.
+        case relayed
+        /// At once, before anything is forwarded.
+        case cutAtOnce
+        /// Right after forwarding the client's `count`th read to the server.
+        case cutAfterClientReads(Int)
+    }
+
+    let target: ServerAddress
+    let first: FirstConnection
+    private let open = Mutex<[any Channel]>([])
+    private let accepted = Mutex(0)
+
+    init(target: ServerAddress, first: FirstConnection = .relayed) {
+        self.target = target
+        self.first = first
+    }
+
+    /// Connections accepted so far.
+    var connections: Int { accepted.withLock { $0 } }
+
+    /// Closes every connection open now, on both sides, and returns once they are closed.
+    func cut() async {
+        let channels = open.withLock { channels in
+            defer { channels = [] }
+            return channels
+        }
+        for channel in channels { try? await channel.close() }
+    }
+
+    /// Runs the relay for the duration of `body`, which receives the relay's address.
+    func run<T: Sendable>(_ body: (ServerAddress) async throws -> T) async throws -> T {
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let address = ServerAddress(host: "127.0.0.1", port: listener.channel.localAddress!.port!)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await withThrowingDiscardingTaskGroup { connections in
+                    try await listener.executeThenClose { inbound in
+                        for try await client in inbound {
+                            let number = self.accepted.withLock {
+                                $0 += 1
+                                return $0
+                            }
+                            if number == 1, case .cutAtOnce = self.first {
+                                try? await client.channel.close()
+                                continue
+                            }
+                            var cutAfter: Int?
+                            if number == 1, case .cutAfterClientReads(let count) = self.first { cutAfter = count }
+                            connections.addTask { [cutAfter] in try? await self.relay(client, cutAfter: cutAfter) }
+                        }
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            return try await body(address)
+        }
+    }
+
+    private func relay(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, cutAfter: Int?) async throws {
+        let server = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: target.host, port: target.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        open.withLock { $0 += [client.channel, server.channel] }
+        try await client.executeThenClose { clientInbound, clientOutbound in
+            try await server.executeThenClose { serverInbound, serverOutbound in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        var reads = 0
+                        for try await chunk in clientInbound {
+                            try await serverOutbound.write(chunk)
+                            reads += 1
+                            if reads == cutAfter { await self.cut() }
+                        }
+                        throw CancellationError()
+                    }
+                    group.addTask {
+                        for try await chunk in serverInbound { try await clientOutbound.write(chunk) }
+                        throw CancellationError()
+                    }
+                    // Either side's end ends both.
+                    try await group.next()
+                }
+            }
+        }
+    }
+}
