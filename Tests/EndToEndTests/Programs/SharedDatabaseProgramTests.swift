@@ -67,7 +67,7 @@ struct SharedDatabaseProgramTests {
 
             // One code, eight requests with eight keys, four through each CUHK: one certificate.
             let racer = StudentID(Self.students[0])!
-            let keys = try (0..<8).map { _ in try _RSA.Signing.PrivateKey(keySize: .bits2048) }
+            let keys = try await SharedDatabase.keys(8)
             let code = try #require(codes[racer.rawValue])
             let outcomes = await withTaskGroup(of: String.self) { group in
                 for index in 0..<8 {
@@ -199,6 +199,16 @@ enum SharedDatabase {
             configuration: .init(
                 directory: directory, certificateAuthority: address, rootCertificatePath: root, code: code)
         ).enroll(studentID).0
+    }
+
+    /// `count` new RSA-2048 keys, made on a thread of their own rather than on one of the test process's few.
+    static func keys(_ count: Int) async throws -> [_RSA.Signing.PrivateKey] {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(
+                    with: Result { try (0..<count).map { _ in try _RSA.Signing.PrivateKey(keySize: .bits2048) } })
+            }
+        }
     }
 
     static func certificatePath(_ studentID: StudentID, under directory: String) -> String {
