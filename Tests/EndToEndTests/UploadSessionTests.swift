@@ -308,11 +308,12 @@ import _CryptoExtras
     }
 
     @Test func stalledClientsTimeOut() async throws {
-        try await LiveServers.with(configureBlackboard: {
-            $0.handshakeTimeout = .seconds(2)
-            $0.idleTimeout = .seconds(2)
-        }) { servers in
-            #expect(try await RawClient.errorCode(servers.blackboardAddress, sending: []) == .timeout)
+        try await LiveServers.with(configureBlackboard: { $0.handshakeTimeout = .seconds(2) }) { servers in
+            let silent = try await RawClient.errorCode(servers.blackboardAddress, sending: [])
+            #expect(silent == .timeout)
+        }
+        // A handshake may take seconds on a busy machine: only the silence after it is timed here.
+        try await LiveServers.with(configureBlackboard: { $0.idleTimeout = .seconds(2) }) { servers in
             let idle = try await sessionError(servers) { _, _ in }
             #expect(idle == .timeout)
         }

@@ -29,7 +29,8 @@ struct LiveServers {
     /// given.
     static func with<T: Sendable>(
         directory: String? = nil,
-        cuhkTimeout: TimeAmount = .seconds(10),
+        // Generous: a busy machine may take seconds for a step; tests of a timeout set their own.
+        cuhkTimeout: TimeAmount = .seconds(60),
         cuhkMinimumKeyBits: Int = 2048,
         enrollment: EnrollmentPolicy = .open,
         cuhkStore: (any AuthorityStore)? = nil,
@@ -91,7 +92,9 @@ struct LiveServers {
             rootCertificatePath: SecureFile.join(cuhkDirectory, "cuhk.cer"),
             certificatePath: SecureFile.join(cuhkDirectory, "blackboard.cer"),
             keyPath: SecureFile.join(cuhkDirectory, "blackboard.key"),
-            port: 0
+            port: 0,
+            // Generous, as CUHK's: tests of the handshake timeout set their own.
+            handshakeTimeout: .seconds(60)
         )
         configureBlackboard(&blackboardConfiguration)
         return try await withThrowingTaskGroup(of: Void.self) { group in
