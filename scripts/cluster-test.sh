@@ -111,6 +111,13 @@ for index in 1 2; do
     cp -p "$init_dir"/blackboard.key "$init_dir"/blackboard.cer "$init_dir"/cuhk.cer "$work/blackboard-$index/"
 done
 root=$init_dir/cuhk.cer
+# The web interfaces' login tokens, made once and copied like the keys, so that a login is valid on every instance.
+"$bin_dir/cuhk" admin-token --dir "$init_dir" --database "$database" >/dev/null
+"$bin_dir/blackboard" admin-token --dir "$init_dir" --database "$database" >/dev/null
+for index in 1 2; do
+    cp -p "$init_dir/cuhk-admin-token" "$work/cuhk-$index/"
+    cp -p "$init_dir/blackboard-admin-token" "$work/blackboard-$index/"
+done
 
 say "roster of $students students, codes"
 python3 - "$students" >"$work/roster.csv" <<'EOF'
@@ -285,6 +292,14 @@ fi
 say "checking"
 "$bin_dir/blackboard" reports --json --dir "$work/blackboard-1" --database "$database" >"$work/reports-1.json"
 "$bin_dir/blackboard" reports --json --dir "$work/blackboard-2" --database "$database" >"$work/reports-2.json"
+# Both dashboards, with one login made on the first instance (the session is in the database).
+token=$(head -n 1 "$init_dir/blackboard-admin-token")
+curl -fsS -o /dev/null -c "$work/cookies" "http://127.0.0.1:$board1_admin/login?token=$token"
+for index in 1 2; do
+    admin_var=board${index}_admin
+    curl -fsS -b "$work/cookies" "http://127.0.0.1:${!admin_var}/" >"$work/dashboard-$index.html" ||
+        echo "cluster: blackboard-$index's dashboard did not answer with the login made on blackboard-1" >&2
+done
 "$bin_dir/cuhk" issued --json --dir "$work/cuhk-2" --database "$database" >"$work/issued.json"
 sql "SELECT sid, coalesce(certificate_serial, ''), used_at IS NOT NULL FROM cuhk.enrollment_code" >"$work/codes.txt"
 sql "SELECT sid, serial FROM cuhk.certificate" >"$work/certificates.txt"
@@ -447,6 +462,16 @@ if not agree:
 if listed != set(database_reports):
     problems.append(f"blackboard reports lists {len(listed)} reports, the database has {len(database_reports)}")
 
+# The two dashboards, read with one login made on the first: the same page, the same count of students submitted.
+pages = []
+for i in (1, 2):
+    path = os.path.join(work, f"dashboard-{i}.html")
+    pages.append(open(path, errors="replace").read() if os.path.exists(path) else "")
+submitted = [re.findall(r'<a href="/assignments/report">report</a>.*?<td>(?:open|closed)</td><td>(\d+)</td>', page, re.S) for page in pages]
+dashboards_agree = bool(pages[0]) and pages[0] == pages[1] and submitted[0] == [str(len(per_student))]
+if not dashboards_agree:
+    problems.append(f"the dashboards differ or miss reports (submitted {submitted[0]} and {submitted[1]}, database {len(per_student)} students)")
+
 elapsed = rush_end - rush_start
 print(f"cluster: codes: {len(codes)} issued, {len(used)} used once each, {sum(len(v) for k, v in certificates.items() if k in codes)} student certificates, {sum(1 for s in codes if len(certificates.get(s, [])) > 1)} students with more than one")
 print(f"cluster: receipts: {len(receipts)} students with a receipt, {receipt_files} receipt files, {verified} accepted by openssl cms -verify, {len(refused)} refused")
@@ -455,7 +480,7 @@ print(f"cluster: incomplete attempts (sessions without a complete report): {len(
 for number in sorted(reports_of_failed):
     print(f"cluster:   report {number} of {database_reports[number][0]} was committed but its receipt never reached the student (the connection was cut after the end of the report)")
 print(f"cluster: codes used whose student holds no certificate (the answer was cut after CUHK committed it): {len(spent_without_certificate)}")
-print(f"cluster: both Blackboards' `blackboard reports --json`: {'agree' if agree else 'DIFFER'} ({len(listing[0])} and {len(listing[1])} reports)")
+print(f"cluster: both Blackboards' `blackboard reports --json`: {'agree' if agree else 'DIFFER'} ({len(listing[0])} and {len(listing[1])} reports); both dashboards, with one login made on the first: {'agree' if dashboards_agree else 'DIFFER'} ({'/'.join(submitted[0]) or '?'} and {'/'.join(submitted[1]) or '?'} students submitted)")
 starts = sorted(float(open(os.path.join(work, "students", sid, "started")).read()) for sid in os.listdir(os.path.join(work, "students")) if os.path.exists(os.path.join(work, "students", sid, "started")))
 if starts:
     print(f"cluster: students started over {starts[-1] - starts[0]:.1f} s (at most --concurrency at once); the first {min(len(starts), concurrency)} within {starts[min(len(starts), concurrency) - 1] - starts[0]:.1f} s")
