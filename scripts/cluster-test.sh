@@ -5,7 +5,11 @@
 # with SIGKILL in the middle of the rush and started again. Then it checks what was stored against what each student
 # was told (docs/DEPLOYMENT.md, "The cluster test").
 #
-#   scripts/cluster-test.sh [--students N] [--kill] [--concurrency C] [--messages M] [--keep] [BIN_DIR]
+#   scripts/cluster-test.sh [--students N] [--kill] [--stop-database SECONDS] [--concurrency C] [--messages M]
+#                           [--keep] [BIN_DIR]
+#
+# --stop-database SECONDS stops PostgreSQL for that long once two fifths of the students have finished, and checks
+# that every instance's /readyz fails meanwhile, that none ends, and that all are ready again once it is back.
 #
 # BIN_DIR holds the cuhk, blackboard and student programs (default: .build/debug). Needs Debian's postgresql and
 # haproxy, psql, openssl and python3. As root, PostgreSQL runs as `nobody` (scripts/throwaway-postgres.sh); the rest
@@ -36,6 +40,7 @@ kill_instances=0
 concurrency=64
 messages=5
 keep=0
+stop_database=0
 bin_dir=
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -44,7 +49,8 @@ while [ $# -gt 0 ]; do
     --concurrency) concurrency=$2; shift 2 ;;
     --messages) messages=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --stop-database) stop_database=$2; shift 2 ;;
+    -h | --help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "cluster: unknown option $1" >&2; exit 64 ;;
     *) bin_dir=$1; shift ;;
     esac
@@ -276,14 +282,64 @@ killer() {
     echo "$(now) blackboard-1 and cuhk-1 ready again" >>"$work/killed"
 }
 
+outage() {
+    # Once two fifths of the students have finished, stop PostgreSQL (fast: its connections are cut) for the given
+    # seconds, and see what the instances do: each /readyz must fail (503, or no answer within HAProxy's 2 s check
+    # timeout), no instance may end, and all four must be ready again once the database is back.
+    local seconds=$1 threshold=$((students * 2 / 5)) stopped back name admin entry watchers=()
+    [ $threshold -ge 1 ] || threshold=1
+    until [ "$(find "$work/students" -name ended | wc -l)" -ge $threshold ]; do sleep 0.2; done
+    bash "$repo/scripts/throwaway-postgres.sh" stop "$pg_dir"
+    stopped=$(now)
+    echo "$stopped database stopped for $seconds s after $threshold students finished" >"$work/outage"
+    local all="cuhk-1:$cuhk1_admin cuhk-2:$cuhk2_admin blackboard-1:$board1_admin blackboard-2:$board2_admin"
+    for entry in $all; do
+        (
+            name=${entry%%:*} admin=${entry#*:}
+            until [ "$(python3 -c "print(int($(now) - $stopped))")" -ge "$seconds" ]; do
+                code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin/readyz" || true)
+                if [ "$code" != 200 ]; then
+                    echo "$(now) $name: not ready ($([ "$code" = 000 ] && echo 'no answer within 2 s' || echo "/readyz $code")) $(python3 -c "print(f'{$(now) - $stopped:.1f}')") s after the database stopped" >>"$work/outage"
+                    touch "$work/run/unready-$name"
+                    break
+                fi
+                sleep 0.5
+            done
+        ) &
+        watchers+=($!)
+    done
+    sleep "$seconds"
+    wait "${watchers[@]}"
+    bash "$repo/scripts/throwaway-postgres.sh" start-again "$pg_dir"
+    back=$(now)
+    echo "$back database started again" >>"$work/outage"
+    for entry in $all; do
+        name=${entry%%:*} admin=${entry#*:}
+        kill -0 "$(cat "$work/run/$name.pid")" 2>/dev/null || { echo "$(now) $name ENDED while the database was away" >>"$work/outage"; exit 1; }
+        [ -f "$work/run/unready-$name" ] || { echo "$(now) $name stayed ready while the database was away" >>"$work/outage"; exit 1; }
+        wait_ready "$name" "$admin"
+        echo "$(now) $name: /readyz 200 $(python3 -c "print(f'{$(now) - $back:.1f}')") s after the database was back, without a restart" >>"$work/outage"
+    done
+}
+
 say "the rush: $students students, $concurrency at a time, $messages messages each$([ $kill_instances = 1 ] && echo ', one cuhk and one blackboard killed mid-rush')"
 rush_start=$(now)
 if [ $kill_instances = 1 ]; then
     killer &
     pids+=($!)
 fi
+if [ "$stop_database" != 0 ]; then
+    outage "$stop_database" &
+    outage_pid=$!
+fi
 ls "$work/students" | xargs -P "$concurrency" -n 1 "$work/student.sh"
 rush_end=$(now)
+if [ "$stop_database" != 0 ]; then
+    outage_status=0
+    wait "$outage_pid" || outage_status=$?
+    sed 's/^[0-9.]* /cluster: /' "$work/outage"
+    [ $outage_status = 0 ] || { echo "cluster: the instances did not ride out the database's outage" >&2; exit 1; }
+fi
 if [ $kill_instances = 1 ]; then
     wait "${pids[-1]}" || { echo "cluster: the killed instances did not come back" >&2; exit 1; }
     sed 's/^[0-9.]* /cluster: /' "$work/killed"
