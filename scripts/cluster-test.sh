@@ -323,6 +323,10 @@ outage() {
 }
 
 say "the rush: $students students, $concurrency at a time, $messages messages each$([ $kill_instances = 1 ] && echo ', one cuhk and one blackboard killed mid-rush')"
+# CPU accounting: the machine's (all users), the servers' and the students'.
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+process_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+machine_before=$(cpu_ticks)
 rush_start=$(now)
 if [ $kill_instances = 1 ]; then
     killer &
@@ -332,8 +336,24 @@ if [ "$stop_database" != 0 ]; then
     outage "$stop_database" &
     outage_pid=$!
 fi
-ls "$work/students" | xargs -P "$concurrency" -n 1 "$work/student.sh"
+# The students' CPU: what the shell running xargs reaped (xargs, and through it every student and its wrapper).
+bash -c 'ls "$1" | xargs -P "$2" -n 1 "$3"; awk "{ print \$16 + \$17 }" /proc/$$/stat' _ \
+    "$work/students" "$concurrency" "$work/student.sh" >"$work/students-cpu"
 rush_end=$(now)
+machine_after=$(cpu_ticks)
+ticks=$(getconf CLK_TCK)
+{
+    echo "machine $(( machine_after - machine_before )) $ticks"
+    echo "students $(cat "$work/students-cpu") $ticks"
+    for name in cuhk-1 cuhk-2 blackboard-1 blackboard-2 haproxy; do
+        echo "$name $(process_ticks "$(cat "$work/run/$name.pid")") $ticks"
+    done
+    postmaster=$(head -n 1 "$pg_dir/data/postmaster.pid" 2>/dev/null || echo 0)
+    # The postmaster with its reaped children (backends that ended), and the children still running.
+    total=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$postmaster/stat" 2>/dev/null || echo 0)
+    for pid in $(pgrep -P "$postmaster" 2>/dev/null); do total=$((total + $(process_ticks "$pid"))); done
+    echo "postgresql $total $ticks"
+} >"$work/cpu.txt"
 if [ "$stop_database" != 0 ]; then
     outage_status=0
     wait "$outage_pid" || outage_status=$?
@@ -544,6 +564,13 @@ if durations:
     durations.sort()
     pick = lambda q: durations[min(len(durations) - 1, int(q * len(durations)))]
     print(f"cluster: rush: {elapsed:.1f} s, {len(receipts) / elapsed:.1f} receipts per second, time to receipt per student p50 {pick(0.5):.2f} s, p99 {pick(0.99):.2f} s (enrollment included)")
+cpu = {}
+for line in open(os.path.join(work, "cpu.txt")):
+    parts = line.split()
+    cpu[parts[0]] = float(parts[1]) / float(parts[2]) if len(parts) == 3 else float(parts[1])
+cores = os.cpu_count() or 1
+servers = " ".join(f"{name} {cpu.get(name, 0):.1f}" for name in ("cuhk-1", "cuhk-2", "blackboard-1", "blackboard-2", "haproxy", "postgresql"))
+print(f"cluster: CPU seconds in the rush: students (student processes) {cpu.get('students', 0):.1f}, {servers}; the machine {cpu.get('machine', 0):.1f} of {cores * elapsed:.1f} ({cores} cores × {elapsed:.1f} s, other users' work included){' (a killed instance counts only since its restart)' if os.path.exists(os.path.join(work, 'killed')) else ''}")
 if failed:
     reasons = Counter((status, last) for _, status, last in failed)
     print(f"cluster: {len(failed)} students without a receipt (not lost: none was told its report counted):")
