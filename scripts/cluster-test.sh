@@ -86,6 +86,17 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$work/run" "$work/logs" "$work/students"
 say() { printf 'cluster: %s\n' "$*"; }
+# Runs a command with its output in logs/NAME.log, and shows that log if it fails.
+logged() {
+    local name=$1
+    shift
+    "$@" >"$work/logs/$name.log" 2>&1 || {
+        local status=$?
+        echo "cluster: $name failed (exit status $status):" >&2
+        tail -n 20 "$work/logs/$name.log" >&2
+        return $status
+    }
+}
 now() { date +%s.%N; }
 
 # Free loopback ports for everything that listens: HAProxy's three frontends and each instance's ports. An instance
@@ -110,7 +121,7 @@ public_url="http://127.0.0.1:$ha_http/"
 init_dir=$work/init
 mkdir -p "$init_dir"
 say "cuhk init --database (CUHK's public URL: HAProxy's $public_url)"
-"$bin_dir/cuhk" init --dir "$init_dir" --database "$database" --public-url "$public_url" >"$work/logs/init.log" 2>&1
+logged init "$bin_dir/cuhk" init --dir "$init_dir" --database "$database" --public-url "$public_url"
 for index in 1 2; do
     mkdir -p "$work/cuhk-$index" "$work/blackboard-$index"
     cp -p "$init_dir"/cuhk.key "$init_dir"/cuhk.cer "$init_dir"/cuhk-tsa.key "$init_dir"/cuhk-tsa.cer "$work/cuhk-$index/"
@@ -118,8 +129,8 @@ for index in 1 2; do
 done
 root=$init_dir/cuhk.cer
 # The web interfaces' login tokens, made once and copied like the keys, so that a login is valid on every instance.
-"$bin_dir/cuhk" admin-token --dir "$init_dir" --database "$database" >/dev/null
-"$bin_dir/blackboard" admin-token --dir "$init_dir" --database "$database" >/dev/null
+logged cuhk-admin-token "$bin_dir/cuhk" admin-token --dir "$init_dir" --database "$database"
+logged blackboard-admin-token "$bin_dir/blackboard" admin-token --dir "$init_dir" --database "$database"
 for index in 1 2; do
     cp -p "$init_dir/cuhk-admin-token" "$work/cuhk-$index/"
     cp -p "$init_dir/blackboard-admin-token" "$work/blackboard-$index/"
@@ -132,7 +143,7 @@ print("sid,name")
 for i in range(int(sys.argv[1])):
     print(f"{1155100000 + i},Student {i + 1}")
 EOF
-"$bin_dir/cuhk" roster import --dir "$init_dir" --database "$database" "$work/roster.csv" >"$work/logs/roster.log" 2>&1
+logged roster "$bin_dir/cuhk" roster import --dir "$init_dir" --database "$database" "$work/roster.csv"
 "$bin_dir/cuhk" codes issue --dir "$init_dir" --database "$database" --all-unenrolled --json \
     --ca-address "127.0.0.1:$ha_cuhk" --blackboard-address "127.0.0.1:$ha_board" >"$work/codes.json" 2>"$work/logs/codes.log"
 python3 - "$work/codes.json" "$work/students" "$root" "$students" <<'EOF'
