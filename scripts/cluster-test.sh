@@ -581,7 +581,7 @@ for line in open(os.path.join(work, "cpu.txt")):
     cpu[parts[0]] = float(parts[1]) / float(parts[2]) if len(parts) == 3 else float(parts[1])
 cores = os.cpu_count() or 1
 servers = " ".join(f"{name} {cpu.get(name, 0):.1f}" for name in ("cuhk-1", "cuhk-2", "blackboard-1", "blackboard-2", "haproxy", "postgresql"))
-print(f"cluster: CPU seconds in the rush: students (student processes) {cpu.get('students', 0):.1f}, {servers}; the machine {cpu.get('machine', 0):.1f} of {cores * elapsed:.1f} ({cores} cores × {elapsed:.1f} s, other users' work included){' (a killed instance counts only since its restart)' if os.path.exists(os.path.join(work, 'killed')) else ''}")
+print(f"cluster: CPU seconds in the rush: students (student processes) {cpu.get('students', 0):.1f}, {servers}; the machine {cpu.get('machine', 0):.1f} of {cores * elapsed:.1f} ({cores} cores × {elapsed:.1f} s, other users' work included){' (a killed instance counts only since its restart)' if os.path.exists(os.path.join(work, 'killed')) else ''}{' (PostgreSQL only since it started again)' if os.path.exists(os.path.join(work, 'outage')) else ''}")
 if failed:
     reasons = Counter((status, last) for _, status, last in failed)
     print(f"cluster: {len(failed)} students without a receipt (not lost: none was told its report counted):")
