@@ -70,9 +70,11 @@ psql=$(command -v psql || ls -d /usr/lib/postgresql/*/bin/psql 2>/dev/null | sor
 work=$(mktemp -d -t campus-cluster.XXXXXX)
 pg_dir=$(mktemp -d -t campus-cluster-pg.XXXXXX)
 pids=()
+rush_group=
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
+    [ -z "$rush_group" ] || kill -KILL -- "-$rush_group" 2>/dev/null || true
     for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     for pid_file in "$work"/run/*.pid; do
         [ -f "$pid_file" ] && kill -KILL "$(cat "$pid_file")" 2>/dev/null || true
@@ -348,8 +350,13 @@ if [ "$stop_database" != 0 ]; then
     outage_pid=$!
 fi
 # The students' CPU: what the shell running xargs reaped (xargs, and through it every student and its wrapper).
-bash -c 'ls "$1" | xargs -P "$2" -n 1 "$3"; awk "{ print \$16 + \$17 }" /proc/$$/stat' _ \
-    "$work/students" "$concurrency" "$work/student.sh" >"$work/students-cpu"
+# In a process group of its own, waited for in the background, so that a signal to this script ends the rush at
+# once (cleanup kills the whole group).
+setsid bash -c 'ls "$1" | xargs -P "$2" -n 1 "$3"; awk "{ print \$16 + \$17 }" /proc/$$/stat' _ \
+    "$work/students" "$concurrency" "$work/student.sh" >"$work/students-cpu" &
+rush_group=$!
+wait "$rush_group"
+rush_group=
 rush_end=$(now)
 machine_after=$(cpu_ticks)
 ticks=$(getconf CLK_TCK)
