@@ -9,7 +9,7 @@ import X509
 /// Every engine of CUHK's store does the same: each primitive, and the races several CUHK instances on one database
 /// run into (a code raced by eight requests over two stores, a renewal raced, a throttle counted across stores, a
 /// revocation seen at once by another store).
-@Suite struct AuthorityStoreConformanceTests {
+@Suite(.serialized) struct AuthorityStoreConformanceTests {
     static let sid = StudentID("1155123456")!
     static let other = StudentID("1155000001")!
     static let now = Date(timeIntervalSince1970: 1_800_000_000)

@@ -6,7 +6,7 @@ import Testing
 
 /// Every engine of Blackboard's store does the same: each primitive, and what several Blackboard instances on one
 /// database race on (report numbers, a student's limits checked in the commit).
-@Suite struct BlackboardStoreConformanceTests {
+@Suite(.serialized) struct BlackboardStoreConformanceTests {
     static let sid = StudentID("1155123456")!
     static let report = Assignment(name: Assignment.defaultName, deadline: nil)
 

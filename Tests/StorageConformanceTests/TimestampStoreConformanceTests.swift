@@ -6,7 +6,7 @@ import Testing
 
 /// The store operations behind CUHK's timestamps and the deadline manifests, for every engine: report numbers
 /// reserved before the commit (unique across stores), the status decided by CUHK's time, and manifests kept once.
-@Suite struct TimestampStoreConformanceTests {
+@Suite(.serialized) struct TimestampStoreConformanceTests {
     static let sid = StudentID("1155123456")!
 
     /// Commits a one-message report in a new session of `assignment`, numbered `number` (0: by the store).

@@ -14,7 +14,7 @@ import _CryptoExtras
 @Suite(.enabled(if: SharedDatabase.runs && LostDatabase.serverInstalled, "no PostgreSQL server to stop and start"))
 struct LostDatabaseProgramTests {
     @Test func aCUHKWhoseDatabaseIsLostAnswersBusyAndRecovers() async throws {
-        let server = try LostDatabase.start()
+        let server = try await LostDatabase.start()
         defer { server.remove() }
         let url = try server.url()
         let directory = try temporaryDirectory()
@@ -38,7 +38,7 @@ struct LostDatabaseProgramTests {
         )
         #expect(try await MetricsTests.get(dashboard + "readyz").status == 200)
 
-        try server.stop()
+        try await server.stop()
         #expect(try await LostDatabase.eventually { try await MetricsTests.get(dashboard + "readyz").status == 503 })
         let student = StudentID("1155000001")!
         await #expect {
@@ -49,7 +49,7 @@ struct LostDatabaseProgramTests {
         }
         #expect(cuhk.process.isRunning, "cuhk ended when its database went away: \(cuhk.errorOutput)")
 
-        try server.startAgain()
+        try await server.startAgain()
         #expect(try await LostDatabase.eventually { try await MetricsTests.get(dashboard + "readyz").status == 200 })
         let credentials = try await LostDatabase.enroll(student, code: code, in: directory, at: address)
         #expect(credentials.certificate.subject.description.contains("1155000001"))
@@ -71,11 +71,11 @@ struct LostDatabase {
     let line: String
 
     /// Under /tmp, which `nobody` may cross (the server runs as `nobody` when the tests run as root).
-    static func start() throws -> LostDatabase {
+    static func start() async throws -> LostDatabase {
         var template = Array("/tmp/campuspki-pg-XXXXXX".utf8CString)
         guard let path = mkdtemp(&template) else { throw CampusError(.internalError, "mkdtemp failed") }
         let directory = String(cString: path)
-        let (termination, output) = try ChildProcess.capture("/bin/bash", arguments: [script, "start", directory])
+        let (termination, output) = try await run("start", directory)
         guard termination == .exited(0) else {
             throw CampusError(.internalError, "throwaway-postgres.sh start failed: \(output)")
         }
@@ -88,20 +88,31 @@ struct LostDatabase {
         return String(try #require(found, "\(line)"))
     }
 
-    func stop() throws {
-        let (termination, output) = try ChildProcess.capture("/bin/bash", arguments: [Self.script, "stop", directory])
+    func stop() async throws {
+        let (termination, output) = try await Self.run("stop", directory)
         #expect(termination == .exited(0), "\(output)")
     }
 
-    func startAgain() throws {
-        let (termination, output) = try ChildProcess.capture(
-            "/bin/bash", arguments: [Self.script, "start-again", directory])
+    func startAgain() async throws {
+        let (termination, output) = try await Self.run("start-again", directory)
         #expect(termination == .exited(0), "\(output)")
     }
 
+    /// Stops the server, waiting for it, and removes its directory.
     func remove() {
         _ = try? ChildProcess.capture("/bin/bash", arguments: [Self.script, "stop", directory])
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs the script without holding one of the test process's few threads while initdb or pg_ctl works.
+    static func run(_ command: String, _ directory: String) async throws -> (ChildProcess.Termination, String) {
+        let output = directory + ".out"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let child = try ChildProcess.launch(
+            "/bin/bash", arguments: [script, command, directory], standardOutput: .file(output),
+            standardError: .standardOutput)
+        let termination = await child.wait()
+        return (termination, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
     }
 
     /// Whether `condition` holds within a minute, asked every 200 ms.

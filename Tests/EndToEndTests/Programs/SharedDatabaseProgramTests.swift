@@ -166,7 +166,7 @@ enum SharedDatabase {
         let base = try #require(url, "CAMPUSPKI_REQUIRE_POSTGRES is set but CAMPUSPKI_TEST_DATABASE is not")
         let name = "e" + SessionKeySchedule.randomBytes(6).hexString
         let admin = try PostgresDatabase(
-            configuration: .init(url: base, schema: "public", maximumConnections: 1),
+            configuration: .init(url: base, schema: "public", operationTimeout: .seconds(120), maximumConnections: 1),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await admin.run() }

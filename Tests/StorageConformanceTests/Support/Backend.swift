@@ -24,7 +24,7 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// several connections to one file; PostgreSQL: several connection pools on one schema, opened together so
     /// their migrations race; memory: one store).
     func withAuthorityStores<T>(
-        _ count: Int = 1, operationTimeout: Duration = .seconds(30),
+        _ count: Int = 1, operationTimeout: Duration = .seconds(120),
         _ body: ([any AuthorityStore]) async throws -> T
     ) async throws -> T {
         switch self {
@@ -43,7 +43,7 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
     /// Runs `body` with `count` stores of Blackboard's over one database.
     func withBlackboardStores<T>(
-        _ count: Int = 1, operationTimeout: Duration = .seconds(30),
+        _ count: Int = 1, operationTimeout: Duration = .seconds(120),
         _ body: ([any BlackboardStore]) async throws -> T
     ) async throws -> T {
         switch self {
@@ -70,7 +70,7 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let databases = try (0..<count).map { _ in
             try PostgresDatabase(
                 configuration: .init(
-                    url: url, schema: schema, operationTimeout: operationTimeout, maximumConnections: 8,
+                    url: url, schema: schema, operationTimeout: operationTimeout, maximumConnections: 4,
                     applicationName: "campuspki-tests"),
                 logger: TestDatabase.quiet)
         }
