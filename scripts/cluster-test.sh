@@ -335,7 +335,7 @@ outage() {
     done
 }
 
-say "the rush: $students students, $concurrency at a time, $messages messages each$([ $kill_instances = 1 ] && echo ', one cuhk and one blackboard killed mid-rush')"
+say "the rush: $students students, $concurrency at a time, $messages messages each$([ $kill_instances = 1 ] && echo ', one cuhk and one blackboard killed mid-rush')$([ "$stop_database" != 0 ] && echo ", PostgreSQL stopped for $stop_database s mid-rush")"
 # CPU accounting: the machine's (all users), the servers' and the students'.
 cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 process_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -343,16 +343,18 @@ machine_before=$(cpu_ticks)
 rush_start=$(now)
 if [ $kill_instances = 1 ]; then
     killer &
-    pids+=($!)
+    killer_pid=$!
+    pids+=($killer_pid)
 fi
 if [ "$stop_database" != 0 ]; then
     outage "$stop_database" &
     outage_pid=$!
+    pids+=($outage_pid)
 fi
 # The students' CPU: what the shell running xargs reaped (xargs, and through it every student and its wrapper).
 # In a process group of its own, waited for in the background, so that a signal to this script ends the rush at
 # once (cleanup kills the whole group).
-setsid bash -c 'ls "$1" | xargs -P "$2" -n 1 "$3"; awk "{ print \$16 + \$17 }" /proc/$$/stat' _ \
+setsid -w bash -c 'ls "$1" | xargs -P "$2" -n 1 "$3"; awk "{ print \$16 + \$17 }" /proc/$$/stat' _ \
     "$work/students" "$concurrency" "$work/student.sh" >"$work/students-cpu" &
 rush_group=$!
 wait "$rush_group"
@@ -379,7 +381,7 @@ if [ "$stop_database" != 0 ]; then
     [ $outage_status = 0 ] || { echo "cluster: the instances did not ride out the database's outage" >&2; exit 1; }
 fi
 if [ $kill_instances = 1 ]; then
-    wait "${pids[-1]}" || { echo "cluster: the killed instances did not come back" >&2; exit 1; }
+    wait "$killer_pid" || { echo "cluster: the killed instances did not come back" >&2; exit 1; }
     sed 's/^[0-9.]* /cluster: /' "$work/killed"
 fi
 
@@ -394,7 +396,6 @@ for index in 1 2; do
     curl -fsS -b "$work/cookies" "http://127.0.0.1:${!admin_var}/" >"$work/dashboard-$index.html" ||
         echo "cluster: blackboard-$index's dashboard did not answer with the login made on blackboard-1" >&2
 done
-"$bin_dir/cuhk" issued --json --dir "$work/cuhk-2" --database "$database" >"$work/issued.json"
 sql "SELECT sid, coalesce(certificate_serial, ''), used_at IS NOT NULL FROM cuhk.enrollment_code" >"$work/codes.txt"
 sql "SELECT sid, serial FROM cuhk.certificate" >"$work/certificates.txt"
 sql "SELECT r.id, r.sid, r.message_count, s.id FROM blackboard.report r JOIN blackboard.session s ON s.id = r.session" \
@@ -461,6 +462,8 @@ for sid in sorted(os.listdir(os.path.join(work, "students"))):
     match = re.search(r"^Receipt: report (\d+), (\d+) messages?", out, re.M)
     if status == "0" and match:
         receipts[sid] = (int(match.group(1)), int(match.group(2)))
+        if not os.path.exists(os.path.join(directory, "receipts", f"report-{match.group(1)}.p7s")):
+            problems.append(f"student {sid} was told of report {match.group(1)} but saved no receipt for it")
         durations.append(float(open(os.path.join(directory, "ended")).read()) - float(open(os.path.join(directory, "started")).read()))
     else:
         last = [line for line in out.splitlines() if line.strip()]
