@@ -40,7 +40,7 @@ func issue(csrPEM: String) -> (any Error)? {
     let outcome = Outcome()
     Task {
         // A fresh registry per input, so that certificates issued for valid inputs do not pile up.
-        let authority = CertificateAuthority(root: root, registry: InMemoryCertificateRegistry())
+        let authority = CertificateAuthority(root: root, registry: InMemoryAuthorityStore())
         do {
             _ = try await authority.issue(csrPEM: csrPEM)
         } catch {
