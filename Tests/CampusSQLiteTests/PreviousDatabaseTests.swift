@@ -12,12 +12,15 @@ import Testing
 @Suite struct PreviousDatabaseTests {
     /// A copy of a fixture made by the previous version (`campus-demo --dir`, then `cuhk roster import`, `cuhk codes
     /// issue`, `cuhk revoke`, `blackboard assignment add`, `blackboard roster import`, a throttled address, a timestamp
-    /// token and a learned revocation), in a fresh directory.
+    /// token and a learned revocation), made in a fresh directory from its `sqlite3 .dump` (kept as SQL text, so no
+    /// database file is in the repository).
     func fixture(_ name: String) throws -> String {
-        let source = try #require(Bundle.module.resourceURL).appendingPathComponent("Fixtures/previous/\(name)").path
-        let copy = SecureFile.join(try temporaryDirectory(), name)
-        try FileManager.default.copyItem(atPath: source, toPath: copy)
-        return copy
+        let dump = (name as NSString).deletingPathExtension + ".sql"
+        let source = try #require(Bundle.module.resourceURL).appendingPathComponent("Fixtures/previous/\(dump)").path
+        let sql = try #require(try SecureFile.readText(at: source))
+        let path = SecureFile.join(try temporaryDirectory(), name)
+        try DatabaseQueue(path: path).writeWithoutTransaction { try $0.execute(sql: sql) }
+        return path
     }
 
     @Test func cuhkDBFromThePreviousVersionOpensWithEverythingItHeld() async throws {
