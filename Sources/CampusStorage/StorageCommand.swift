@@ -20,7 +20,8 @@ public enum StorageCommand {
         }
     }
 
-    /// Creates a server's directory for its SQLite file, with a plain message and exit status 2 when it cannot.
+    /// Creates a server's directory (for its SQLite file, its login token), with a plain message and exit status 2 when it
+    /// cannot.
     public static func createDirectory(_ directory: String, program: String) throws {
         do {
             try SecureFile.createDirectory(directory)

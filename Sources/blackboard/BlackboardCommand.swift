@@ -217,7 +217,10 @@ struct Serve: AsyncParsableCommand {
         }
         // Then the database, before anything is served: a Blackboard that cannot store reports must not look healthy.
         let location = try StorageCommand.location(directory: dir, database, program: "blackboard")
-        if !location.isShared { try StorageCommand.createDirectory(dir, program: "blackboard") }
+        // On PostgreSQL too: the web interface keeps its login token in --dir.
+        if !location.isShared || effectiveAdminPort != nil {
+            try StorageCommand.createDirectory(dir, program: "blackboard")
+        }
         try await ServerLauncher.withStorage(program: "blackboard", logger: logger) {
             try await StoreOpener.withBlackboardStore(at: location, logger: logger) { store in
                 let server = try await ServerLauncher.start(program: "blackboard", logger: logger) {

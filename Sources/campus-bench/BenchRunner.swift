@@ -15,6 +15,8 @@ final class BenchRunner: @unchecked Sendable {
     let executables: String
     let progress: (String) -> Void
     private var children: [ChildServer] = []
+    /// HAProxy, in front of several instances.
+    var loadBalancer: LoadBalancer?
     /// RSA key generation is not what most figures measure: a small pool serves every simulated student.
     let keys: [_RSA.Signing.PrivateKey]
 
@@ -35,7 +37,10 @@ final class BenchRunner: @unchecked Sendable {
         if profiled, let profile = settings.profile {
             (executable, wrapper) = try profile.launch(name, executable: executable)
         }
-        let child = try ChildServer(executable, arguments: arguments, directory: directory, wrapper: wrapper)
+        // Several servers of one name (instances, the memory figure's Blackboard) each keep their own output.
+        let child = try ChildServer(
+            executable, arguments: arguments, directory: directory, wrapper: wrapper,
+            outputName: "\(name)-\(children.count + 1)", environment: settings.deployment.serverEnvironment)
         children.append(child)
         return child
     }
@@ -49,8 +54,12 @@ final class BenchRunner: @unchecked Sendable {
     }
 
     func stop() {
+        loadBalancer?.stop()
+        loadBalancer = nil
         for child in children { child.stop() }
         children.removeAll()
+        // The servers' keys, databases and output, and the students' keys: nothing of a run stays behind.
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// Where CUHK keeps its root and writes Blackboard's certificate.
@@ -87,9 +96,10 @@ final class BenchRunner: @unchecked Sendable {
     }
 
     func runAll() async throws -> [Figure] {
+        if settings.scenario == .deadlineRush { return try await deadlineRush() }
         let groups = settings.groups
         // Every group but issuing needs students, whom CUHK enrolls; all but memory use the first Blackboard.
-        let cuhk = try start("cuhk", ["--dir", cuhkDirectory, "--open-enrollment", "--ocsp-port", "0"])
+        let cuhk = try startCUHK()
         let blackboard = groups.subtracting([.issuing, .memory]).isEmpty ? nil : try startBlackboard("blackboard")
         let peers =
             settings.peers && !groups.isDisjoint(with: [.issuing, .handshake])
@@ -237,7 +247,7 @@ final class BenchRunner: @unchecked Sendable {
     // MARK: Handshakes
 
     /// Enrolls `count` students (keys from the pool) and returns their credentials.
-    func enroll(_ count: Int, base: Int, cuhk: ChildServer) async throws -> [StudentCredentials] {
+    func enroll(_ count: Int, base: Int, cuhk: ServerAddress) async throws -> [StudentCredentials] {
         try await withThrowingTaskGroup(of: StudentCredentials.self) { group in
             var enrolled: [StudentCredentials] = []
             for index in 0..<count {
@@ -251,7 +261,7 @@ final class BenchRunner: @unchecked Sendable {
                     replacing: true
                 )
                 let client = EnrollmentClient(
-                    configuration: .init(directory: studentDirectory, certificateAuthority: cuhk.address))
+                    configuration: .init(directory: studentDirectory, certificateAuthority: cuhk))
                 group.addTask { try await client.enroll(studentID).0 }
                 // At most 2 × concurrency enrollments in flight.
                 if index >= 2 * settings.concurrency, let done = try await group.next() { enrolled.append(done) }
@@ -261,7 +271,7 @@ final class BenchRunner: @unchecked Sendable {
     }
 
     func handshakes(cuhk: ChildServer, blackboard: ChildServer) async throws -> [Figure] {
-        let credentials = try await enroll(8, base: 1_100_000_000, cuhk: cuhk)
+        let credentials = try await enroll(8, base: 1_100_000_000, cuhk: cuhk.address)
         let root = try root
         let client = UploadClient(configuration: .init(blackboard: blackboard.address, root: root))
         let count = settings.handshakes
@@ -340,7 +350,7 @@ final class BenchRunner: @unchecked Sendable {
     // MARK: Uploads
 
     func uploads(cuhk: ChildServer, blackboard: ChildServer) async throws -> [Figure] {
-        let credential = try await enroll(1, base: 1_200_000_000, cuhk: cuhk)[0]
+        let credential = try await enroll(1, base: 1_200_000_000, cuhk: cuhk.address)[0]
         let client = UploadClient(configuration: .init(blackboard: blackboard.address, root: try root, window: 16))
         var figures: [Figure] = []
         for size in settings.uploadSizes {
@@ -436,7 +446,7 @@ final class BenchRunner: @unchecked Sendable {
         let blackboard = try startBlackboard(
             "blackboard-memory", ["--idle-timeout", "600", "--handshake-timeout", "600"], profiled: false)
         defer { blackboard.stop() }
-        let credentials = try await enroll(8, base: 1_400_000_000, cuhk: cuhk)
+        let credentials = try await enroll(8, base: 1_400_000_000, cuhk: cuhk.address)
         // Idle sessions end with an empty report.
         let client = UploadClient(
             configuration: .init(blackboard: blackboard.address, root: try root, allowsEmptyReport: true))

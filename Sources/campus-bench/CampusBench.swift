@@ -1,4 +1,5 @@
 import ArgumentParser
+import CampusCommandLine
 import CampusPKI
 import CampusStudent
 import Foundation
@@ -71,6 +72,63 @@ struct CampusBench: AsyncParsableCommand {
     @Option(help: "Where --profile writes its profiles.")
     var profileDirectory = "campus-bench-profiles"
 
+    @Option(
+        help: ArgumentHelp(
+            "What to run: figures (every group, against their limits) or deadline-rush.",
+            discussion: """
+                deadline-rush: --students students enroll, then each uploads one report of --rush-messages messages,                 all started at once; it reports reports per second, the time to each receipt and where the CPU went.
+                """))
+    var scenario: Scenario = .figures
+
+    @Option(
+        help: ArgumentHelp(
+            "Run the servers on this PostgreSQL database, \(DatabaseURL.form), instead of SQLite files.",
+            discussion: """
+                The database must be new and empty: cuhk init --database makes the root in it first. A password is                 taken from PGPASSWORD when the URL has none, and reaches the servers in their environment, never on                 their command lines.
+                """))
+    var database: String?
+
+    @Option(
+        help: "cuhk and blackboard instances behind one HAProxy address (needs --database, haproxy, deadline-rush).")
+    var instances = 1
+
+    @Option(help: "Students in the deadline rush (default 500; 200 with --quick, 20 with --smoke).")
+    var students: Int?
+
+    @Option(help: "Messages in each report of the deadline rush.")
+    var rushMessages = 5
+
+    enum Scenario: String, ExpressibleByArgument, CaseIterable {
+        case figures
+        case deadlineRush = "deadline-rush"
+    }
+
+    func validate() throws {
+        if let database {
+            do { _ = try DatabaseURL(parsing: database) } catch let error as DatabaseURL.ParseError {
+                throw ValidationError("--database: \(error.reason)")
+            }
+        }
+        guard instances >= 1 else { throw ValidationError("--instances must be at least 1") }
+        if instances > 1 {
+            guard database != nil else {
+                throw ValidationError(
+                    "--instances \(instances) needs --database: instances share one PostgreSQL database (SQLite is one "
+                        + "file per instance)")
+            }
+            guard scenario == .deadlineRush else {
+                throw ValidationError(
+                    "--instances \(instances) needs --scenario deadline-rush: the other figures measure one server")
+            }
+        }
+        guard students.map({ $0 >= 1 }) ?? true, rushMessages >= 1 else {
+            throw ValidationError("--students and --rush-messages must be at least 1")
+        }
+        if scenario == .deadlineRush, profile != nil {
+            throw ValidationError("--profile profiles the figures' sections, not the deadline rush")
+        }
+    }
+
     func run() async throws {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let scale: Settings =
@@ -100,7 +158,14 @@ struct CampusBench: AsyncParsableCommand {
             groups: groups,
             uploadSizes: uploadSizes ?? [64, 4 * 1024, 64 * 1024, 1024 * 1024],
             peers: peers,
-            profile: profiler
+            profile: profiler,
+            scenario: scenario,
+            deployment: Deployment(
+                database: try database.map { try DatabaseURL(parsing: $0) }?.withPassword(
+                    ProcessInfo.processInfo.environment[DatabaseOptions.passwordVariable]),
+                instances: instances),
+            students: students ?? (smoke ? 20 : quick ? 200 : 500),
+            rushMessages: rushMessages
         )
         let runner = try BenchRunner(
             settings: settings, cores: cores, progress: json ? { _ in } : { Terminal.error($0) })
@@ -111,6 +176,8 @@ struct CampusBench: AsyncParsableCommand {
             "cpu": Self.cpuModel(),
             "date": ISO8601DateFormatter().string(from: Date()),
             "mode": smoke ? "smoke" : quick ? "quick" : "default",
+            "scenario": scenario.rawValue,
+            "deployment": settings.deployment.label,
         ].merging(profile.map { ["profile": $0.rawValue] } ?? [:]) { $1 }
         // One line at a time: `Terminal.line` writes one line and escapes any line break inside it.
         if json {
@@ -119,7 +186,8 @@ struct CampusBench: AsyncParsableCommand {
             }
         } else {
             Terminal.line(
-                "campus-bench — \(machine["cpu"]!), \(cores) cores, \(machine["date"]!), \(machine["mode"]!) run"
+                "campus-bench — \(machine["cpu"]!), \(cores) cores, \(machine["date"]!), \(machine["mode"]!) run, "
+                    + settings.deployment.label
                     + (profile.map { ", profiled with \($0.rawValue) (the figures mean nothing)" } ?? ""))
             for line in Report.table(figures).split(separator: "\n") { Terminal.line(String(line)) }
         }
@@ -167,4 +235,11 @@ struct Settings {
     /// Run the peers (`--peers`).
     var peers = false
     var profile: ServerProfiler?
+    var scenario = CampusBench.Scenario.figures
+    /// Where the servers keep their records and how many run (SQLite, one instance, by default).
+    var deployment = Deployment()
+    /// Students in the deadline rush.
+    var students = 500
+    /// Messages in each of their reports.
+    var rushMessages = 5
 }

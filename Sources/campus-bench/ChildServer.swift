@@ -14,14 +14,23 @@ final class ChildServer: Sendable {
     /// Starts `executable` with `arguments` plus `--port 0`, and waits for its `listening on HOST:PORT` line.
     ///
     /// - Parameter wrapper: A command the server runs under (valgrind, for a profile), or none.
-    convenience init(_ executable: String, arguments: [String], directory: String, wrapper: [String] = []) throws {
+    /// - Parameters:
+    ///   - outputName: Names its output file, `NAME.out` in `directory` (else the executable's name).
+    ///   - environment: The server's environment (else the benchmark's own).
+    convenience init(
+        _ executable: String, arguments: [String], directory: String, wrapper: [String] = [],
+        outputName: String? = nil, environment: [String: String]? = nil
+    ) throws {
         try self.init(
             name: (executable as NSString).lastPathComponent,
+            outputName: outputName,
             command: wrapper + [executable] + arguments + ["--port", "0", "--log-level", "warning"],
             directory: directory,
+            environment: environment,
             // Under valgrind, starting takes minutes rather than a second.
             patience: wrapper.isEmpty ? 60 : 900,
-            keepsErrors: !wrapper.isEmpty
+            // Their warnings and errors too: at --log-level warning they are few, and say why a server ended.
+            keepsErrors: true
         ) { line in
             line.hasPrefix("listening on ") ? ServerAddress(String(line.dropFirst("listening on ".count))) : nil
         }
@@ -32,16 +41,19 @@ final class ChildServer: Sendable {
     ///
     /// - Parameters:
     ///   - keepsErrors: Standard error goes to the output file too (else to `/dev/null`).
+    ///   - outputName: Names its output file, `NAME.out` in `directory` (else `name`).
     ///   - workingDirectory: Where the server runs (else the benchmark's working directory).
+    ///   - environment: The server's environment (else the benchmark's own).
     init(
-        name: String, command: [String], directory: String, workingDirectory: String? = nil,
-        patience: TimeInterval = 60, keepsErrors: Bool = true, listening: (Substring) -> ServerAddress?
+        name: String, outputName: String? = nil, command: [String], directory: String, workingDirectory: String? = nil,
+        environment: [String: String]? = nil, patience: TimeInterval = 60, keepsErrors: Bool = true,
+        listening: (Substring) -> ServerAddress?
     ) throws {
         self.name = name
-        outputPath = SecureFile.join(directory, "\(name).out")
+        outputPath = SecureFile.join(directory, "\(outputName ?? name).out")
         // The servers print one line per step; a file never blocks them the way a full pipe would.
         process = try ChildCommand.start(
-            command, directory: workingDirectory, standardOutput: .file(outputPath),
+            command, environment: environment, directory: workingDirectory, standardOutput: .file(outputPath),
             standardError: keepsErrors ? .standardOutput : .null)
         let deadline = Date().addingTimeInterval(patience)
         var found: ServerAddress?
@@ -56,7 +68,10 @@ final class ChildServer: Sendable {
         }
         guard let found else {
             if process.isRunning { process.signal(SIGTERM) }
-            throw BenchError("\(name) did not print its listening address (see \(outputPath))")
+            let said = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+            throw BenchError(
+                "\(name) did not print its listening address; it said: "
+                    + ControlCharacters.escaped(said.split(separator: "\n").suffix(4).joined(separator: " / ")))
         }
         address = found
     }

@@ -104,6 +104,17 @@ struct SharedDatabaseProgramTests {
             ]
             defer { for process in boards { process.signal(SIGKILL) } }
             let boardAddresses = [try await boards[0].address(), try await boards[1].address()]
+            // A machine's --dir that does not exist yet is made: the web interface keeps its login token there.
+            let newMachine = SecureFile.join(second, "new-machine")
+            let third = try Program.blackboard.start(
+                boardServe + [
+                    "--dir", newMachine, "--root-cert", SecureFile.join(second, "cuhk.cer"),
+                    "--certificate", SecureFile.join(second, "blackboard.cer"),
+                    "--key", SecureFile.join(second, "blackboard.key"),
+                ], in: second)
+            defer { third.signal(SIGKILL) }
+            _ = try await third.address()
+            #expect(FileManager.default.fileExists(atPath: SecureFile.join(newMachine, "blackboard-admin-token")))
             let root = try Certificate(pemEncoded: try SecureFile.readText(at: rootPath) ?? "")
             var numbers: [UInt64] = []
             for (index, sid) in Self.students.dropFirst().enumerated() {
