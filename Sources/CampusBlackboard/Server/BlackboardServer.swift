@@ -320,9 +320,10 @@ public final class BlackboardServer: FramedService, Sendable {
             sessionFrameSize: configuration.sessionFrameSize,
             limits: configuration.limits
         )
-        let maximumMessageSize = configuration.maximumMessageSize
-        let limits = configuration.limits
-        let idleTimeout = configuration.idleTimeout
+        let opener = SessionOpener(
+            handshake: handshake, openSessions: openSessions, revoked: revoked, store: store,
+            maximumMessageSize: configuration.maximumMessageSize, limits: configuration.limits,
+            idleTimeout: configuration.idleTimeout, timestamper: timestamper, reportsInFlight: reportsInFlight)
         self.server = FramedServer(
             configuration: configuration.framing,
             firstExpected: Self.firstExpected,
@@ -333,49 +334,11 @@ public final class BlackboardServer: FramedService, Sendable {
                 side: .blackboard, explain: explain, reporter: reporter, logger: logger, sinks: [metrics.sink])
             observer([.connectionOpened])
             defer { observer([.connectionClosed]) }
-            let started = ContinuousClock.now
-            let handshaken: HandshakeDriver.Session
-            do {
-                // An assignments query is answered before any certificate, and ends the connection.
-                guard let session = try await handshake.run(on: frames, observer: observer, logger: logger) else {
-                    return
-                }
-                handshaken = session
-            } catch {
-                let code = (error as? CampusError)?.code ?? .connectionClosed
-                observer([.handshakeFinished(refusal: code, duration: ContinuousClock.now - started)])
-                throw error
-            }
-            observer([.handshakeFinished(refusal: nil, duration: ContinuousClock.now - started)])
-            let session = handshaken.established
-            var logger = logger
-            logger[metadataKey: "sid"] = "\(session.studentID)"
-            // A revocation learned from now on ends this session; one learned before its handshake ended refuses it.
-            let registration = openSessions.register(serial: session.certificateSerial, writer: frames.writer)
-            defer { registration.end() }
-            if let revocation = revoked.revocation(of: session.certificateSerial) {
-                throw revocation.error(endingSession: true)
-            }
-            await frames.setTimeout(idleTimeout, waitingFor: "the next report message")
-            let record = SessionRecord(
-                sessionID: session.sessionID,
-                studentID: session.studentID,
-                certificateSerial: session.certificateSerial,
-                peer: frames.remoteAddress,
-                startedAt: Date(),
-                assignment: handshaken.assignment
-            )
-            let receiver = ReportReceiver(
-                store: store,
-                maximumMessageSize: maximumMessageSize,
-                limits: limits,
-                storedBefore: handshaken.usage.storedBytes,
-                credentials: handshaken.credentials,
-                observer: observer.logging(to: logger),
-                timestamper: timestamper,
-                inFlight: reportsInFlight
-            )
-            _ = try await receiver.run(session, record: record, on: frames, logger: logger)
+            // Steps 3-5 run in a child task; this task, which lives as long as the session, keeps only what step 6
+            // needs (SessionOpener).
+            guard let session = try await opener.open(frames, observer: observer, logger: logger) else { return }
+            defer { session.end() }
+            _ = try await session.receiveReport(on: frames)
         }
     }
 

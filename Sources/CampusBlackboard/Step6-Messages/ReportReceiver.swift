@@ -42,7 +42,10 @@ struct ReportReceiver {
     ) async throws -> ReportSummary {
         let stored = LazySession(record: record, store: store, limits: limits)
         do {
-            return try await receive(session, storedAs: stored, on: frames, logger: logger)
+            // The first message is awaited here, before `receive` and its larger async frame (about 8 KB) exist: a
+            // session that has sent nothing yet holds only this one (a task's allocator keeps its deepest point).
+            let first = try await frames.receivePayload()
+            return try await receive(session, startingWith: first, storedAs: stored, on: frames, logger: logger)
         } catch {
             await stored.markFailed(reason: "\(error)")
             throw error
@@ -51,12 +54,12 @@ struct ReportReceiver {
 
     private func receive(
         _ session: BlackboardHandshake.Established,
+        startingWith first: ByteBuffer,
         storedAs sessionNumber: LazySession,
         on frames: FrameChannel,
         logger: Logger
     ) async throws -> ReportSummary {
         // The committing task starts with the first message, so an idle session holds one task, not two.
-        let first = try await frames.receivePayload()
         let queue = VerifiedQueue(capacity: Self.maximumPendingMessages)
         let writer = frames.writer
         let sealer = session.records.outgoing

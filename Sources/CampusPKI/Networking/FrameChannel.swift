@@ -21,6 +21,19 @@ public final class FrameChannel {
         self.writer = FrameWriter(outbound: outbound, channel: channel)
     }
 
+    /// The connection lent to a child task that does all of its reading for a while, such as a handshake run in a
+    /// task of its own so that its deep async frames end with it.
+    ///
+    /// Only for a child task the owner awaits before it touches the connection again: one task still reads at a
+    /// time, which is what keeps a `FrameChannel` from being `Sendable`.
+    public struct Lent: @unchecked Sendable {
+        public let channel: FrameChannel
+
+        public init(_ channel: FrameChannel) {
+            self.channel = channel
+        }
+    }
+
     /// The peer's address, for logs.
     public var remoteAddress: String { channel.remoteAddress?.description ?? "unknown peer" }
 

@@ -282,30 +282,39 @@ public final class FramedServer: Service, Sendable {
                 }
                 do {
                     try await handler(frames, logger)
-                } catch let error as CampusError {
-                    if error.code == .connectionClosed {
-                        logger.info("connection ended early", metadata: ["error": "\(error)"])
-                    } else {
-                        logger.warning("refused", metadata: ["error": "\(error)"])
-                        _ = try? await frames.send(.error(error))
-                        await Self.lingerBeforeClose(connection.channel)
-                    }
-                } catch let error as StorageUnavailable {
-                    // The database is away (restarting, failing over): the client may try again in a moment.
-                    let busy = CampusError(unavailable: error)
-                    logger.warning("refused", metadata: ["error": "\(busy)"])
-                    _ = try? await frames.send(.error(busy))
-                    await Self.lingerBeforeClose(connection.channel)
                 } catch {
-                    logger.error("connection failed", metadata: ["error": "\(error)"])
-                    _ = try? await frames.send(
-                        .error(CampusError(.internalError, "the server could not complete the request")))
-                    await Self.lingerBeforeClose(connection.channel)
+                    // In a function of its own: the error's handling adds nothing to this closure's async frame, which
+                    // lives as long as the connection.
+                    await Self.answer(error, on: frames, channel: connection.channel, logger: logger)
                 }
             }
         } catch {
             logger.debug("connection closed with error", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Tells the peer why its connection ends, as an error frame, unless it went away itself.
+    private static func answer(_ error: any Error, on frames: FrameChannel, channel: any Channel, logger: Logger) async
+    {
+        let refusal: CampusError
+        switch error {
+        case let error as CampusError:
+            if error.code == .connectionClosed {
+                logger.info("connection ended early", metadata: ["error": "\(error)"])
+                return
+            }
+            logger.warning("refused", metadata: ["error": "\(error)"])
+            refusal = error
+        case let error as StorageUnavailable:
+            // The database is away (restarting, failing over): the client may try again in a moment.
+            refusal = CampusError(unavailable: error)
+            logger.warning("refused", metadata: ["error": "\(refusal)"])
+        default:
+            logger.error("connection failed", metadata: ["error": "\(error)"])
+            refusal = CampusError(.internalError, "the server could not complete the request")
+        }
+        _ = try? await frames.send(.error(refusal))
+        await lingerBeforeClose(channel)
     }
 
     /// After an error frame: stop sending, and give the peer up to a second to read the frame and close.

@@ -1,0 +1,113 @@
+import CampusPKI
+import Foundation
+import Logging
+import NIOCore
+
+/// Opens a session on a new connection: steps 3–5 and everything step 6 needs, in a child task.
+///
+/// A task's allocator keeps the slabs of its deepest point for as long as the task lives. A connection's task lives
+/// as long as the session, most of it waiting for the student; so the deep, short work (the handshake, the
+/// certificate's verification, the session's setup) runs in a child task whose frames end with it, and the
+/// connection's task holds only an ``OpenedSession`` and the small frames that wait for the next message.
+struct SessionOpener: Sendable {
+    let handshake: HandshakeDriver
+    let openSessions: OpenSessions
+    let revoked: RevokedCertificates
+    let store: any ReportStore
+    let maximumMessageSize: Int
+    let limits: StorageLimits
+    let idleTimeout: TimeAmount
+    let timestamper: ReportTimestamper
+    let reportsInFlight: ReportsInFlight
+
+    /// Runs steps 3–5 on `frames` and prepares step 6.
+    ///
+    /// - Returns: The session, or `nil` when the connection only asked which assignments are open.
+    func open(_ frames: FrameChannel, observer: SessionObserver, logger: Logger) async throws -> OpenedSession? {
+        let lent = FrameChannel.Lent(frames)
+        return try await withThrowingTaskGroup(of: OpenedSession?.self) { group in
+            group.addTask { try await openInChild(lent.channel, observer: observer, logger: logger) }
+            return try await group.next() ?? nil
+        }
+    }
+
+    private func openInChild(_ frames: FrameChannel, observer: SessionObserver, logger: Logger) async throws
+        -> OpenedSession?
+    {
+        let started = ContinuousClock.now
+        let handshaken: HandshakeDriver.Session
+        do {
+            // An assignments query is answered before any certificate, and ends the connection.
+            guard let session = try await handshake.run(on: frames, observer: observer, logger: logger) else {
+                return nil
+            }
+            handshaken = session
+        } catch {
+            let code = (error as? CampusError)?.code ?? .connectionClosed
+            observer([.handshakeFinished(refusal: code, duration: ContinuousClock.now - started)])
+            throw error
+        }
+        observer([.handshakeFinished(refusal: nil, duration: ContinuousClock.now - started)])
+        let session = handshaken.established
+        var logger = logger
+        logger[metadataKey: "sid"] = "\(session.studentID)"
+        // A revocation learned from now on ends this session; one learned before its handshake ended refuses it.
+        let registration = openSessions.register(serial: session.certificateSerial, writer: frames.writer)
+        if let revocation = revoked.revocation(of: session.certificateSerial) {
+            registration.end()
+            throw revocation.error(endingSession: true)
+        }
+        await frames.setTimeout(idleTimeout, waitingFor: "the next report message")
+        let record = SessionRecord(
+            sessionID: session.sessionID,
+            studentID: session.studentID,
+            certificateSerial: session.certificateSerial,
+            peer: frames.remoteAddress,
+            startedAt: Date(),
+            assignment: handshaken.assignment
+        )
+        let receiver = ReportReceiver(
+            store: store,
+            maximumMessageSize: maximumMessageSize,
+            limits: limits,
+            storedBefore: handshaken.usage.storedBytes,
+            credentials: handshaken.credentials,
+            observer: observer.logging(to: logger),
+            timestamper: timestamper,
+            inFlight: reportsInFlight
+        )
+        return OpenedSession(
+            established: session, record: record, receiver: receiver, registration: registration, logger: logger)
+    }
+}
+
+/// An authenticated session waiting for its report: one object on the heap rather than values in the connection
+/// task's async frames.
+final class OpenedSession: Sendable {
+    let established: BlackboardHandshake.Established
+    let record: SessionRecord
+    let receiver: ReportReceiver
+    let registration: OpenSessions.Registration
+    let logger: Logger
+
+    init(
+        established: BlackboardHandshake.Established, record: SessionRecord, receiver: ReportReceiver,
+        registration: OpenSessions.Registration, logger: Logger
+    ) {
+        self.established = established
+        self.record = record
+        self.receiver = receiver
+        self.registration = registration
+        self.logger = logger
+    }
+
+    /// Step 6: the report's messages, stored and acknowledged, then its receipt.
+    func receiveReport(on frames: FrameChannel) async throws -> ReportSummary {
+        try await receiver.run(established, record: record, on: frames, logger: logger)
+    }
+
+    /// Ends the session's registration for revocations.
+    func end() {
+        registration.end()
+    }
+}
