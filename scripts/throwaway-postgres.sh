@@ -19,8 +19,10 @@ if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
     echo "throwaway-postgres: no PostgreSQL server found; install it with: apt-get install postgresql" >&2
     exit 3
 fi
+case "$dir" in /*) ;; *) dir=$PWD/$dir ;; esac
+# As `nobody`, from `/`: the caller's working directory may be closed to it (PostgreSQL's tools say so otherwise).
 as_owner() {
-    if [ "$(id -u)" = 0 ]; then setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; else "$@"; fi
+    if [ "$(id -u)" = 0 ]; then (cd / && setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"); else "$@"; fi
 }
 start_server() {
     local port=$1
