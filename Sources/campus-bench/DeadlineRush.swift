@@ -30,13 +30,7 @@ extension BenchRunner {
             let instanceDirectory = index == 1 ? cuhkDirectory : try copyKeys(of: cuhkDirectory, to: "cuhk-\(index)")
             let http = try FreePort.make()
             httpPorts.append(http)
-            cuhks.append(
-                try start(
-                    "cuhk",
-                    [
-                        "serve", "--dir", instanceDirectory, "--open-enrollment", "--ocsp-port", "\(http)",
-                        "--public-url", publicURL, "--no-admin",
-                    ]))
+            cuhks.append(try startCUHK(in: instanceDirectory, ocspPort: http, publicURL: publicURL))
             blackboards.append(try startBlackboard("blackboard-\(index)"))
         }
         let balancer = try LoadBalancer(
@@ -56,9 +50,17 @@ extension BenchRunner {
         let http = try FreePort.make()
         let publicURL = "http://127.0.0.1:\(http)/"
         try initializeDatabase(publicURL: publicURL)
-        return try start(
+        return try startCUHK(in: cuhkDirectory, ocspPort: http, publicURL: publicURL)
+    }
+
+    /// One `cuhk serve` instance on a database `cuhk init` has made.
+    func startCUHK(in directory: String, ocspPort: Int, publicURL: String) throws -> ChildServer {
+        try start(
             "cuhk",
-            ["serve", "--dir", cuhkDirectory, "--open-enrollment", "--ocsp-port", "\(http)", "--public-url", publicURL])
+            [
+                "serve", "--dir", directory, "--open-enrollment", "--ocsp-port", "\(ocspPort)", "--public-url",
+                publicURL,
+            ])
     }
 
     /// `cuhk init --database`: the root, the timestamp authority and Blackboard's certificate, once.
@@ -138,25 +140,24 @@ extension BenchRunner {
             // On standard error even with --json: a student without a receipt is never silent.
             Terminal.error("deadline rush: an upload failed: \(reason)")
         }
-        let uploads = count
-        let received = uploads - failed.count
+        let received = count - failed.count
         let capacity = elapsed * Double(cores)
         func share(_ seconds: Double) -> Double { 100 * seconds / capacity }
         let spent = after - before
         let group = "rush"
         var figures = [
             Figure(
-                group, "receipts (\(uploads) students, \(settings.rushMessages) messages each)", Double(received), "",
+                group, "receipts (\(count) students, \(settings.rushMessages) messages each)", Double(received), "",
                 key: "rush.receipts"),
             Figure(group, "students without a receipt", Double(failed.count), "", key: "rush.failed"),
             Figure(group, "reports/s", Double(received) / elapsed, "1/s", key: "rush.rate"),
             Figure(group, "time to receipt p50", times.percentile(0.5), "ms", key: "rush.p50"),
             Figure(group, "time to receipt p99", times.percentile(0.99), "ms", key: "rush.p99"),
             Figure(
-                group, "Blackboard CPU per report", spent.blackboard / Double(uploads) * 1e6, "µs",
+                group, "Blackboard CPU per report", spent.blackboard / Double(count) * 1e6, "µs",
                 key: "rush.blackboard-cpu"),
             Figure(
-                group, "CUHK CPU per report (its timestamp)", spent.cuhk / Double(uploads) * 1e6, "µs",
+                group, "CUHK CPU per report (its timestamp)", spent.cuhk / Double(count) * 1e6, "µs",
                 key: "rush.cuhk-cpu"),
             Figure(
                 group, "machine busy (\(cores) cores = 100 %)",

@@ -130,7 +130,7 @@ final class LoadBalancer: Sendable {
 }
 
 /// Loopback ports for servers whose port must be known before they start (a URL written into a certificate, HAProxy's
-/// configuration).
+/// configuration, cfssl, which cannot bind port 0 and say which port it got).
 enum FreePort {
     /// A port the system hands out as free now; another program could take it before it is used, which on a machine
     /// that runs only the benchmark does not happen.

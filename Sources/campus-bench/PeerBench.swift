@@ -93,7 +93,7 @@ final class PeerBench: @unchecked Sendable {
         let name = database ? "cfssl-sqlite" : "cfssl"
         var command = [
             "cfssl", "serve", "-ca", certificate("ca.pem"), "-ca-key", certificate("ca-key.pem"), "-address",
-            "127.0.0.1", "-port", String(try Self.freePort()),
+            "127.0.0.1", "-port", String(try FreePort.make()),
         ]
         if database {
             command += ["-db-config", try makeCertificateDatabase()]
@@ -218,23 +218,5 @@ final class PeerBench: @unchecked Sendable {
         // As for Blackboard: connections that just ended are closed by the server asynchronously.
         try await Task.sleep(for: .milliseconds(300))
         return Run(operations: operations, seconds: elapsed, serverCPU: server.cpuSeconds - cpuBefore)
-    }
-
-    /// A TCP port free on 127.0.0.1 now, for a server (cfssl) that cannot bind port 0 and say which port it got.
-    static func freePort() throws -> Int {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { throw BenchError("cannot open a socket") }
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0
-            }
-        }
-        guard bound else { throw BenchError("cannot bind a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
