@@ -93,7 +93,7 @@ import X509
         let configuration = RevocationHTTPClient.configuration
         #expect(configuration.connectionPool.retryConnectionEstablishment == false)
         #expect(configuration.timeout.connect == RevocationHTTPClient.connectTimeout)
-        #expect(RevocationHTTPClient.connectTimeout < HandshakeDriver.ocspTimeout)
+        #expect(RevocationHTTPClient.connectTimeout < HandshakeDriver.defaultOCSPTimeout)
         #expect(HTTPClient.Configuration().connectionPool.retryConnectionEstablishment == true)
     }
 

@@ -60,6 +60,8 @@ public final class BlackboardServer: FramedService, Sendable {
         public var manifestCheckInterval: Duration
         /// How long after a deadline its on-time manifest is made.
         public var manifestSettle: Duration
+        /// How long one OCSP request of a handshake may take, connecting included; less than `handshakeTimeout`.
+        public var ocspTimeout = TimeAmount.seconds(BlackboardServer.ocspTimeoutSeconds)
 
         public init(
             directory: String = ".",
@@ -318,7 +320,8 @@ public final class BlackboardServer: FramedService, Sendable {
             revoked: revoked,
             revocationList: revocationList,
             sessionFrameSize: configuration.sessionFrameSize,
-            limits: configuration.limits
+            limits: configuration.limits,
+            ocspTimeout: configuration.ocspTimeout
         )
         let opener = SessionOpener(
             handshake: handshake, openSessions: openSessions, revoked: revoked, store: store,

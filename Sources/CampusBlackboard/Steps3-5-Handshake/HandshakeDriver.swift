@@ -28,9 +28,11 @@ struct HandshakeDriver {
     let sessionFrameSize: Int
     /// What one student may store.
     let limits: StorageLimits
+    /// How long one OCSP request may take (the server's configuration; ``defaultOCSPTimeout`` by default).
+    let ocspTimeout: TimeAmount
 
     /// How long one OCSP request may take, connecting included.
-    static let ocspTimeout = TimeAmount.seconds(BlackboardServer.ocspTimeoutSeconds)
+    static let defaultOCSPTimeout = TimeAmount.seconds(BlackboardServer.ocspTimeoutSeconds)
 
     /// What the handshake established, with the assignment and the credentials that signed it (they sign the
     /// receipt too, even if the files change meanwhile).
@@ -64,7 +66,7 @@ struct HandshakeDriver {
         // long-lived session task's allocator for as long as the session is open.
         var requester = OCSPHTTPRequester(
             client: RevocationHTTPClient.shared, cache: ocspCache, failures: failingResponders, issuer: root,
-            timeout: Self.ocspTimeout)
+            timeout: ocspTimeout)
         let revocationList = revocationList
         requester.responderNamed = { revocationList.watch(responder: $0) }
         let revoked = revoked
