@@ -593,7 +593,7 @@ public final class PostgresAuthorityStore: AuthorityStore {
         try await recordServiceCertificate(
             name: TimestampAuthorityCertificate.serviceName, serial: certificate.serialNumber.hex,
             notValidBefore: certificate.notValidBefore, notValidAfter: certificate.notValidAfter,
-            pem: try certificate.serializeAsPEM().pemString, issuedAt: issuedAt)
+            pem: try certificate.serializeAsPEM().text, issuedAt: issuedAt)
     }
 
     public func timestampAuthorityCertificates() async throws -> [Certificate] {

@@ -72,11 +72,11 @@ extension SQLiteAuthorityStore {
     public func code(for studentID: StudentID) async throws -> CodeRecord? {
         try await database.read { db in
             try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT enrollment_code.* FROM enrollment_code JOIN roster ON roster.sid = enrollment_code.sid
-                    WHERE enrollment_code.sid = ?
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT enrollment_code.* FROM enrollment_code JOIN roster ON roster.sid = enrollment_code.sid
+                        WHERE enrollment_code.sid = ?
+                        """),
                 arguments: [studentID.rawValue]
             ).map(Self.codeRecord(from:))
         }
@@ -95,18 +95,19 @@ extension SQLiteAuthorityStore {
     public func record(_ certificate: IssuedCertificate, consumingCode codeHash: [UInt8], at time: Date) async throws {
         do {
             try await writer.write { db in
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         UPDATE enrollment_code SET used_at = ?, certificate_serial = ?
                         WHERE sid = ? AND code_hash = ? AND used_at IS NULL AND expires_at > ?
-                        """,
+                        """
+                ).execute(
                     arguments: [
                         time.timeIntervalSince1970, certificate.serial, certificate.studentID.rawValue,
                         Data(codeHash), time.timeIntervalSince1970,
                     ])
                 guard db.changesCount == 1 else { throw RegistryError.codeAlreadyUsed }
                 let earlier = try String.fetchAll(
-                    db, sql: "SELECT serial FROM certificate WHERE sid = ? AND revoked_at IS NULL",
+                    db.cachedStatement(sql: "SELECT serial FROM certificate WHERE sid = ? AND revoked_at IS NULL"),
                     arguments: [certificate.studentID.rawValue])
                 for serial in earlier { try Self.markRevoked(serial, reason: .superseded, at: time, in: db) }
                 try Self.insert(certificate, in: db)

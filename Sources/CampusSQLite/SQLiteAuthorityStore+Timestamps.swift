@@ -63,7 +63,7 @@ extension SQLiteAuthorityStore {
     }
 
     public func recordTimestampAuthorityCertificate(_ certificate: Certificate, issuedAt: Date) async throws {
-        let pem = try certificate.serializeAsPEM().pemString
+        let pem = try certificate.serializeAsPEM().text
         try await writer.write { db in
             try db.execute(
                 sql: """

@@ -201,12 +201,14 @@ public final class SQLiteAuthorityStore: AuthorityStore {
                     db, sql: "SELECT roster_authorized FROM certificate WHERE serial = ?", arguments: [serial]) ?? false
             case .openEnrollment, .unknown: false
             }
-        try db.execute(
+        // Prepared once per connection: CUHK inserts one row per certificate it issues.
+        try db.cachedStatement(
             sql: """
                 INSERT INTO certificate
                     (serial, sid, not_before, not_after, pem, issued_at, authorization, roster_authorized)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 certificate.serial, certificate.studentID.rawValue,
                 certificate.notValidBefore.timeIntervalSince1970,

@@ -151,9 +151,11 @@ public final class SQLiteBlackboardStore: BlackboardStore {
     }
 
     public func assignments() async throws -> [Assignment] {
-        try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM assignment ORDER BY id").map(Self.assignment(from:))
-        }
+        try await database.read(Self.assignments(in:))
+    }
+
+    private static func assignments(in db: Database) throws -> [Assignment] {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM assignment ORDER BY id")).map(assignment(from:))
     }
 
     public func addAssignment(_ assignment: Assignment) async throws {
@@ -180,15 +182,27 @@ public final class SQLiteBlackboardStore: BlackboardStore {
     }
 
     public func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage {
+        try await database.read { db in try Self.usage(of: studentID, in: assignment, db) }
+    }
+
+    /// Both of a handshake's reads in one read transaction, with statements prepared once per connection.
+    public func sessionContext(for studentID: StudentID, requesting name: String, at now: Date) async throws
+        -> (Assignment, StudentUsage)
+    {
         try await database.read { db in
-            StudentUsage(
-                reportsInAssignment: try Int.fetchOne(
-                    db, sql: "SELECT count(*) FROM report WHERE sid = ? AND assignment = ?",
-                    arguments: [studentID.rawValue, assignment]) ?? 0,
-                storedBytes: try Int64.fetchOne(
-                    db, sql: "SELECT coalesce(sum(stored_bytes), 0) FROM session WHERE sid = ?",
-                    arguments: [studentID.rawValue]) ?? 0)
+            let assignment = try Assignment.resolve(name, among: try Self.assignments(in: db), now: now)
+            return (assignment, try Self.usage(of: studentID, in: assignment.name, db))
         }
+    }
+
+    private static func usage(of studentID: StudentID, in assignment: String, _ db: Database) throws -> StudentUsage {
+        StudentUsage(
+            reportsInAssignment: try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT count(*) FROM report WHERE sid = ? AND assignment = ?"),
+                arguments: [studentID.rawValue, assignment]) ?? 0,
+            storedBytes: try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT coalesce(sum(stored_bytes), 0) FROM session WHERE sid = ?"),
+                arguments: [studentID.rawValue]) ?? 0)
     }
 
     public func recordRevocations(_ revocations: [LearnedRevocation]) async throws {
@@ -259,23 +273,25 @@ public final class SQLiteBlackboardStore: BlackboardStore {
             var session = batch.storedSession ?? 0
             // The assignment as it is now, in this transaction: closing it ends what every open session may store.
             let current = try Row.fetchOne(
-                db, sql: "SELECT * FROM assignment WHERE name = ?", arguments: [batch.session.assignment.name]
+                db.cachedStatement(sql: "SELECT * FROM assignment WHERE name = ?"),
+                arguments: [batch.session.assignment.name]
             ).map(Self.assignment(from:))
             try batch.checkAssignment(current)
             let record = batch.session
             let sessionBytes =
                 try batch.storedSession.flatMap {
-                    try Int64.fetchOne(db, sql: "SELECT stored_bytes FROM session WHERE id = ?", arguments: [$0])
+                    try Int64.fetchOne(
+                        db.cachedStatement(sql: "SELECT stored_bytes FROM session WHERE id = ?"), arguments: [$0])
                 } ?? 0
             let studentBytes =
                 try Int64.fetchOne(
-                    db, sql: "SELECT coalesce(sum(stored_bytes), 0) FROM session WHERE sid = ?",
+                    db.cachedStatement(sql: "SELECT coalesce(sum(stored_bytes), 0) FROM session WHERE sid = ?"),
                     arguments: [record.studentID.rawValue]) ?? 0
             let reports =
                 batch.report == nil
                 ? 0
                 : try Int.fetchOne(
-                    db, sql: "SELECT count(*) FROM report WHERE sid = ? AND assignment = ?",
+                    db.cachedStatement(sql: "SELECT count(*) FROM report WHERE sid = ? AND assignment = ?"),
                     arguments: [record.studentID.rawValue, record.assignment.name]) ?? 0
             try batch.checkLimits(sessionBytes: sessionBytes, studentBytes: studentBytes, reportsInAssignment: reports)
             if batch.storedSession == nil {
@@ -301,9 +317,8 @@ public final class SQLiteBlackboardStore: BlackboardStore {
                 ])
             }
             if !batch.messages.isEmpty {
-                try db.execute(
-                    sql: "UPDATE session SET stored_bytes = stored_bytes + ? WHERE id = ?",
-                    arguments: [batch.contentBytes, session])
+                try db.cachedStatement(sql: "UPDATE session SET stored_bytes = stored_bytes + ? WHERE id = ?")
+                    .execute(arguments: [batch.contentBytes, session])
             }
             guard batch.report != nil else { return SessionBatch.Stored(session: session, report: nil) }
             // A number reserved before, or the next one now (rolled back with the rest if the commit is refused); the

@@ -93,6 +93,8 @@ import X509
             let first = try await servers.uploader().upload([[1]], as: revoked).receipt.document
             #expect(
                 servers.blackboard.revocationList.watchedURLs == ["http://127.0.0.1:\(servers.ocspAddress.port)/crl"])
+            // The kept answer was checked once: the next handshakes are vouched for from it.
+            #expect(servers.blackboard.ocspCache.vouchedCount == 1)
 
             let uploader = try servers.uploader()
             let (ended, otherReceipt) = try await FramedClient.withConnection(to: servers.blackboardAddress) {

@@ -94,7 +94,7 @@ public struct RootAuthority: Sendable {
 
     init(certificate: Certificate, privateKey: Certificate.PrivateKey) throws {
         self.certificate = certificate
-        self.certificatePEM = try certificate.serializeAsPEM().pemString
+        self.certificatePEM = try certificate.serializeAsPEM().text
         self.privateKey = privateKey
         self.keyIdentifier =
             (try? certificate.extensions.subjectKeyIdentifier).flatMap { $0.map { Array($0.keyIdentifier) } }
@@ -285,7 +285,7 @@ public struct RootAuthority: Sendable {
 
     /// The key as written to `cuhk.key` (PKCS#1 PEM, `RSA PRIVATE KEY`).
     var privateKeyPEM: String {
-        get throws { try privateKey.serializeAsPEM().pemString }
+        get throws { try privateKey.serializeAsPEM().text }
     }
 
     /// RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits. (SHA-1 is fine here: it names a key,

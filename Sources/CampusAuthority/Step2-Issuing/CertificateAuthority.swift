@@ -148,7 +148,7 @@ public struct CertificateAuthority: Sendable {
                 studentID: studentID,
                 notValidBefore: certificate.notValidBefore,
                 notValidAfter: certificate.notValidAfter,
-                pem: try certificate.serializeAsPEM().pemString,
+                pem: try certificate.serializeAsPEM().text,
                 issuedAt: now,
                 authorization: paidWith == nil ? .openEnrollment : .enrollmentCode,
                 isRosterAuthorized: paidWith != nil

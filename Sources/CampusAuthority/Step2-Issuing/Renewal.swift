@@ -145,7 +145,7 @@ extension CertificateAuthority {
             let issued = IssuedCertificate(
                 serial: certificate.serialNumber.hex, studentID: studentID,
                 notValidBefore: certificate.notValidBefore, notValidAfter: certificate.notValidAfter,
-                pem: try certificate.serializeAsPEM().pemString, issuedAt: now, authorization: .renewal(of: oldSerial),
+                pem: try certificate.serializeAsPEM().text, issuedAt: now, authorization: .renewal(of: oldSerial),
                 isRosterAuthorized: inherited)
             do {
                 try await registry.record(issued, superseding: oldSerial, at: now)

@@ -101,7 +101,7 @@ public struct ServiceCertificate: Sendable {
         do {
             try await registry.recordServiceCertificate(
                 name: name, serial: certificate.serialNumber.hex, notValidBefore: certificate.notValidBefore,
-                notValidAfter: certificate.notValidAfter, pem: try certificate.serializeAsPEM().pemString,
+                notValidAfter: certificate.notValidAfter, pem: try certificate.serializeAsPEM().text,
                 issuedAt: now)
         } catch {
             throw CampusError(
@@ -116,7 +116,7 @@ public struct ServiceCertificate: Sendable {
             privateKey.pemRepresentation, to: Self.keyPath(name: name, in: directory), mode: SecureFile.privateMode,
             replacing: false)
         try SecureFile.write(
-            try certificate.serializeAsPEM().pemString, to: Self.certificatePath(name: name, in: directory),
+            try certificate.serializeAsPEM().text, to: Self.certificatePath(name: name, in: directory),
             mode: SecureFile.publicMode, replacing: true)
     }
 }

@@ -203,7 +203,7 @@ public struct TimestampAuthorityCertificate: Sendable {
         }
         try checkpoint(.recorded)
         try SecureFile.write(
-            try certificate.serializeAsPEM().pemString, to: configuration.certificatePath, mode: SecureFile.publicMode,
+            try certificate.serializeAsPEM().text, to: configuration.certificatePath, mode: SecureFile.publicMode,
             replacing: false)
         try checkpoint(.wroteCertificate)
         return (TimestampAuthorityCertificate(certificate: certificate, privateKey: key), origin)

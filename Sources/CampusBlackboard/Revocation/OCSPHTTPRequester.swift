@@ -20,6 +20,8 @@ struct OCSPHTTPRequester: OCSPRequester {
     let issuer: Certificate
     /// How long one request may take; below swift-certificates' 10 s for the whole check.
     let timeout: TimeAmount
+    /// The kept responses this requester gave, for ``OCSPCheckMemo``.
+    let served = OCSPCheckMemo.Served()
 
     /// The largest response accepted, in bytes.
     static let maximumResponseSize = 64 * 1024
@@ -57,6 +59,7 @@ struct OCSPHTTPRequester: OCSPRequester {
         let key = ids.count == 1 ? OCSPResponseCache.Key(url: uri, certificateID: ids[0].derEncoded) : nil
         responderNamed(uri)
         if let key, let cached = cache.response(for: key, at: Date()) {
+            served.add(key, cached)
             return .response(cached)
         }
         guard !failures.hasFailed(uri, at: Date()) else {
@@ -68,6 +71,7 @@ struct OCSPHTTPRequester: OCSPRequester {
         switch await ask(request: request, uri: uri, key: key, id: ids.first) {
         case .success(let bytes):
             failures.recordSuccess(of: uri, at: Date())
+            if let key { served.add(key, bytes) }
             return .response(bytes)
         case .failure(let failure):
             failures.recordFailure(of: uri, at: Date(), failure.kind)

@@ -35,7 +35,9 @@ public final class RevocationListPoller: Sendable {
     let revoked: RevokedCertificates
     let sessions: OpenSessions
     let logger: Logger
-    private let watched = Mutex<(lists: [String: Watched], counter: UInt64)>(([:], 0))
+    /// The lists, a counter for which was named last, and the responder named last (most handshakes name the same
+    /// one again, and need not work out its list's URL).
+    private let watched = Mutex<(lists: [String: Watched], counter: UInt64, lastResponder: String)>(([:], 0, ""))
 
     public init(
         interval: Duration, roots: TrustedRootStore, store: any ReportStore, revoked: RevokedCertificates,
@@ -63,8 +65,10 @@ public final class RevocationListPoller: Sendable {
 
     /// A verified cert 2 names the OCSP responder at `responderURL`: watch the list beside it.
     public func watch(responder responderURL: String) {
+        if watched.withLock({ $0.lastResponder == responderURL }) { return }
         guard let url = Self.listURL(forResponder: responderURL) else { return }
         watched.withLock { watched in
+            watched.lastResponder = responderURL
             watched.counter += 1
             if watched.lists[url] == nil, watched.lists.count >= Self.maximumWatched,
                 let oldest = watched.lists.min(by: { $0.value.lastNamed < $1.value.lastNamed })

@@ -72,14 +72,14 @@ struct HandshakeDriver {
         let revoked = revoked
         let revocationPolicy = RevocationPolicy(
             mode: revocation, requester: requester,
-            revocationListed: { revoked.revocation(of: $0)?.error(endingSession: false) }, logger: logger)
+            revocationListed: { revoked.revocation(of: $0)?.error(endingSession: false) },
+            memo: OCSPCheckMemo(cache: ocspCache, served: requester.served), logger: logger)
         async let verified = StudentCertificateVerifier(
             root: root, minimumKeyBits: minimumKeyBits, revocation: revocationPolicy
         ).verify(certificatePEM: request.request.certificatePEM, for: request.studentID)
         let certificate = try await verified
-        let assignment = try Assignment.resolve(
-            request.request.assignment, among: try await store.assignments(), now: Date())
-        let usage = try await store.usage(of: request.studentID, in: assignment.name)
+        let (assignment, usage) = try await store.sessionContext(
+            for: request.studentID, requesting: request.request.assignment, at: Date())
         try limits.checkNewReport(usage, assignment: assignment.name)
 
         // Step 4.

@@ -39,6 +39,14 @@ public protocol ReportStore: Sendable {
     /// What a student has stored: reports in `assignment`, and bytes of message content in every session.
     func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage
 
+    /// What a handshake reads: the assignment a request names (resolved as ``Assignment/resolve(_:among:now:)``
+    /// does) and the student's usage in it. A store may read both in one transaction; the default reads
+    /// ``assignments()`` and then ``usage(of:in:)``.
+    ///
+    /// - Throws: ``CampusError`` from ``Assignment/resolve(_:among:now:)``, or the store's error.
+    func sessionContext(for studentID: StudentID, requesting name: String, at now: Date) async throws
+        -> (Assignment, StudentUsage)
+
     /// Records revocations learned from CUHK's revocation list, durably; one already recorded is kept as it was.
     func recordRevocations(_ revocations: [LearnedRevocation]) async throws
 
@@ -57,6 +65,15 @@ public protocol ReportStore: Sendable {
 
     /// The deadline manifests kept, of `assignment` or of all assignments, in the order they were recorded.
     func manifests(of assignment: String?) async throws -> [StoredManifest]
+}
+
+extension ReportStore {
+    public func sessionContext(for studentID: StudentID, requesting name: String, at now: Date) async throws
+        -> (Assignment, StudentUsage)
+    {
+        let assignment = try Assignment.resolve(name, among: try await assignments(), now: now)
+        return (assignment, try await usage(of: studentID, in: assignment.name))
+    }
 }
 
 /// A deadline manifest as Blackboard keeps and publishes it.

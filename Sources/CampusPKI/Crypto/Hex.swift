@@ -3,7 +3,18 @@ import X509
 extension Collection<UInt8> {
     /// Lower-case hex, two digits a byte.
     public var hexString: String {
-        map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        var text: [UInt8] = []
+        text.reserveCapacity(count * 2)
+        for byte in self {
+            text.append(Self.hexDigit(byte >> 4))
+            text.append(Self.hexDigit(byte & 0x0f))
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// The ASCII lower-case hex digit of a value below 16.
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
     }
 }
 

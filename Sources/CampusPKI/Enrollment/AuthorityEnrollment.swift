@@ -23,7 +23,7 @@ public struct AuthorityEnrollment: Sendable {
 
         public init(certificate: Certificate, privateKey: P256.Signing.PrivateKey) throws {
             self.certificate = certificate
-            self.certificatePEM = try certificate.serializeAsPEM().pemString
+            self.certificatePEM = try certificate.serializeAsPEM().text
             self.privateKey = privateKey
         }
     }

@@ -47,17 +47,17 @@ public struct EnrollmentObserver: Sendable {
     public static func lines(for event: EnrollmentEvent, explain: Bool) -> [String] {
         let (line, details, always) = describe(event)
         guard explain else { return always ? [line] : [] }
-        return [line] + details.map { "    · " + $0 }
+        return [line] + details().map { "    · " + $0 }
     }
 
     private static func hex(_ bytes: [UInt8]) -> String { SessionObserver.hex(bytes) }
 
-    private static func describe(_ event: EnrollmentEvent) -> (String, [String], Bool) {
+    private static func describe(_ event: EnrollmentEvent) -> (String, () -> [String], Bool) {
         switch event {
         case .helloSent(let keyShare, let nonce):
             return (
                 "Enrollment channel opened: hello sent to CUHK",
-                ["ephemeral X25519 key share \(hex(keyShare))", "nonce \(hex(nonce))"], false
+                { ["ephemeral X25519 key share \(hex(keyShare))", "nonce \(hex(nonce))"] }, false
             )
         case .authorityAuthenticated(
             let serial, let fingerprint, let root, let source, let keyShare, let transcript, let signatureSize):
@@ -70,13 +70,15 @@ public struct EnrollmentObserver: Sendable {
             return (
                 "CUHK authenticated: its certificate for \(EnrollmentChannel.authorityName) (serial \(serial)) chains "
                     + "to the CUHK root, and its signature over the handshake verifies",
-                [
-                    "CUHK's certificate SHA-256 fingerprint \(fingerprint)",
-                    "root SHA-256 fingerprint \(root) (\(trust))",
-                    "CUHK's X25519 key share \(hex(keyShare))",
-                    "transcript hash (hello, offer) \(hex(transcript))",
-                    "signature ECDSA P-256 SHA-256, \(signatureSize) bytes DER",
-                ], true
+                {
+                    [
+                        "CUHK's certificate SHA-256 fingerprint \(fingerprint)",
+                        "root SHA-256 fingerprint \(root) (\(trust))",
+                        "CUHK's X25519 key share \(hex(keyShare))",
+                        "transcript hash (hello, offer) \(hex(transcript))",
+                        "signature ECDSA P-256 SHA-256, \(signatureSize) bytes DER",
+                    ]
+                }, true
             )
         case .requestSent(let kind, let digest, let withProof, let size):
             let proof: String =
@@ -90,46 +92,54 @@ public struct EnrollmentObserver: Sendable {
                 }
             return (
                 "\(kind == .renewalRequest ? "Renewal request" : "CSR") sent sealed to CUHK",
-                [
-                    "CSR SHA-256 \(digest.hexString)", proof,
-                    "ChaCha20-Poly1305 record, \(size) bytes; key from HKDF-SHA256 over the X25519 shared secret, "
-                        + "salted with the transcript",
-                ], false
+                {
+                    [
+                        "CSR SHA-256 \(digest.hexString)", proof,
+                        "ChaCha20-Poly1305 record, \(size) bytes; key from HKDF-SHA256 over the X25519 shared secret, "
+                            + "salted with the transcript",
+                    ]
+                }, false
             )
         case .certificateReceived(let serial, let fingerprint, let notAfter, let renewing):
             return (
                 renewing.map { "Get Cert2! (renewed; \($0) is superseded)" } ?? "Get Cert2!",
-                [
-                    "cert 2 serial \(serial), valid until \(notAfter.formatted(.iso8601))",
-                    "cert 2 SHA-256 fingerprint \(fingerprint)",
-                    "it chains to the CUHK root and holds this student's key",
-                ], true
+                {
+                    [
+                        "cert 2 serial \(serial), valid until \(notAfter.formatted(.iso8601))",
+                        "cert 2 SHA-256 fingerprint \(fingerprint)",
+                        "it chains to the CUHK root and holds this student's key",
+                    ]
+                }, true
             )
         case .helloReceived(let keyShare, let nonce):
             return (
                 "Enrollment hello received",
-                ["student's X25519 key share \(hex(keyShare))", "student's nonce \(hex(nonce))"], false
+                { ["student's X25519 key share \(hex(keyShare))", "student's nonce \(hex(nonce))"] }, false
             )
         case .offerSent(let serial, let keyShare, let transcript, let signatureSize):
             return (
                 "CUHK's certificate (serial \(serial)), the root and a key share sent; handshake signed",
-                [
-                    "CUHK's X25519 key share \(hex(keyShare))",
-                    "transcript hash (hello, offer) \(hex(transcript))",
-                    "signature ECDSA P-256 SHA-256, \(signatureSize) bytes DER",
-                ], false
+                {
+                    [
+                        "CUHK's X25519 key share \(hex(keyShare))",
+                        "transcript hash (hello, offer) \(hex(transcript))",
+                        "signature ECDSA P-256 SHA-256, \(signatureSize) bytes DER",
+                    ]
+                }, false
             )
         case .requestReceived(let kind, let digest, let size):
             return (
                 "\(kind == .renewalRequest ? "Renewal request" : "Enrollment request") opened",
-                ["ChaCha20-Poly1305 record, \(size) bytes"] + (digest.map { ["CSR SHA-256 \($0.hexString)"] } ?? []),
+                {
+                    ["ChaCha20-Poly1305 record, \(size) bytes"] + (digest.map { ["CSR SHA-256 \($0.hexString)"] } ?? [])
+                },
                 false
             )
         case .certificateIssued(let studentID, let serial, let renewing, let authorization):
             let line =
                 renewing.map { "Renewal for SID \(studentID): cert 2 issued, serial \(serial); \($0) superseded" }
                 ?? "CSR for SID \(studentID) verified; cert 2 issued, serial \(serial)"
-            return (line, ["authorized by \(authorization)", "cert 2 sent sealed with the authority key"], true)
+            return (line, { ["authorized by \(authorization)", "cert 2 sent sealed with the authority key"] }, true)
         }
     }
 

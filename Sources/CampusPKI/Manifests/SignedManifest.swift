@@ -178,7 +178,7 @@ public enum SignedManifest {
 
         // CAdES-T: the signature existed at genTime, so Blackboard's certificate must have been valid then.
         do {
-            let pem = try signer.serializeAsPEM().pemString
+            let pem = try signer.serializeAsPEM().text
             _ = try await BlackboardCertificateVerifier(root: root, expectedName: blackboardName).verify(
                 certificatePEM: pem, at: timestamp.generationTime)
         } catch {

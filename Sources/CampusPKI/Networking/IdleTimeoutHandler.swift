@@ -32,6 +32,9 @@ public final class IdleTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
 
     private var timeout: TimeAmount
     private var phase: String
+    /// The last frame in either direction. A frame only notes the time: the one scheduled check, when it comes,
+    /// either fails the connection or schedules itself again for what is left of the allowance.
+    private var lastActivity = NIODeadline.now()
     private var scheduled: Scheduled<Void>?
 
     /// - Parameters:
@@ -63,12 +66,12 @@ public final class IdleTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        restart(context: context)
+        lastActivity = .now()
         context.fireChannelRead(data)
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        restart(context: context)
+        lastActivity = .now()
         context.write(data, promise: promise)
     }
 
@@ -88,16 +91,30 @@ public final class IdleTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
         }
     }
 
+    /// Starts the allowance again from now.
     private func restart(context: ChannelHandlerContext) {
         scheduled?.cancel()
-        let limit = timeout
-        let phase = phase
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        scheduled = context.eventLoop.scheduleTask(in: limit) {
-            let seconds = Double(limit.nanoseconds) / 1e9
-            loopBound.value.fireErrorCaught(
-                CampusError(.timeout, "nothing received for \(seconds) s while waiting for \(phase)")
-            )
+        lastActivity = .now()
+        schedule(context: context, at: lastActivity + timeout)
+    }
+
+    private func schedule(context: ChannelHandlerContext, at deadline: NIODeadline) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        scheduled = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.check(context: context)
         }
+    }
+
+    /// The scheduled check: fails the connection when nothing moved for the whole allowance, or waits for the rest.
+    private func check(context: ChannelHandlerContext) {
+        let due = lastActivity + timeout
+        guard due <= .now() else {
+            schedule(context: context, at: due)
+            return
+        }
+        scheduled = nil
+        let seconds = Double(timeout.nanoseconds) / 1e9
+        context.fireErrorCaught(CampusError(.timeout, "nothing received for \(seconds) s while waiting for \(phase)"))
     }
 }

@@ -22,7 +22,7 @@ public struct BlackboardHandshake: Sendable {
 
         public init(certificate: Certificate, privateKey: P256.Signing.PrivateKey) throws {
             self.certificate = certificate
-            self.certificatePEM = try certificate.serializeAsPEM().pemString
+            self.certificatePEM = try certificate.serializeAsPEM().text
             self.privateKey = privateKey
         }
     }

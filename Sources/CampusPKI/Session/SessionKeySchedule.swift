@@ -77,8 +77,15 @@ public struct SessionKeySchedule: Sendable {
 
     /// `count` bytes from the system CSPRNG.
     public static func randomBytes(_ count: Int) -> [UInt8] {
+        // Eight bytes per draw from the system's generator, not one, so a handshake asks the kernel a few times.
         var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(count + 7)
+        while bytes.count < count {
+            withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
+        }
+        bytes.removeLast(bytes.count - count)
+        return bytes
     }
 }
 

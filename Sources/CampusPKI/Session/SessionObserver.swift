@@ -52,12 +52,13 @@ public struct SessionObserver: Sendable {
     /// The terminal lines of one event: the step line, then, with `explain`, its public values indented; none for
     /// the events that only measure.
     public static func lines(for event: SessionEvent, side: Side, explain: Bool) -> [String] {
+        // The details are made only when they are shown: hex strings cost more than the step itself.
         guard let (line, details) = describe(event, side: side) else { return [] }
         guard explain else { return [line] }
-        return [line] + details.map { "    · " + $0 }
+        return [line] + details().map { "    · " + $0 }
     }
 
-    private static func describe(_ event: SessionEvent, side: Side) -> (String, [String])? {
+    private static func describe(_ event: SessionEvent, side: Side) -> (String, () -> [String])? {
         switch event {
         case .connectionOpened, .connectionClosed, .handshakeFinished, .committed:
             return nil
@@ -65,88 +66,100 @@ public struct SessionObserver: Sendable {
             return (
                 "Send \"\(UploadRequestText.make(for: studentID))\" with cert 2"
                     + (assignment.isEmpty ? "" : " for \(assignment)"),
-                [
-                    "cert 2 SHA-256 fingerprint \(fingerprint)",
-                    "ephemeral X25519 key share \(hex(keyShare))",
-                    "nonce \(hex(nonce))",
-                ]
+                {
+                    [
+                        "cert 2 SHA-256 fingerprint \(fingerprint)",
+                        "ephemeral X25519 key share \(hex(keyShare))",
+                        "nonce \(hex(nonce))",
+                    ]
+                }
             )
         case .requestReceived(let studentID, let requestText, let assignment, let keyShare, let nonce):
             return (
                 "Get cert2 from Student \(studentID): \"\(requestText)\""
                     + (assignment.isEmpty ? "" : " for \(assignment)"),
-                ["student's X25519 key share \(hex(keyShare))", "student's nonce \(hex(nonce))"]
+                { ["student's X25519 key share \(hex(keyShare))", "student's nonce \(hex(nonce))"] }
             )
         case .studentCertificateVerified(let studentID, let serial, let fingerprint):
             return (
                 "Cert Check success! SID \(studentID), serial \(serial)",
-                ["cert 2 chains to the CUHK root; SHA-256 fingerprint \(fingerprint)"]
+                { ["cert 2 chains to the CUHK root; SHA-256 fingerprint \(fingerprint)"] }
             )
         case .sessionKeySent(let studentID, let assignment, let encrypted, let keyShare, let transcript, let signature):
             return (
                 "Session key encrypted to cert 2 and handshake signed; sent to \(studentID) for \(assignment)",
-                [
-                    "RSA-OAEP-SHA256 ciphertext \(encrypted.count) bytes, begins \(prefix(encrypted))",
-                    "Blackboard's X25519 key share \(hex(keyShare))",
-                    "transcript hash (steps 3–4) \(hex(transcript))",
-                    "signature ECDSA P-256 SHA-256, \(signature.count) bytes DER",
-                ]
+                {
+                    [
+                        "RSA-OAEP-SHA256 ciphertext \(encrypted.count) bytes, begins \(prefix(encrypted))",
+                        "Blackboard's X25519 key share \(hex(keyShare))",
+                        "transcript hash (steps 3–4) \(hex(transcript))",
+                        "signature ECDSA P-256 SHA-256, \(signature.count) bytes DER",
+                    ]
+                }
             )
         case .blackboardAuthenticated(let name, let serial, let fingerprint, let transcript, let signature):
             return (
                 "Blackboard authenticated: CUHK issued its certificate for \(name) (serial \(serial)), "
                     + "and its signature over the handshake verifies",
-                [
-                    "Blackboard's certificate SHA-256 fingerprint \(fingerprint)",
-                    "transcript hash (steps 3–4) \(hex(transcript))",
-                    "signature ECDSA P-256 SHA-256, \(signature.count) bytes DER",
-                ]
+                {
+                    [
+                        "Blackboard's certificate SHA-256 fingerprint \(fingerprint)",
+                        "transcript hash (steps 3–4) \(hex(transcript))",
+                        "signature ECDSA P-256 SHA-256, \(signature.count) bytes DER",
+                    ]
+                }
             )
         case .sessionKeyDecrypted(let encrypted, let assignment, let deadline):
             return (
                 "Encrypted session key received and decrypted with the private key; submitting to \(assignment)"
                     + (deadline.isEmpty ? " (no deadline)" : " (deadline \(deadline))"),
-                [
-                    "RSA-OAEP-SHA256 ciphertext \(encrypted.count) bytes, begins \(prefix(encrypted))",
-                    "keys: HKDF-SHA256 over the session key and the X25519 shared secret, salted with the transcript",
-                ]
+                {
+                    [
+                        "RSA-OAEP-SHA256 ciphertext \(encrypted.count) bytes, begins \(prefix(encrypted))",
+                        "keys: HKDF-SHA256 over the session key and the X25519 shared secret, salted with the transcript",
+                    ]
+                }
             )
         case .established(let studentID, let sessionID, let transcript):
             return (
                 side == .student ? "Session secure!" : "Session secure! SID \(studentID)",
-                ["session ID \(hex(sessionID))", "transcript hash (steps 3–5) \(hex(transcript))"]
+                { ["session ID \(hex(sessionID))", "transcript hash (steps 3–5) \(hex(transcript))"] }
             )
         case .messageSent(let sequence, let content, let sealed):
             return (
                 "Send #\(sequence): \(MessageDisplay.text(content))",
-                sealedDetails(sealed)
+                { sealedDetails(sealed) }
             )
         case .messageReceived(let studentID, let sequence, let content, let sealed):
             return (
                 "receive from \(studentID) #\(sequence): \(MessageDisplay.text(content)) (Valid message!)",
-                sealedDetails(sealed)
+                { sealedDetails(sealed) }
             )
         case .messageAcknowledged(let sequence):
-            return ("Blackboard stored message #\(sequence)", [])
+            return ("Blackboard stored message #\(sequence)", { [] })
         case .receiptSigned(let studentID, let document, let size):
             return (
                 "Report \(document.report) from \(studentID) for \(document.assignment) complete: "
                     + "\(Count.of(Int(document.messageCount), "message")), \(Count.of(Int(document.totalBytes), "byte")), "
                     + "\(document.isLate ? "late" : "on time")\(timeSource(document)); receipt signed",
-                [
-                    "content SHA-256 \(document.contentSHA256.hexString)",
-                    "receipt: CMS SignedData, \(size) bytes, signed with Blackboard's ECDSA P-256 key",
-                ] + timestampDetails(document)
+                {
+                    [
+                        "content SHA-256 \(document.contentSHA256.hexString)",
+                        "receipt: CMS SignedData, \(size) bytes, signed with Blackboard's ECDSA P-256 key",
+                    ] + timestampDetails(document)
+                }
             )
         case .receiptVerified(let document, let size):
             return (
                 "Receipt for report \(document.report) verified: \(document.assignment), committed "
                     + "\(ReceiptDocument.timestamp(document.committedAt))\(timeSource(document)), "
                     + "\(document.isLate ? "late" : "on time")",
-                [
-                    "content SHA-256 \(document.contentSHA256.hexString) matches what was sent",
-                    "receipt: CMS SignedData, \(size) bytes, chains to the pinned CUHK root",
-                ] + timestampDetails(document)
+                {
+                    [
+                        "content SHA-256 \(document.contentSHA256.hexString) matches what was sent",
+                        "receipt: CMS SignedData, \(size) bytes, chains to the pinned CUHK root",
+                    ] + timestampDetails(document)
+                }
             )
         }
     }

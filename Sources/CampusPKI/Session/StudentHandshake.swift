@@ -88,7 +88,7 @@ public struct StudentHandshake {
         nonce: [UInt8] = SessionKeySchedule.randomBytes(WireMessage.nonceLength)
     ) throws {
         self.studentID = studentID
-        self.certificatePEM = try certificate.serializeAsPEM().pemString
+        self.certificatePEM = try certificate.serializeAsPEM().text
         self.certificateFingerprint = certificate.sha256Fingerprint
         self.decryptionKey = decryptionKey
         self.assignment = assignment

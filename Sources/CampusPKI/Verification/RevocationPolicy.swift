@@ -25,6 +25,7 @@ public struct RevocationPolicy: VerifierPolicy, Sendable {
     public var mode: Mode
     private var ocsp: OCSPVerifierPolicy<AnyOCSPRequester>
     private let revocationListed: @Sendable (String) -> CampusError?
+    private let memo: (any OCSPStatusMemo)?
     private let logger: Logger
 
     /// - Parameters:
@@ -32,13 +33,16 @@ public struct RevocationPolicy: VerifierPolicy, Sendable {
     ///   - requester: Sends the DER request to the responder's URL (and may answer from a cache).
     ///   - revocationListed: The refusal for a serial (lower-case hex) that a revocation list names, or `nil`;
     ///     asked first, so that a revocation learned from the list wins over an OCSP answer kept from before it.
+    ///   - memo: Vouches for a leaf whose kept OCSP answer was checked before; asked after the revocation list.
     ///   - logger: Receives why a status could not be learned.
     public init(
         mode: Mode, requester: some OCSPRequester,
-        revocationListed: @escaping @Sendable (String) -> CampusError? = { _ in nil }, logger: Logger
+        revocationListed: @escaping @Sendable (String) -> CampusError? = { _ in nil },
+        memo: (any OCSPStatusMemo)? = nil, logger: Logger
     ) {
         self.mode = mode
         self.revocationListed = revocationListed
+        self.memo = memo
         // Always hard inside: soft mode is decided here, so that what it lets through is logged. The requester
         // reports a failed request as terminal, which the inner policy would otherwise let pass even when hard.
         self.ocsp = OCSPVerifierPolicy(failureMode: .hard, requester: AnyOCSPRequester(requester))
@@ -53,8 +57,10 @@ public struct RevocationPolicy: VerifierPolicy, Sendable {
             logger.notice("certificate revoked (revocation list)", metadata: ["serial": "\(serial)"])
             return Self.failure(refusal.code, refusal.reason)
         }
+        if let memo, memo.vouches(for: chain) { return .meetsPolicy }
         switch await ocsp.chainMeetsPolicyRequirements(chain: chain) {
         case .meetsPolicy:
+            memo?.checked(chain)
             return .meetsPolicy
         case .failsToMeetPolicy(let failure):
             let cause = "\(failure)"

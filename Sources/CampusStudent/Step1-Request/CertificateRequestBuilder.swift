@@ -20,6 +20,6 @@ public enum CertificateRequestBuilder {
             attributes: CertificateSigningRequest.Attributes(),
             signatureAlgorithm: .sha256WithRSAEncryption
         )
-        return try request.serializeAsPEM().pemString
+        return try request.serializeAsPEM().text
     }
 }

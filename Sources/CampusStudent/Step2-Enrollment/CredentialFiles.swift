@@ -84,7 +84,7 @@ public struct CredentialFiles: Sendable {
     public func stage(key: _RSA.Signing.PrivateKey) throws {
         do {
             try SecureFile.write(
-                try Certificate.PrivateKey(key).serializeAsPEM().pemString, to: stagedKeyPath,
+                try Certificate.PrivateKey(key).serializeAsPEM().text, to: stagedKeyPath,
                 mode: SecureFile.privateMode, replacing: false)
         } catch {
             throw StudentError.local("cannot save the new key: \(error)")

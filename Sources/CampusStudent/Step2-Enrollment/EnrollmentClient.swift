@@ -366,7 +366,7 @@ public struct EnrollmentClient: Sendable {
         let path = configuration.pinnedRootPath
         do {
             try SecureFile.write(
-                try authenticated.root.serializeAsPEM().pemString, to: path, mode: SecureFile.publicMode,
+                try authenticated.root.serializeAsPEM().text, to: path, mode: SecureFile.publicMode,
                 replacing: false)
         } catch {
             throw StudentError.local("cannot save CUHK's root to \(path): \(error)")
@@ -414,7 +414,7 @@ public struct EnrollmentClient: Sendable {
     private func save(_ key: _RSA.Signing.PrivateKey, to path: String) throws {
         do {
             try SecureFile.write(
-                try Certificate.PrivateKey(key).serializeAsPEM().pemString, to: path, mode: SecureFile.privateMode,
+                try Certificate.PrivateKey(key).serializeAsPEM().text, to: path, mode: SecureFile.privateMode,
                 replacing: false)
         } catch {
             throw StudentError.local("cannot save the key: \(error)")
