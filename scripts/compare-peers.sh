@@ -186,7 +186,15 @@ echo "building the release campus-bench in $package (once; it builds cuhk and bl
 }
 bin="$(cd "$package" && swift build -c release --show-bin-path 2>/dev/null | tail -n 1)"
 [[ -x "$bin/campus-bench" ]] || die "no campus-bench in $bin"
-echo "$(git -C "$package" log -1 --format='%h %s' 2>/dev/null | cut -c1-80 || echo "$package")" >"$out/commit.txt"
+servers=""
+for ((i = 0; i < ${#passthrough[@]}; i++)); do
+    [[ "${passthrough[i]}" == --servers ]] && servers="${passthrough[i + 1]:-}"
+done
+if [[ -n "$servers" ]]; then
+    echo "the servers in $servers" >"$out/commit.txt"
+else
+    echo "$(git -C "$package" log -1 --format='%h %s' 2>/dev/null | cut -c1-80 || echo "$package")" >"$out/commit.txt"
+fi
 echo "campus-bench arguments: --peers --json ${passthrough[*]}" >&2
 echo "runs saved in $out" >&2
 

@@ -3,14 +3,15 @@
 # (docs/PERFORMANCE.md, "Where the time goes"):
 #
 #   scripts/profile-hot-paths.sh [--tool callgrind|perf] [--out DIR] [--handshakes N] [--issue-requests N]
-#                                [--messages N]
+#                                [--messages N] [--servers DIR]
 #   scripts/profile-hot-paths.sh --from DIR [--handshakes N] [--issue-requests N] [--messages N]
 #
 # It runs `campus-bench --only issuing,handshake,upload --upload-sizes 64 --profile TOOL`, which profiles the
 # server under test during each measured section only: CUHK issuing N certificates over the enrollment channel
 # (default 200), Blackboard making N handshakes (default 200) and Blackboard taking N messages of 64 bytes in one
 # session (default 5120). Then scripts/profile-summary.py prints, for each section, the cost by group and the
-# largest functions, also per operation. The profiles stay in DIR (default ./campus-bench-profiles).
+# largest functions, also per operation. The profiles stay in DIR (default ./campus-bench-profiles). --servers DIR
+# profiles the cuhk and blackboard in DIR (another build, for a before and after) instead of this package's.
 #
 # callgrind (the default) counts instructions in user space: repeatable whatever else the machine runs, but blind
 # to the kernel; the servers run about 50 times slower, so a run takes several minutes. perf samples CPU time
@@ -32,6 +33,7 @@ from=""
 handshakes=200
 certificates=200
 messages=5120
+servers=()
 
 while (($#)); do
     case "$1" in
@@ -42,6 +44,7 @@ while (($#)); do
         --handshakes) (($# >= 2)) || die "--handshakes needs a number"; handshakes="$2"; shift 2 ;;
         --issue-requests) (($# >= 2)) || die "--issue-requests needs a number"; certificates="$2"; shift 2 ;;
         --messages) (($# >= 2)) || die "--messages needs a number"; messages="$2"; shift 2 ;;
+        --servers) (($# >= 2)) || die "--servers needs a directory"; servers=(--servers "$2"); shift 2 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -85,7 +88,11 @@ upload_mib="$(python3 -c "print($messages * 64 / 1048576)")"
 echo "profiling with $tool into $out ($certificates certificates, $handshakes handshakes, $messages messages)…" >&2
 (cd "$package" && "$bin/campus-bench" --only issuing,handshake,upload --upload-sizes 64 \
     --issue-requests "$certificates" --handshakes "$handshakes" --upload-mib "$upload_mib" \
-    --profile "$tool" --profile-directory "$out") | tee "$out/campus-bench.txt"
-git -C "$package" log -1 --format='measured: %h %s' 2>/dev/null | cut -c1-100 | tee "$out/commit.txt"
+    --profile "$tool" --profile-directory "$out" "${servers[@]}") | tee "$out/campus-bench.txt"
+if ((${#servers[@]})); then
+    echo "measured: the servers in ${servers[1]}" | tee "$out/commit.txt"
+else
+    git -C "$package" log -1 --format='measured: %h %s' 2>/dev/null | cut -c1-100 | tee "$out/commit.txt"
+fi
 echo
 summarize "$out"

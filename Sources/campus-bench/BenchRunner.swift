@@ -20,11 +20,13 @@ final class BenchRunner: @unchecked Sendable {
     /// RSA key generation is not what most figures measure: a small pool serves every simulated student.
     let keys: [_RSA.Signing.PrivateKey]
 
-    init(settings: Settings, cores: Int, progress: @escaping (String) -> Void) throws {
+    /// - Parameter executables: The directory of the `cuhk` and `blackboard` to run as they are; `nil` builds the
+    ///   release ones of this package first.
+    init(settings: Settings, cores: Int, executables: String? = nil, progress: @escaping (String) -> Void) throws {
         self.settings = settings
         self.cores = cores
         self.progress = progress
-        executables = try ChildServer.releaseExecutables()
+        self.executables = try executables ?? ChildServer.releaseExecutables()
         var template = Array((NSTemporaryDirectory() + "campus-bench-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw BenchError("cannot create a temporary directory") }
         directory = String(cString: made)

@@ -76,7 +76,8 @@ struct CampusBench: AsyncParsableCommand {
         help: ArgumentHelp(
             "What to run: figures (every group, against their limits) or deadline-rush.",
             discussion: """
-                deadline-rush: --students students enroll, then each uploads one report of --rush-messages messages,                 all started at once; it reports reports per second, the time to each receipt and where the CPU went.
+                deadline-rush: --students students enroll, then each uploads one report of --rush-messages messages, \
+                all started at once; it reports reports per second, the time to each receipt and where the CPU went.
                 """))
     var scenario: Scenario = .figures
 
@@ -84,7 +85,9 @@ struct CampusBench: AsyncParsableCommand {
         help: ArgumentHelp(
             "Run the servers on this PostgreSQL database, \(DatabaseURL.form), instead of SQLite files.",
             discussion: """
-                The database must be new and empty: cuhk init --database makes the root in it first. A password is                 taken from PGPASSWORD when the URL has none, and reaches the servers in their environment, never on                 their command lines.
+                The database must be new and empty: cuhk init --database makes the root in it first. A password is \
+                taken from PGPASSWORD when the URL has none, and reaches the servers in their environment, never on \
+                their command lines.
                 """))
     var database: String?
 
@@ -97,6 +100,13 @@ struct CampusBench: AsyncParsableCommand {
 
     @Option(help: "Messages in each report of the deadline rush.")
     var rushMessages = 5
+
+    @Option(
+        help: ArgumentHelp(
+            "Run the cuhk and blackboard executables in this directory as they are, instead of building the release "
+                + "ones of this package (to compare two builds in alternating runs).",
+            valueName: "directory"))
+    var servers: String?
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
         case figures
@@ -123,6 +133,12 @@ struct CampusBench: AsyncParsableCommand {
         }
         guard students.map({ $0 >= 1 }) ?? true, rushMessages >= 1 else {
             throw ValidationError("--students and --rush-messages must be at least 1")
+        }
+        if let servers {
+            for name in ["cuhk", "blackboard"] where !FileManager.default.isExecutableFile(atPath: servers + "/" + name)
+            {
+                throw ValidationError("--servers: \(servers)/\(name) is not an executable file")
+            }
         }
         if scenario == .deadlineRush, profile != nil {
             throw ValidationError("--profile profiles the figures' sections, not the deadline rush")
@@ -168,7 +184,8 @@ struct CampusBench: AsyncParsableCommand {
             rushMessages: rushMessages
         )
         let runner = try BenchRunner(
-            settings: settings, cores: cores, progress: json ? { _ in } : { Terminal.error($0) })
+            settings: settings, cores: cores, executables: servers,
+            progress: json ? { _ in } : { Terminal.error($0) })
         defer { runner.stop() }
         let figures = try await runner.runAll()
         let machine = [
