@@ -22,6 +22,9 @@ public struct RecordProtection: Sendable {
         self.direction = direction
     }
 
+    /// The length of the nonce.
+    static let nonceLength = 12
+
     /// The 12-byte nonce: direction ‖ 00 00 00 ‖ u64be(sequence).
     public static func nonce(direction: Direction, sequence: UInt64) -> [UInt8] {
         [direction.rawValue, 0, 0, 0] + sequence.bigEndianBytes
@@ -39,7 +42,8 @@ public struct RecordProtection: Sendable {
                 plaintext, using: key,
                 nonce: try ChaChaPoly.Nonce(data: Self.nonce(direction: direction, sequence: sequence)),
                 authenticating: Self.associatedData(kind: kind, sequence: sequence))
-            return Array(box.ciphertext) + Array(box.tag)
+            // `combined` is nonce ‖ ciphertext ‖ tag: ciphertext ‖ tag in one copy.
+            return Array(box.combined.dropFirst(Self.nonceLength))
         } catch {
             // A 12-byte nonce and a 32-byte key cannot be refused.
             preconditionFailure("ChaCha20-Poly1305 refused a well-formed nonce: \(error)")
