@@ -197,12 +197,22 @@ public final class SQLiteBlackboardStore: BlackboardStore {
 
     private static func usage(of studentID: StudentID, in assignment: String, _ db: Database) throws -> StudentUsage {
         StudentUsage(
-            reportsInAssignment: try Int.fetchOne(
-                db.cachedStatement(sql: "SELECT count(*) FROM report WHERE sid = ? AND assignment = ?"),
-                arguments: [studentID.rawValue, assignment]) ?? 0,
-            storedBytes: try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT coalesce(sum(stored_bytes), 0) FROM session WHERE sid = ?"),
-                arguments: [studentID.rawValue]) ?? 0)
+            reportsInAssignment: try reports(of: studentID, in: assignment, db),
+            storedBytes: try storedBytes(of: studentID, db))
+    }
+
+    /// The student's complete reports in `assignment`.
+    private static func reports(of studentID: StudentID, in assignment: String, _ db: Database) throws -> Int {
+        try Int.fetchOne(
+            db.cachedStatement(sql: "SELECT count(*) FROM report WHERE sid = ? AND assignment = ?"),
+            arguments: [studentID.rawValue, assignment]) ?? 0
+    }
+
+    /// The bytes of message content the student stored in every session.
+    private static func storedBytes(of studentID: StudentID, _ db: Database) throws -> Int64 {
+        try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT coalesce(sum(stored_bytes), 0) FROM session WHERE sid = ?"),
+            arguments: [studentID.rawValue]) ?? 0
     }
 
     public func recordRevocations(_ revocations: [LearnedRevocation]) async throws {
@@ -283,16 +293,9 @@ public final class SQLiteBlackboardStore: BlackboardStore {
                     try Int64.fetchOne(
                         db.cachedStatement(sql: "SELECT stored_bytes FROM session WHERE id = ?"), arguments: [$0])
                 } ?? 0
-            let studentBytes =
-                try Int64.fetchOne(
-                    db.cachedStatement(sql: "SELECT coalesce(sum(stored_bytes), 0) FROM session WHERE sid = ?"),
-                    arguments: [record.studentID.rawValue]) ?? 0
+            let studentBytes = try Self.storedBytes(of: record.studentID, db)
             let reports =
-                batch.report == nil
-                ? 0
-                : try Int.fetchOne(
-                    db.cachedStatement(sql: "SELECT count(*) FROM report WHERE sid = ? AND assignment = ?"),
-                    arguments: [record.studentID.rawValue, record.assignment.name]) ?? 0
+                batch.report == nil ? 0 : try Self.reports(of: record.studentID, in: record.assignment.name, db)
             try batch.checkLimits(sessionBytes: sessionBytes, studentBytes: studentBytes, reportsInAssignment: reports)
             if batch.storedSession == nil {
                 try db.execute(

@@ -135,9 +135,11 @@ struct CampusBench: AsyncParsableCommand {
             throw ValidationError("--students and --rush-messages must be at least 1")
         }
         if let servers {
-            for name in ["cuhk", "blackboard"] where !FileManager.default.isExecutableFile(atPath: servers + "/" + name)
-            {
-                throw ValidationError("--servers: \(servers)/\(name) is not an executable file")
+            for name in ["cuhk", "blackboard"] {
+                let path = SecureFile.join(servers, name)
+                guard FileManager.default.isExecutableFile(atPath: path) else {
+                    throw ValidationError("--servers: \(path) is not an executable file")
+                }
             }
         }
         if scenario == .deadlineRush, profile != nil {
