@@ -202,6 +202,7 @@ let package = Package(
             name: "CampusBlackboardTests",
             dependencies: [
                 "CampusBlackboard", "CampusSQLite", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

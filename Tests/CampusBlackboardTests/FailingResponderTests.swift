@@ -1,7 +1,9 @@
 import AsyncHTTPClient
+import CampusAdmin
 import CampusPKI
 import Foundation
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import Synchronization
 import Testing
@@ -94,7 +96,106 @@ import X509
         #expect(configuration.connectionPool.retryConnectionEstablishment == false)
         #expect(configuration.timeout.connect == RevocationHTTPClient.connectTimeout)
         #expect(RevocationHTTPClient.connectTimeout < HandshakeDriver.defaultOCSPTimeout)
+        // The client ends an idle kept connection before CUHK's HTTP port would.
+        #expect(configuration.connectionPool.idleTimeout == RevocationHTTPClient.idleTimeout)
+        #expect(RevocationHTTPClient.idleTimeout < .seconds(Int64(HTTPLimits.defaultIdleTimeoutSeconds)))
         #expect(HTTPClient.Configuration().connectionPool.retryConnectionEstablishment == true)
+    }
+
+    /// A responder that closes a kept connection as a request arrives on it (its idle timeout running out at that
+    /// moment): the request is asked once more on a new connection and answered; one that closes every connection
+    /// under its request is asked twice, not more.
+    @Test func aKeptConnectionClosedUnderARequestIsAskedOnceMore() async throws {
+        let closing = try await ClosingResponder.start(answering: 1)
+        defer { closing.channel.close(promise: nil) }
+        let (requester, request) = try Self.requester(timeout: .seconds(30))
+        for round in 1...3 {
+            let result = await requester.ask(request: request, uri: closing.url, key: nil, id: nil)
+            guard case .success(let bytes) = result else {
+                Issue.record("round \(round): \(result)")
+                return
+            }
+            #expect(bytes == ClosingResponder.answer)
+        }
+        // Rounds 2 and 3 each met the kept connection closing, and were answered on a new one.
+        #expect(closing.counts.withLock { $0 } == .init(connections: 3, requests: 5, answered: 3))
+
+        let silent = try await ClosingResponder.start(answering: 0)
+        defer { silent.channel.close(promise: nil) }
+        let result = await requester.ask(request: request, uri: silent.url, key: nil, id: nil)
+        guard case .failure(let failure) = result else {
+            Issue.record("every connection was closed, yet there was an answer")
+            return
+        }
+        #expect(silent.counts.withLock { $0 } == .init(connections: 2, requests: 2, answered: 0), "\(failure)")
+        #expect(failure.kind == .other)
+    }
+
+    /// An HTTP server that answers the first `answering` requests of each connection and closes the connection when
+    /// the next one arrives.
+    struct ClosingResponder {
+        struct Counts: Equatable {
+            var connections = 0
+            var requests = 0
+            var answered = 0
+        }
+
+        final class SharedCounts: Sendable {
+            private let counts = Mutex(Counts())
+            func withLock<T>(_ body: (inout Counts) -> T) -> T { counts.withLock { body(&$0) } }
+        }
+
+        static let answer: [UInt8] = Array("not really OCSP".utf8)
+        let channel: any Channel
+        let counts: SharedCounts
+        var url: String { "http://127.0.0.1:\(channel.localAddress?.port ?? 0)/" }
+
+        static func start(answering: Int) async throws -> ClosingResponder {
+            let counts = SharedCounts()
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .childChannelInitializer { channel in
+                    counts.withLock { $0.connections += 1 }
+                    return channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                        try channel.pipeline.syncOperations.addHandler(
+                            Handler(answering: answering, counts: counts))
+                    }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            return ClosingResponder(channel: channel, counts: counts)
+        }
+
+        final class Handler: ChannelInboundHandler, @unchecked Sendable {
+            typealias InboundIn = HTTPServerRequestPart
+            typealias OutboundOut = HTTPServerResponsePart
+            let answering: Int
+            let counts: SharedCounts
+            var requests = 0
+
+            init(answering: Int, counts: SharedCounts) {
+                self.answering = answering
+                self.counts = counts
+            }
+
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                switch unwrapInboundIn(data) {
+                case .head:
+                    requests += 1
+                    counts.withLock { $0.requests += 1 }
+                    if requests > answering { context.close(promise: nil) }
+                case .body:
+                    break
+                case .end:
+                    guard requests <= answering else { return }
+                    counts.withLock { $0.answered += 1 }
+                    var head = HTTPResponseHead(version: .http1_1, status: .ok)
+                    head.headers.add(name: "Content-Length", value: "\(ClosingResponder.answer.count)")
+                    context.write(wrapOutboundOut(.head(head)), promise: nil)
+                    context.write(
+                        wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: ClosingResponder.answer)))), promise: nil)
+                    context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                }
+            }
+        }
     }
 
     /// A port where nothing listens: the refusal is the answer, and its reason says so.

@@ -25,6 +25,18 @@ struct LiveServers {
 
     static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
+    /// What the servers log: nothing, unless `CAMPUSPKI_TEST_LOG` names a level (`warning`, `debug`, …); then each
+    /// server's lines at that level and above go to standard error, labelled `cuhk` or `blackboard`, to see why a
+    /// test failed.
+    static func serverLogger(_ label: String) -> Logger {
+        guard let name = ProcessInfo.processInfo.environment["CAMPUSPKI_TEST_LOG"],
+            let level = Logger.Level(rawValue: name)
+        else { return quiet }
+        var logger = Logger(label: label, factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = level
+        return logger
+    }
+
     /// Starts both servers, runs `body`, and stops them. Each server's store is SQLite in its directory unless one is
     /// given.
     static func with<T: Sendable>(
@@ -86,7 +98,8 @@ struct LiveServers {
         )
         cuhkConfiguration.issuesBlackboardCertificate = true
         configureCUHK(&cuhkConfiguration)
-        let cuhk = try await CUHKServer(configuration: cuhkConfiguration, store: stores.cuhk, logger: quiet)
+        let cuhk = try await CUHKServer(
+            configuration: cuhkConfiguration, store: stores.cuhk, logger: serverLogger("cuhk"))
         var blackboardConfiguration = BlackboardServer.Configuration(
             directory: SecureFile.join(directory, "blackboard"),
             rootCertificatePath: SecureFile.join(cuhkDirectory, "cuhk.cer"),
@@ -105,7 +118,7 @@ struct LiveServers {
             let blackboard = try BlackboardServer(
                 configuration: blackboardConfiguration,
                 store: stores.blackboard,
-                logger: quiet,
+                logger: serverLogger("blackboard"),
                 reporter: blackboardReporter
             )
             group.addTask { try await blackboard.run() }
