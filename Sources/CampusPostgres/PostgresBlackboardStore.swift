@@ -425,6 +425,32 @@ public final class PostgresBlackboardStore: BlackboardStore {
 
     // MARK: Quotas, revocations, roster
 
+    /// The handshake's read in one statement, one round trip: every assignment, each with the student's complete
+    /// reports in it, and the bytes the student stored (one consistent snapshot).
+    public func sessionContext(for studentID: StudentID, requesting name: String, at now: Date) async throws
+        -> (Assignment, StudentUsage)
+    {
+        let rows = try await database.rows(
+            """
+            SELECT a.*,
+                (SELECT count(*) FROM report r WHERE r.sid = \(studentID.rawValue) AND r.assignment = a.name) AS reports,
+                (SELECT coalesce(sum(stored_bytes), 0)::BIGINT FROM session WHERE sid = \(studentID.rawValue))
+                    AS stored
+            FROM assignment a ORDER BY a.id
+            """)
+        let assignments = try rows.map(Self.assignment(from:))
+        let assignment = try Assignment.resolve(name, among: assignments, now: now)
+        guard let row = rows.first(where: { (try? $0.value("name", as: String.self)) == assignment.name }) else {
+            throw CampusError(.internalError, "the assignment \(assignment.name) has no row")
+        }
+        return (
+            assignment,
+            StudentUsage(
+                reportsInAssignment: Int(try row.value("reports", as: Int64.self)),
+                storedBytes: try row.value("stored", as: Int64.self))
+        )
+    }
+
     public func usage(of studentID: StudentID, in assignment: String) async throws -> StudentUsage {
         let logger = logger
         return try await database.withConnection { connection in

@@ -39,6 +39,50 @@ import Testing
         Array("receipt \(summary.id) \(summary.assignment) late=\(summary.isLate)".utf8)
     }
 
+    /// The handshake's one read gives what `assignments()` and `usage(of:in:)` give, and refuses as
+    /// `Assignment.resolve` does.
+    @Test(arguments: Backend.all)
+    func theHandshakesReadAgreesWithAssignmentsAndUsage(_ backend: Backend) async throws {
+        try await backend.withBlackboardStores(1) { stores in
+            let store = stores[0]
+            let now = Date()
+            let complete = try await store.commit(Self.batch(session: 1, sequences: 1...2, completes: true))
+            #expect(complete.report != nil)
+            _ = try await store.commit(Self.batch(session: 2, sequences: 1...1, completes: false))
+            _ = try await store.commit(
+                Self.batch(StudentID("1155000001")!, session: 3, sequences: 1...3, completes: true))
+            try await store.addAssignment(Assignment(name: "essay", deadline: nil))
+
+            for name in [Assignment.defaultName, "essay"] {
+                let (assignment, usage) = try await store.sessionContext(for: Self.sid, requesting: name, at: now)
+                #expect(assignment == (try Assignment.resolve(name, among: try await store.assignments(), now: now)))
+                #expect(usage == (try await store.usage(of: Self.sid, in: name)))
+            }
+            let (_, usage) = try await store.sessionContext(
+                for: Self.sid, requesting: Assignment.defaultName, at: now)
+            let stored = ["part 1 of \(Self.sid)", "part 2 of \(Self.sid)", "part 1 of \(Self.sid)"]
+            #expect(usage == StudentUsage(reportsInAssignment: 1, storedBytes: Int64(stored.joined().utf8.count)))
+            let (_, nothing) = try await store.sessionContext(
+                for: StudentID("1155000002")!, requesting: "essay", at: now)
+            #expect(nothing == StudentUsage(reportsInAssignment: 0, storedBytes: 0))
+
+            func refusal(_ name: String) async -> CampusError.Code? {
+                do {
+                    _ = try await store.sessionContext(for: Self.sid, requesting: name, at: now)
+                    return nil
+                } catch {
+                    return (error as? CampusError)?.code
+                }
+            }
+            #expect(await refusal("") == .assignmentRequired)
+            #expect(await refusal("lab") == .unknownAssignment)
+            #expect(try await store.closeAssignment(named: "essay"))
+            #expect(await refusal("essay") == .assignmentClosed)
+            let (only, _) = try await store.sessionContext(for: Self.sid, requesting: "", at: now)
+            #expect(only.name == Assignment.defaultName)
+        }
+    }
+
     @Test(arguments: Backend.all)
     func aSessionInBatchesBecomesANumberedReportWithItsReceipt(_ backend: Backend) async throws {
         try await backend.withBlackboardStores(2) { stores in
