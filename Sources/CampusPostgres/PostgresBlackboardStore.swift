@@ -181,31 +181,27 @@ public final class PostgresBlackboardStore: BlackboardStore {
             let sid = record.studentID.rawValue
             // One student's commits one at a time, whichever instances hold the sessions: the counts below are exact.
             try await connection.run("SELECT pg_advisory_xact_lock(hashtext(\("campuspki-student:" + sid)))", logger)
-            // The assignment as it is now, in this transaction: closing it ends what every open session may store.
-            let current = try await connection.rows(
-                "SELECT * FROM assignment WHERE name = \(record.assignment.name)", logger
-            ).first.map(Self.assignment(from:))
+            // After the lock, in one statement (one round trip, its snapshot taken once the lock is held): the
+            // assignment as it is now (closing it ends what every open session may store), and what the student's
+            // limits are checked against. One row, whether or not the assignment exists.
+            let name = record.assignment.name
+            let checks = try await connection.rows(
+                """
+                SELECT a.name, a.deadline, a.late, a.open,
+                    (SELECT stored_bytes FROM session WHERE id = \(batch.storedSession)) AS session_bytes,
+                    (SELECT coalesce(sum(stored_bytes), 0)::BIGINT FROM session WHERE sid = \(sid)) AS student_bytes,
+                    (SELECT count(*) FROM report WHERE sid = \(sid) AND assignment = \(name)) AS reports
+                FROM (VALUES (1)) AS one LEFT JOIN assignment a ON a.name = \(name)
+                """, logger)
+            guard let row = checks.first else {
+                throw CampusError(.internalError, "the commit's checks returned no row")
+            }
+            let current = try row.value("name", as: String?.self) == nil ? nil : try Self.assignment(from: row)
             try batch.checkAssignment(current)
-            var sessionBytes: Int64 = 0
-            if let stored = batch.storedSession {
-                sessionBytes =
-                    try await connection.rows("SELECT stored_bytes FROM session WHERE id = \(stored)", logger)
-                    .first?.value("stored_bytes", as: Int64.self) ?? 0
-            }
-            let studentBytes =
-                try await connection.rows(
-                    "SELECT coalesce(sum(stored_bytes), 0)::BIGINT AS n FROM session WHERE sid = \(sid)", logger
-                ).first?.value("n", as: Int64.self) ?? 0
-            var reports = 0
-            if batch.report != nil {
-                reports = Int(
-                    try await connection.rows(
-                        """
-                        SELECT count(*) AS n FROM report WHERE sid = \(sid) AND assignment = \(record.assignment.name)
-                        """, logger
-                    ).first?.value("n", as: Int64.self) ?? 0)
-            }
-            try batch.checkLimits(sessionBytes: sessionBytes, studentBytes: studentBytes, reportsInAssignment: reports)
+            try batch.checkLimits(
+                sessionBytes: try row.value("session_bytes", as: Int64?.self) ?? 0,
+                studentBytes: try row.value("student_bytes", as: Int64.self),
+                reportsInAssignment: Int(try row.value("reports", as: Int64.self)))
             var session = batch.storedSession ?? 0
             if batch.storedSession == nil {
                 session =
@@ -218,16 +214,16 @@ public final class PostgresBlackboardStore: BlackboardStore {
                         """, logger
                     ).first?.value("id", as: Int64.self) ?? 0
             }
+            // The session's stored bytes grow in the statement of the last messages.
             var start = batch.messages.startIndex
             while start < batch.messages.endIndex {
                 let end = min(start + Self.messagesPerStatement, batch.messages.endIndex)
-                try await connection.run(try Self.insertMessages(batch.messages[start..<end], session: session), logger)
-                start = end
-            }
-            if !batch.messages.isEmpty {
                 try await connection.run(
-                    "UPDATE session SET stored_bytes = stored_bytes + \(batch.contentBytes) WHERE id = \(session)",
+                    try Self.insertMessages(
+                        batch.messages[start..<end], session: session,
+                        addingToSession: end == batch.messages.endIndex ? batch.contentBytes : nil),
                     logger)
+                start = end
             }
             guard batch.report != nil else { return SessionBatch.Stored(session: session, report: nil) }
             // A number reserved before (its CUHK timestamp names it), or the next of the sequence now.
@@ -240,23 +236,31 @@ public final class PostgresBlackboardStore: BlackboardStore {
             guard let summary = try batch.finishedReport(number: number, at: Date(), assignment: current) else {
                 return SessionBatch.Stored(session: session, report: nil)
             }
+            // The report and its session's status in one statement.
             try await connection.run(
                 """
-                INSERT INTO report (id, session, sid, certificate_serial, message_count, total_bytes, digest,
-                    completed_at, assignment, deadline, late, receipt, file_name, content_type, timestamped_at)
-                VALUES (\(number), \(session), \(summary.studentID.rawValue), \(summary.certificateSerial),
-                    \(Int64(summary.messageCount)), \(Int64(summary.totalBytes)), \(Data(summary.digest)),
-                    \(summary.completedAt.timeIntervalSince1970), \(summary.assignment),
-                    \(summary.deadline?.timeIntervalSince1970), \(summary.isLate), \(Data(summary.receipt)),
-                    \(summary.file?.name), \(summary.file?.contentType), \(summary.timestampedAt?.timeIntervalSince1970))
+                WITH inserted AS (
+                    INSERT INTO report (id, session, sid, certificate_serial, message_count, total_bytes, digest,
+                        completed_at, assignment, deadline, late, receipt, file_name, content_type, timestamped_at)
+                    VALUES (\(number), \(session), \(summary.studentID.rawValue), \(summary.certificateSerial),
+                        \(Int64(summary.messageCount)), \(Int64(summary.totalBytes)), \(Data(summary.digest)),
+                        \(summary.completedAt.timeIntervalSince1970), \(summary.assignment),
+                        \(summary.deadline?.timeIntervalSince1970), \(summary.isLate), \(Data(summary.receipt)),
+                        \(summary.file?.name), \(summary.file?.contentType), \(summary.timestampedAt?.timeIntervalSince1970))
+                    RETURNING session
+                )
+                UPDATE session SET status = 'complete' WHERE id = (SELECT session FROM inserted)
                 """, logger)
-            try await connection.run("UPDATE session SET status = 'complete' WHERE id = \(session)", logger)
             return SessionBatch.Stored(session: session, report: summary)
         }
     }
 
     /// One `INSERT` of several messages.
-    static func insertMessages(_ messages: ArraySlice<StoredMessage>, session: Int64) throws -> PostgresQuery {
+    /// One statement inserting `messages`; with `addingToSession`, it also adds that many bytes to the session's
+    /// `stored_bytes`.
+    static func insertMessages(_ messages: ArraySlice<StoredMessage>, session: Int64, addingToSession bytes: Int64?)
+        throws -> PostgresQuery
+    {
         var binds = PostgresBindings(capacity: messages.count * 5)
         var values: [String] = []
         for message in messages {
@@ -268,9 +272,16 @@ public final class PostgresBlackboardStore: BlackboardStore {
             try binds.append(Data(message.mac))
             binds.append(message.receivedAt.timeIntervalSince1970)
         }
+        let insert =
+            "INSERT INTO message (session, sequence, content, mac, received_at) VALUES "
+            + values.joined(separator: ", ")
+        guard let bytes else { return PostgresQuery(unsafeSQL: insert, binds: binds) }
+        let base = binds.count
+        binds.append(bytes)
+        binds.append(session)
         return PostgresQuery(
-            unsafeSQL: "INSERT INTO message (session, sequence, content, mac, received_at) VALUES "
-                + values.joined(separator: ", "),
+            unsafeSQL: "WITH inserted AS (" + insert + ") "
+                + "UPDATE session SET stored_bytes = stored_bytes + $\(base + 1) WHERE id = $\(base + 2)",
             binds: binds)
     }
 
