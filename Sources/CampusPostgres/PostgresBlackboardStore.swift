@@ -255,9 +255,8 @@ public final class PostgresBlackboardStore: BlackboardStore {
         }
     }
 
-    /// One `INSERT` of several messages.
-    /// One statement inserting `messages`; with `addingToSession`, it also adds that many bytes to the session's
-    /// `stored_bytes`.
+    /// One `INSERT` of several messages; with `addingToSession`, the same statement adds that many bytes to the
+    /// session's `stored_bytes`.
     static func insertMessages(_ messages: ArraySlice<StoredMessage>, session: Int64, addingToSession bytes: Int64?)
         throws -> PostgresQuery
     {
