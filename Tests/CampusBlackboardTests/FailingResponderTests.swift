@@ -131,6 +131,21 @@ import X509
         #expect(failure.kind == .other)
     }
 
+    /// The timestamp client goes through the same path: a kept connection closed under its request is asked once
+    /// more.
+    @Test func theTimestampClientAsksOnceMoreToo() async throws {
+        let closing = try await ClosingResponder.start(answering: 1)
+        defer { closing.channel.close(promise: nil) }
+        let client = TimestampAuthorityClient(
+            configuredURL: closing.url,
+            credentials: ServiceCredentialStore(certificatePath: "/nonexistent.cer", keyPath: "/nonexistent.key"),
+            roots: TrustedRootStore(path: "/nonexistent-root.cer"), timeout: .seconds(30))
+        for _ in 1...2 {
+            #expect(try await client.reply(to: [1, 2, 3]) == ClosingResponder.answer)
+        }
+        #expect(closing.counts.withLock { $0 } == .init(connections: 2, requests: 3, answered: 2))
+    }
+
     /// An HTTP server that answers the first `answering` requests of each connection and closes the connection when
     /// the next one arrives.
     struct ClosingResponder {

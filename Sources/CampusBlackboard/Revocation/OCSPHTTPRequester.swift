@@ -79,47 +79,21 @@ struct OCSPHTTPRequester: OCSPRequester {
         }
     }
 
-    /// Whether `error` says that the connection went away under the request (closed or reset by the other side)
-    /// rather than that the responder could not be reached or did not answer in time.
-    static func lostKeptConnection(_ error: any Error) -> Bool {
-        switch error {
-        case let error as HTTPClientError:
-            return error == .remoteConnectionClosed
-        case let error as IOError:
-            return [ECONNRESET, EPIPE].contains(error.errnoCode)
-        case let error as ChannelError:
-            return error == .ioOnClosedChannel || error == .eof
-        default:
-            return false
-        }
-    }
-
     /// One request to the responder: its answer, or why there is none.
     func ask(request: [UInt8], uri: String, key: OCSPResponseCache.Key?, id: OCSPCertificateID?) async
         -> Result<[UInt8], Failure>
     {
-        var http = HTTPClientRequest(url: uri)
-        http.method = .POST
-        http.headers.add(name: "Content-Type", value: "application/ocsp-request")
-        http.body = .bytes(ByteBuffer(bytes: request))
-        let deadline = NIODeadline.now() + timeout
         do {
-            let response: HTTPClientResponse
-            do {
-                response = try await client.execute(http, deadline: deadline)
-            } catch {
-                // A kept connection the responder closed as the request went out on it (its idle timeout): the
-                // request was not answered, and asking is harmless, so it is asked once more, on a new connection,
-                // within the same deadline.
-                guard Self.lostKeptConnection(error), !Task.isCancelled, NIODeadline.now() < deadline else {
-                    throw error
-                }
-                response = try await client.execute(http, deadline: deadline)
-            }
+            var http = HTTPClientRequest(url: uri)
+            http.method = .POST
+            http.headers.add(name: "Content-Type", value: "application/ocsp-request")
+            http.body = .bytes(ByteBuffer(bytes: request))
+            let response = try await RevocationHTTPClient.fetch(
+                http, timeout: timeout, maximumBody: Self.maximumResponseSize, on: client)
             guard response.status == .ok else {
                 return .failure(Failure(description: "OCSP responder \(uri) answered HTTP \(response.status)"))
             }
-            let bytes = Array(buffer: try await response.body.collect(upTo: Self.maximumResponseSize))
+            let bytes = response.body
             if let key, let id, let expires = cacheableUntil(bytes, for: id) {
                 cache.store(bytes, for: key, until: expires, now: Date())
             }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 
 /// The HTTP client Blackboard asks CUHK with (OCSP requests, the revocation list).
@@ -32,4 +33,57 @@ enum RevocationHTTPClient {
 
     /// One client for the process, never shut down, as `HTTPClient.shared` is.
     static let shared = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+
+    /// Lets at most as many requests through at once as the pool keeps connections (``RequestGate``).
+    static let gate = RequestGate(permits: maximumConnectionsPerResponder)
+
+    /// An answer, its body read.
+    struct Response: Sendable {
+        var status: HTTPResponseStatus
+        var headers: HTTPHeaders
+        var body: [UInt8]
+    }
+
+    /// Sends `request` and reads its answer's body (at most `maximumBody` bytes), all within `timeout`.
+    ///
+    /// - It waits for a permit of `gate` first, and holds it until the body is read, so that it never waits in the
+    ///   pool's own queue (see ``RequestGate``).
+    /// - It is sent once more, on a new connection, when a kept connection was closed or reset under it (the
+    ///   server's idle timeout running out as the request went out): it was not answered, and every request
+    ///   Blackboard sends CUHK (an OCSP query, a timestamp request, a fetch of the revocation list) is harmless to
+    ///   send twice. Not again once the task is cancelled.
+    ///
+    /// - Throws: ``RequestGate/Busy``, or what the client throws.
+    static func fetch(
+        _ request: HTTPClientRequest, timeout: TimeAmount, maximumBody: Int, on client: HTTPClient = shared,
+        gate: RequestGate = gate
+    ) async throws -> Response {
+        let deadline = NIODeadline.now() + timeout
+        return try await gate.run(before: deadline) {
+            let response: HTTPClientResponse
+            do {
+                response = try await client.execute(request, deadline: deadline)
+            } catch {
+                guard lostKeptConnection(error), !Task.isCancelled, NIODeadline.now() < deadline else { throw error }
+                response = try await client.execute(request, deadline: deadline)
+            }
+            let body = Array(buffer: try await response.body.collect(upTo: maximumBody))
+            return Response(status: response.status, headers: response.headers, body: body)
+        }
+    }
+
+    /// Whether `error` says that the connection went away under the request (closed or reset by the other side)
+    /// rather than that the server could not be reached or did not answer in time.
+    static func lostKeptConnection(_ error: any Error) -> Bool {
+        switch error {
+        case let error as HTTPClientError:
+            return error == .remoteConnectionClosed
+        case let error as IOError:
+            return [ECONNRESET, EPIPE].contains(error.errnoCode)
+        case let error as ChannelError:
+            return error == .ioOnClosedChannel || error == .eof
+        default:
+            return false
+        }
+    }
 }

@@ -106,13 +106,13 @@ public final class RevocationListPoller: Sendable {
         do {
             var request = HTTPClientRequest(url: url)
             if let tag { request.headers.add(name: "If-None-Match", value: tag) }
-            let response = try await RevocationHTTPClient.shared.execute(
-                request, timeout: .seconds(BlackboardServer.ocspTimeoutSeconds))
+            let response = try await RevocationHTTPClient.fetch(
+                request, timeout: .seconds(BlackboardServer.ocspTimeoutSeconds), maximumBody: Self.maximumListSize)
             switch response.status {
             case .notModified:
                 succeeded(url)
             case .ok:
-                let body = Array(buffer: try await response.body.collect(upTo: Self.maximumListSize))
+                let body = response.body
                 try await apply(
                     try CertificateRevocationList(derEncoded: body), from: url,
                     tag: response.headers.first(name: "ETag"))

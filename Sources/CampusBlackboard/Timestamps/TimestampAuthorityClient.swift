@@ -118,12 +118,13 @@ public final class TimestampAuthorityClient: TimestampProvider, Sendable {
             http.method = .POST
             http.headers.add(name: "Content-Type", value: "application/timestamp-query")
             http.body = .bytes(ByteBuffer(bytes: request))
-            let response = try await client.execute(http, timeout: timeout)
+            let response = try await RevocationHTTPClient.fetch(
+                http, timeout: timeout, maximumBody: TimestampResponse.maximumSize, on: client)
             guard response.status == .ok else {
                 failures.recordFailure(of: url, at: Date(), .other)
                 throw Unavailable(description: "CUHK's timestamp authority at \(url) answered HTTP \(response.status)")
             }
-            let bytes = Array(buffer: try await response.body.collect(upTo: TimestampResponse.maximumSize))
+            let bytes = response.body
             failures.recordSuccess(of: url, at: Date())
             return bytes
         } catch let error as Unavailable {
