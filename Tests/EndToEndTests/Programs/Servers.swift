@@ -21,8 +21,10 @@ struct ServerProcesses {
         in directory: String? = nil, cuhkArguments: [String] = [], blackboardArguments: [String] = []
     ) async throws -> ServerProcesses {
         let directory = try directory ?? temporaryDirectory()
+        // 30 s of silence, not the default 10 s: these tests enroll from the test process, which a busy machine can
+        // starve for seconds between its connection and its first frame; no test here is about CUHK's timeout.
         let cuhk = try Program.cuhk.start(
-            ["--port", "0", "--ocsp-port", "0", "--open-enrollment"] + cuhkArguments, in: directory)
+            ["--port", "0", "--ocsp-port", "0", "--open-enrollment", "--timeout", "30"] + cuhkArguments, in: directory)
         let cuhkAddress = try await cuhk.address()
         let blackboard = try Program.blackboard.start(["--port", "0"] + blackboardArguments, in: directory)
         let blackboardAddress = try await blackboard.address()

@@ -11,7 +11,7 @@ enum RawClient {
         _ address: ServerAddress,
         sending bytes: [UInt8],
         halfClose: Bool = false,
-        limit: Duration = .seconds(15)
+        limit: Duration = .seconds(30)
     ) async throws -> [UInt8] {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.allowRemoteHalfClosure, value: true)
