@@ -3,7 +3,8 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// The HTTP client Blackboard asks CUHK with (OCSP requests, the revocation list).
+/// The HTTP client Blackboard asks CUHK with (OCSP requests, timestamp requests, the revocation list), and
+/// ``fetch(_:timeout:maximumBody:on:gate:)``, which every such request goes through.
 ///
 /// Unlike `HTTPClient.shared`, it does not retry a connection that fails: a responder whose port is closed answers
 /// "connection refused" at once, and that failure is the answer, instead of new attempts until the request's
@@ -14,7 +15,7 @@ enum RevocationHTTPClient {
     static let connectTimeout = TimeAmount.seconds(2)
     /// How long an idle connection is kept for the next request: below CUHK's 30 s (`--http-idle-timeout`), so
     /// that the client, not the server, ends an idle connection, and a request seldom goes out on one the server is
-    /// closing (``OCSPHTTPRequester`` asks once more when that happens).
+    /// closing (``fetch(_:timeout:maximumBody:on:gate:)`` sends it once more when that happens).
     static let idleTimeout = TimeAmount.seconds(15)
     /// How many connections to one responder may be open at once.
     static let maximumConnectionsPerResponder = 64
