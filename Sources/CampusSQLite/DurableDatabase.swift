@@ -34,12 +34,10 @@ public enum DurableDatabase {
     ) throws -> (DatabasePool, GroupCommitWriter) {
         try createPrivately(path)
         var configuration = Configuration()
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         configuration.busyMode = .timeout(10)
         do {
             let database = try DatabasePool(path: path, configuration: configuration)
+            try requireFullSynchronous(database)
             var migrator = DatabaseMigrator()
             migrations(&migrator)
             migrator.registerMigration("last-opened") { db in
@@ -66,6 +64,29 @@ public enum DurableDatabase {
             throw OpenError(location: path, reason: explain(error, path: path), detail: "\(error)")
         }
     }
+
+    /// Sets `synchronous = FULL` on the pool's writer connection, and checks that SQLite took it.
+    ///
+    /// GRDB's `DatabasePool` turns WAL on after `prepareDatabase` has run, and sets `synchronous = NORMAL` with it: in
+    /// WAL mode, NORMAL syncs the WAL only at checkpoints, so a commit survives the program's crash but not the
+    /// machine's (a power loss, a kernel panic), and an acknowledgement could name what is no longer there. FULL syncs
+    /// the WAL at every commit. Set on the writer after the pool is open, it stays: the pool keeps that one connection.
+    ///
+    /// - Throws: ``OpenError`` when the writer's level is not FULL afterwards.
+    static func requireFullSynchronous(_ database: DatabasePool) throws {
+        let level = try database.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+        }
+        guard level == fullSynchronous else {
+            throw OpenError(
+                location: database.path, reason: "SQLite did not take synchronous = FULL",
+                detail: "PRAGMA synchronous is \(level.map(String.init) ?? "unknown")")
+        }
+    }
+
+    /// `PRAGMA synchronous`'s value for FULL.
+    static let fullSynchronous = 2
 
     /// Creates the file with mode 0600 if it does not exist, so the database is never readable by others.
     private static func createPrivately(_ path: String) throws {
