@@ -6,7 +6,9 @@
 #   scripts/test-under-load.sh [--busy N] [swift test arguments…]
 #
 # --busy N starts N processes that spin on the CPU (default 2, one per core of the 2-core machines this runs on);
-# they are stopped when the tests end, whatever the outcome. The exit status is swift test's.
+# they are stopped when the tests end, whatever the outcome. The tests' temporary directories (each test makes its
+# own, and the servers the tests start write there too) go in one directory of this run (TMPDIR), removed when the
+# tests end. The exit status is swift test's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 busy=2
@@ -15,8 +17,10 @@ if [ "${1:-}" = "--busy" ]; then
     shift 2
 fi
 pids=()
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/campuspki-tests.XXXXXX")
 stop() {
     for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+    rm -rf "$scratch"
 }
 trap stop EXIT INT TERM
 for _ in $(seq 1 "$busy"); do
@@ -24,7 +28,7 @@ for _ in $(seq 1 "$busy"); do
     bash -c 'while :; do :; done' &
     pids+=("$!")
 done
-echo "== swift test with $busy busy processes beside it (pids ${pids[*]:-none})"
+echo "== swift test with $busy busy processes beside it (pids ${pids[*]:-none}), temporary files in $scratch"
 status=0
-swift test "$@" || status=$?
+TMPDIR="$scratch" swift test "$@" || status=$?
 exit "$status"
