@@ -84,12 +84,9 @@ struct OCSPHTTPRequester: OCSPRequester {
         -> Result<[UInt8], Failure>
     {
         do {
-            var http = HTTPClientRequest(url: uri)
-            http.method = .POST
-            http.headers.add(name: "Content-Type", value: "application/ocsp-request")
-            http.body = .bytes(ByteBuffer(bytes: request))
-            let response = try await RevocationHTTPClient.fetch(
-                http, timeout: timeout, maximumBody: Self.maximumResponseSize, on: client)
+            let response = try await RevocationHTTPClient.post(
+                request, contentType: "application/ocsp-request", to: uri, timeout: timeout,
+                maximumBody: Self.maximumResponseSize, on: client)
             guard response.status == .ok else {
                 return .failure(Failure(description: "OCSP responder \(uri) answered HTTP \(response.status)"))
             }

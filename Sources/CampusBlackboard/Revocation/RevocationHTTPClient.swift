@@ -45,6 +45,19 @@ enum RevocationHTTPClient {
         var body: [UInt8]
     }
 
+    /// POSTs a DER `body` of `contentType` to `url` with ``fetch(_:timeout:maximumBody:on:gate:)``: an OCSP query or a
+    /// timestamp request.
+    static func post(
+        _ body: [UInt8], contentType: String, to url: String, timeout: TimeAmount, maximumBody: Int,
+        on client: HTTPClient = shared
+    ) async throws -> Response {
+        var http = HTTPClientRequest(url: url)
+        http.method = .POST
+        http.headers.add(name: "Content-Type", value: contentType)
+        http.body = .bytes(ByteBuffer(bytes: body))
+        return try await fetch(http, timeout: timeout, maximumBody: maximumBody, on: client)
+    }
+
     /// Sends `request` and reads its answer's body (at most `maximumBody` bytes), all within `timeout`.
     ///
     /// - It waits for a permit of `gate` first, and holds it until the body is read, so that it never waits in the

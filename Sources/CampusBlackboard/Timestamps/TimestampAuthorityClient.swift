@@ -114,12 +114,9 @@ public final class TimestampAuthorityClient: TimestampProvider, Sendable {
                     + "not asked again yet")
         }
         do {
-            var http = HTTPClientRequest(url: url)
-            http.method = .POST
-            http.headers.add(name: "Content-Type", value: "application/timestamp-query")
-            http.body = .bytes(ByteBuffer(bytes: request))
-            let response = try await RevocationHTTPClient.fetch(
-                http, timeout: timeout, maximumBody: TimestampResponse.maximumSize, on: client)
+            let response = try await RevocationHTTPClient.post(
+                request, contentType: "application/timestamp-query", to: url, timeout: timeout,
+                maximumBody: TimestampResponse.maximumSize, on: client)
             guard response.status == .ok else {
                 failures.recordFailure(of: url, at: Date(), .other)
                 throw Unavailable(description: "CUHK's timestamp authority at \(url) answered HTTP \(response.status)")
