@@ -50,6 +50,34 @@ import Testing
         #expect(logger[metadataKey: "sid"] == "1155000001")
     }
 
+    @Test func settingAKeyAgainReplacesItAndNilRemovesIt() {
+        var handler = EscapingLogHandler(RecordingHandler(recorder: Recorder()))
+        handler[metadataKey: "peer"] = "10.0.0.1:4000"
+        handler[metadataKey: "sid"] = "1155000001"
+        handler[metadataKey: "peer"] = "10.0.0.2:4000"
+        #expect(handler.metadata == ["peer": "10.0.0.2:4000", "sid": "1155000001"])
+        handler[metadataKey: "peer"] = nil
+        #expect(handler.metadata == ["sid": "1155000001"])
+        #expect(handler[metadataKey: "peer"] == nil)
+        handler.metadata = ["program": "blackboard"]
+        #expect(handler[metadataKey: "sid"] == nil)
+        #expect(handler[metadataKey: "program"] == "blackboard")
+    }
+
+    /// Copies share the wrapped handler until one changes it; the change stays with that copy.
+    @Test func aCopyThatChangesTheWrappedHandlerChangesOnlyItself() {
+        let recorder = Recorder()
+        var first = EscapingLogHandler(RecordingHandler(recorder: recorder))
+        first.logLevel = .info
+        var second = first
+        second.logLevel = .error
+        second.base.metadata = ["changed": "yes"]
+        #expect(first.logLevel == .info)
+        #expect(second.logLevel == .error)
+        #expect(first.base.metadata.isEmpty)
+        #expect(second.base.metadata == ["changed": "yes"])
+    }
+
     @Test func aLoggerWithoutMetadataPassesNone() {
         let recorder = Recorder()
         let logger = Logger(label: "test") { _ in EscapingLogHandler(RecordingHandler(recorder: recorder)) }

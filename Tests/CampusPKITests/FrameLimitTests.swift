@@ -12,7 +12,7 @@ import Testing
         let limit = FrameSizeLimit(first: first, following: following)
         try channel.pipeline.syncOperations.addHandler(
             ByteToMessageHandler(FrameDecoder(limit: limit), maximumBufferSize: maximum + 4))
-        try channel.pipeline.syncOperations.addHandler(FrameLimitHandler(limit: limit, maximumFrameSize: maximum))
+        try channel.pipeline.syncOperations.addHandler(FrameEncoder(limit: limit, maximumFrameSize: maximum))
         return channel
     }
 
@@ -35,6 +35,17 @@ import Testing
         #expect(try channel.readInbound(as: ByteBuffer.self)?.readableBytes == 10)
         // Refused on the length alone, before any of the payload arrives.
         #expect(throws: CampusError.self) { try channel.writeInbound(ByteBuffer(bytes: [0, 0, 0, 11])) }
+    }
+
+    @Test func eachPayloadGoesOutAfterItsLengthInFourBigEndianBytes() throws {
+        let channel = try makeChannel(first: 100, following: 10, maximum: 1000)
+        try channel.writeOutbound(ByteBuffer(bytes: [1, 2, 3]))
+        try channel.writeOutbound(ByteBuffer(repeating: 9, count: 300))
+        var sent = ByteBuffer()
+        while var part = try channel.readOutbound(as: ByteBuffer.self) { sent.writeBuffer(&part) }
+        #expect(sent.readBytes(length: 7) == [0, 0, 0, 3, 1, 2, 3])
+        #expect(sent.readBytes(length: 4) == [0, 0, 0x01, 0x2C])
+        #expect(sent.readableBytes == 300)
     }
 
     @Test func aFirstFrameOverItsLimitIsRefusedOnItsLength() throws {

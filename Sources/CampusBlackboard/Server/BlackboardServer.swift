@@ -331,18 +331,24 @@ public final class BlackboardServer: FramedService, Sendable {
             configuration: configuration.framing,
             firstExpected: Self.firstExpected,
             logger: logger,
-            listener: listener
-        ) { frames, logger in
-            let observer = SessionObserver(
-                side: .blackboard, explain: explain, reporter: reporter, logger: logger, sinks: [metrics.sink])
-            observer([.connectionOpened])
-            defer { observer([.connectionClosed]) }
-            // Steps 3-5 run in a child task; this task, which lives as long as the session, keeps only what step 6
-            // needs (SessionOpener).
-            guard let session = try await opener.open(frames, observer: observer, logger: logger) else { return }
-            defer { session.end() }
-            _ = try await session.receiveReport(on: frames)
-        }
+            listener: listener,
+            serving: .opened { frames, logger in
+                // Steps 3-5, in a child task of the connection's (FramedServer); step 6 continues in the connection's
+                // task, which keeps only what it needs (SessionOpener).
+                let observer = SessionObserver(
+                    side: .blackboard, explain: explain, reporter: reporter, logger: logger, sinks: [metrics.sink])
+                observer([.connectionOpened])
+                let session: OpenedSession?
+                do {
+                    session = try await opener.open(frames, observer: observer, logger: logger)
+                } catch {
+                    observer([.connectionClosed])
+                    throw error
+                }
+                // An assignments query: answered, and the connection ends.
+                if session == nil { observer([.connectionClosed]) }
+                return session
+            })
     }
 
     /// The bound address, once listening.

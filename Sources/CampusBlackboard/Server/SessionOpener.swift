@@ -3,12 +3,13 @@ import Foundation
 import Logging
 import NIOCore
 
-/// Opens a session on a new connection: steps 3–5 and everything step 6 needs, in a child task.
+/// Opens a session on a new connection: steps 3–5 and everything step 6 needs.
 ///
-/// A task's allocator keeps the slabs of its deepest point for as long as the task lives. A connection's task lives
-/// as long as the session, most of it waiting for the student; so the deep, short work (the handshake, the
-/// certificate's verification, the session's setup) runs in a child task whose frames end with it, and the
-/// connection's task holds only an ``OpenedSession`` and the small frames that wait for the next message.
+/// Blackboard's ``FramedServer`` runs this in a child task of the connection's task. A task's allocator keeps the
+/// slabs of its deepest point for as long as the task lives, and a connection's task lives as long as the session,
+/// most of it waiting for the student; so the deep, short work (the handshake, the certificate's verification, the
+/// session's setup) ends with the child task, and the connection's task holds only an ``OpenedSession`` and the
+/// small frames that wait for the next message.
 struct SessionOpener: Sendable {
     let handshake: HandshakeDriver
     let openSessions: OpenSessions
@@ -24,16 +25,6 @@ struct SessionOpener: Sendable {
     ///
     /// - Returns: The session, or `nil` when the connection only asked which assignments are open.
     func open(_ frames: FrameChannel, observer: SessionObserver, logger: Logger) async throws -> OpenedSession? {
-        let lent = FrameChannel.Lent(frames)
-        return try await withThrowingTaskGroup(of: OpenedSession?.self) { group in
-            group.addTask { try await openInChild(lent.channel, observer: observer, logger: logger) }
-            return try await group.next() ?? nil
-        }
-    }
-
-    private func openInChild(_ frames: FrameChannel, observer: SessionObserver, logger: Logger) async throws
-        -> OpenedSession?
-    {
         let started = ContinuousClock.now
         let handshaken: HandshakeDriver.Session
         do {
@@ -83,7 +74,7 @@ struct SessionOpener: Sendable {
 
 /// An authenticated session waiting for its report: one object on the heap rather than values in the connection
 /// task's async frames.
-final class OpenedSession: Sendable {
+final class OpenedSession: FramedServer.OpenedConnection {
     let established: BlackboardHandshake.Established
     let record: SessionRecord
     let receiver: ReportReceiver
@@ -101,13 +92,27 @@ final class OpenedSession: Sendable {
         self.logger = logger
     }
 
-    /// Step 6: the report's messages, stored and acknowledged, then its receipt.
-    func receiveReport(on frames: FrameChannel) async throws -> ReportSummary {
-        try await receiver.run(established, record: record, on: frames, logger: logger)
+    /// Step 6: the report's messages, stored and acknowledged, then its receipt. When it returns or throws, the
+    /// session's registration for revocations ends, and the connection's observer hears that the connection closed
+    /// (the receiver's, which logs with the session's logger: the opener's logger is not kept).
+    ///
+    /// The first message is awaited here, in a small async frame: a session that has sent nothing yet holds only
+    /// this one, not those of ``receive(startingWith:on:)`` and ``ReportReceiver`` (a task's allocator keeps its
+    /// deepest point).
+    func serve(_ frames: FrameChannel) async throws {
+        defer { end() }
+        let first = try await frames.receivePayload()
+        try await receive(startingWith: first, on: frames)
     }
 
-    /// Ends the session's registration for revocations.
-    func end() {
+    @inline(never)
+    private func receive(startingWith first: ByteBuffer, on frames: FrameChannel) async throws {
+        _ = try await receiver.run(established, startingWith: first, record: record, on: frames, logger: logger)
+    }
+
+    @inline(never)
+    private func end() {
         registration.end()
+        receiver.observer([.connectionClosed])
     }
 }

@@ -34,17 +34,17 @@ struct ReportReceiver {
     /// How many verified messages of one session may wait for their commit.
     static let maximumPendingMessages = 32
 
+    /// Receives the report whose first message is `first` (its caller waits for that, in a smaller async frame).
+    @inline(never)
     func run(
         _ session: BlackboardHandshake.Established,
+        startingWith first: ByteBuffer,
         record: SessionRecord,
         on frames: FrameChannel,
         logger: Logger
     ) async throws -> ReportSummary {
         let stored = LazySession(record: record, store: store, limits: limits)
         do {
-            // The first message is awaited here, before `receive` and its larger async frame (about 8 KB) exist: a
-            // session that has sent nothing yet holds only this one (a task's allocator keeps its deepest point).
-            let first = try await frames.receivePayload()
             return try await receive(session, startingWith: first, storedAs: stored, on: frames, logger: logger)
         } catch {
             await stored.markFailed(reason: "\(error)")

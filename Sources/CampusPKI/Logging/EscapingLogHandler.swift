@@ -6,15 +6,46 @@ import Logging
 /// The logger's own metadata stays here and reaches the other handler only with an entry that is written, merged
 /// into the entry's metadata (the entry's values win, as in swift-log's handlers). A server keeps one logger per
 /// connection, with the peer's address and the student, and most of them never write a line; swift-log's
-/// `StreamLogHandler` would render its whole metadata into a string each time a key is set, and keep it.
+/// `StreamLogHandler` would render its whole metadata into a string each time a key is set, and keep it. The few
+/// keys are kept in a small array rather than a dictionary, which would hold several times their size.
+///
+/// The wrapped handler is kept in a box that every copy shares until one of them changes it: a logger per connection
+/// then holds two words here, which fit in the logger's existential, rather than its own copy of the wrapped handler
+/// in a box of its own.
 public struct EscapingLogHandler<Base: LogHandler>: LogHandler {
-    public var base: Base
-    public var metadata: Logger.Metadata
+    /// Holds the wrapped handler; changed only through ``base``, which copies it first unless this value is its
+    /// only owner (copy on write), so no two values ever change one box.
+    private final class Box: @unchecked Sendable {
+        var base: Base
+        init(_ base: Base) { self.base = base }
+    }
+
+    private var box: Box
+    /// The logger's metadata, in the order the keys were first set.
+    private var entries: [(key: String, value: Logger.MetadataValue)]
+
+    /// The wrapped handler.
+    public var base: Base {
+        get { box.base }
+        set {
+            if isKnownUniquelyReferenced(&box) {
+                box.base = newValue
+            } else {
+                box = Box(newValue)
+            }
+        }
+    }
 
     public init(_ base: Base) {
-        self.base = base
-        metadata = base.metadata
-        if !metadata.isEmpty { self.base.metadata = [:] }
+        var base = base
+        entries = base.metadata.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
+        if !entries.isEmpty { base.metadata = [:] }
+        box = Box(base)
+    }
+
+    public var metadata: Logger.Metadata {
+        get { Logger.Metadata(entries.map { ($0.key, $0.value) }) { _, last in last } }
+        set { entries = newValue.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) } }
     }
 
     public var logLevel: Logger.Level {
@@ -23,8 +54,16 @@ public struct EscapingLogHandler<Base: LogHandler>: LogHandler {
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
+        get { entries.first { $0.key == key }?.value }
+        set {
+            let index = entries.firstIndex { $0.key == key }
+            switch (index, newValue) {
+            case (let index?, let value?): entries[index].value = value
+            case (let index?, nil): entries.remove(at: index)
+            case (nil, let value?): entries.append((key: key, value: value))
+            case (nil, nil): break
+            }
+        }
     }
 
     public func log(event: LogEvent) {
@@ -34,7 +73,7 @@ public struct EscapingLogHandler<Base: LogHandler>: LogHandler {
         var merged = metadata
         if let own = event.metadata { merged.merge(own) { _, entry in entry } }
         event.metadata = merged.isEmpty ? nil : Self.escaped(merged)
-        base.log(event: event)
+        box.base.log(event: event)
     }
 
     static func escaped(_ metadata: Logger.Metadata) -> Logger.Metadata {

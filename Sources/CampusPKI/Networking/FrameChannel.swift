@@ -5,7 +5,9 @@ import NIOCore
 /// Both servers and the client use it inside `NIOAsyncChannel.executeThenClose`. It is not `Sendable`: one task
 /// owns a connection.
 public final class FrameChannel {
-    private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    /// Unchecked: one task reads at a time by design (see ``Lent``), and a checked access would keep its record in
+    /// the async frame of every read, the frame an idle connection waits in.
+    @exclusivity(unchecked) private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
     let channel: any Channel
     /// The sending half, which another task may use while this one reads.
     public let writer: FrameWriter
@@ -18,6 +20,7 @@ public final class FrameChannel {
     ) {
         self.inbound = inbound.makeAsyncIterator()
         self.channel = channel
+        self.remoteSocketAddress = channel.remoteAddress
         self.writer = FrameWriter(outbound: outbound, channel: channel)
     }
 
@@ -35,10 +38,11 @@ public final class FrameChannel {
     }
 
     /// The peer's address, for logs.
-    public var remoteAddress: String { channel.remoteAddress?.description ?? "unknown peer" }
+    public var remoteAddress: String { remoteSocketAddress?.description ?? "unknown peer" }
 
-    /// The peer's socket address, for per-address limits; `nil` when unknown.
-    public var remoteSocketAddress: SocketAddress? { channel.remoteAddress }
+    /// The peer's socket address, for per-address limits and logs; `nil` when unknown. Kept from when the connection
+    /// was set up: NIO forgets it once the channel is closed.
+    public let remoteSocketAddress: SocketAddress?
 
     /// Waits for the next message.
     ///
@@ -53,19 +57,27 @@ public final class FrameChannel {
     ///
     /// - Throws: ``CampusError``: a framing error, `timeout`, or `connectionClosed` at end of stream.
     public func receivePayload() async throws -> ByteBuffer {
+        // The errors are made out of line: an idle connection waits in this frame.
         let payload: ByteBuffer?
         do {
             payload = try await inbound.next()
-        } catch let error as CampusError {
-            throw error
         } catch {
-            throw CampusError(
-                .connectionClosed, "the connection failed (\(NetworkFailure.describe(error)))", cause: error)
+            throw Self.receiveFailure(error)
         }
-        guard let payload else {
-            throw CampusError(.connectionClosed, "the peer closed the connection")
-        }
+        guard let payload else { throw Self.closedByPeer() }
         return payload
+    }
+
+    @inline(never)
+    private static func receiveFailure(_ error: any Error) -> CampusError {
+        if let error = error as? CampusError { return error }
+        return CampusError(
+            .connectionClosed, "the connection failed (\(NetworkFailure.describe(error)))", cause: error)
+    }
+
+    @inline(never)
+    private static func closedByPeer() -> CampusError {
+        CampusError(.connectionClosed, "the peer closed the connection")
     }
 
     /// Sends one message.

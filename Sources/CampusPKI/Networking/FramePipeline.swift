@@ -1,5 +1,4 @@
 import NIOCore
-import NIOExtras
 
 /// The channel pipeline both ends use: frames in and out, with a maximum size and an idle timeout.
 public enum FramePipeline {
@@ -53,8 +52,7 @@ public enum FramePipeline {
         try operations.addHandler(
             ByteToMessageHandler(FrameDecoder(limit: limit), maximumBufferSize: maximumFrameSize + 4)
         )
-        try operations.addHandler(LengthFieldPrepender(lengthFieldBitLength: .fourBytes, lengthFieldEndianness: .big))
-        try operations.addHandler(FrameLimitHandler(limit: limit, maximumFrameSize: maximumFrameSize))
+        try operations.addHandler(FrameEncoder(limit: limit, maximumFrameSize: maximumFrameSize))
         try operations.addHandler(IdleTimeoutHandler(timeout: timeout, phase: phase))
         return try NIOAsyncChannel(
             wrappingChannelSynchronously: channel,
@@ -63,8 +61,12 @@ public enum FramePipeline {
     }
 }
 
-/// Receives ``FramePipeline/RaiseFrameLimit`` and passes it to the connection's frame decoder.
-final class FrameLimitHandler: ChannelOutboundHandler, RemovableChannelHandler {
+/// The outbound half of framing: writes each payload after its 4-byte big-endian length, and passes
+/// ``FramePipeline/RaiseFrameLimit`` to the connection's frame decoder.
+///
+/// One handler for both, rather than NIOExtras' `LengthFieldPrepender` and a handler of its own for the limit: each
+/// handler in a pipeline costs its object and a context for as long as the connection is open.
+final class FrameEncoder: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -74,6 +76,19 @@ final class FrameLimitHandler: ChannelOutboundHandler, RemovableChannelHandler {
     init(limit: FrameSizeLimit, maximumFrameSize: Int) {
         self.limit = limit
         self.maximumFrameSize = maximumFrameSize
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let payload = unwrapOutboundIn(data)
+        guard let length = UInt32(exactly: payload.readableBytes) else {
+            promise?.fail(CampusError(.frameTooLarge, "a frame of \(payload.readableBytes) bytes cannot be sent"))
+            return
+        }
+        var prefix = context.channel.allocator.buffer(capacity: 4)
+        prefix.writeInteger(length, endianness: .big)
+        // Two writes, one `writev` when flushed: the payload is not copied.
+        context.write(wrapOutboundOut(prefix), promise: nil)
+        context.write(data, promise: promise)
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {

@@ -65,6 +65,35 @@ public final class FramedServer: Service, Sendable {
     /// Serves one connection. Throwing a ``CampusError`` sends it to the peer before the connection closes.
     public typealias Handler = @Sendable (FrameChannel, Logger) async throws -> Void
 
+    /// Opens a connection that may then stay open for long, mostly waiting for its peer (a session): returns what
+    /// serves the rest of it, or `nil` when the connection is done. Throwing a ``CampusError`` sends it to the peer
+    /// before the connection closes.
+    public typealias Opener = @Sendable (FrameChannel, Logger) async throws -> (any OpenedConnection)?
+
+    /// The rest of a connection an ``Opener`` opened, served in the connection's own task.
+    ///
+    /// A protocol of classes rather than a closure: calling a closure that came back through the child task's
+    /// generic result goes through reabstraction thunks, each one more async frame for as long as the connection is
+    /// open, and a class's existential is two words where another's is five.
+    public protocol OpenedConnection: AnyObject, Sendable {
+        /// Serves the rest of the connection. Throwing a ``CampusError`` sends it to the peer before the connection
+        /// closes.
+        func serve(_ frames: FrameChannel) async throws
+    }
+
+    /// How the server serves each connection.
+    public enum Serving: Sendable {
+        /// The whole connection in the connection's task.
+        case whole(Handler)
+        /// Opened in a child task, whose async frames end with it; then continued in the connection's task.
+        ///
+        /// A task's allocator keeps the slabs of the deepest point its task reached for as long as the task lives.
+        /// A session's task lives as long as the session, most of it waiting for the peer; so the deep, short work
+        /// of opening it (a handshake, a certificate's verification) runs in a child task, and the connection's
+        /// task only ever reaches the depth of waiting for the next frame.
+        case opened(Opener)
+    }
+
     private struct State {
         var serverChannel: (any Channel)?
         var connections: [ObjectIdentifier: any Channel] = [:]
@@ -75,11 +104,26 @@ public final class FramedServer: Service, Sendable {
     private let configuration: Configuration
     private let firstExpected: String
     private let logger: Logger
-    private let handler: Handler
+    private let serving: Serving
     private let group: any EventLoopGroup
     private let bound: EventLoopPromise<SocketAddress>
     private let state = Mutex(State())
     private let listener: Listener?
+
+    /// A server that serves each connection whole with `handler`, in the connection's task; the other parameters
+    /// are those of ``init(configuration:firstExpected:logger:group:listener:serving:)``.
+    public convenience init(
+        configuration: Configuration,
+        firstExpected: String,
+        logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        listener: Listener? = nil,
+        handler: @escaping Handler
+    ) {
+        self.init(
+            configuration: configuration, firstExpected: firstExpected, logger: logger, group: group,
+            listener: listener, serving: .whole(handler))
+    }
 
     /// - Parameters:
     ///   - configuration: Address, limits and timeout.
@@ -88,20 +132,20 @@ public final class FramedServer: Service, Sendable {
     ///   - group: The event loops to use.
     ///   - listener: A socket bound already with ``listen(configuration:firstExpected:logger:group:)``; when `nil`,
     ///     ``run()`` binds one.
-    ///   - handler: Serves one connection.
+    ///   - serving: How each connection is served: whole by a handler, or opened and then continued.
     public init(
         configuration: Configuration,
         firstExpected: String,
         logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         listener: Listener? = nil,
-        handler: @escaping Handler
+        serving: Serving
     ) {
         self.listener = listener
         self.configuration = configuration
         self.firstExpected = firstExpected
         self.logger = logger
-        self.handler = handler
+        self.serving = serving
         self.group = group
         self.bound = group.next().makePromise(of: SocketAddress.self)
     }
@@ -156,6 +200,9 @@ public final class FramedServer: Service, Sendable {
                         // A peer that half-closes (or ends inside a frame) still gets its error frame.
                         try options?.setOption(.allowRemoteHalfClosure, value: true)
                         try options?.setOption(.recvAllocator, value: Self.receiveBuffers)
+                        // One read per wake-up: NIO keeps as many receive buffers per connection as reads it may
+                        // make per wake-up, and an idle session would keep all of them.
+                        try options?.setOption(.maxMessagesPerRead, value: 1)
                         return try FramePipeline.configure(
                             channel,
                             maximumFrameSize: configuration.maximumFrameSize,
@@ -259,44 +306,131 @@ public final class FramedServer: Service, Sendable {
     static let shuttingDownError = CampusError(
         .shuttingDown, "the server is shutting down; what was acknowledged is stored, try again later")
 
+    /// Whether a new connection is served.
+    private enum Admission {
+        case admitted
+        case shuttingDown
+        case atLimit
+    }
+
+    // The functions below that run while a connection is open keep their async frames small: a connection's task
+    // lives as long as the connection, and its allocator keeps the slabs of its deepest point. What is needed only
+    // at the start, at the end or on an error is in functions of their own, kept out of line.
+
+    /// Serves one connection, in the connection's task.
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
-        var logger = logger
-        logger[metadataKey: "peer"] = "\(connection.channel.remoteAddress?.description ?? "?")"
-        let key = ObjectIdentifier(connection.channel)
-        let (count, ending) = state.withLock { state in
-            state.connections[key] = connection.channel
-            return (state.connections.count, state.ending)
-        }
-        defer { _ = state.withLock { $0.connections.removeValue(forKey: key) } }
+        let channel = connection.channel
+        let admission = admit(channel)
+        defer { release(channel) }
         do {
             try await connection.executeThenClose { inbound, outbound in
-                let frames = FrameChannel(inbound: inbound, outbound: outbound, channel: connection.channel)
-                let refusal: CampusError? =
-                    if ending {
-                        Self.shuttingDownError
-                    } else if count > configuration.maximumConnections {
-                        CampusError(
-                            .serverBusy,
-                            "the server is at its limit of \(Count.of(configuration.maximumConnections, "connection")); try again"
-                        )
-                    } else { nil }
-                if let refusal {
-                    logger.warning("refused connection", metadata: ["error": "\(refusal)"])
-                    try await frames.send(.error(refusal))
-                    await Self.lingerBeforeClose(connection.channel)
-                    return
-                }
-                do {
-                    try await handler(frames, logger)
-                } catch {
-                    // In a function of its own: the error's handling adds nothing to this closure's async frame, which
-                    // lives as long as the connection.
-                    await Self.answer(error, on: frames, channel: connection.channel, logger: logger)
-                }
+                await serve(Self.frames(inbound, outbound, channel), admission)
             }
         } catch {
-            logger.debug("connection closed with error", metadata: ["error": "\(error)"])
+            logClosing(channel, error)
         }
+    }
+
+    /// Made outside the async closure, whose temporaries would stay in the task's allocator until the closure ends.
+    @inline(never)
+    private static func frames(
+        _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        _ channel: any Channel
+    ) -> FrameChannel {
+        FrameChannel(inbound: inbound, outbound: outbound, channel: channel)
+    }
+
+    /// The connection's frames; every error ends in ``answer(_:on:channel:logger:)``.
+    ///
+    /// The connection's logger (with the peer's address) is made where it is needed rather than kept in this frame:
+    /// a continued session keeps its own. Inlined into the closure that calls it: one async frame fewer for as long as
+    /// the connection is open.
+    @inline(__always)
+    private func serve(_ frames: FrameChannel, _ admission: Admission) async {
+        guard admission == .admitted else {
+            await refuse(frames, admission)
+            return
+        }
+        do {
+            switch serving {
+            case .whole(let handler):
+                try await serve(frames, by: handler)
+            case .opened(let opener):
+                guard let rest = try await open(frames, with: opener) else { return }
+                try await rest.serve(frames)
+            }
+        } catch {
+            await answer(error, on: frames)
+        }
+    }
+
+    @inline(never)
+    private func serve(_ frames: FrameChannel, by handler: Handler) async throws {
+        try await handler(frames, connectionLogger(frames.remoteSocketAddress))
+    }
+
+    /// Counts the connection in; whether it is served.
+    @inline(never)
+    private func admit(_ channel: any Channel) -> Admission {
+        let (count, ending) = state.withLock { state in
+            state.connections[ObjectIdentifier(channel)] = channel
+            return (state.connections.count, state.ending)
+        }
+        if ending { return .shuttingDown }
+        return count > configuration.maximumConnections ? .atLimit : .admitted
+    }
+
+    @inline(never)
+    private func release(_ channel: any Channel) {
+        _ = state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    @inline(never)
+    private func logClosing(_ channel: any Channel, _ error: any Error) {
+        connectionLogger(channel.remoteAddress).debug("connection closed with error", metadata: ["error": "\(error)"])
+    }
+
+    /// Sends a connection that is not served the reason, and closes it.
+    @inline(never)
+    private func refuse(_ frames: FrameChannel, _ admission: Admission) async {
+        let refusal =
+            switch admission {
+            case .shuttingDown, .admitted: Self.shuttingDownError
+            case .atLimit:
+                CampusError(
+                    .serverBusy,
+                    "the server is at its limit of \(Count.of(configuration.maximumConnections, "connection")); try again"
+                )
+            }
+        connectionLogger(frames.remoteSocketAddress).warning("refused connection", metadata: ["error": "\(refusal)"])
+        _ = try? await frames.send(.error(refusal))
+        await Self.lingerBeforeClose(frames.channel)
+    }
+
+    @inline(never)
+    private func answer(_ error: any Error, on frames: FrameChannel) async {
+        await Self.answer(
+            error, on: frames, channel: frames.channel, logger: connectionLogger(frames.remoteSocketAddress))
+    }
+
+    /// Runs `opener` in a child task, which reads the connection until it returns.
+    @inline(never)
+    private func open(_ frames: FrameChannel, with opener: @escaping Opener) async throws -> (any OpenedConnection)? {
+        let lent = FrameChannel.Lent(frames)
+        let logger = connectionLogger(frames.remoteSocketAddress)
+        return try await withThrowingTaskGroup(of: (any OpenedConnection)?.self) { group in
+            group.addTask { try await opener(lent.channel, logger) }
+            return try await group.next() ?? nil
+        }
+    }
+
+    /// The server's logger with the peer's address.
+    @inline(never)
+    private func connectionLogger(_ peer: SocketAddress?) -> Logger {
+        var logger = logger
+        // The address itself: its text is made only for a line that is written.
+        logger[metadataKey: "peer"] = peer.map { .stringConvertible($0) } ?? "?"
+        return logger
     }
 
     /// Tells the peer why its connection ends, as an error frame, unless it went away itself.

@@ -35,7 +35,11 @@ public final class IdleTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
     /// The last frame in either direction. A frame only notes the time: the one scheduled check, when it comes,
     /// either fails the connection or schedules itself again for what is left of the allowance.
     private var lastActivity = NIODeadline.now()
-    private var scheduled: Scheduled<Void>?
+    /// The one check scheduled, as a callback to this handler: no promise, future or closure per connection, which
+    /// an idle session would keep for as long as it is open.
+    private var scheduled: NIOScheduledCallback?
+    /// Set while the handler is in a pipeline.
+    private var context: ChannelHandlerContext?
 
     /// - Parameters:
     ///   - timeout: How long the connection may stay silent.
@@ -46,12 +50,14 @@ public final class IdleTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         if context.channel.isActive { restart(context: context) }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         scheduled?.cancel()
         scheduled = nil
+        self.context = nil
     }
 
     public func channelActive(context: ChannelHandlerContext) {
@@ -99,11 +105,8 @@ public final class IdleTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     private func schedule(context: ChannelHandlerContext, at deadline: NIODeadline) {
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        scheduled = context.eventLoop.scheduleTask(deadline: deadline) {
-            let (handler, context) = bound.value
-            handler.check(context: context)
-        }
+        // Fails only when the event loop is shutting down, and the connection with it.
+        scheduled = try? context.eventLoop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
     }
 
     /// The scheduled check: fails the connection when nothing moved for the whole allowance, or waits for the rest.
@@ -116,5 +119,13 @@ public final class IdleTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
         scheduled = nil
         let seconds = Double(timeout.nanoseconds) / 1e9
         context.fireErrorCaught(CampusError(.timeout, "nothing received for \(seconds) s while waiting for \(phase)"))
+    }
+}
+
+extension IdleTimeoutHandler: NIOScheduledCallbackHandler {
+    public func handleScheduledCallback(eventLoop: some EventLoop) {
+        scheduled = nil
+        guard let context else { return }
+        check(context: context)
     }
 }

@@ -15,10 +15,13 @@ import X509
 /// them and hands them in with ``offer(to:assignment:deadline:credentials:)``.
 public struct BlackboardHandshake: Sendable {
     /// Blackboard's own certificate and key (`blackboard.cer`, `blackboard.key`).
-    public struct Credentials: Sendable {
-        public var certificate: Certificate
-        public var certificatePEM: String
-        public var privateKey: P256.Signing.PrivateKey
+    ///
+    /// A class: every session signs with the same credentials, and keeps a reference rather than its own copy of
+    /// the certificate.
+    public final class Credentials: Sendable {
+        public let certificate: Certificate
+        public let certificatePEM: String
+        public let privateKey: P256.Signing.PrivateKey
 
         public init(certificate: Certificate, privateKey: P256.Signing.PrivateKey) throws {
             self.certificate = certificate
