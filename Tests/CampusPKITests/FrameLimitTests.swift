@@ -1,6 +1,5 @@
 import NIOCore
 import NIOEmbedded
-import NIOExtras
 import Testing
 
 @testable import CampusPKI

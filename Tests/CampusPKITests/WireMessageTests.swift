@@ -1,8 +1,8 @@
-import CampusPKI
 import NIOCore
 import NIOEmbedded
-import NIOExtras
 import Testing
+
+@testable import CampusPKI
 
 @Suite struct WireMessageTests {
     static let samples: [WireMessage] = [
@@ -123,7 +123,8 @@ import Testing
         try channel.pipeline.syncOperations.addHandler(
             ByteToMessageHandler(FrameDecoder(maximumFrameSize: maximum))
         )
-        try channel.pipeline.syncOperations.addHandler(LengthFieldPrepender(lengthFieldBitLength: .fourBytes))
+        try channel.pipeline.syncOperations.addHandler(
+            FrameEncoder(limit: FrameSizeLimit(first: maximum, following: maximum), maximumFrameSize: maximum))
         return channel
     }
 
