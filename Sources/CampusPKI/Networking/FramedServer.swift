@@ -306,9 +306,8 @@ public final class FramedServer: Service, Sendable {
     static let shuttingDownError = CampusError(
         .shuttingDown, "the server is shutting down; what was acknowledged is stored, try again later")
 
-    /// Whether a new connection is served.
-    private enum Admission {
-        case admitted
+    /// Why a new connection is not served.
+    private enum Refusal {
         case shuttingDown
         case atLimit
     }
@@ -320,11 +319,11 @@ public final class FramedServer: Service, Sendable {
     /// Serves one connection, in the connection's task.
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let channel = connection.channel
-        let admission = admit(channel)
+        let refusal = admit(channel)
         defer { release(channel) }
         do {
             try await connection.executeThenClose { inbound, outbound in
-                await serve(Self.frames(inbound, outbound, channel), admission)
+                await serve(Self.frames(inbound, outbound, channel), refusing: refusal)
             }
         } catch {
             logClosing(channel, error)
@@ -346,9 +345,9 @@ public final class FramedServer: Service, Sendable {
     /// a continued session keeps its own. Inlined into the closure that calls it: one async frame fewer for as long as
     /// the connection is open.
     @inline(__always)
-    private func serve(_ frames: FrameChannel, _ admission: Admission) async {
-        guard admission == .admitted else {
-            await refuse(frames, admission)
+    private func serve(_ frames: FrameChannel, refusing refusal: Refusal?) async {
+        if let refusal {
+            await refuse(frames, refusal)
             return
         }
         do {
@@ -369,15 +368,15 @@ public final class FramedServer: Service, Sendable {
         try await handler(frames, connectionLogger(frames.remoteSocketAddress))
     }
 
-    /// Counts the connection in; whether it is served.
+    /// Counts the connection in; why it is not served, if it is not.
     @inline(never)
-    private func admit(_ channel: any Channel) -> Admission {
+    private func admit(_ channel: any Channel) -> Refusal? {
         let (count, ending) = state.withLock { state in
             state.connections[ObjectIdentifier(channel)] = channel
             return (state.connections.count, state.ending)
         }
         if ending { return .shuttingDown }
-        return count > configuration.maximumConnections ? .atLimit : .admitted
+        return count > configuration.maximumConnections ? .atLimit : nil
     }
 
     @inline(never)
@@ -392,10 +391,10 @@ public final class FramedServer: Service, Sendable {
 
     /// Sends a connection that is not served the reason, and closes it.
     @inline(never)
-    private func refuse(_ frames: FrameChannel, _ admission: Admission) async {
+    private func refuse(_ frames: FrameChannel, _ reason: Refusal) async {
         let refusal =
-            switch admission {
-            case .shuttingDown, .admitted: Self.shuttingDownError
+            switch reason {
+            case .shuttingDown: Self.shuttingDownError
             case .atLimit:
                 CampusError(
                     .serverBusy,
