@@ -65,6 +65,19 @@ public enum DurableDatabase {
         }
     }
 
+    /// A read-only connection to a database that ``open(path:checkWrites:program:migrations:)`` opened, for reads made
+    /// on the calling thread.
+    public static func openReader(path: String) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.readonly = true
+        do {
+            return try DatabaseQueue(path: path, configuration: configuration)
+        } catch let error as DatabaseError {
+            throw OpenError(location: path, reason: explain(error, path: path), detail: "\(error)")
+        }
+    }
+
     /// Sets `synchronous = FULL` on the pool's writer connection, and checks that SQLite took it.
     ///
     /// GRDB's `DatabasePool` turns WAL on after `prepareDatabase` has run, and sets `synchronous = NORMAL` with it: in

@@ -12,6 +12,8 @@ public final class SQLiteBlackboardStore: BlackboardStore {
 
     private let database: DatabasePool
     private let writer: GroupCommitWriter
+    /// The connection that reads a handshake's context on the handshake's own thread (``sessionContext(for:requesting:at:)``).
+    private let handshakeReader: DatabaseQueue
     public let location: String
 
     /// Opens (or creates) the store.
@@ -148,6 +150,7 @@ public final class SQLiteBlackboardStore: BlackboardStore {
                 )
             }
         }
+        handshakeReader = try DurableDatabase.openReader(path: path)
     }
 
     public func assignments() async throws -> [Assignment] {
@@ -186,13 +189,23 @@ public final class SQLiteBlackboardStore: BlackboardStore {
     }
 
     /// Both of a handshake's reads in one read transaction, with statements prepared once per connection.
+    ///
+    /// The read runs on the calling thread, on a connection of its own: a read from the pool would hop to a reader's
+    /// queue and back (two thread wake-ups per handshake). The short read may block the calling thread; only other
+    /// handshake reads wait for this connection, and each of them finishes without waiting for anything else, so
+    /// none of them can be waiting for a thread that this one blocks.
     public func sessionContext(for studentID: StudentID, requesting name: String, at now: Date) async throws
         -> (Assignment, StudentUsage)
     {
-        try await database.read { db in
+        try Self.readHere(handshakeReader) { db in
             let assignment = try Assignment.resolve(name, among: try Self.assignments(in: db), now: now)
             return (assignment, try Self.usage(of: studentID, in: assignment.name, db))
         }
+    }
+
+    /// A read transaction on the calling thread (a synchronous function, so the synchronous `read` is the one called).
+    private static func readHere<T>(_ reader: DatabaseQueue, _ body: (Database) throws -> T) throws -> T {
+        try reader.read(body)
     }
 
     private static func usage(of studentID: StudentID, in assignment: String, _ db: Database) throws -> StudentUsage {

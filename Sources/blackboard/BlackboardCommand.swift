@@ -24,6 +24,7 @@ struct BlackboardCommand: AsyncParsableCommand {
     )
 
     static func main() async {
+        AllocatorTuning.apply()
         SubcommandSuggestion.check(self, arguments: Array(CommandLine.arguments.dropFirst()))
         DefaultSubcommandHelp.check(self, arguments: Array(CommandLine.arguments.dropFirst()))
         await main(nil)

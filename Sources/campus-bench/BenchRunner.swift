@@ -358,13 +358,14 @@ final class BenchRunner: @unchecked Sendable {
         for size in settings.uploadSizes {
             let count = max(4, min(20_000, Int(settings.uploadMiB * 1024 * 1024) / size))
             let content = [UInt8](repeating: 0x61, count: size)
-            let elapsed = try await section("upload-\(size)", on: blackboard) {
+            let (elapsed, cpu) = try await section("upload-\(size)", on: blackboard) {
                 try await FramedClient.withConnection(to: blackboard.address) { frames in
                     let session = try await client.handshake(on: frames, credentials: credential)
+                    let cpuBefore = blackboard.cpuSeconds
                     let start = now()
                     _ = try await client.send(
                         repeatElement(content, count: count), on: frames, session: session, credentials: credential)
-                    return now() - start
+                    return (now() - start, blackboard.cpuSeconds - cpuBefore)
                 }
             }
             let rate = Double(count) / elapsed
@@ -386,6 +387,10 @@ final class BenchRunner: @unchecked Sendable {
                 Figure(
                     "upload", "\(label) content throughput", rate * Double(size) / 1e6, "MB/s",
                     key: "upload.\(size).throughput"))
+            figures.append(
+                Figure(
+                    "upload", "\(label): Blackboard CPU per message", cpu / Double(count) * 1e6, "µs",
+                    key: "upload.\(size).cpu"))
             if size == 64 * 1024 {
                 // Version 1 authenticated each message with HMAC-SHA256 and sent it in the clear.
                 figures.append(

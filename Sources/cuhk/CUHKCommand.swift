@@ -22,6 +22,7 @@ struct CUHKCommand: AsyncParsableCommand {
     )
 
     static func main() async {
+        AllocatorTuning.apply()
         SubcommandSuggestion.check(self, arguments: Array(CommandLine.arguments.dropFirst()))
         DefaultSubcommandHelp.check(self, arguments: Array(CommandLine.arguments.dropFirst()))
         await main(nil)

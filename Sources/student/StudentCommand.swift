@@ -28,6 +28,7 @@ struct StudentCommand: AsyncParsableCommand {
     )
 
     static func main() async {
+        AllocatorTuning.apply()
         SubcommandSuggestion.check(self, arguments: Array(CommandLine.arguments.dropFirst()))
         await main(nil)
     }

@@ -106,6 +106,8 @@ struct ReportReceiver {
         var records = session.records
         var next: ByteBuffer? = first
         var reportBytes: Int64 = 0
+        // The report's digest is taken here, in order, so that hashing overlaps the commit of earlier messages.
+        var digest = SHA256()
         while true {
             let payload: ByteBuffer
             if let pending = next {
@@ -120,6 +122,7 @@ struct ReportReceiver {
                 try limits.checkAdding(
                     Int64(content.count), toReportOf: reportBytes, storedBytes: storedBefore + reportBytes)
                 reportBytes += Int64(content.count)
+                digest.update(data: content)
                 observer([
                     .messageReceived(studentID: session.studentID, sequence: sequence, content: content, sealed: sealed)
                 ])
@@ -128,7 +131,7 @@ struct ReportReceiver {
                     receivedAt: Date())
                 guard await queue.push(.message(message)) else { return }
             case .end(_, let file):
-                _ = await queue.push(.end(file))
+                _ = await queue.push(.end(file, digest: Array(digest.finalize())))
                 queue.finish()
                 return
             case .keepAlive:
@@ -151,30 +154,28 @@ struct ReportReceiver {
     ) async throws -> ReportSummary? {
         var count: UInt64 = 0
         var totalBytes: UInt64 = 0
-        var digest = SHA256()
         while let batch = await queue.next() {
             let messages = batch.compactMap { item -> StoredMessage? in
                 if case .message(let message) = item { return message }
                 return nil
             }
             for message in messages {
-                digest.update(data: message.content)
                 totalBytes += UInt64(message.content.count)
                 count = message.sequence
             }
-            let end = batch.lazy.compactMap { item -> SubmittedFile?? in
-                if case .end(let file) = item { return .some(file) }
+            let end = batch.lazy.compactMap { item -> (file: SubmittedFile?, digest: [UInt8])? in
+                if case .end(let file, let digest) = item { return (file, digest) }
                 return nil
             }.first
             var summary =
-                end.map { file in
+                end.map { file, digest in
                     ReportSummary(
                         sessionID: stored.record.sessionID,
                         studentID: stored.record.studentID,
                         certificateSerial: stored.record.certificateSerial,
                         messageCount: count,
                         totalBytes: totalBytes,
-                        digest: Array(digest.finalize()),
+                        digest: digest,
                         completedAt: Date(),
                         file: file
                     )
@@ -348,8 +349,9 @@ final class LazySession: Sendable {
 final class VerifiedQueue: Sendable {
     enum Item: Sendable {
         case message(StoredMessage)
-        /// The end of the report, with the file it came from when the student said.
-        case end(SubmittedFile?)
+        /// The end of the report, with the file it came from when the student said, and the SHA-256 of every
+        /// message's content in order.
+        case end(SubmittedFile?, digest: [UInt8])
     }
 
     private struct State {
