@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(name: "CampusPKI", path: ".."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
     ],
     targets: [
         .target(
@@ -56,6 +57,7 @@ let package = Package(
             dependencies: [
                 "FuzzSupport",
                 .product(name: "CampusPKI", package: "CampusPKI"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,6 +1,7 @@
 import CampusBlackboard
 import CampusPKI
 import Foundation
+import SwiftASN1
 import Testing
 import X509
 
@@ -21,6 +22,50 @@ import X509
         let certificate = try CertificateFactory.student()
         let verified = try await verifier.verify(certificatePEM: certificate.pem, for: sid)
         #expect(verified == certificate)
+    }
+
+    /// Cert 2 in the form PEM writers use takes the fast path, with swift-asn1's bytes; any other form goes to
+    /// swift-asn1's parser, and parses (or is refused) as it did before.
+    @Test func canonicalPEMTakesTheFastPathAndOtherFormsTheParser() throws {
+        let certificate = try CertificateFactory.student()
+        let pem = certificate.pem
+        let der = try #require(PEMDocument.derBytes(ofCanonical: pem, discriminator: "CERTIFICATE"))
+        #expect(der == (try PEMDocument(pemString: pem)).derBytes)
+        #expect(PEMDocument.derBytes(ofCanonical: pem + "\n", discriminator: "CERTIFICATE") == der)
+
+        let base64 = Data(der).base64EncodedString()
+        let wrapped76 = stride(from: 0, to: base64.count, by: 76).map { start in
+            let from = base64.index(base64.startIndex, offsetBy: start)
+            return String(
+                base64[from..<(base64.index(from, offsetBy: 76, limitedBy: base64.endIndex) ?? base64.endIndex)])
+        }
+        let variants = [
+            pem.replacingOccurrences(of: "\n", with: "\r\n"),
+            "\n" + pem,
+            pem + "\n\n",
+            pem.replacingOccurrences(of: "CERTIFICATE", with: "TRUSTED CERTIFICATE"),
+            "-----BEGIN CERTIFICATE-----\n" + wrapped76.joined(separator: "\n") + "\n-----END CERTIFICATE-----",
+            "-----BEGIN CERTIFICATE-----\n" + base64 + "\n-----END CERTIFICATE-----",
+        ]
+        for variant in variants {
+            #expect(PEMDocument.derBytes(ofCanonical: variant, discriminator: "CERTIFICATE") == nil)
+            let asn1 = try? PEMDocument(pemString: variant)
+            if let asn1, asn1.discriminator == "CERTIFICATE" {
+                #expect(try StudentCertificateVerifier.parseCertificate(pem: variant) == certificate)
+            } else {
+                #expect(throws: CampusError.self) { try StudentCertificateVerifier.parseCertificate(pem: variant) }
+            }
+        }
+    }
+
+    /// Whatever the length of the DER, the fast path reads back what `PEMDocument.text` wrote.
+    @Test func canonicalPEMOfEveryLengthReadsBack() {
+        for length in 1...200 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ length) }
+            let text = PEMDocument(type: "CERTIFICATE", derBytes: bytes).text
+            #expect(PEMDocument.derBytes(ofCanonical: text, discriminator: "CERTIFICATE") == bytes)
+            #expect(PEMDocument.derBytes(ofCanonical: text, discriminator: "PRIVATE KEY") == nil)
+        }
     }
 
     @Test func refusesAnotherCA() async throws {

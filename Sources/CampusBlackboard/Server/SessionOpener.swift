@@ -48,7 +48,7 @@ struct SessionOpener: Sendable {
             registration.end()
             throw revocation.error(endingSession: true)
         }
-        await frames.setTimeout(idleTimeout, waitingFor: "the next report message")
+        frames.setTimeout(idleTimeout, waitingFor: "the next report message")
         let record = SessionRecord(
             sessionID: session.sessionID,
             studentID: session.studentID,

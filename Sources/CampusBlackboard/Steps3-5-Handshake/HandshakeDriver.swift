@@ -62,8 +62,8 @@ struct HandshakeDriver {
         observer(events)
         let identity = try credentials.current()
         let root = try roots.currentRoot()
-        // Verification runs in a child task: its deep async frames go with that task instead of staying in this
-        // long-lived session task's allocator for as long as the session is open.
+        // Verification runs in this task, which is the opener's (`SessionOpener`) and ends with the handshake: its deep
+        // async frames do not stay with the session for as long as it is open.
         var requester = OCSPHTTPRequester(
             client: RevocationHTTPClient.shared, cache: ocspCache, failures: failingResponders, issuer: root,
             timeout: ocspTimeout)
@@ -74,10 +74,9 @@ struct HandshakeDriver {
             mode: revocation, requester: requester,
             revocationListed: { revoked.revocation(of: $0)?.error(endingSession: false) },
             memo: OCSPCheckMemo(cache: ocspCache, served: requester.served), logger: logger)
-        async let verified = StudentCertificateVerifier(
+        let certificate = try await StudentCertificateVerifier(
             root: root, minimumKeyBits: minimumKeyBits, revocation: revocationPolicy
         ).verify(certificatePEM: request.request.certificatePEM, for: request.studentID)
-        let certificate = try await verified
         let (assignment, usage) = try await store.sessionContext(
             for: request.studentID, requesting: request.request.assignment, at: Date())
         try limits.checkNewReport(usage, assignment: assignment.name)
@@ -93,7 +92,7 @@ struct HandshakeDriver {
         let confirmed = try machine.receiveConfirmation(confirmationPayload)
         // The student is authenticated: report messages may be large. Raised before `sessionSecure` goes out, since
         // the student's first message may follow it at once.
-        await frames.raiseFrameLimit(to: sessionFrameSize)
+        frames.raiseFrameLimit(to: sessionFrameSize)
         try await frames.writer.send(contentsOf: confirmed.messages)
         observer(confirmed.events)
         guard let established = confirmed.established else {

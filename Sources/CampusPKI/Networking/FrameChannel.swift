@@ -106,13 +106,17 @@ public final class FrameChannel {
 
     /// Lets every frame from now on be as large as `maximumFrameSize` (at most the connection's configured maximum):
     /// Blackboard does this once the peer is authenticated.
-    public func raiseFrameLimit(to maximumFrameSize: Int) async {
-        try? await channel.triggerUserOutboundEvent(FramePipeline.RaiseFrameLimit(to: maximumFrameSize)).get()
+    ///
+    /// The change is queued on the channel's event loop, not waited for (a round trip through the event loop and
+    /// back costs two thread wake-ups): the loop runs its queue in order, so the change takes effect before any frame
+    /// written after this call is sent, and so before the peer can answer that frame.
+    public func raiseFrameLimit(to maximumFrameSize: Int) {
+        channel.triggerUserOutboundEvent(FramePipeline.RaiseFrameLimit(to: maximumFrameSize), promise: nil)
     }
 
-    /// Changes how long the connection may stay silent from now on.
-    public func setTimeout(_ timeout: TimeAmount, waitingFor phase: String) async {
-        try? await channel.triggerUserOutboundEvent(IdleTimeoutHandler.SetTimeout(timeout, phase: phase)).get()
+    /// Changes how long the connection may stay silent from now on; queued like ``raiseFrameLimit(to:)``.
+    public func setTimeout(_ timeout: TimeAmount, waitingFor phase: String) {
+        channel.triggerUserOutboundEvent(IdleTimeoutHandler.SetTimeout(timeout, phase: phase), promise: nil)
     }
 }
 

@@ -63,19 +63,26 @@ public struct StudentCertificateVerifier: Sendable {
     ///
     /// - Throws: ``CampusError`` with `malformedCertificate` or `keyTooSmall`.
     public static func parseCertificate(pem: String, minimumKeyBits: Int = 2048) throws -> Certificate {
-        let document: PEMDocument
-        do {
-            document = try PEMDocument(pemString: pem)
-        } catch {
-            throw CampusError(.malformedCertificate, "the certificate is not valid PEM")
+        let derBytes: [UInt8]
+        if let canonical = PEMDocument.derBytes(ofCanonical: pem, discriminator: "CERTIFICATE") {
+            derBytes = canonical
+        } else {
+            let document: PEMDocument
+            do {
+                document = try PEMDocument(pemString: pem)
+            } catch {
+                throw CampusError(.malformedCertificate, "the certificate is not valid PEM")
+            }
+            guard document.discriminator == "CERTIFICATE" else {
+                throw CampusError(
+                    .malformedCertificate, "expected a CERTIFICATE PEM block, got \(document.discriminator)")
+            }
+            derBytes = document.derBytes
         }
-        guard document.discriminator == "CERTIFICATE" else {
-            throw CampusError(.malformedCertificate, "expected a CERTIFICATE PEM block, got \(document.discriminator)")
-        }
         do {
-            return try Certificate(derEncoded: document.derBytes)
+            return try Certificate(derEncoded: derBytes)
         } catch {
-            if let bits = RSAKeyInspector.keySize(inCertificate: document.derBytes), bits < minimumKeyBits {
+            if let bits = RSAKeyInspector.keySize(inCertificate: derBytes), bits < minimumKeyBits {
                 throw CampusError(.keyTooSmall, "the key has \(bits) bits; at least \(minimumKeyBits) are required")
             }
             throw CampusError(.malformedCertificate, "the certificate is not a valid X.509 certificate", cause: error)
