@@ -27,10 +27,14 @@ public final class PostgresDatabase: Sendable {
         public var maximumConnections: Int
         /// `application_name`, as `pg_stat_activity` shows it.
         public var applicationName: String
+        /// `synchronous_commit` for every connection of the pool, or `nil` for the server's own: see
+        /// ``Durability/synchronousCommit``.
+        public var synchronousCommit: String?
 
         public init(
             url: DatabaseURL, schema: String, operationTimeout: Duration = .seconds(10),
-            connectTimeout: Duration = .seconds(5), maximumConnections: Int = 20, applicationName: String = "campuspki"
+            connectTimeout: Duration = .seconds(5), maximumConnections: Int = 20, applicationName: String = "campuspki",
+            synchronousCommit: String? = nil
         ) {
             self.url = url
             self.schema = schema
@@ -38,6 +42,7 @@ public final class PostgresDatabase: Sendable {
             self.connectTimeout = connectTimeout
             self.maximumConnections = maximumConnections
             self.applicationName = applicationName
+            self.synchronousCommit = synchronousCommit
         }
     }
 
@@ -68,6 +73,9 @@ public final class PostgresDatabase: Sendable {
         client.options.additionalStartupParameters = [
             ("search_path", configuration.schema), ("application_name", configuration.applicationName),
         ]
+        if let synchronousCommit = configuration.synchronousCommit {
+            client.options.additionalStartupParameters.append(("synchronous_commit", synchronousCommit))
+        }
         self.client = PostgresClient(configuration: client, backgroundLogger: logger)
     }
 
@@ -106,12 +114,53 @@ public final class PostgresDatabase: Sendable {
 
     // MARK: Start
 
-    /// Connects once, on a connection of its own, so that a database that cannot be reached or refuses the user is
-    /// a clear error at start (the pool would retry quietly for a minute).
+    /// What the server's settings make of a commit, read at start by ``checkReachable(_:connectTimeout:logger:)``.
     ///
+    /// An acknowledgement means committed: with `synchronous_commit = off` (for the server, the database or the
+    /// role) PostgreSQL answers a `COMMIT` before the commit is on disk, and a crash of its machine loses what was
+    /// acknowledged. So the pool's connections ask for ``synchronousCommit`` at their start, which outranks the
+    /// server's, the database's and the role's settings: the server's own value when it is durable (`on`, `local`,
+    /// `remote_write`, `remote_apply`, whichever the operator chose for replication), `on` when it is `off`. With
+    /// `fsync = off` (the whole server's, which a connection cannot change) nothing is durable: ``warning`` says so.
+    public struct Durability: Sendable, Equatable {
+        /// `synchronous_commit` as the server gives it to this user and database.
+        public var serverSynchronousCommit: String
+        /// The server's `fsync`.
+        public var fsync: String
+
+        public init(serverSynchronousCommit: String, fsync: String) {
+            self.serverSynchronousCommit = serverSynchronousCommit
+            self.fsync = fsync
+        }
+
+        /// What the pool's connections set: the server's value unless it is `off`.
+        public var synchronousCommit: String {
+            serverSynchronousCommit == "off" ? "on" : serverSynchronousCommit
+        }
+
+        /// A line for the log and the terminal when the server does not keep commits across a crash, or when its
+        /// `synchronous_commit = off` is overridden.
+        public var warning: String? {
+            if fsync == "off" {
+                return
+                    "the PostgreSQL server runs with fsync = off: a crash of its machine can lose commits that were acknowledged to students; set fsync = on"
+            }
+            if serverSynchronousCommit == "off" {
+                return "the PostgreSQL server gives synchronous_commit = off; this instance's connections use on"
+            }
+            return nil
+        }
+    }
+
+    /// Connects once, on a connection of its own, so that a database that cannot be reached or refuses the user is
+    /// a clear error at start (the pool would retry quietly for a minute), and reads what the server does with a
+    /// commit.
+    ///
+    /// - Returns: The server's settings that make a commit durable.
     /// - Throws: ``StorageOpenError`` naming the host and the cause, never the password.
+    @discardableResult
     public static func checkReachable(_ url: DatabaseURL, connectTimeout: Duration = .seconds(5), logger: Logger)
-        async throws
+        async throws -> Durability
     {
         var configuration = PostgresConnection.Configuration(
             host: url.host, port: url.port, username: url.user, password: url.password, database: url.database,
@@ -124,7 +173,16 @@ public final class PostgresDatabase: Sendable {
             }
             configuration.options.connectTimeout = .seconds(max(1, connectTimeout.components.seconds))
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-            try? await connection.close()
+            do {
+                let durability = Durability(
+                    serverSynchronousCommit: try await connection.setting("synchronous_commit", logger),
+                    fsync: try await connection.setting("fsync", logger))
+                try? await connection.close()
+                return durability
+            } catch {
+                try? await connection.close()
+                throw error
+            }
         } catch {
             throw StorageOpenError(
                 location: url.redacted, reason: Self.explainStart(error, url: url), detail: String(reflecting: error))
@@ -269,6 +327,13 @@ extension PostgresConnection {
     /// The rows of one statement, read into memory.
     func rows(_ query: PostgresQuery, _ logger: Logger) async throws -> [PostgresRandomAccessRow] {
         try await self.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+    }
+
+    /// The value of one of the server's settings for this connection, as `SHOW` gives it.
+    func setting(_ name: String, _ logger: Logger) async throws -> String {
+        // One row always: current_setting fails for a name the server does not know.
+        let rows = try await self.rows("SELECT current_setting(\(name)) AS value", logger)
+        return try rows.first?.value("value", as: String.self) ?? ""
     }
 
     /// Runs one statement and returns how many rows it returned (with `RETURNING`, how many it changed).

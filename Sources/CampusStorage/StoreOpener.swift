@@ -116,12 +116,16 @@ public enum StoreOpener {
         // noise for an operator.
         var background = logger
         background.logLevel = max(logger.logLevel, .warning)
+        let durability = try await PostgresDatabase.checkReachable(url, logger: background)
+        if let warning = durability.warning {
+            logger.warning("\(warning)")
+        }
         let database = try PostgresDatabase(
             configuration: .init(
                 url: url, schema: schema, operationTimeout: options.operationTimeout,
-                maximumConnections: options.maximumConnections, applicationName: "campuspki-\(program)"),
+                maximumConnections: options.maximumConnections, applicationName: "campuspki-\(program)",
+                synchronousCommit: durability.synchronousCommit),
             logger: background)
-        try await PostgresDatabase.checkReachable(url, logger: background)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await database.run() }
             defer { group.cancelAll() }

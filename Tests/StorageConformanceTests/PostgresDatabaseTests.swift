@@ -88,6 +88,64 @@ func postgreSQLAvailability() throws {
         }
     }
 
+    /// A role whose `synchronous_commit` is off still has its commits on disk before they are acknowledged: the
+    /// opener reads the setting, says so, and the pool's connections ask for `on` at their start.
+    @Test func commitsAreDurableWhateverTheRoleSays() async throws {
+        let base = try #require(TestDatabase.url)
+        let role = "u" + SessionKeySchedule.randomBytes(5).hexString
+        let password = "pw-" + SessionKeySchedule.randomBytes(8).hexString
+        let schema = "t_" + SessionKeySchedule.randomBytes(5).hexString + "_durable"
+        try await Backend.postgres.withAuthorityStores { stores in
+            let admin = try #require(stores[0] as? PostgresAuthorityStore)
+            try await admin.database.execute(unsafeSQL: "CREATE ROLE \(role) LOGIN PASSWORD '\(password)'")
+            try await admin.database.execute(unsafeSQL: "ALTER ROLE \(role) SET synchronous_commit = off")
+            try await admin.database.execute(unsafeSQL: "GRANT CREATE ON DATABASE \(base.database) TO \(role)")
+            var url = base
+            url.user = role
+            url.password = password
+            do {
+                let durability = try await PostgresDatabase.checkReachable(url, logger: TestDatabase.quiet)
+                #expect(durability.serverSynchronousCommit == "off")
+                #expect(durability.synchronousCommit == "on")
+                #expect(durability.warning?.contains("synchronous_commit = off") == true, "\(durability)")
+                try await StoreOpener.withAuthorityStore(at: .postgres(url, schema: schema), logger: TestDatabase.quiet)
+                { store in
+                    let store = try #require(store as? PostgresAuthorityStore)
+                    // Several operations at once, so that more than one of the pool's connections answers.
+                    let settings = try await withThrowingTaskGroup(of: String.self) { group in
+                        for _ in 0..<4 {
+                            group.addTask {
+                                try await store.database.rows("SELECT current_setting('synchronous_commit') AS value")
+                                    .first?.value("value", as: String.self) ?? ""
+                            }
+                        }
+                        return try await group.reduce(into: []) { $0.append($1) }
+                    }
+                    #expect(settings == ["on", "on", "on", "on"])
+                    try await store.database.dropSchema()
+                }
+            } catch {
+                Issue.record(error)
+            }
+            try await admin.database.execute(unsafeSQL: "REVOKE CREATE ON DATABASE \(base.database) FROM \(role)")
+            try await admin.database.execute(unsafeSQL: "DROP ROLE \(role)")
+        }
+    }
+
+    /// The server's durable settings are kept as they are (an operator's choice for replication); `off` becomes
+    /// `on`; a server without `fsync` cannot be made durable by a connection, and is named in a warning.
+    @Test func durabilityKeepsWhatTheServerMakesDurable() {
+        for value in ["on", "local", "remote_write", "remote_apply"] {
+            let durability = PostgresDatabase.Durability(serverSynchronousCommit: value, fsync: "on")
+            #expect(durability.synchronousCommit == value)
+            #expect(durability.warning == nil)
+        }
+        let off = PostgresDatabase.Durability(serverSynchronousCommit: "off", fsync: "on")
+        #expect(off.synchronousCommit == "on")
+        let noFsync = PostgresDatabase.Durability(serverSynchronousCommit: "on", fsync: "off")
+        #expect(noFsync.warning?.contains("fsync = off") == true)
+    }
+
     /// The opener stops at once, with the host, when the server cannot be reached.
     @Test func theOpenerReportsAnUnreachableDatabase() async throws {
         let url = try DatabaseURL(parsing: "postgres://campuspki:s3cret-pw@127.0.0.1:1/campuspki")
