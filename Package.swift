@@ -171,6 +171,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "CampusTestSupport",
+            path: "Tests/CampusTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CampusPKITests",
             dependencies: [
@@ -185,7 +190,7 @@ let package = Package(
         .testTarget(
             name: "CampusAdminTests",
             dependencies: [
-                "CampusAdmin",
+                "CampusTestSupport", "CampusAdmin",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -194,14 +199,16 @@ let package = Package(
         .testTarget(
             name: "CampusAuthorityTests",
             dependencies: [
-                "CampusAuthority", "CampusSQLite", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "CampusTestSupport", "CampusAuthority", "CampusSQLite",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CampusBlackboardTests",
             dependencies: [
-                "CampusBlackboard", "CampusSQLite", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "CampusTestSupport", "CampusBlackboard", "CampusSQLite",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -209,7 +216,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "CampusAdmin", "CampusAuthority", "CampusBlackboard", "CampusStudent", "CampusCommandLine",
+                "CampusTestSupport", "CampusAdmin", "CampusAuthority", "CampusBlackboard", "CampusStudent",
+                "CampusCommandLine",
                 "CampusStorage", "CampusSQLite", "CampusPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -223,7 +231,8 @@ let package = Package(
         .testTarget(
             name: "StorageConformanceTests",
             dependencies: [
-                "CampusAuthority", "CampusBlackboard", "CampusSQLite", "CampusPostgres", "CampusStorage",
+                "CampusTestSupport", "CampusAuthority", "CampusBlackboard", "CampusSQLite", "CampusPostgres",
+                "CampusStorage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -234,7 +243,7 @@ let package = Package(
         .testTarget(
             name: "CampusSQLiteTests",
             dependencies: [
-                "CampusAdmin", "CampusAuthority", "CampusBlackboard", "CampusSQLite",
+                "CampusTestSupport", "CampusAdmin", "CampusAuthority", "CampusBlackboard", "CampusSQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

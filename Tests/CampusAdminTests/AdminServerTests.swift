@@ -1,5 +1,6 @@
 import CampusAdmin
 import CampusPKI
+import CampusTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -48,9 +49,7 @@ struct AdminSite: Sendable {
 }
 
 func temporaryDirectory() throws -> String {
-    var template = Array((NSTemporaryDirectory() + "campuspki-admin-XXXXXX").utf8CString)
-    guard let path = mkdtemp(&template) else { throw CampusError(.internalError, "mkdtemp failed") }
-    return String(cString: path)
+    try TestScratch.makeDirectory("campuspki-admin")
 }
 
 @Suite struct AdminServerTests {

@@ -1,4 +1,5 @@
 import CampusPKI
+import CampusTestSupport
 import Foundation
 import SwiftASN1
 import Synchronization
@@ -32,9 +33,7 @@ func makeCSR(
 }
 
 func temporaryDirectory() throws -> String {
-    var template = Array((NSTemporaryDirectory() + "campuspki-test-XXXXXX").utf8CString)
-    guard let path = mkdtemp(&template) else { throw CampusError(.internalError, "mkdtemp failed") }
-    return String(cString: path)
+    try TestScratch.makeDirectory("campuspki-test")
 }
 
 /// The transcript hash the unit tests' enrollment channels stand for.

@@ -2,6 +2,7 @@ import CampusAdmin
 import CampusBlackboard
 import CampusPKI
 import CampusSQLite
+import CampusTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -322,7 +323,5 @@ import Testing
 }
 
 func temporaryDirectory() throws -> String {
-    var template = Array((NSTemporaryDirectory() + "campuspki-dashboard-XXXXXX").utf8CString)
-    guard let path = mkdtemp(&template) else { throw CampusError(.internalError, "mkdtemp failed") }
-    return String(cString: path)
+    try TestScratch.makeDirectory("campuspki-dashboard")
 }

@@ -1,14 +1,14 @@
 import CampusBlackboard
 import CampusPKI
 import CampusSQLite
+import CampusTestSupport
 import Foundation
 import Synchronization
 import Testing
 
 @Suite struct ReportStoreTests {
     static func stores() throws -> [any ReportStore] {
-        var template = Array((NSTemporaryDirectory() + "campuspki-store-XXXXXX").utf8CString)
-        let directory = String(cString: mkdtemp(&template)!)
+        let directory = try TestScratch.makeDirectory("campuspki-store")
         return [InMemoryBlackboardStore(), try SQLiteBlackboardStore(path: directory + "/blackboard.db")]
     }
 

@@ -1,6 +1,7 @@
 import CampusBlackboard
 import CampusPKI
 import CampusSQLite
+import CampusTestSupport
 import Crypto
 import Foundation
 import Testing
@@ -10,9 +11,8 @@ import Testing
 @Suite struct TimestampStoreTests {
     static let sid = StudentID("1155123456")!
 
-    static func directory() -> String {
-        var template = Array((NSTemporaryDirectory() + "campuspki-store-XXXXXX").utf8CString)
-        return String(cString: mkdtemp(&template)!)
+    static func directory() throws -> String {
+        try TestScratch.makeDirectory("campuspki-store")
     }
 
     /// Commits a one-message report in a new session of `assignment`, numbered `number` (0: by the store).
@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func reservationsSurviveARestartOfTheDatabase() async throws {
-        let path = Self.directory() + "/blackboard.db"
+        let path = try Self.directory() + "/blackboard.db"
         let assignment = Assignment(name: Assignment.defaultName, deadline: nil)
         let before = try SQLiteBlackboardStore(path: path)
         _ = try await Self.submit(to: before, assignment: assignment, session: 1)

@@ -3,6 +3,7 @@ import CampusAuthority
 import CampusBlackboard
 import CampusPKI
 import CampusSQLite
+import CampusTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -158,7 +159,5 @@ import Testing
 }
 
 func temporaryDirectory() throws -> String {
-    var template = Array((NSTemporaryDirectory() + "campuspki-sqlite-XXXXXX").utf8CString)
-    guard let path = mkdtemp(&template) else { throw CampusError(.internalError, "mkdtemp failed") }
-    return String(cString: path)
+    try TestScratch.makeDirectory("campuspki-sqlite")
 }

@@ -3,6 +3,7 @@ import CampusBlackboard
 import CampusPKI
 import CampusStorage
 import CampusStudent
+import CampusTestSupport
 import Foundation
 import Logging
 import NIOCore
@@ -192,9 +193,7 @@ enum TestKeys {
 }
 
 func temporaryDirectory() throws -> String {
-    var template = Array((NSTemporaryDirectory() + "campuspki-e2e-XXXXXX").utf8CString)
-    guard let path = mkdtemp(&template) else { throw CampusError(.internalError, "mkdtemp failed") }
-    return String(cString: path)
+    try TestScratch.makeDirectory("campuspki-e2e")
 }
 
 let sid = StudentID("1155123456")!

@@ -2,6 +2,7 @@ import CampusAuthority
 import CampusBlackboard
 import CampusPKI
 import CampusSQLite
+import CampusTestSupport
 import Foundation
 import Testing
 
@@ -98,9 +99,7 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 }
 
 func temporaryDirectory() throws -> String {
-    var template = Array((NSTemporaryDirectory() + "campuspki-conformance-XXXXXX").utf8CString)
-    guard let path = mkdtemp(&template) else { throw CampusError(.internalError, "mkdtemp failed") }
-    return String(cString: path)
+    try TestScratch.makeDirectory("campuspki-conformance")
 }
 
 /// Runs `work` `count` times at once.
