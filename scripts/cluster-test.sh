@@ -161,17 +161,24 @@ for slip in slips:
     shutil.copy(sys.argv[3], os.path.join(directory, "cuhk.cer"))  # the pinned root, as a slip's fingerprint pins it
 EOF
 
+# HAProxy connects to the instances' framed ports from this loopback address, with a PROXY protocol v2 header naming
+# the student (send-proxy-v2), and the instances trust headers from it alone: they record the students' address
+# (127.0.0.1), never HAProxy's.
+balancer_source=127.0.0.3
+
 start_cuhk() {
     local index=$1 port=$2 http=$3 admin=$4
     "$bin_dir/cuhk" serve --dir "$work/cuhk-$index" --database "$database" --port "$port" --ocsp-port "$http" \
-        --admin-port "$admin" --public-url "$public_url" --log-level warning >>"$work/logs/cuhk-$index.log" 2>&1 &
+        --admin-port "$admin" --public-url "$public_url" --proxy-protocol-from "$balancer_source" \
+        --log-level warning >>"$work/logs/cuhk-$index.log" 2>&1 &
     echo $! >"$work/run/cuhk-$index.pid"
     disown $!
 }
 start_blackboard() {
     local index=$1 port=$2 admin=$3
     "$bin_dir/blackboard" serve --dir "$work/blackboard-$index" --database "$database" --port "$port" \
-        --admin-port "$admin" --log-level warning >>"$work/logs/blackboard-$index.log" 2>&1 &
+        --admin-port "$admin" --proxy-protocol-from "$balancer_source" \
+        --log-level warning >>"$work/logs/blackboard-$index.log" 2>&1 &
     echo $! >"$work/run/blackboard-$index.pid"
     disown $!
 }
@@ -231,8 +238,8 @@ frontend blackboard
 backend cuhk
     balance leastconn
     option httpchk GET /readyz
-    server cuhk-1 127.0.0.1:$cuhk1 check port $cuhk1_admin
-    server cuhk-2 127.0.0.1:$cuhk2 check port $cuhk2_admin
+    server cuhk-1 127.0.0.1:$cuhk1 source $balancer_source send-proxy-v2 check port $cuhk1_admin
+    server cuhk-2 127.0.0.1:$cuhk2 source $balancer_source send-proxy-v2 check port $cuhk2_admin
 
 backend cuhk_http
     balance roundrobin
@@ -243,8 +250,8 @@ backend cuhk_http
 backend blackboard
     balance leastconn
     option httpchk GET /readyz
-    server blackboard-1 127.0.0.1:$board1 check port $board1_admin
-    server blackboard-2 127.0.0.1:$board2 check port $board2_admin
+    server blackboard-1 127.0.0.1:$board1 source $balancer_source send-proxy-v2 check port $board1_admin
+    server blackboard-2 127.0.0.1:$board2 source $balancer_source send-proxy-v2 check port $board2_admin
 
 listen stats
     bind 127.0.0.1:$ha_stats
@@ -404,6 +411,9 @@ sql "SELECT s.id, s.sid, s.status, (SELECT count(*) FROM blackboard.message m WH
      FROM blackboard.session s WHERE s.id NOT IN (SELECT session FROM blackboard.report)" >"$work/db-incomplete.txt"
 sql "SELECT m.session, m.sequence, encode(m.content, 'hex') FROM blackboard.message m ORDER BY m.session, m.sequence" \
     >"$work/db-messages.txt"
+# The sessions' peers: the students' address from HAProxy's PROXY protocol header, not HAProxy's own.
+sql "SELECT count(*) FILTER (WHERE peer LIKE '%$balancer_source%'), count(*) FILTER (WHERE peer LIKE '%127.0.0.1:%'),
+     count(*) FROM blackboard.session" >"$work/db-peers.txt"
 # Every receipt through OpenSSL, with the root alone.
 for receipt in "$work"/students/*/receipts/*.p7s; do
     [ -f "$receipt" ] || continue
@@ -569,7 +579,13 @@ dashboards_agree = bool(pages[0]) and pages[0] == pages[1] and submitted[0] == [
 if not dashboards_agree:
     problems.append(f"the dashboards differ or miss reports (submitted {submitted[0]} and {submitted[1]}, database {len(per_student)} students)")
 
+# Every session's peer is a student's address (from HAProxy's PROXY protocol header), none HAProxy's.
+through_balancer, from_students, sessions = (int(v) for v in rows("db-peers.txt")[0])
+if through_balancer or from_students != sessions or sessions == 0:
+    problems.append(f"of {sessions} sessions, {from_students} record the students' address and {through_balancer} HAProxy's")
+
 elapsed = rush_end - rush_start
+print(f"cluster: sessions' peers (PROXY protocol v2 from HAProxy): {from_students} of {sessions} the students' address, {through_balancer} HAProxy's")
 print(f"cluster: codes: {len(codes)} issued, {len(used)} used once each, {sum(len(v) for k, v in certificates.items() if k in codes)} student certificates, {sum(1 for s in codes if len(certificates.get(s, [])) > 1)} students with more than one")
 print(f"cluster: receipts: {len(receipts)} students with a receipt, {receipt_files} receipt files, {verified} accepted by openssl cms -verify, {len(refused)} refused")
 print(f"cluster: reports: {len(database_reports)} complete in the database, report numbers {'unique' if all(c == 1 for c in numbers.values()) else 'NOT unique'} ({min(database_reports) if database_reports else 0}..{max(database_reports) if database_reports else 0}), reports matching their receipt (the student, {messages} messages once each, in order, byte for byte): {matching}")

@@ -68,6 +68,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup(title: "HTTP port (web interface)") var http: HTTPLimitOptions
 
+    @OptionGroup var proxyProtocol: ProxyProtocolOption
+
     @Option(help: "Address to listen on.")
     var host: String = "127.0.0.1"
 
@@ -177,7 +179,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         ServiceRunner.bootstrapLogging(level: logLevel)
         let logger = Logger(label: "blackboard")
-        let configuration = BlackboardServer.Configuration(
+        var configuration = BlackboardServer.Configuration(
             directory: dir,
             rootCertificatePath: rootCert,
             certificatePath: certificate,
@@ -204,6 +206,7 @@ struct Serve: AsyncParsableCommand {
             timestamps: timestamps,
             timestampAuthorityURL: tsaUrl
         )
+        configuration.proxyProtocolPeers = try proxyProtocol.peers
         // The ports first, as cuhk does: a port that is taken leaves no new blackboard.db behind.
         let listener = try await ServerLauncher.bind(program: "blackboard", host: host, port: port) {
             try await BlackboardServer.listen(configuration: configuration, logger: logger)

@@ -189,6 +189,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup(title: "HTTP ports (OCSP responder, web interface)") var http: HTTPLimitOptions
 
+    @OptionGroup var proxyProtocol: ProxyProtocolOption
+
     @Flag(
         help: ArgumentHelp(
             "Do not issue Blackboard's certificate beside a new root.",
@@ -246,7 +248,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         ServiceRunner.bootstrapLogging(level: options.logLevel)
         let logger = Logger(label: "cuhk")
-        let configuration = CUHKServer.Configuration(
+        var configuration = CUHKServer.Configuration(
             directory: options.dir,
             rootKeySize: options.keySize,
             allowInsecureKeyPermissions: options.allowInsecureKeyPermissions,
@@ -270,6 +272,7 @@ struct Serve: AsyncParsableCommand {
             issuesBlackboardCertificate: !noBlackboardCertificate,
             explain: explain
         )
+        configuration.proxyProtocolPeers = try proxyProtocol.peers
         // The port first: a port that is taken must not leave a new root behind.
         let listener = try await ServerLauncher.bind(program: "cuhk", host: host, port: port) {
             try await CUHKServer.listen(configuration: configuration, logger: logger)

@@ -66,6 +66,9 @@ public final class CUHKServer: FramedService, Sendable {
         public var httpLimits: HTTPLimits
         /// Show each enrollment's public values (key shares, fingerprints, the transcript hash) under its lines.
         public var explain: Bool
+        /// The load balancers whose connections begin with a PROXY protocol header naming the student
+        /// (`--proxy-protocol-from`): the wrong-code throttle and the log then see the student's address.
+        public var proxyProtocolPeers: ProxyProtocol.TrustedPeers = .none
 
         public init(
             directory: String = ".",
@@ -125,7 +128,8 @@ public final class CUHKServer: FramedService, Sendable {
                 maximumFrameSize: maximumFrameSize,
                 timeout: timeout,
                 maximumConnections: maximumConnections,
-                shutdownGrace: shutdownGrace
+                shutdownGrace: shutdownGrace,
+                proxyProtocolPeers: proxyProtocolPeers
             )
         }
     }

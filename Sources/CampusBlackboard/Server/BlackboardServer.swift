@@ -40,6 +40,9 @@ public final class BlackboardServer: FramedService, Sendable {
         public var maximumConnections: Int
         /// How long connections in flight may go on after a graceful shutdown begins.
         public var shutdownGrace: TimeAmount
+        /// The load balancers whose connections begin with a PROXY protocol header naming the student
+        /// (`--proxy-protocol-from`): the log and the session records then show the student's address.
+        public var proxyProtocolPeers: ProxyProtocol.TrustedPeers = .none
         /// The smallest RSA key accepted in cert 2.
         public var minimumKeyBits: Int
         /// What to do when cert 2 names an OCSP responder whose answer cannot be had: refuse (`hard`), accept and
@@ -124,7 +127,8 @@ public final class BlackboardServer: FramedService, Sendable {
                 initialFrameLimits: BlackboardServer.handshakeFrameLimits,
                 timeout: handshakeTimeout,
                 maximumConnections: maximumConnections,
-                shutdownGrace: shutdownGrace
+                shutdownGrace: shutdownGrace,
+                proxyProtocolPeers: proxyProtocolPeers
             )
         }
 

@@ -13,14 +13,18 @@ public final class FrameChannel {
     public let writer: FrameWriter
 
     /// Wraps the two halves of an `NIOAsyncChannel` built by ``FramePipeline``.
+    ///
+    /// - Parameter remoteAddress: The peer's address when it is not the connection's own: the client a load
+    ///   balancer named in its PROXY protocol header.
     public init(
         inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
         outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        channel: any Channel
+        channel: any Channel,
+        remoteAddress: SocketAddress? = nil
     ) {
         self.inbound = inbound.makeAsyncIterator()
         self.channel = channel
-        self.remoteSocketAddress = channel.remoteAddress
+        self.remoteSocketAddress = remoteAddress ?? channel.remoteAddress
         self.writer = FrameWriter(outbound: outbound, channel: channel)
     }
 

@@ -40,6 +40,9 @@ public final class FramedServer: Service, Sendable {
         public var backlog: Int32
         /// How long connections in flight may go on after a graceful shutdown begins.
         public var shutdownGrace: TimeAmount
+        /// The load balancers whose connections begin with a PROXY protocol version 2 header naming the client
+        /// (``ProxyProtocol``); empty: none.
+        public var proxyProtocolPeers: ProxyProtocol.TrustedPeers
 
         public init(
             host: String = "127.0.0.1",
@@ -49,7 +52,8 @@ public final class FramedServer: Service, Sendable {
             timeout: TimeAmount = .seconds(10),
             maximumConnections: Int = ConnectionLimit.defaultMaximumConnections,
             backlog: Int32 = 1024,
-            shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds))
+            shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds)),
+            proxyProtocolPeers: ProxyProtocol.TrustedPeers = .none
         ) {
             self.host = host
             self.port = port
@@ -59,6 +63,7 @@ public final class FramedServer: Service, Sendable {
             self.maximumConnections = maximumConnections
             self.backlog = backlog
             self.shutdownGrace = shutdownGrace
+            self.proxyProtocolPeers = proxyProtocolPeers
         }
     }
 
@@ -160,10 +165,18 @@ public final class FramedServer: Service, Sendable {
     /// How many connections are open now.
     public var openConnections: Int { state.withLock { $0.connections.count } }
 
+    /// An accepted connection, set up; with the client's address to come when a load balancer names it.
+    struct Accepted: Sendable {
+        let connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        /// Completed by the connection's ``ProxyHeaderHandler`` with the client's address (`nil`: the connection's
+        /// own); `nil` when the peer is not a trusted load balancer.
+        let proxiedSource: EventLoopFuture<SocketAddress?>?
+    }
+
     /// A bound listening socket, made before the server (``FramedServer/listen(configuration:firstExpected:logger:group:)``)
     /// so that a program can find out that its port is taken before it creates anything.
     public struct Listener: Sendable {
-        let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>?, Never>
+        let channel: NIOAsyncChannel<Accepted?, Never>
 
         /// The bound address.
         public var address: SocketAddress? { channel.channel.localAddress }
@@ -191,7 +204,7 @@ public final class FramedServer: Service, Sendable {
                 // A connection that cannot be set up (a socket option refused, or reset at once) is closed and
                 // skipped. Its options are set here rather than as NIO child channel options: a child option's
                 // failure reaches the accept loop as an error, which would end the whole server.
-                channel.eventLoop.makeCompletedFuture { () -> NIOAsyncChannel<ByteBuffer, ByteBuffer>? in
+                channel.eventLoop.makeCompletedFuture { () -> Accepted? in
                     do {
                         let options = channel.syncOptions
                         // TCP_NODELAY is a TCP-level option. (Set at the socket level, its number means SO_DEBUG,
@@ -203,13 +216,20 @@ public final class FramedServer: Service, Sendable {
                         // One read per wake-up: NIO keeps as many receive buffers per connection as reads it may
                         // make per wake-up, and an idle session would keep all of them.
                         try options?.setOption(.maxMessagesPerRead, value: 1)
-                        return try FramePipeline.configure(
+                        var proxiedSource: EventLoopFuture<SocketAddress?>?
+                        if configuration.proxyProtocolPeers.contains(channel.remoteAddress) {
+                            let source = channel.eventLoop.makePromise(of: SocketAddress?.self)
+                            try channel.pipeline.syncOperations.addHandler(ProxyHeaderHandler(source: source))
+                            proxiedSource = source.futureResult
+                        }
+                        let connection = try FramePipeline.configure(
                             channel,
                             maximumFrameSize: configuration.maximumFrameSize,
                             initialLimits: configuration.initialFrameLimits,
                             timeout: configuration.timeout,
                             waitingFor: firstExpected
                         )
+                        return Accepted(connection: connection, proxiedSource: proxiedSource)
                     } catch {
                         logger.warning("could not set up a connection; closed it", metadata: ["error": "\(error)"])
                         channel.close(promise: nil)
@@ -227,7 +247,7 @@ public final class FramedServer: Service, Sendable {
 
     /// Listens (unless given a ``Listener``) and serves until cancelled or gracefully shut down.
     public func run() async throws {
-        let serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>?, Never>
+        let serverChannel: NIOAsyncChannel<Accepted?, Never>
         do {
             if let listener {
                 serverChannel = listener.channel
@@ -317,13 +337,17 @@ public final class FramedServer: Service, Sendable {
     // at the start, at the end or on an error is in functions of their own, kept out of line.
 
     /// Serves one connection, in the connection's task.
-    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
-        let channel = connection.channel
+    private func serve(_ accepted: Accepted) async {
+        let channel = accepted.connection.channel
         let refusal = admit(channel)
         defer { release(channel) }
         do {
-            try await connection.executeThenClose { inbound, outbound in
-                await serve(Self.frames(inbound, outbound, channel), refusing: refusal)
+            try await accepted.connection.executeThenClose { inbound, outbound in
+                guard let proxiedSource = accepted.proxiedSource else {
+                    await serve(Self.frames(inbound, outbound, channel), refusing: refusal)
+                    return
+                }
+                await serve(inbound, outbound, channel, from: proxiedSource, refusing: refusal)
             }
         } catch {
             logClosing(channel, error)
@@ -334,9 +358,25 @@ public final class FramedServer: Service, Sendable {
     @inline(never)
     private static func frames(
         _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        _ channel: any Channel
+        _ channel: any Channel, remoteAddress: SocketAddress? = nil
     ) -> FrameChannel {
-        FrameChannel(inbound: inbound, outbound: outbound, channel: channel)
+        FrameChannel(inbound: inbound, outbound: outbound, channel: channel, remoteAddress: remoteAddress)
+    }
+
+    /// A load balancer's connection: its PROXY protocol header first, then the connection as the client's.
+    @inline(never)
+    private func serve(
+        _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        _ channel: any Channel, from proxiedSource: EventLoopFuture<SocketAddress?>, refusing refusal: Refusal?
+    ) async {
+        let source: SocketAddress?
+        do {
+            source = try await proxiedSource.get()
+        } catch {
+            await answer(error, on: Self.frames(inbound, outbound, channel))
+            return
+        }
+        await serve(Self.frames(inbound, outbound, channel, remoteAddress: source), refusing: refusal)
     }
 
     /// The connection's frames; every error ends in ``answer(_:on:channel:logger:)``.

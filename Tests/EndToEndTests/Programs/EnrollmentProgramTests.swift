@@ -167,4 +167,46 @@ import X509
         let notThrottled = try await Program.cuhk.run(["throttle", "clear", "127.0.0.1"], in: roster.directory)
         #expect(notThrottled.status == 1)
     }
+
+    /// Behind a load balancer that names each student with a PROXY protocol header (`--proxy-protocol-from`), the
+    /// wrong codes count against the student's address, not the balancer's; a connection from the balancer's address
+    /// without the header is refused, and nobody is throttled by it.
+    @Test func behindALoadBalancerTheStudentsAddressIsThrottled() async throws {
+        let roster = try await RosterCUHK.start(arguments: [
+            "--throttle-attempts", "1", "--proxy-protocol-from", "127.0.0.1",
+        ])
+        defer { roster.stop() }
+        try SecureFile.write(
+            "0000-0000-0000-0000-0000\n", to: SecureFile.join(roster.directory, "wrong.txt"), mode: 0o600,
+            replacing: false)
+        let balancer = ProxyHeaderRelay(target: roster.address, client: ([198, 51, 100, 23], 40123))
+        try await balancer.run { address in
+            let enroll = ["enroll", "--sid", "1155123456", "--ca", address.description, "--root-cert", "cuhk.cer"]
+            let first = try await Program.student.run(
+                enroll + ["--dir", "a", "--code-file", "wrong.txt"], in: roster.directory)
+            #expect(first.status == 3 && first.errorOutput.contains("[enrollment-denied]"), "\(first.all)")
+            let second = try await Program.student.run(
+                enroll + ["--dir", "a", "--code-file", "wrong.txt"], in: roster.directory)
+            #expect(second.status == 3 && second.errorOutput.contains("[enrollment-throttled]"), "\(second.all)")
+            _ = try await roster.code()
+            let right = try await Program.student.run(
+                enroll + ["--dir", "b", "--code-file", "code.txt"], in: roster.directory)
+            #expect(right.status == 0, "\(right.all)")
+        }
+        let list = try await Program.cuhk.run(["throttle", "list", "--json"], in: roster.directory)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.output.utf8)) as? [[String: Any]])
+        #expect(rows.map { $0["address"] as? String } == ["198.51.100.23"])
+
+        // Straight to CUHK from the balancer's address: no header, so refused before anything is read as a request.
+        let direct = try await Program.student.run(
+            [
+                "enroll", "--sid", "1155123456", "--ca", roster.address.description, "--root-cert", "cuhk.cer", "--dir",
+                "c",
+                "--code-file", "wrong.txt", "--retries", "0",
+            ], in: roster.directory)
+        #expect(direct.status != 0 && direct.errorOutput.contains("malformed-message"), "\(direct.all)")
+        let after = try await Program.cuhk.run(["throttle", "list", "--json"], in: roster.directory)
+        let still = try #require(try JSONSerialization.jsonObject(with: Data(after.output.utf8)) as? [[String: Any]])
+        #expect(still.map { $0["address"] as? String } == ["198.51.100.23"])
+    }
 }
