@@ -105,12 +105,14 @@ import Testing
 
     /// Runs a server that trusts `peers` and records the address each connection's handler sees; sends `bytes` on one
     /// connection in `chunks` writes and returns what the server sent back until it closed.
-    static func exchange(trusting peers: [String], send bytes: [UInt8], chunks: Int = 1) async throws -> (
+    static func exchange(
+        trusting peers: [String], send bytes: [UInt8], chunks: Int = 1, timeout: TimeAmount = .seconds(30)
+    ) async throws -> (
         seen: [String], answer: [UInt8]
     ) {
         let seen = Mutex<[String]>([])
         let server = FramedServer(
-            configuration: .init(port: 0, timeout: .seconds(30), proxyProtocolPeers: try .init(parsing: peers)),
+            configuration: .init(port: 0, timeout: timeout, proxyProtocolPeers: try .init(parsing: peers)),
             firstExpected: "a frame", logger: quiet
         ) { frames, _ in
             seen.withLock { $0.append(frames.remoteAddress) }
@@ -128,6 +130,11 @@ import Testing
                         try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                     }
                 }
+            // A server that never answers ends the exchange (and fails the test) instead of hanging it.
+            let guardTimer = client.channel.eventLoop.scheduleTask(in: .seconds(60)) {
+                client.channel.close(promise: nil)
+            }
+            defer { guardTimer.cancel() }
             let answer = try await client.executeThenClose { inbound, outbound in
                 let size = max(1, (bytes.count + chunks - 1) / chunks)
                 for start in stride(from: 0, to: bytes.count, by: size) {
@@ -174,6 +181,15 @@ import Testing
         let error = try Self.error(in: answer)
         #expect(error.code == .malformedMessage)
         #expect(error.reason.contains("--proxy-protocol-from"), "\(error)")
+    }
+
+    /// A trusted balancer that stays silent is timed out like any connection, though no frame was read.
+    @Test func aSilentTrustedBalancerTimesOut() async throws {
+        let (seen, answer) = try await Self.exchange(trusting: ["127.0.0.1"], send: [], timeout: .milliseconds(300))
+        #expect(seen.isEmpty)
+        let error = try Self.error(in: answer)
+        #expect(error.code == .timeout)
+        #expect(error.reason.contains("PROXY protocol header"), "\(error)")
     }
 
     /// From any other address a header is not read: a student cannot name an address of its choice.

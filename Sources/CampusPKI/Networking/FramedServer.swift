@@ -218,9 +218,7 @@ public final class FramedServer: Service, Sendable {
                         try options?.setOption(.maxMessagesPerRead, value: 1)
                         var proxiedSource: EventLoopFuture<SocketAddress?>?
                         if configuration.proxyProtocolPeers.contains(channel.remoteAddress) {
-                            let source = channel.eventLoop.makePromise(of: SocketAddress?.self)
-                            try channel.pipeline.syncOperations.addHandler(ProxyHeaderHandler(source: source))
-                            proxiedSource = source.futureResult
+                            proxiedSource = try ProxyHeaderHandler.add(to: channel, within: configuration.timeout)
                         }
                         let connection = try FramePipeline.configure(
                             channel,

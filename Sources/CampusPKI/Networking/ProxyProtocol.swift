@@ -190,6 +190,24 @@ final class ProxyHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.source = source
     }
 
+    /// Adds a handler first in `channel`'s pipeline (on its event loop).
+    ///
+    /// - Returns: The client's address once the header is read, `nil` for the balancer's own connection; failed when
+    ///   the header is refused, the connection closes, or no header is whole within `timeout` (the connection's idle
+    ///   timeout counts frames only, and no frame is read before the header).
+    static func add(to channel: any Channel, within timeout: TimeAmount) throws -> EventLoopFuture<SocketAddress?> {
+        let source = channel.eventLoop.makePromise(of: SocketAddress?.self)
+        try channel.pipeline.syncOperations.addHandler(ProxyHeaderHandler(source: source), position: .first)
+        let seconds = Double(timeout.nanoseconds) / 1e9
+        let late = channel.eventLoop.scheduleTask(in: timeout) {
+            source.fail(
+                CampusError(
+                    .timeout, "no PROXY protocol header within \(seconds) s from a --proxy-protocol-from address"))
+        }
+        source.futureResult.whenComplete { _ in late.cancel() }
+        return source.futureResult
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         var incoming = unwrapInboundIn(data)
