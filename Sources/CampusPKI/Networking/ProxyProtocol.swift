@@ -175,8 +175,8 @@ public enum ProxyProtocol {
 /// with the client's address (or `nil` for the balancer's own connections), passes on what follows the header, and
 /// leaves the pipeline.
 ///
-/// Placed first in the pipeline, before framing, and only on connections from an address the server trusts. The
-/// connection's idle timeout covers a balancer that sends nothing.
+/// Placed first in the pipeline, before framing, and only on connections from an address the server trusts
+/// (``add(to:within:)``, which also gives up on a balancer that sends no whole header in time).
 final class ProxyHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
