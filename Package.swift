@@ -1,6 +1,10 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// Every target lists each module of this package that it imports, also one it would get through another target:
+// SwiftPM rebuilds a target when the modules it lists change, not the modules beneath them, so a target that imports
+// CampusPKI without listing it kept code compiled for an old layout of a CampusPKI type (an enum case's payload grew)
+// after an incremental build, and corrupted its tasks' memory at run time. scripts/check-target-imports.py checks it.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny")
 ]
@@ -133,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "cuhk",
             dependencies: [
-                "CampusAuthority", "CampusAdmin", "CampusCommandLine", "CampusStorage",
+                "CampusPKI", "CampusAuthority", "CampusAdmin", "CampusCommandLine", "CampusStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -141,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "blackboard",
             dependencies: [
-                "CampusBlackboard", "CampusCommandLine", "CampusAdmin", "CampusStorage",
+                "CampusPKI", "CampusBlackboard", "CampusCommandLine", "CampusAdmin", "CampusStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -149,7 +153,7 @@ let package = Package(
         .executableTarget(
             name: "student",
             dependencies: [
-                "CampusStudent", "CampusCommandLine",
+                "CampusPKI", "CampusStudent", "CampusCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -157,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "campus-demo",
             dependencies: [
-                "CampusAuthority", "CampusBlackboard", "CampusStudent", "CampusCommandLine", "CampusAdmin",
+                "CampusPKI", "CampusAuthority", "CampusBlackboard", "CampusStudent", "CampusCommandLine", "CampusAdmin",
                 "CampusStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -190,7 +194,7 @@ let package = Package(
         .testTarget(
             name: "CampusAdminTests",
             dependencies: [
-                "CampusTestSupport", "CampusAdmin",
+                "CampusPKI", "CampusTestSupport", "CampusAdmin",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -199,7 +203,7 @@ let package = Package(
         .testTarget(
             name: "CampusAuthorityTests",
             dependencies: [
-                "CampusTestSupport", "CampusAuthority", "CampusSQLite",
+                "CampusPKI", "CampusAdmin", "CampusTestSupport", "CampusAuthority", "CampusSQLite",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
@@ -207,7 +211,7 @@ let package = Package(
         .testTarget(
             name: "CampusBlackboardTests",
             dependencies: [
-                "CampusTestSupport", "CampusBlackboard", "CampusSQLite",
+                "CampusPKI", "CampusAdmin", "CampusTestSupport", "CampusBlackboard", "CampusSQLite",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
@@ -216,7 +220,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "CampusTestSupport", "CampusAdmin", "CampusAuthority", "CampusBlackboard", "CampusStudent",
+                "CampusPKI", "CampusTestSupport", "CampusAdmin", "CampusAuthority", "CampusBlackboard", "CampusStudent",
                 "CampusCommandLine",
                 "CampusStorage", "CampusSQLite", "CampusPostgres",
                 .product(name: "Logging", package: "swift-log"),
@@ -231,7 +235,8 @@ let package = Package(
         .testTarget(
             name: "StorageConformanceTests",
             dependencies: [
-                "CampusTestSupport", "CampusAuthority", "CampusBlackboard", "CampusSQLite", "CampusPostgres",
+                "CampusPKI", "CampusAdmin", "CampusTestSupport", "CampusAuthority", "CampusBlackboard", "CampusSQLite",
+                "CampusPostgres",
                 "CampusStorage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -243,7 +248,7 @@ let package = Package(
         .testTarget(
             name: "CampusSQLiteTests",
             dependencies: [
-                "CampusTestSupport", "CampusAdmin", "CampusAuthority", "CampusBlackboard", "CampusSQLite",
+                "CampusPKI", "CampusTestSupport", "CampusAdmin", "CampusAuthority", "CampusBlackboard", "CampusSQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

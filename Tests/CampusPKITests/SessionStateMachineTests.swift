@@ -315,8 +315,9 @@ extension Array where Element == UInt8 {
         payloads.append(request.messages[0].encoded())
         let (_, received) = try blackboard.receiveRequest(request.messages[0].encoded())
         events += received.map { ($0, .blackboard) }
+        let certificate2 = try PKI.student()
         let offer = try blackboard.offer(
-            to: try PKI.student(), assignment: "a1", deadline: "",
+            to: certificate2, assignment: "a1", deadline: "",
             credentials: try SessionStateMachineTests.blackboardCredentials())
         events += offer.events.map { ($0, .blackboard) }
         var confirmation: [WireMessage] = []
@@ -349,6 +350,13 @@ extension Array where Element == UInt8 {
         let lines = events.flatMap { SessionObserver.lines(for: $0.0, side: $0.1, explain: true) }
         #expect(lines.count > events.count)  // explain added lines
         #expect(lines.contains { $0.contains(Array(studentShare.publicKey.rawRepresentation).hexString) })
+        // Cert 2's fingerprint, made from the certificate the event carries only when the line is shown.
+        let fingerprint = certificate2.sha256Fingerprint
+        #expect(lines.contains { $0.hasSuffix("cert 2 chains to the CUHK root; SHA-256 fingerprint \(fingerprint)") })
+        #expect(
+            !events.flatMap { SessionObserver.lines(for: $0.0, side: $0.1, explain: false) }.contains {
+                $0.contains(fingerprint)
+            })
         for value in secrets {
             // Not even the first 8 bytes, which is what explained ciphertexts show.
             let prefix = Array(value.prefix(8)).hexString

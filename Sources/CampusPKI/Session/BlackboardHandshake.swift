@@ -151,8 +151,7 @@ public struct BlackboardHandshake: Sendable {
             messages: [offer, signatureMessage],
             events: [
                 .studentCertificateVerified(
-                    studentID: request.studentID, serial: certificate.serialNumber.hex,
-                    fingerprint: certificate.sha256Fingerprint),
+                    studentID: request.studentID, serial: certificate.serialNumber.hex, certificate: certificate),
                 .sessionKeySent(
                     studentID: request.studentID, assignment: assignment, encryptedSecret: encrypted,
                     keyShare: Array(keyShare.publicKey.rawRepresentation), transcriptDigest: signedDigest,

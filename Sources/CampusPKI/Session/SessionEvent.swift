@@ -1,4 +1,5 @@
 import Foundation
+import X509
 
 /// What happens in a session, as typed values: the state machines emit them, and one observer
 /// (``SessionObserver``) turns them into terminal lines and log entries.
@@ -15,8 +16,9 @@ public enum SessionEvent: Sendable {
     case requestReceived(
         studentID: StudentID, requestText: String, assignment: String, keyShare: [UInt8],
         nonce: [UInt8])
-    /// Blackboard verified cert 2.
-    case studentCertificateVerified(studentID: StudentID, serial: String, fingerprint: String)
+    /// Blackboard verified cert 2. The certificate rather than its fingerprint, so that the fingerprint is made only
+    /// for a line that shows it; `indirect`, so that every event is not as large as a certificate.
+    indirect case studentCertificateVerified(studentID: StudentID, serial: String, certificate: Certificate)
 
     // Step 4.
     /// Blackboard sent its certificate, key share and the encrypted secret, then its signature.

@@ -80,10 +80,10 @@ public struct SessionObserver: Sendable {
                     + (assignment.isEmpty ? "" : " for \(assignment)"),
                 { ["student's X25519 key share \(hex(keyShare))", "student's nonce \(hex(nonce))"] }
             )
-        case .studentCertificateVerified(let studentID, let serial, let fingerprint):
+        case .studentCertificateVerified(let studentID, let serial, let certificate):
             return (
                 "Cert Check success! SID \(studentID), serial \(serial)",
-                { ["cert 2 chains to the CUHK root; SHA-256 fingerprint \(fingerprint)"] }
+                { ["cert 2 chains to the CUHK root; SHA-256 fingerprint \(certificate.sha256Fingerprint)"] }
             )
         case .sessionKeySent(let studentID, let assignment, let encrypted, let keyShare, let transcript, let signature):
             return (
