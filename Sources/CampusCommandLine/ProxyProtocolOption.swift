@@ -9,8 +9,9 @@ public struct ProxyProtocolOption: ParsableArguments {
         help: ArgumentHelp(
             "A load balancer's IP address whose connections begin with a PROXY protocol v2 header (repeatable).",
             discussion: """
-                HAProxy's send-proxy-v2: the student's address then counts for the wrong-code throttle, the log and \
-                the session records. Connections from other addresses are served as they come.
+                HAProxy's send-proxy-v2: the student's address then stands for the connection in CUHK's wrong-code \
+                throttle, in the log and in Blackboard's session records. Connections from other addresses are \
+                served as they come.
                 """,
             valueName: "address"))
     public var addresses: [String] = []
