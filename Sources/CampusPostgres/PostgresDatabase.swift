@@ -174,9 +174,12 @@ public final class PostgresDatabase: Sendable {
             configuration.options.connectTimeout = .seconds(max(1, connectTimeout.components.seconds))
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
             do {
+                let settings = try await connection.rows(
+                    "SELECT current_setting('synchronous_commit') AS synchronous_commit, current_setting('fsync') AS fsync",
+                    logger)
                 let durability = Durability(
-                    serverSynchronousCommit: try await connection.setting("synchronous_commit", logger),
-                    fsync: try await connection.setting("fsync", logger))
+                    serverSynchronousCommit: try settings.first?.value("synchronous_commit", as: String.self) ?? "",
+                    fsync: try settings.first?.value("fsync", as: String.self) ?? "")
                 try? await connection.close()
                 return durability
             } catch {
@@ -327,13 +330,6 @@ extension PostgresConnection {
     /// The rows of one statement, read into memory.
     func rows(_ query: PostgresQuery, _ logger: Logger) async throws -> [PostgresRandomAccessRow] {
         try await self.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
-    }
-
-    /// The value of one of the server's settings for this connection, as `SHOW` gives it.
-    func setting(_ name: String, _ logger: Logger) async throws -> String {
-        // One row always: current_setting fails for a name the server does not know.
-        let rows = try await self.rows("SELECT current_setting(\(name)) AS value", logger)
-        return try rows.first?.value("value", as: String.self) ?? ""
     }
 
     /// Runs one statement and returns how many rows it returned (with `RETURNING`, how many it changed).

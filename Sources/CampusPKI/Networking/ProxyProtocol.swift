@@ -58,9 +58,6 @@ public enum ProxyProtocol {
             }
         }
 
-        /// Whether no load balancer is trusted.
-        public var isEmpty: Bool { addresses.isEmpty }
-
         /// Whether a connection from `peer` comes from a trusted load balancer.
         public func contains(_ peer: SocketAddress?) -> Bool {
             guard !addresses.isEmpty, let peer, let key = Self.key(peer) else { return false }
@@ -227,7 +224,7 @@ final class ProxyHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
         do {
             parsed = try ProxyProtocol.parse(bytes)
         } catch {
-            fail(context, error)
+            fail(error)
             return
         }
         guard case .header(let header, let length) = parsed else { return }
@@ -244,7 +241,7 @@ final class ProxyHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Drops what follows (the connection is answered and closed by its task).
-    private func fail(_ context: ChannelHandlerContext, _ error: CampusError) {
+    private func fail(_ error: CampusError) {
         failed = true
         received = nil
         source.fail(error)

@@ -179,7 +179,7 @@ import X509
         try SecureFile.write(
             "0000-0000-0000-0000-0000\n", to: SecureFile.join(roster.directory, "wrong.txt"), mode: 0o600,
             replacing: false)
-        let balancer = ProxyHeaderRelay(target: roster.address, client: ([198, 51, 100, 23], 40123))
+        let balancer = RecordingRelay.loadBalancer(to: roster.address, naming: ([198, 51, 100, 23], 40123))
         try await balancer.run { address in
             let enroll = ["enroll", "--sid", "1155123456", "--ca", address.description, "--root-cert", "cuhk.cer"]
             let first = try await Program.student.run(

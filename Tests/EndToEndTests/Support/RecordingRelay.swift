@@ -6,11 +6,28 @@ import Synchronization
 /// A TCP relay on a free loopback port that forwards to a server and records the bytes in each direction.
 final class RecordingRelay: Sendable {
     let target: ServerAddress
+    /// Sent to the server first on each connection, before the client's bytes (not recorded).
+    let prefix: [UInt8]
     private let clientToServer = Mutex<[UInt8]>([])
     private let serverToClient = Mutex<[UInt8]>([])
 
-    init(target: ServerAddress) {
+    init(target: ServerAddress, prefix: [UInt8] = []) {
         self.target = target
+        self.prefix = prefix
+    }
+
+    /// A load balancer with HAProxy's `send-proxy-v2`: each connection to the server begins with a PROXY protocol
+    /// version 2 header naming `client` (an IPv4 address and port) as its source.
+    static func loadBalancer(to target: ServerAddress, naming client: (address: [UInt8], port: UInt16))
+        -> RecordingRelay
+    {
+        let header =
+            ProxyProtocol.signature + [0x21, 0x11, 0x00, 0x0C] + client.address + [127, 0, 0, 1]
+            + [
+                UInt8(client.port >> 8), UInt8(client.port & 0xFF), UInt8(target.port >> 8 & 0xFF),
+                UInt8(target.port & 0xFF),
+            ]
+        return RecordingRelay(target: target, prefix: header)
     }
 
     var sentByClient: [UInt8] { clientToServer.withLock { $0 } }
@@ -57,6 +74,7 @@ final class RecordingRelay: Sendable {
             }
         try await client.executeThenClose { clientInbound, clientOutbound in
             try await server.executeThenClose { serverInbound, serverOutbound in
+                if !prefix.isEmpty { try await serverOutbound.write(ByteBuffer(bytes: prefix)) }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         for try await chunk in clientInbound {
