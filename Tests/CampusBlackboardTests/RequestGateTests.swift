@@ -42,15 +42,16 @@ import Testing
         #expect(gate.counts == (0, 0))
     }
 
-    /// A pool of one connection with a 200 ms connect timeout, and a server that takes 300 ms per answer: three
-    /// requests at once through the gate are all answered (one after the other); without it the pool's queue fails
-    /// those that wait longer than 200 ms.
+    /// A pool of one connection with a 1 s connect timeout, and a server that takes 1.5 s per answer: three requests
+    /// at once through the gate are all answered (one after the other); without it the pool's queue fails those that
+    /// wait longer than 1 s. (With 200 and 300 ms a loaded machine could take longer than 200 ms to give the
+    /// connection back to the pool between two requests through the gate.)
     @Test func requestsWaitForTheGateNotInThePoolsQueue() async throws {
-        let server = try await SlowResponder.start(delay: .milliseconds(300))
+        let server = try await SlowResponder.start(delay: .milliseconds(1500))
         defer { server.close(promise: nil) }
         let url = "http://127.0.0.1:\(server.localAddress?.port ?? 0)/"
         var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .milliseconds(200))
+        configuration.timeout = .init(connect: .seconds(1))
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 1
         let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
 

@@ -274,7 +274,9 @@ public final class FramedServer: Service, Sendable {
                 try await serverChannel.executeThenClose { connections in
                     for try await connection in connections {
                         guard let connection else { continue }
-                        group.addTask { await self.serve(connection) }
+                        // The connection's tasks run where its channel's events arrive (see EventLoopTaskExecutor).
+                        let executor = EventLoopTaskExecutor(connection.connection.channel.eventLoop)
+                        group.addTask(executorPreference: executor) { await self.serve(connection) }
                     }
                 }
             }
