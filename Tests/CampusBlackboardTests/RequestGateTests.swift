@@ -44,8 +44,8 @@ import Testing
 
     /// A pool of one connection with a 1 s connect timeout, and a server that takes 1.5 s per answer: three requests
     /// at once through the gate are all answered (one after the other); without it the pool's queue fails those that
-    /// wait longer than 1 s. (With 200 and 300 ms a loaded machine could take longer than 200 ms to give the
-    /// connection back to the pool between two requests through the gate.)
+    /// wait longer than 1 s. (With 200 and 300 ms, a request through the gate failed once in a run of the whole suite
+    /// under `scripts/test-under-load.sh`.)
     @Test func requestsWaitForTheGateNotInThePoolsQueue() async throws {
         let server = try await SlowResponder.start(delay: .milliseconds(1500))
         defer { server.close(promise: nil) }
