@@ -132,17 +132,47 @@ final class LoadBalancer: Sendable {
 /// Loopback ports for servers whose port must be known before they start (a URL written into a certificate, HAProxy's
 /// configuration, cfssl, which cannot bind port 0 and say which port it got).
 enum FreePort {
-    /// A port the system hands out as free now; another program could take it before it is used, which on a machine
-    /// that runs only the benchmark does not happen.
+    /// A loopback port free now, below the system's range of ephemeral ports when it can be.
+    ///
+    /// The servers the benchmark starts bind port 0 and connect out, and the system hands them ports from its
+    /// ephemeral range: a port picked there and bound only later (by HAProxy, say) could be given to one of them in
+    /// between, and HAProxy would then fail to start. Below that range the system gives out no port by itself; another
+    /// program could still take it before it is used, which on a machine that runs only the benchmark does not happen.
     static func make() throws -> Int {
+        let low = ephemeralRangeStart()
+        if low > firstCandidate {
+            for _ in 0..<64 {
+                let port = Int.random(in: firstCandidate..<low)
+                if let bound = try? bind(port: port) { return bound }
+            }
+        }
+        return try bind(port: 0)
+    }
+
+    /// Where candidates start: above the ports that well-known services use.
+    private static let firstCandidate = 10_000
+
+    /// The first port of the system's ephemeral range (Linux: `/proc/sys/net/ipv4/ip_local_port_range`); 32768 when
+    /// it cannot be read.
+    private static func ephemeralRangeStart() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8),
+            let first = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first,
+            let low = Int(first)
+        else { return 32768 }
+        return low
+    }
+
+    /// Binds a loopback socket to `port` (0: any), closes it, and returns the port it had.
+    private static func bind(port: Int) throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
-        var address = loopback(port: 0)
+        var address = loopback(port: port)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
+                Glibc.bind(descriptor, socketAddress, length) == 0
+                    && getsockname(descriptor, socketAddress, &length) == 0
             }
         }
         guard bound else { throw BenchError("no free loopback port: \(String(cString: strerror(errno)))") }
