@@ -143,10 +143,10 @@ enum FreePort {
         if low > firstCandidate {
             for _ in 0..<64 {
                 let port = Int.random(in: firstCandidate..<low)
-                if let bound = try? bind(port: port) { return bound }
+                if let claimed = try? claim(port: port) { return claimed }
             }
         }
-        return try bind(port: 0)
+        return try claim(port: 0)
     }
 
     /// Where candidates start: above the ports that well-known services use.
@@ -163,7 +163,7 @@ enum FreePort {
     }
 
     /// Binds a loopback socket to `port` (0: any), closes it, and returns the port it had.
-    private static func bind(port: Int) throws -> Int {
+    private static func claim(port: Int) throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
@@ -171,8 +171,7 @@ enum FreePort {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                Glibc.bind(descriptor, socketAddress, length) == 0
-                    && getsockname(descriptor, socketAddress, &length) == 0
+                bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
             }
         }
         guard bound else { throw BenchError("no free loopback port: \(String(cString: strerror(errno)))") }
