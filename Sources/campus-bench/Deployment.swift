@@ -1,6 +1,7 @@
 import CampusCommandLine
 import CampusPKI
 import Foundation
+import Synchronization
 
 /// Where the servers under test keep their records, and how many of each run behind one address.
 ///
@@ -143,11 +144,16 @@ enum FreePort {
         if low > firstCandidate {
             for _ in 0..<64 {
                 let port = Int.random(in: firstCandidate..<low)
+                // A port already handed out is not free, though nothing may have bound it yet.
+                guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
                 if let claimed = try? claim(port: port) { return claimed }
             }
         }
         return try claim(port: 0)
     }
+
+    /// The ports ``make()`` returned from below the ephemeral range in this process.
+    private static let handedOut = Mutex<Set<Int>>([])
 
     /// Where candidates start: above the ports that well-known services use.
     private static let firstCandidate = 10_000
