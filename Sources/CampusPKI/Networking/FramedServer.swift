@@ -270,13 +270,17 @@ public final class FramedServer: Service, Sendable {
         if closeAtOnce { serverChannel.channel.close(promise: nil) }
 
         try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await serverChannel.executeThenClose { connections in
-                    for try await connection in connections {
-                        guard let connection else { continue }
-                        // The connection's tasks run where its channel's events arrive (see EventLoopTaskExecutor).
-                        let executor = EventLoopTaskExecutor(connection.connection.channel.eventLoop)
-                        group.addTask(executorPreference: executor) { await self.serve(connection) }
+            // The accepting task runs on the listening channel's event loop, which hands it each connection; each
+            // connection's tasks run where its channel's events arrive (see EventLoopTaskExecutor).
+            var executors = EventLoopTaskExecutor.PerLoop()
+            try await withTaskExecutorPreference(executors[serverChannel.channel.eventLoop]) {
+                try await withThrowingDiscardingTaskGroup { group in
+                    try await serverChannel.executeThenClose { connections in
+                        for try await connection in connections {
+                            guard let connection else { continue }
+                            let executor = executors[connection.connection.channel.eventLoop]
+                            group.addTask(executorPreference: executor) { await self.serve(connection) }
+                        }
                     }
                 }
             }
