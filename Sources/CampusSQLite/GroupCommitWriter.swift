@@ -6,6 +6,9 @@ import Synchronization
 ///
 /// Each write runs in its own savepoint, so one failing write (a duplicate serial, say) fails alone. A write
 /// returns only after the transaction holding it has committed durably.
+///
+/// The batches are committed on the database's writer queue itself: no task is made for them, and a writer's task
+/// is woken by the commit that covers it, wherever that task runs (a connection's on its event loop).
 public final class GroupCommitWriter: Sendable {
     private struct Item: Sendable {
         let run: @Sendable (Database) -> Void
@@ -50,14 +53,16 @@ public final class GroupCommitWriter: Sendable {
                 state.flushing = true
                 return true
             }
-            if leads { Task { await self.flushUntilEmpty() } }
+            if leads { flushNextBatch() }
         }
         return try outcome.get()
     }
 
-    private func flushUntilEmpty() async {
-        while true {
-            let batch = state.withLock { state in
+    /// Commits what is queued in one transaction on the writer queue, then, if more was queued meanwhile, queues the
+    /// next batch behind whatever else waits for the writer.
+    private func flushNextBatch() {
+        database.asyncWriteWithoutTransaction { db in
+            let batch = self.state.withLock { state in
                 let batch = state.queue
                 state.queue.removeAll(keepingCapacity: true)
                 if batch.isEmpty { state.flushing = false }
@@ -65,13 +70,15 @@ public final class GroupCommitWriter: Sendable {
             }
             guard !batch.isEmpty else { return }
             do {
-                try await database.write { db in
+                try db.inTransaction {
                     for item in batch { item.run(db) }
+                    return .commit
                 }
                 for item in batch { item.continuation.resume() }
             } catch {
                 for item in batch { item.continuation.resume(throwing: error) }
             }
+            self.flushNextBatch()
         }
     }
 }
