@@ -1,5 +1,6 @@
 import CampusPKI
 import Foundation
+import Synchronization
 import X509
 
 /// CUHK's own enrollment certificate, which it authenticates every enrollment channel with.
@@ -9,6 +10,9 @@ import X509
 /// (``EnrollmentChannel/authorityName``), valid for ``validityDays`` days and recorded in CUHK's store with the
 /// services' certificates. It is made at the first enrollment after a start and replaced once half its validity has
 /// passed, so the operator has nothing to do and a stolen one is worthless within weeks.
+///
+/// Every enrollment asks for the credentials; while the current ones are good they are read under a lock, on the
+/// asking connection's thread. Only making new ones goes through the actor, so two connections never make two.
 public actor AuthorityIdentity {
     /// Validity of each enrollment certificate, in days.
     public static let validityDays = 30
@@ -16,7 +20,8 @@ public actor AuthorityIdentity {
     private let root: RootAuthority
     private let registry: any AuthorityStore
     private let now: @Sendable () -> Date
-    private var current: AuthorityEnrollment.Credentials?
+    /// The credentials in use, set only by the actor once they are recorded.
+    private let current = Mutex<AuthorityEnrollment.Credentials?>(nil)
     private var issuing: Task<AuthorityEnrollment.Credentials, any Error>?
 
     public init(
@@ -31,14 +36,23 @@ public actor AuthorityIdentity {
     /// current one's validity has passed.
     ///
     /// - Throws: ``CampusError`` with `issuance-failed` when a new one cannot be recorded.
-    public func credentials() async throws -> AuthorityEnrollment.Credentials {
+    public nonisolated func credentials() async throws -> AuthorityEnrollment.Credentials {
         let time = now()
-        if let current {
-            let certificate = current.certificate
-            let halfway = certificate.notValidBefore.addingTimeInterval(
-                certificate.notValidAfter.timeIntervalSince(certificate.notValidBefore) / 2)
-            if time < halfway { return current }
-        }
+        if let current = current.withLock({ $0 }), Self.isFresh(current, at: time) { return current }
+        return try await renewedCredentials(at: time)
+    }
+
+    /// Whether `credentials` are before the halfway point of their validity at `time`.
+    private static func isFresh(_ credentials: AuthorityEnrollment.Credentials, at time: Date) -> Bool {
+        let certificate = credentials.certificate
+        let halfway = certificate.notValidBefore.addingTimeInterval(
+            certificate.notValidAfter.timeIntervalSince(certificate.notValidBefore) / 2)
+        return time < halfway
+    }
+
+    /// Issues new credentials, or waits for the ones another connection is having issued.
+    private func renewedCredentials(at time: Date) async throws -> AuthorityEnrollment.Credentials {
+        if let current = current.withLock({ $0 }), Self.isFresh(current, at: time) { return current }
         if let issuing { return try await issuing.value }
         let root = root
         let registry = registry
@@ -52,7 +66,7 @@ public actor AuthorityIdentity {
         issuing = task
         defer { issuing = nil }
         let credentials = try await task.value
-        current = credentials
+        current.withLock { $0 = credentials }
         return credentials
     }
 }
