@@ -172,6 +172,21 @@ import _CryptoExtras
         #expect(!ServiceCertificate.isValidName("bad name") && !ServiceCertificate.isValidName("-x"))
     }
 
+    /// Channels that ask at once, before CUHK has an enrollment certificate, share the one made for the first: one is
+    /// recorded, and the later ones read it without going through the actor.
+    @Test func channelsAskingAtOnceShareOneEnrollmentCertificate() async throws {
+        let directory = try temporaryDirectory()
+        let registry = try SQLiteAuthorityStore(path: SecureFile.join(directory, "cuhk.db"))
+        let identity = AuthorityIdentity(root: RenewalTests.root, registry: registry)
+        let certificates = try await withThrowingTaskGroup(of: Certificate.self) { group in
+            for _ in 0..<8 { group.addTask { try await identity.credentials().certificate } }
+            return try await group.reduce(into: [Certificate]()) { $0.append($1) }
+        }
+        #expect(certificates.count == 8 && certificates.allSatisfy { $0 == certificates[0] })
+        #expect(try await identity.credentials().certificate == certificates[0])
+        #expect(try await registry.serviceCertificates().map(\.name) == ["cuhk"])
+    }
+
     /// CUHK's own enrollment certificate: issued to itself, recorded with the services', the service profile for
     /// the name `cuhk`, accepted by the Student's check; neither a student's certificate nor Blackboard's passes it.
     @Test func cuhksEnrollmentCertificateIsIssuedToItselfAndRotated() async throws {
