@@ -58,8 +58,8 @@ public final class GroupCommitWriter: Sendable {
         return try outcome.get()
     }
 
-    /// Commits what is queued in one transaction on the writer queue, then, if more was queued meanwhile, queues the
-    /// next batch behind whatever else waits for the writer.
+    /// Commits what is queued in one transaction on the writer queue, then queues another such block behind whatever
+    /// else waits for the writer: it commits what was queued meanwhile, or, finding nothing, ends the run.
     private func flushNextBatch() {
         database.asyncWriteWithoutTransaction { db in
             let batch = self.state.withLock { state in
