@@ -9,7 +9,7 @@ import Testing
 /// its own, and a write returns only once the transaction holding it has committed.
 @Suite struct GroupCommitWriterTests {
     /// Counts the transactions committed on the writer connection.
-    final class CommitCounter: TransactionObserver, @unchecked Sendable {
+    final class CommitCounter: TransactionObserver, Sendable {
         let commits = Mutex(0)
         func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { true }
         func databaseDidChange(with event: DatabaseEvent) {}
@@ -32,7 +32,8 @@ import Testing
         func add() { count.withLock { $0 += 1 } }
     }
 
-    /// Holds the database's writer queue until `open` is called, so that writes queue up behind it.
+    /// Holds the database's writer queue until `open` is called, so that writes queue up behind it. Opening it more
+    /// than once does no harm.
     final class WriterGate: Sendable {
         private let semaphore = DispatchSemaphore(value: 0)
 
@@ -50,6 +51,7 @@ import Testing
         let counter = CommitCounter()
         database.add(transactionObserver: counter)
         let gate = WriterGate(database)
+        defer { gate.open() }  // a failure before the gate opens must not leave the writer held
         let started = Tally()
         let count = 20
         try await withThrowingTaskGroup(of: (Int, Int).self) { group in
@@ -80,6 +82,7 @@ import Testing
         let (_, database, writer) = try Self.open()
         try await writer.write { db in try db.execute(sql: "INSERT INTO t (x) VALUES (1)") }
         let gate = WriterGate(database)
+        defer { gate.open() }
         try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
             for value in [1, 2, 3] {
                 group.addTask {
