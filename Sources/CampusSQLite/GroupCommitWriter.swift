@@ -58,17 +58,16 @@ public final class GroupCommitWriter: Sendable {
         return try outcome.get()
     }
 
-    /// Commits what is queued in one transaction on the writer queue, then queues another such block behind whatever
-    /// else waits for the writer: it commits what was queued meanwhile, or, finding nothing, ends the run.
+    /// Commits what is queued in one transaction on the writer queue; if more was queued meanwhile, queues another such
+    /// block for it behind whatever else waits for the writer, and otherwise ends the run.
     private func flushNextBatch() {
         database.asyncWriteWithoutTransaction { db in
+            // Never empty: a run starts with a write queued, and goes on only while more are.
             let batch = self.state.withLock { state in
                 let batch = state.queue
                 state.queue.removeAll(keepingCapacity: true)
-                if batch.isEmpty { state.flushing = false }
                 return batch
             }
-            guard !batch.isEmpty else { return }
             do {
                 try db.inTransaction {
                     for item in batch { item.run(db) }
@@ -78,7 +77,11 @@ public final class GroupCommitWriter: Sendable {
             } catch {
                 for item in batch { item.continuation.resume(throwing: error) }
             }
-            self.flushNextBatch()
+            let more = self.state.withLock { state in
+                if state.queue.isEmpty { state.flushing = false }
+                return state.flushing
+            }
+            if more { self.flushNextBatch() }
         }
     }
 }
