@@ -29,4 +29,28 @@ import Testing
         let ascii = MessageDisplay.text(Array(repeating: UInt8(ascii: "a"), count: 1 << 20))
         #expect(ascii == String(repeating: "a", count: 200) + "… (1048576 bytes)")
     }
+
+    /// Printable ASCII is decided on its bytes; what it shows must be what the Unicode path shows.
+    @Test func asciiTextIsShownAsTheUnicodePathWouldShowIt() {
+        let twoHundred = String(repeating: "a", count: 200)
+        #expect(MessageDisplay.text(Array(twoHundred.utf8)) == twoHundred)
+        #expect(MessageDisplay.text(Array((twoHundred + "\n").utf8)) == twoHundred)
+        #expect(MessageDisplay.text(Array((twoHundred + "b").utf8)) == twoHundred + "… (201 bytes)")
+        #expect(MessageDisplay.text(Array("a\ttab".utf8)) == "a\ttab")
+        #expect(MessageDisplay.text(Array("back\\slash ~ and DEL\u{7F}".utf8)) == "<21 bytes>")
+        // The same text with one character beyond ASCII takes the Unicode path, and shows the same way.
+        #expect(MessageDisplay.text(Array((twoHundred + "é").utf8)) == twoHundred + "… (202 bytes)")
+        #expect(MessageDisplay.text(Array("a\ttab é".utf8)) == "a\ttab é")
+    }
+
+    /// Terminal lines: printable ASCII without a backslash is returned as it is; anything else is escaped as before.
+    @Test func escapingDecidesPrintableASCIIOnItsBytes() {
+        let printable = String((0x20..<0x7F).map { Character(Unicode.Scalar(UInt8($0))) }.filter { $0 != "\\" })
+        #expect(ControlCharacters.escaped(printable) == printable)
+        #expect(ControlCharacters.escaped("a\tb") == "a\\tb")
+        #expect(ControlCharacters.escaped("DEL\u{7F}") == "DEL\\u{7F}")
+        #expect(ControlCharacters.escaped("C1\u{85}") == "C1\\u{85}")
+        #expect(ControlCharacters.escaped("é and \\") == "é and \\\\")
+        #expect(ControlCharacters.escaped("") == "")
+    }
 }

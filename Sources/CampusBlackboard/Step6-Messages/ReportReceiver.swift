@@ -12,11 +12,11 @@ import Synchronization
 /// only then acknowledged. The first failure ends the session: the original printed "(Invalid message!)" and went
 /// on, which let an attacker probe at leisure.
 ///
-/// Reading and storing overlap: this task reads and verifies messages while a second task commits what has been
-/// verified so far in one transaction (group commit) and then acknowledges each of those messages. At most
-/// ``maximumPendingMessages`` verified messages wait for their commit: when the window is full, the reading task
-/// waits, stops reading the connection, and TCP holds the student back. A student that sends fast and never reads
-/// its acknowledgements therefore costs a bounded amount of memory.
+/// Reading and storing overlap: this task reads and verifies messages while a second task shows what has been
+/// verified so far (the batch's lines in one write), commits it in one transaction (group commit) and then
+/// acknowledges each of those messages. At most ``maximumPendingMessages`` verified messages wait for their commit:
+/// when the window is full, the reading task waits, stops reading the connection, and TCP holds the student back. A
+/// student that sends fast and never reads its acknowledgements therefore costs a bounded amount of memory.
 struct ReportReceiver {
     let store: any ReportStore
     let maximumMessageSize: Int
@@ -123,13 +123,14 @@ struct ReportReceiver {
                     Int64(content.count), toReportOf: reportBytes, storedBytes: storedBefore + reportBytes)
                 reportBytes += Int64(content.count)
                 digest.update(data: content)
-                observer([
+                // Its line is shown by the committing task, with the others of its batch, before they are stored.
+                let lines = observer.recording([
                     .messageReceived(studentID: session.studentID, sequence: sequence, content: content, sealed: sealed)
                 ])
                 let message = StoredMessage(
                     sequence: sequence, content: content, mac: Array(sealed.suffix(WireMessage.tagLength)),
                     receivedAt: Date())
-                guard await queue.push(.message(message)) else { return }
+                guard await queue.push(.message(message, lines: lines)) else { return }
             case .end(_, let file):
                 _ = await queue.push(.end(file, digest: Array(digest.finalize())))
                 queue.finish()
@@ -156,9 +157,15 @@ struct ReportReceiver {
         var totalBytes: UInt64 = 0
         while let batch = await queue.next() {
             let messages = batch.compactMap { item -> StoredMessage? in
-                if case .message(let message) = item { return message }
+                if case .message(let message, _) = item { return message }
                 return nil
             }
+            // The batch's lines, in one write.
+            observer.show(
+                batch.compactMap { item -> SessionObserver.PendingLines? in
+                    if case .message(_, let lines) = item { return lines }
+                    return nil
+                })
             for message in messages {
                 totalBytes += UInt64(message.content.count)
                 count = message.sequence
@@ -348,7 +355,8 @@ final class LazySession: Sendable {
 /// reading the connection until a commit makes room.
 final class VerifiedQueue: Sendable {
     enum Item: Sendable {
-        case message(StoredMessage)
+        /// A verified message, with its terminal line.
+        case message(StoredMessage, lines: SessionObserver.PendingLines)
         /// The end of the report, with the file it came from when the student said, and the SHA-256 of every
         /// message's content in order.
         case end(SubmittedFile?, digest: [UInt8])

@@ -7,6 +7,12 @@
 public enum ControlCharacters {
     /// `text` with its control characters escaped.
     public static func escaped(_ text: String) -> String {
+        // Printable ASCII without a backslash, the usual case, is decided on its bytes.
+        let plain = text.utf8.withContiguousStorageIfAvailable { bytes in
+            for byte in bytes where byte < 0x20 || byte >= 0x7F || byte == UInt8(ascii: "\\") { return false }
+            return true
+        }
+        if plain == true { return text }
         guard text.unicodeScalars.contains(where: needsEscape) else { return text }
         var result = ""
         result.reserveCapacity(text.utf8.count + 8)

@@ -31,14 +31,45 @@ public struct SessionObserver: Sendable {
         self.sinks = sinks
     }
 
-    /// Shows, logs and hands on each event.
+    /// Shows, logs and hands on each event; the lines of all of them go to the terminal in one write.
     public func callAsFunction(_ events: [SessionEvent]) {
+        show(CollectionOfOne(recording(events)))
+    }
+
+    /// The terminal lines of some events, made when they happened and shown later by ``show(_:)``.
+    public struct PendingLines: Sendable {
+        fileprivate var lines: [(step: SeedStep, text: String)] = []
+    }
+
+    /// Logs and hands on each event now, and makes its terminal lines (with `explain`, its details too, so the event's
+    /// values need not be kept) for ``show(_:)`` to show later: a task that handles many events in a row, such as the
+    /// messages of one commit, shows them together in one write.
+    public func recording(_ events: [SessionEvent]) -> PendingLines {
+        var pending = PendingLines()
         for event in events {
-            if let reporter {
-                for line in Self.lines(for: event, side: side, explain: explain) { reporter(event.step, line) }
+            if reporter != nil {
+                for line in Self.lines(for: event, side: side, explain: explain) {
+                    pending.lines.append((event.step, line))
+                }
             }
             log(event)
             for sink in sinks { sink(event) }
+        }
+        return pending
+    }
+
+    /// Shows lines made by ``recording(_:)``, in order, in one write to the terminal (``Terminal/gathering(_:)``).
+    public func show(_ pending: some Collection<PendingLines>) {
+        guard let reporter else { return }
+        let count = pending.reduce(0) { $0 + $1.lines.count }
+        guard count > 1 else {
+            for part in pending { for line in part.lines { reporter(line.step, line.text) } }
+            return
+        }
+        Terminal.gathering {
+            for part in pending {
+                for line in part.lines { reporter(line.step, line.text) }
+            }
         }
     }
 

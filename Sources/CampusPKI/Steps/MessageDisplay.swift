@@ -14,6 +14,16 @@ public enum MessageDisplay {
             lineBreak = content.count >= 2 && content[content.count - 2] == 0x0D ? 2 : 1
         }
         let head = content.prefix(limit).dropLast(lineBreak)
+        // Printable ASCII (and tabs), the usual case: each byte is a character, so no Unicode work is needed.
+        let printable = head.withUnsafeBufferPointer { bytes in
+            for byte in bytes where (byte < 0x20 && byte != 0x09) || byte >= 0x7F { return false }
+            return true
+        }
+        if printable {
+            let shown = head.prefix(maximumCharacters)
+            let text = String(decoding: shown, as: UTF8.self)
+            return shown.count == content.count - lineBreak ? text : "\(text)… (\(content.count) bytes)"
+        }
         var text = String(validating: head, as: UTF8.self)
         if text == nil, content.count > limit {
             // The cut may fall inside a multi-byte character: drop up to three bytes to find its start.
