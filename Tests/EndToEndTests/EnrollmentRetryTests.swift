@@ -4,7 +4,8 @@ import CampusStudent
 import Synchronization
 import Testing
 
-/// An enrollment is tried again only while CUHK cannot have used the code: before the request left.
+/// An enrollment is tried again after a lost connection, also once the request (with the code's proof) has left:
+/// CUHK answers the same key with the certificate the code paid for, so a code is never spent twice.
 @Suite struct EnrollmentRetryTests {
     final class Count: Sendable {
         private let value = Mutex(0)
@@ -28,15 +29,55 @@ import Testing
         }
     }
 
-    @Test func aConnectionCutAfterTheRequestLeftIsNotTriedAgain() async throws {
+    @Test func aConnectionCutAfterTheRequestLeftIsTriedAgain() async throws {
         try await LiveServers.with { servers in
-            // The hello is the client's first write, the request (with the code's proof) its second.
+            // The hello is the client's first write, the request its second.
             let relay = CuttingRelay(target: servers.cuhkAddress, first: .cutAfterClientReads(2))
             let sleeps = Count()
-            let failure = try await relay.run { address -> StudentError? in
+            let (credentials, outcome) = try await relay.run { address in
                 var client = try servers.enrollment(for: sid)
                 client.configuration.certificateAuthority = address
                 client.retry = RetryPolicy(retries: 2, sleep: { _ in sleeps.add() })
+                return try await client.enroll(sid)
+            }
+            #expect(outcome == .issued)
+            #expect(credentials.certificate.subject.studentID == sid)
+            #expect(relay.connections == 2)
+            #expect(sleeps.current == 1)
+        }
+    }
+
+    /// The answer is lost after CUHK recorded the certificate and used the code: the retry, a new channel with the
+    /// same key and a new proof of the same code, gets that certificate, and no second one is made.
+    @Test func aCertificateLostOnTheWayIsSentAgainForTheSameCode() async throws {
+        try await EnrollmentChannelTests.withRoster { servers, registry, code in
+            // The hello and the request are the client's first two writes; CUHK's answer to the request, the
+            // certificate, is what the relay drops.
+            let relay = CuttingRelay(target: servers.cuhkAddress, first: .cutAnswerAfterClientReads(2))
+            let sleeps = Count()
+            let (credentials, outcome) = try await relay.run { address in
+                var client = try EnrollmentChannelTests().client(servers, at: address, code: code)
+                client.retry = RetryPolicy(retries: 2, sleep: { _ in sleeps.add() })
+                return try await client.enroll(sid)
+            }
+            #expect(outcome == .issued)
+            #expect(relay.connections == 2)
+            #expect(sleeps.current == 1)
+            let issued = try await registry.certificates(for: sid)
+            #expect(issued.count == 1)
+            #expect(issued.first?.serial == credentials.certificate.serialNumber.hex)
+            #expect(try await registry.codes().first?.usedAt != nil)
+        }
+    }
+
+    /// Without retries, a cut after the request left still ends the run with a network failure.
+    @Test func withoutRetriesACutAfterTheRequestEndsTheRun() async throws {
+        try await LiveServers.with { servers in
+            let relay = CuttingRelay(target: servers.cuhkAddress, first: .cutAfterClientReads(2))
+            let failure = try await relay.run { address -> StudentError? in
+                var client = try servers.enrollment(for: sid)
+                client.configuration.certificateAuthority = address
+                client.retry = .none
                 do {
                     _ = try await client.enroll(sid)
                     return nil
@@ -46,7 +87,6 @@ import Testing
             }
             #expect(failure?.exitCode == 5)
             #expect(relay.connections == 1)
-            #expect(sleeps.current == 0)
         }
     }
 }

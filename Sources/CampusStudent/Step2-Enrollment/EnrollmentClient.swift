@@ -259,28 +259,23 @@ public struct EnrollmentClient: Sendable {
         return try StudentCredentials(studentID: studentID, privateKey: key, certificatePEM: certificatePEM)
     }
 
-    /// One enrollment channel, tried again under ``retry`` while that cannot spend a code twice: a failure before
-    /// the request left (the hello and CUHK's offer carry no code), or CUHK's `server-busy` or `shutting-down`. A
-    /// renewal, which spends no code (CUHK answers a renewal sent again with the certificate it recorded), is also
-    /// tried again after a connection lost once the request left. Any other failure ends it as before; the next run
-    /// of `student` finishes what was cut short.
+    /// One enrollment channel, tried again under ``retry`` after a connection lost or refused with `server-busy` or
+    /// `shutting-down`, also once the request has left: a retry sends the same key, and CUHK answers a request whose
+    /// code it has already used, for the key that code paid for, with the certificate it recorded then (a renewal sent
+    /// again likewise), so no code is spent twice and no second certificate is made for one code.
     private func exchange(_ request: StudentEnrollment.Request, trust: RootTrust) async throws -> String {
-        let isRenewal = if case .renewal = request { true } else { false }
-        return try await retry.run(
+        try await retry.run(
             { attempt in
                 // A root pinned by the first attempt (trust on first use) is the root every retry must meet.
-                try await exchangeOnce(request, trust: attempt == 1 ? trust : try rootTrust(), isRenewal: isRenewal)
+                try await exchangeOnce(request, trust: attempt == 1 ? trust : try rootTrust())
             }, announce: { announceRetry($0) })
     }
 
     /// The hello, CUHK's offer checked, the sealed request, cert 2.
     ///
     /// - Throws: ``RetryPolicy/Attempt`` when it may be tried again, else ``StudentError``.
-    private func exchangeOnce(_ request: StudentEnrollment.Request, trust: RootTrust, isRenewal: Bool) async throws
-        -> String
-    {
+    private func exchangeOnce(_ request: StudentEnrollment.Request, trust: RootTrust) async throws -> String {
         let server = server
-        var requestSent = false
         do {
             return try await FramedClient.withConnection(
                 to: configuration.certificateAuthority, timeout: .nanoseconds(configuration.timeout.nanoseconds)
@@ -296,8 +291,6 @@ public struct EnrollmentClient: Sendable {
                             try pin(authenticated)
                         }
                     }
-                    // Everything after the hello may carry the code's proof: from here CUHK may have used it.
-                    if !first, !output.messages.isEmpty { requestSent = true }
                     try await frames.writer.send(contentsOf: output.messages)
                     if let certificatePEM = output.certificatePEM { return certificatePEM }
                     let payload = try await frames.receivePayload()
@@ -312,10 +305,6 @@ public struct EnrollmentClient: Sendable {
         } catch {
             let failure = StudentError.fromConnection(error, server: server)
             guard let transient = TransientFailure.of(error) else { throw failure }
-            if case .refused = transient.kind {
-                throw RetryPolicy.Attempt(error: failure, failure: transient)
-            }
-            guard !requestSent || isRenewal else { throw failure }
             throw RetryPolicy.Attempt(error: failure, failure: transient)
         }
     }

@@ -14,6 +14,9 @@ final class CuttingRelay: Sendable {
         case cutAtOnce
         /// Right after forwarding the client's `count`th read to the server.
         case cutAfterClientReads(Int)
+        /// Instead of forwarding what the server sends once the client's `count`th read has been forwarded: the
+        /// server answered, the client never learns what.
+        case cutAnswerAfterClientReads(Int)
     }
 
     let target: ServerAddress
@@ -61,8 +64,14 @@ final class CuttingRelay: Sendable {
                                 continue
                             }
                             var cutAfter: Int?
+                            var cutAnswerAfter: Int?
                             if number == 1, case .cutAfterClientReads(let count) = self.first { cutAfter = count }
-                            connections.addTask { [cutAfter] in try? await self.relay(client, cutAfter: cutAfter) }
+                            if number == 1, case .cutAnswerAfterClientReads(let count) = self.first {
+                                cutAnswerAfter = count
+                            }
+                            connections.addTask { [cutAfter, cutAnswerAfter] in
+                                try? await self.relay(client, cutAfter: cutAfter, cutAnswerAfter: cutAnswerAfter)
+                            }
                         }
                     }
                 }
@@ -72,7 +81,10 @@ final class CuttingRelay: Sendable {
         }
     }
 
-    private func relay(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, cutAfter: Int?) async throws {
+    private func relay(
+        _ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, cutAfter: Int?, cutAnswerAfter: Int?
+    ) async throws {
+        let clientReads = ReadCount()
         let server = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: target.host, port: target.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -84,16 +96,24 @@ final class CuttingRelay: Sendable {
             try await server.executeThenClose { serverInbound, serverOutbound in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        var reads = 0
                         for try await chunk in clientInbound {
                             try await serverOutbound.write(chunk)
-                            reads += 1
+                            let reads = clientReads.value.withLock {
+                                $0 += 1
+                                return $0
+                            }
                             if reads == cutAfter { await self.cut() }
                         }
                         throw CancellationError()
                     }
                     group.addTask {
-                        for try await chunk in serverInbound { try await clientOutbound.write(chunk) }
+                        for try await chunk in serverInbound {
+                            if let cutAnswerAfter, clientReads.value.withLock({ $0 }) >= cutAnswerAfter {
+                                await self.cut()
+                                break
+                            }
+                            try await clientOutbound.write(chunk)
+                        }
                         throw CancellationError()
                     }
                     // Either side's end ends both.
@@ -102,4 +122,9 @@ final class CuttingRelay: Sendable {
             }
         }
     }
+}
+
+/// The reads one direction of a relayed connection has forwarded, which the other direction looks at.
+private final class ReadCount: Sendable {
+    let value = Mutex(0)
 }
