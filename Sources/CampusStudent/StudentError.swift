@@ -82,9 +82,11 @@ public enum StudentError: Error, Sendable, CustomStringConvertible {
                 "cannot reach \(server) (\(error.reason)): is \(server.program) running there? see \(server.option)")
         case let error as CampusError:
             switch error.code {
-            case .connectionClosed, .timeout:
+            // A frame cut short is a server that stopped mid-answer: something that is not CampusPKI is told by its
+            // first bytes (a length beyond the limit, another version, an unknown type).
+            case .connectionClosed, .timeout, .truncatedFrame:
                 return .network("\(server): \(error.reason)")
-            case .frameTooLarge, .unsupportedVersion, .unknownMessageType, .malformedMessage, .truncatedFrame:
+            case .frameTooLarge, .unsupportedVersion, .unknownMessageType, .malformedMessage:
                 return .invalidResponse(
                     "the server at \(server.address) does not speak the CampusPKI protocol (\(error.reason)); "
                         + "is \(server.option) the address of \(server.name)?")

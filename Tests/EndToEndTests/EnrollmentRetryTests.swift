@@ -70,6 +70,23 @@ import Testing
         }
     }
 
+    /// The same, with the connection cut inside the frame that carries the certificate (a CUHK that stopped, or a load
+    /// balancer that cut it, mid-answer): a lost connection, not a server that does not speak the protocol.
+    @Test func aCertificateCutInsideItsFrameIsSentAgainForTheSameCode() async throws {
+        try await EnrollmentChannelTests.withRoster { servers, registry, code in
+            let relay = CuttingRelay(target: servers.cuhkAddress, first: .truncateAnswerAfterClientReads(2))
+            let (credentials, outcome) = try await relay.run { address in
+                var client = try EnrollmentChannelTests().client(servers, at: address, code: code)
+                client.retry = RetryPolicy(retries: 2, sleep: { _ in })
+                return try await client.enroll(sid)
+            }
+            #expect(outcome == .issued)
+            #expect(relay.connections == 2)
+            let issued = try await registry.certificates(for: sid)
+            #expect(issued.map(\.serial) == [credentials.certificate.serialNumber.hex])
+        }
+    }
+
     /// Without retries, a cut after the request left still ends the run with a network failure.
     @Test func withoutRetriesACutAfterTheRequestEndsTheRun() async throws {
         try await LiveServers.with { servers in

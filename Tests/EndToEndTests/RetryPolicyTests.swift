@@ -123,6 +123,10 @@ import Testing
                 CampusError(.connectionClosed, "the connection failed (connection reset by the other side)"))
                 == TransientFailure(kind: .lost, reason: "connection reset by the other side"))
         #expect(TransientFailure.of(CampusError(.timeout, "nothing received for 30 s"))?.kind == .silent)
+        #expect(
+            TransientFailure.of(
+                CampusError(.truncatedFrame, "the connection ended inside a frame (512 bytes left over)"))
+                == TransientFailure(kind: .lost, reason: "closed inside a frame"))
         #expect(TransientFailure.of(IOError(errnoCode: ECONNRESET, reason: "read"))?.kind == .lost)
         #expect(TransientFailure.of(ChannelError.ioOnClosedChannel)?.kind == .lost)
         #expect(TransientFailure.of(CampusError(.malformedMessage, "garbage")) == nil)

@@ -8,7 +8,8 @@ import NIOCore
 #endif
 
 /// A failure that another attempt through the same address may not meet: the connection could not be made or was
-/// lost, the server stayed silent, or it answered `server-busy` (8) or `shutting-down` (11). Anything the server
+/// lost (also in the middle of a frame), the server stayed silent, or it answered `server-busy` (8) or
+/// `shutting-down` (11). Anything the server
 /// decided about this student (authentication, certificates, codes, quotas, validation, policy) is not one.
 public struct TransientFailure: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
@@ -55,6 +56,8 @@ public struct TransientFailure: Sendable, Equatable {
         case let error as CampusError:
             switch error.code {
             case .connectionClosed: return TransientFailure(kind: .lost, reason: lostReason(error.reason))
+            // A server that stopped (or whose connection a load balancer cut) in the middle of sending a frame.
+            case .truncatedFrame: return TransientFailure(kind: .lost, reason: "closed inside a frame")
             case .timeout: return TransientFailure(kind: .silent, reason: "no answer in time")
             case .serverBusy, .shuttingDown:
                 return TransientFailure(kind: .refused(error.code), reason: error.code.name)

@@ -17,6 +17,9 @@ final class CuttingRelay: Sendable {
         /// Instead of forwarding what the server sends once the client's `count`th read has been forwarded: the
         /// server answered, the client never learns what.
         case cutAnswerAfterClientReads(Int)
+        /// As ``cutAnswerAfterClientReads(_:)``, but the first half of what the server sent is forwarded before the
+        /// cut, so the client's connection ends inside a frame.
+        case truncateAnswerAfterClientReads(Int)
     }
 
     let target: ServerAddress
@@ -65,12 +68,19 @@ final class CuttingRelay: Sendable {
                             }
                             var cutAfter: Int?
                             var cutAnswerAfter: Int?
-                            if number == 1, case .cutAfterClientReads(let count) = self.first { cutAfter = count }
-                            if number == 1, case .cutAnswerAfterClientReads(let count) = self.first {
-                                cutAnswerAfter = count
+                            var truncates = false
+                            if number == 1 {
+                                switch self.first {
+                                case .cutAfterClientReads(let count): cutAfter = count
+                                case .cutAnswerAfterClientReads(let count): cutAnswerAfter = count
+                                case .truncateAnswerAfterClientReads(let count):
+                                    (cutAnswerAfter, truncates) = (count, true)
+                                case .relayed, .cutAtOnce: break
+                                }
                             }
-                            connections.addTask { [cutAfter, cutAnswerAfter] in
-                                try? await self.relay(client, cutAfter: cutAfter, cutAnswerAfter: cutAnswerAfter)
+                            connections.addTask { [cutAfter, cutAnswerAfter, truncates] in
+                                try? await self.relay(
+                                    client, cutAfter: cutAfter, cutAnswerAfter: cutAnswerAfter, truncates: truncates)
                             }
                         }
                     }
@@ -82,7 +92,7 @@ final class CuttingRelay: Sendable {
     }
 
     private func relay(
-        _ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, cutAfter: Int?, cutAnswerAfter: Int?
+        _ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, cutAfter: Int?, cutAnswerAfter: Int?, truncates: Bool
     ) async throws {
         let clientReads = ReadCount()
         let server = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -109,6 +119,10 @@ final class CuttingRelay: Sendable {
                     group.addTask {
                         for try await chunk in serverInbound {
                             if let cutAnswerAfter, clientReads.value.withLock({ $0 }) >= cutAnswerAfter {
+                                if truncates, chunk.readableBytes > 1 {
+                                    try await clientOutbound.write(
+                                        chunk.getSlice(at: chunk.readerIndex, length: chunk.readableBytes / 2)!)
+                                }
                                 await self.cut()
                                 break
                             }
