@@ -9,8 +9,8 @@ import NIOCore
 
 /// A failure that another attempt through the same address may not meet: the connection could not be made or was
 /// lost (also in the middle of a frame), the server stayed silent, or it answered `server-busy` (8) or
-/// `shutting-down` (11). Anything the server
-/// decided about this student (authentication, certificates, codes, quotas, validation, policy) is not one.
+/// `shutting-down` (11). Anything the server decided about this student (authentication, certificates, codes,
+/// quotas, validation, policy) is not one.
 public struct TransientFailure: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         /// No connection could be made (refused, unreachable, no answer to the attempt).
