@@ -82,6 +82,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a student may stay silent during the handshake.")
     var handshakeTimeout: Int = 10
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds one request to CUHK's OCSP responder may take, connecting included (1 to "
+                + "\(BlackboardServer.maximumOCSPTimeoutSeconds)).",
+            discussion: "Blackboard waits for it before it answers the student's request, so --handshake-timeout "
+                + "must be more."))
+    var ocspTimeout: Int = Int(BlackboardServer.ocspTimeoutSeconds)
+
     @Option(help: "Seconds an established session may stay silent.")
     var idleTimeout: Int = BlackboardServer.defaultIdleTimeoutSeconds
 
@@ -161,9 +169,14 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("sizes, timeouts and limits must be positive")
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more") }
-        guard handshakeTimeout > BlackboardServer.ocspTimeoutSeconds else {
+        guard (1...Int(BlackboardServer.maximumOCSPTimeoutSeconds)).contains(ocspTimeout) else {
             throw ValidationError(
-                "--handshake-timeout must be more than \(BlackboardServer.ocspTimeoutSeconds) s, the longest wait for "
+                "--ocsp-timeout must be from 1 to \(BlackboardServer.maximumOCSPTimeoutSeconds) s, so that a student "
+                    + "never waits for it alone until its own timeout")
+        }
+        guard handshakeTimeout > ocspTimeout else {
+            throw ValidationError(
+                "--handshake-timeout must be more than --ocsp-timeout (\(ocspTimeout) s), the longest wait for "
                     + "CUHK's OCSP responder, which counts as silence")
         }
         guard idleTimeout > KeepAlive.intervalSeconds else {
@@ -207,6 +220,7 @@ struct Serve: AsyncParsableCommand {
             timestampAuthorityURL: tsaUrl
         )
         configuration.proxyProtocolPeers = try proxyProtocol.peers
+        configuration.ocspTimeout = .seconds(Int64(ocspTimeout))
         // The ports first, as cuhk does: a port that is taken leaves no new blackboard.db behind.
         let listener = try await ServerLauncher.bind(program: "blackboard", host: host, port: port) {
             try await BlackboardServer.listen(configuration: configuration, logger: logger)

@@ -198,9 +198,13 @@ public final class BlackboardServer: FramedService, Sendable {
     /// The default port of the web interface (`--admin-port`).
     public static let defaultAdminPort = 3142
 
-    /// Seconds one OCSP request may take, connecting included. Blackboard's handshake timer runs meanwhile, so
-    /// `--handshake-timeout` must be longer.
+    /// Seconds one OCSP request may take, connecting included, unless `--ocsp-timeout` says otherwise. Blackboard's
+    /// handshake timer runs meanwhile, so `--handshake-timeout` must be longer. A fetch of the revocation list, which
+    /// no handshake waits for, always has this long.
     public static let ocspTimeoutSeconds: Int64 = 5
+
+    /// The longest `--ocsp-timeout`: Blackboard's wait for the responder stays well inside the Student's 30 s.
+    public static let maximumOCSPTimeoutSeconds: Int64 = 10
 
     /// Seconds an established session may stay silent, by default (`--idle-timeout`).
     public static let defaultIdleTimeoutSeconds = 60

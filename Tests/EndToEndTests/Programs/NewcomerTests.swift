@@ -235,6 +235,23 @@ import X509
         let logHelp = try await Program.cuhk.run(["serve", "--help"], in: directory)
         #expect(logHelp.output.components(separatedBy: "critical").count == 2, "the levels are listed once")
     }
+
+    /// `--ocsp-timeout` is bounded, and the handshake's allowance must outlast it (the wait counts as silence).
+    @Test func theOCSPTimeoutIsBoundedAndShorterThanTheHandshakeTimeout() async throws {
+        let directory = try temporaryDirectory()
+        let tooLong = try await Program.blackboard.run(["--port", "0", "--ocsp-timeout", "11"], in: directory)
+        #expect(tooLong.status == 64 && tooLong.errorOutput.contains("--ocsp-timeout must be from 1 to 10 s"))
+        let none = try await Program.blackboard.run(["--port", "0", "--ocsp-timeout", "0"], in: directory)
+        #expect(none.status == 64 && none.errorOutput.contains("--ocsp-timeout must be from 1 to 10 s"))
+        let equal = try await Program.blackboard.run(
+            ["--port", "0", "--ocsp-timeout", "8", "--handshake-timeout", "8"], in: directory)
+        #expect(equal.status == 64)
+        #expect(equal.errorOutput.contains("--handshake-timeout must be more than --ocsp-timeout (8 s)"))
+        let byDefault = try await Program.blackboard.run(["--port", "0", "--handshake-timeout", "5"], in: directory)
+        #expect(byDefault.errorOutput.contains("--handshake-timeout must be more than --ocsp-timeout (5 s)"))
+        let help = try await Program.blackboard.run(["serve", "--help"], in: directory)
+        #expect(help.output.contains("--ocsp-timeout"))
+    }
 }
 
 /// A port nothing listens on.
