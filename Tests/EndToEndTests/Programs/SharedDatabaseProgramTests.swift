@@ -212,13 +212,15 @@ enum SharedDatabase {
         ).enroll(studentID).0
     }
 
-    /// `count` new RSA-2048 keys, made on a thread of their own rather than on one of the test process's few.
+    /// `count` new RSA-2048 keys, made on a thread of their own rather than on one of the test process's few: a
+    /// thread of Dispatch's global queues is one of as many as there are cores, which GRDB's queues and other tests
+    /// also need, and a debug build takes seconds per key.
     static func keys(_ count: Int) async throws -> [_RSA.Signing.PrivateKey] {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
+            Thread {
                 continuation.resume(
                     with: Result { try (0..<count).map { _ in try _RSA.Signing.PrivateKey(keySize: .bits2048) } })
-            }
+            }.start()
         }
     }
 
