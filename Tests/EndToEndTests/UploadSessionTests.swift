@@ -51,10 +51,16 @@ import _CryptoExtras
     }
 
     @Test func oneHundredConcurrentStudentsAreNeverConfused() async throws {
-        // A hundred handshakes at once each ask CUHK's responder: on a busy machine one answer can take longer than
-        // the production 5 s, and this test is about sessions, not OCSP timeouts. 9 s: swift-certificates ends the
-        // whole OCSP check at 10 s whatever the request's own timeout.
-        try await LiveServers.with(configureBlackboard: { $0.ocspTimeout = .seconds(9) }) { servers in
+        // A hundred handshakes at once each ask CUHK's responder, which here shares the test process's two event
+        // loops with the hundred handshakes: on a busy machine an answer can take longer than the production 5 s,
+        // and this test is about sessions, not OCSP timeouts. 9 s: swift-certificates ends the whole OCSP check at
+        // 10 s whatever the request's own timeout. Soft mode: every certificate is still asked about, and a revoked
+        // one would still be refused; one whose answer is late is accepted and logged instead of refused
+        // (RevocationTests cover hard mode).
+        try await LiveServers.with(configureBlackboard: {
+            $0.ocspTimeout = .seconds(9)
+            $0.revocation = .soft
+        }) { servers in
             let students = (0..<100).map { StudentID(String(1_155_100_000 + $0))! }
             let credentials = try await withThrowingTaskGroup(of: StudentCredentials.self) { group in
                 for (index, student) in students.enumerated() {

@@ -22,6 +22,9 @@ struct OCSPHTTPRequester: OCSPRequester {
     let timeout: TimeAmount
     /// The kept responses this requester gave, for ``OCSPCheckMemo``.
     let served = OCSPCheckMemo.Served()
+    /// How many requests may be under way at once: the server's own (``BlackboardServer``), so that servers sharing a
+    /// process, as in the tests, do not wait for each other's requests.
+    var gate = RevocationHTTPClient.gate
 
     /// The largest response accepted, in bytes.
     static let maximumResponseSize = 64 * 1024
@@ -86,7 +89,7 @@ struct OCSPHTTPRequester: OCSPRequester {
         do {
             let response = try await RevocationHTTPClient.post(
                 request, contentType: "application/ocsp-request", to: uri, timeout: timeout,
-                maximumBody: Self.maximumResponseSize, on: client)
+                maximumBody: Self.maximumResponseSize, on: client, gate: gate)
             guard response.status == .ok else {
                 return .failure(Failure(description: "OCSP responder \(uri) answered HTTP \(response.status)"))
             }

@@ -49,13 +49,13 @@ enum RevocationHTTPClient {
     /// timestamp request.
     static func post(
         _ body: [UInt8], contentType: String, to url: String, timeout: TimeAmount, maximumBody: Int,
-        on client: HTTPClient = shared
+        on client: HTTPClient = shared, gate: RequestGate = gate
     ) async throws -> Response {
         var http = HTTPClientRequest(url: url)
         http.method = .POST
         http.headers.add(name: "Content-Type", value: contentType)
         http.body = .bytes(ByteBuffer(bytes: body))
-        return try await fetch(http, timeout: timeout, maximumBody: maximumBody, on: client)
+        return try await fetch(http, timeout: timeout, maximumBody: maximumBody, on: client, gate: gate)
     }
 
     /// Sends `request` and reads its answer's body (at most `maximumBody` bytes), all within `timeout`.

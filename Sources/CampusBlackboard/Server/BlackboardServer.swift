@@ -329,7 +329,8 @@ public final class BlackboardServer: FramedService, Sendable {
             revocationList: revocationList,
             sessionFrameSize: configuration.sessionFrameSize,
             limits: configuration.limits,
-            ocspTimeout: configuration.ocspTimeout
+            ocspTimeout: configuration.ocspTimeout,
+            ocspGate: RequestGate(permits: RevocationHTTPClient.maximumConnectionsPerResponder)
         )
         let opener = SessionOpener(
             handshake: handshake, openSessions: openSessions, revoked: revoked, store: store,

@@ -30,6 +30,8 @@ struct HandshakeDriver {
     let limits: StorageLimits
     /// How long one OCSP request may take (the server's configuration; ``defaultOCSPTimeout`` by default).
     let ocspTimeout: TimeAmount
+    /// How many of this server's OCSP requests may be under way at once.
+    let ocspGate: RequestGate
 
     /// How long one OCSP request may take, connecting included.
     static let defaultOCSPTimeout = TimeAmount.seconds(BlackboardServer.ocspTimeoutSeconds)
@@ -67,6 +69,7 @@ struct HandshakeDriver {
         var requester = OCSPHTTPRequester(
             client: RevocationHTTPClient.shared, cache: ocspCache, failures: failingResponders, issuer: root,
             timeout: ocspTimeout)
+        requester.gate = ocspGate
         let revocationList = revocationList
         requester.responderNamed = { revocationList.watch(responder: $0) }
         let revoked = revoked
