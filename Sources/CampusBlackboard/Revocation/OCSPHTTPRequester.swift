@@ -22,8 +22,8 @@ struct OCSPHTTPRequester: OCSPRequester {
     let timeout: TimeAmount
     /// The kept responses this requester gave, for ``OCSPCheckMemo``.
     let served = OCSPCheckMemo.Served()
-    /// How many requests may be under way at once: the server's own (``BlackboardServer``), so that servers sharing a
-    /// process, as in the tests, do not wait for each other's requests.
+    /// How many requests to CUHK may be under way at once: the server's own (``BlackboardServer``), shared with its
+    /// timestamp requests.
     var gate = RevocationHTTPClient.gate
 
     /// The largest response accepted, in bytes.

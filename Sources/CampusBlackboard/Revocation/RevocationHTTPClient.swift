@@ -35,7 +35,9 @@ enum RevocationHTTPClient {
     /// One client for the process, never shut down, as `HTTPClient.shared` is.
     static let shared = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
 
-    /// Lets at most as many requests through at once as the pool keeps connections (``RequestGate``).
+    /// Lets at most as many requests through at once as the pool keeps connections (``RequestGate``): the revocation
+    /// list's fetches and what is made without a server's own gate (each ``BlackboardServer`` has one for its OCSP and
+    /// timestamp requests).
     static let gate = RequestGate(permits: maximumConnectionsPerResponder)
 
     /// An answer, its body read.

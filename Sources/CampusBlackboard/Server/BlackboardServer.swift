@@ -277,8 +277,13 @@ public final class BlackboardServer: FramedService, Sendable {
         let explain = configuration.explain
         let metrics = BlackboardMetrics()
         self.metrics = metrics
+        // One bound for this server's requests to CUHK, OCSP and timestamps together (the revocation list's fetches
+        // go one at a time): servers sharing a process, as in the tests, do not wait for each other's.
+        let requestGate = RequestGate(permits: RevocationHTTPClient.maximumConnectionsPerResponder)
         let timestampAuthority = TimestampAuthorityClient(
-            configuredURL: configuration.timestampAuthorityURL, credentials: credentials, roots: roots)
+            configuredURL: configuration.timestampAuthorityURL, credentials: credentials, roots: roots,
+            failures: FailingResponders(), timeout: .seconds(TimestampAuthorityClient.timeoutSeconds), gate: requestGate
+        )
         self.timestampAuthority = timestampAuthority
         let timestamper = ReportTimestamper(
             mode: configuration.timestamps, authority: timestampAuthority, outcome: { metrics.record($0) })
@@ -330,7 +335,7 @@ public final class BlackboardServer: FramedService, Sendable {
             sessionFrameSize: configuration.sessionFrameSize,
             limits: configuration.limits,
             ocspTimeout: configuration.ocspTimeout,
-            ocspGate: RequestGate(permits: RevocationHTTPClient.maximumConnectionsPerResponder)
+            ocspGate: requestGate
         )
         let opener = SessionOpener(
             handshake: handshake, openSessions: openSessions, revoked: revoked, store: store,

@@ -32,11 +32,22 @@ public final class TimestampAuthorityClient: TimestampProvider, Sendable {
     public let failures: FailingResponders
     let client: HTTPClient
     let timeout: TimeAmount
+    /// How many requests to CUHK may be under way at once: the server's, shared with its OCSP requests.
+    let gate: RequestGate
 
-    public init(
+    public convenience init(
         configuredURL: String?, credentials: ServiceCredentialStore, roots: TrustedRootStore,
         failures: FailingResponders = FailingResponders(),
         timeout: TimeAmount = .seconds(TimestampAuthorityClient.timeoutSeconds)
+    ) {
+        self.init(
+            configuredURL: configuredURL, credentials: credentials, roots: roots, failures: failures, timeout: timeout,
+            gate: RevocationHTTPClient.gate)
+    }
+
+    init(
+        configuredURL: String?, credentials: ServiceCredentialStore, roots: TrustedRootStore,
+        failures: FailingResponders, timeout: TimeAmount, gate: RequestGate
     ) {
         self.configuredURL = configuredURL
         self.credentials = credentials
@@ -44,6 +55,7 @@ public final class TimestampAuthorityClient: TimestampProvider, Sendable {
         self.failures = failures
         self.client = RevocationHTTPClient.shared
         self.timeout = timeout
+        self.gate = gate
     }
 
     /// The timestamp service beside the OCSP responder at `responderURL`; `nil` for a URL that is not http or https.
@@ -116,7 +128,7 @@ public final class TimestampAuthorityClient: TimestampProvider, Sendable {
         do {
             let response = try await RevocationHTTPClient.post(
                 request, contentType: "application/timestamp-query", to: url, timeout: timeout,
-                maximumBody: TimestampResponse.maximumSize, on: client)
+                maximumBody: TimestampResponse.maximumSize, on: client, gate: gate)
             guard response.status == .ok else {
                 failures.recordFailure(of: url, at: Date(), .other)
                 throw Unavailable(description: "CUHK's timestamp authority at \(url) answered HTTP \(response.status)")
