@@ -1,5 +1,6 @@
 import CampusPKI
 import CampusSQLite
+import CampusTestSupport
 import Dispatch
 import GRDB
 import Synchronization
@@ -66,7 +67,7 @@ import Testing
                 }
             }
             // Every write has been called (a write queues itself before it first suspends); then the writer may go.
-            while started.value < count { try await Task.sleep(for: .milliseconds(5)) }
+            try await waitUntil("every write to be called") { started.value >= count }
             try await Task.sleep(for: .milliseconds(50))
             gate.open()
             for try await (value, written) in group { #expect(written == value) }

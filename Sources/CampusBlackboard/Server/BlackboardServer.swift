@@ -65,6 +65,8 @@ public final class BlackboardServer: FramedService, Sendable {
         public var manifestSettle: Duration
         /// How long one OCSP request of a handshake may take, connecting included; less than `handshakeTimeout`.
         public var ocspTimeout = TimeAmount.seconds(BlackboardServer.ocspTimeoutSeconds)
+        /// How long one request for CUHK's timestamp of a report may take, connecting included.
+        public var timestampTimeout = TimeAmount.seconds(TimestampAuthorityClient.timeoutSeconds)
 
         public init(
             directory: String = ".",
@@ -282,7 +284,7 @@ public final class BlackboardServer: FramedService, Sendable {
         let requestGate = RequestGate(permits: RevocationHTTPClient.maximumConnectionsPerResponder)
         let timestampAuthority = TimestampAuthorityClient(
             configuredURL: configuration.timestampAuthorityURL, credentials: credentials, roots: roots,
-            failures: FailingResponders(), timeout: .seconds(TimestampAuthorityClient.timeoutSeconds), gate: requestGate
+            failures: FailingResponders(), timeout: configuration.timestampTimeout, gate: requestGate
         )
         self.timestampAuthority = timestampAuthority
         let timestamper = ReportTimestamper(

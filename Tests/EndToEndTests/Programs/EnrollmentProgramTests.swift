@@ -42,7 +42,8 @@ import X509
     @Test func aCodeOnStandardInputComesBetweenTheStudentIDAndTheMessages() async throws {
         let roster = try await RosterCUHK.start()
         defer { roster.stop() }
-        let blackboard = try Program.blackboard.start(["--port", "0"], in: roster.directory)
+        let blackboard = try Program.blackboard.start(
+            Program.patientBlackboard + ["--port", "0"], in: roster.directory)
         defer { blackboard.signal(SIGKILL) }
         let blackboardAddress = try await blackboard.address()
         let code = try await roster.code()

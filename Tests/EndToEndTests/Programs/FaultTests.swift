@@ -3,6 +3,7 @@ import CampusBlackboard
 import CampusPKI
 import CampusSQLite
 import CampusStudent
+import CampusTestSupport
 import Foundation
 import NIOCore
 import Synchronization
@@ -19,8 +20,8 @@ import Testing
             var feed = SilentFeed()
             return try await servers.uploader(keepAliveInterval: .seconds(1)).upload(from: &feed, as: credentials)
         }
-        while !servers.blackboard.output.contains("Session secure! SID \(studentID)") {
-            try await Task.sleep(for: .milliseconds(20))
+        try await waitUntil("Blackboard to show the session", every: .milliseconds(20)) {
+            servers.blackboard.output.contains("Session secure! SID \(studentID)")
         }
         let idle = try await IdleConnections.open(1, to: servers.blackboardAddress)
         defer { for channel in idle { channel.close(promise: nil) } }
@@ -77,7 +78,7 @@ import Testing
                 ).upload(contents, as: credentials)
             }
             let acknowledged = { acknowledgements.count { $0.hasPrefix("Blackboard stored message") } }
-            while acknowledged() < 40 * round { try await Task.sleep(for: .milliseconds(5)) }
+            try await waitUntil("\(40 * round) acknowledgements") { acknowledged() >= 40 * round }
             servers.blackboard.signal(SIGKILL)
             _ = try await servers.blackboard.wait()
             guard case .failure = await upload.result else {
@@ -122,7 +123,7 @@ import Testing
                 }
             }
             group.addTask {
-                while held.count < 20 { try await Task.sleep(for: .milliseconds(2)) }
+                try await waitUntil("20 certificates", every: .milliseconds(2)) { held.count >= 20 }
                 servers.cuhk.signal(SIGKILL)
             }
             try await group.waitForAll()
@@ -179,7 +180,7 @@ import Testing
     @Test func theOCSPPortBacksOffWhenOutOfFileDescriptors() async throws {
         let directory = try temporaryDirectory()
         let cuhk = try Program.cuhk.start(
-            ["--port", "0", "--ocsp-port", "0", "--no-admin", "--open-enrollment"], in: directory,
+            Program.patientCUHK + ["--port", "0", "--ocsp-port", "0", "--no-admin", "--open-enrollment"], in: directory,
             descriptorLimit: 64)
         defer { cuhk.signal(SIGKILL) }
         let ocsp = try await cuhk.address(announcedBy: "ocsp listening on ")

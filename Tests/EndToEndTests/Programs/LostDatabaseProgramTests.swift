@@ -30,7 +30,8 @@ struct LostDatabaseProgramTests {
         let text = try #require(slips.first?["code"] as? String)
         let code = try #require(EnrollmentCode(text))
 
-        let cuhk = try Program.cuhk.start(["--port", "0", "--ocsp-port", "0", "--database", url], in: directory)
+        let cuhk = try Program.cuhk.start(
+            Program.patientCUHK + ["--port", "0", "--ocsp-port", "0", "--database", url], in: directory)
         defer { cuhk.signal(SIGKILL) }
         let address = try await cuhk.address()
         let dashboard = try #require(

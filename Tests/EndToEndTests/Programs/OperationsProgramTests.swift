@@ -30,7 +30,8 @@ import Testing
         var ocspPorts: [Int] = []
         for _ in 0..<2 {
             let directory = try temporaryDirectory()
-            let server = try Program.cuhk.start(["--port", "0", "--open-enrollment"], in: directory)
+            let server = try Program.cuhk.start(
+                Program.patientCUHK + ["--port", "0", "--open-enrollment"], in: directory)
             servers.append(server)
             _ = try await server.address()
             ocspPorts.append(try await server.address(announcedBy: "ocsp listening on ").port)
@@ -42,7 +43,8 @@ import Testing
 
     @Test func aWildcardHostNeverPutsAnUnroutableAddressInACertificate() async throws {
         let directory = try temporaryDirectory()
-        let cuhk = try Program.cuhk.start(["--host", "0.0.0.0", "--port", "0", "--open-enrollment"], in: directory)
+        let cuhk = try Program.cuhk.start(
+            Program.patientCUHK + ["--host", "0.0.0.0", "--port", "0", "--open-enrollment"], in: directory)
         defer { cuhk.signal(SIGKILL) }
         let url = try await Self.responderURL(cuhk)
         let ocsp = try await cuhk.address(announcedBy: "ocsp listening on ")
@@ -64,7 +66,10 @@ import Testing
             ["--host", "0.0.0.0", "--port", "0", "--public-url", "http://0.0.0.0:9336/"], in: try temporaryDirectory())
         #expect(refused.status == 64 && refused.errorOutput.contains("no client can connect to"))
         let named = try Program.cuhk.start(
-            ["--host", "0.0.0.0", "--port", "0", "--open-enrollment", "--public-url", "http://cuhk.example.edu:9336/"],
+            Program.patientCUHK + [
+                "--host", "0.0.0.0", "--port", "0", "--open-enrollment", "--public-url",
+                "http://cuhk.example.edu:9336/",
+            ],
             in: try temporaryDirectory())
         defer { named.signal(SIGKILL) }
         #expect(try await Self.responderURL(named) == "http://cuhk.example.edu:9336/")
@@ -114,7 +119,8 @@ import Testing
             _ = try await Program.cuhk.run(first.0, in: directory, environment: first.1)
             #expect(SecureFile.exists(SecureFile.join(directory, "root/cuhk.cer")))
             #expect(!SecureFile.exists(SecureFile.join(directory, "root/blackboard.cer")))
-            let cuhk = try Program.cuhk.start(["--dir", "root", "--port", "0", "--open-enrollment"], in: directory)
+            let cuhk = try Program.cuhk.start(
+                Program.patientCUHK + ["--dir", "root", "--port", "0", "--open-enrollment"], in: directory)
             defer { cuhk.signal(SIGKILL) }
             let url = try await Self.responderURL(cuhk)
             #expect(cuhk.output.contains("Blackboard's certificate issued for blackboard"))
@@ -138,7 +144,7 @@ import Testing
         #expect(try await registry.codes().isEmpty)
 
         let cuhk = try Program.cuhk.start(
-            ["--port", "0", "--blackboard-address", "bb.example.edu:3141"], in: directory)
+            Program.patientCUHK + ["--port", "0", "--blackboard-address", "bb.example.edu:3141"], in: directory)
         defer { cuhk.signal(SIGKILL) }
         let address = try await cuhk.address()
         let slips = try await Program.cuhk.run(["codes", "issue", "--all-unenrolled", "--slips"], in: directory)
@@ -169,7 +175,7 @@ import Testing
 
     @Test func anOpenEnrollmentCertificateDoesNotCountAsEnrolledUnderARoster() async throws {
         let directory = try temporaryDirectory()
-        let open = try Program.cuhk.start(["--port", "0", "--open-enrollment"], in: directory)
+        let open = try Program.cuhk.start(Program.patientCUHK + ["--port", "0", "--open-enrollment"], in: directory)
         let address = try await open.address()
         // Someone takes a certificate for the student's ID while enrollment is open.
         let taken = try await EnrollmentClient.premade(
@@ -249,7 +255,7 @@ import Testing
     /// not ask.
     @Test func verifyReceiptAsksCUHKWhetherBlackboardsCertificateWasRevoked() async throws {
         let directory = try temporaryDirectory()
-        let cuhk = try Program.cuhk.start(["--port", "0", "--open-enrollment"], in: directory)
+        let cuhk = try Program.cuhk.start(Program.patientCUHK + ["--port", "0", "--open-enrollment"], in: directory)
         defer { cuhk.signal(SIGKILL) }
         _ = try await Self.responderURL(cuhk)
         try SecureFile.write(
@@ -266,7 +272,7 @@ import Testing
 
         let revoke = try await Program.cuhk.run(["service", "revoke", "--name", "blackboard"], in: directory)
         #expect(revoke.status == 0 && revoke.output.contains("1 certificate revoked"), "\(revoke.all)")
-        let again = try Program.cuhk.start(["--port", "0", "--open-enrollment"], in: directory)
+        let again = try Program.cuhk.start(Program.patientCUHK + ["--port", "0", "--open-enrollment"], in: directory)
         defer { again.signal(SIGKILL) }
         let ocsp = try await again.address(announcedBy: "ocsp listening on ")
         let revoked = try await Program.student.run(["verify-receipt", "r.p7s", "--ca", "\(ocsp)"], in: directory)

@@ -76,6 +76,12 @@ struct Program {
     }
 
     static let cuhk = Program(name: "cuhk")
+    /// For a `cuhk` that the test process enrolls with: 30 s of silence, not the default 10 s, since a busy machine
+    /// can starve the test process for seconds between its connection and its first frame. No test that starts
+    /// `cuhk` with these is about CUHK's timeout.
+    static let patientCUHK = ["--timeout", "30"]
+    /// The same for a `blackboard` that the test process connects to: 30 s for the handshake, not 10 s.
+    static let patientBlackboard = ["--handshake-timeout", "30"]
     static let blackboard = Program(name: "blackboard")
     static let student = Program(name: "student")
     static let campusDemo = Program(name: "campus-demo")

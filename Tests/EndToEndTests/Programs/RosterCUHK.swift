@@ -17,7 +17,8 @@ struct RosterCUHK {
             "sid,name\n" + students.map { "\($0),Student \($0)\n" }.joined(), to: SecureFile.join(directory, "r.csv"),
             mode: 0o644, replacing: true)
         #expect(try await Program.cuhk.run(["roster", "import", "r.csv"], in: directory).status == 0)
-        let cuhk = try Program.cuhk.start(["--port", "0", "--ocsp-port", "0"] + arguments, in: directory)
+        let cuhk = try Program.cuhk.start(
+            Program.patientCUHK + ["--port", "0", "--ocsp-port", "0"] + arguments, in: directory)
         return RosterCUHK(directory: directory, cuhk: cuhk, address: try await cuhk.address())
     }
 

@@ -38,7 +38,7 @@ import Testing
         let good = try await Program.cuhk.run(["roster", "import", "roster.csv"], in: directory)
         #expect(good.status == 0 && good.output.contains("2 students added"))
 
-        let cuhk = try Program.cuhk.start(["--port", "0", "--ocsp-port", "0"], in: directory)
+        let cuhk = try Program.cuhk.start(Program.patientCUHK + ["--port", "0", "--ocsp-port", "0"], in: directory)
         defer { cuhk.signal(SIGKILL) }
         let address = try await cuhk.address().description
         let codes = try await Program.cuhk.run(["codes", "issue", "--all-unenrolled", "--json"], in: directory)

@@ -21,12 +21,12 @@ struct ServerProcesses {
         in directory: String? = nil, cuhkArguments: [String] = [], blackboardArguments: [String] = []
     ) async throws -> ServerProcesses {
         let directory = try directory ?? temporaryDirectory()
-        // 30 s of silence, not the default 10 s: these tests enroll from the test process, which a busy machine can
-        // starve for seconds between its connection and its first frame; no test here is about CUHK's timeout.
         let cuhk = try Program.cuhk.start(
-            ["--port", "0", "--ocsp-port", "0", "--open-enrollment", "--timeout", "30"] + cuhkArguments, in: directory)
+            Program.patientCUHK + ["--port", "0", "--ocsp-port", "0", "--open-enrollment"] + cuhkArguments,
+            in: directory)
         let cuhkAddress = try await cuhk.address()
-        let blackboard = try Program.blackboard.start(["--port", "0"] + blackboardArguments, in: directory)
+        let blackboard = try Program.blackboard.start(
+            Program.patientBlackboard + ["--port", "0"] + blackboardArguments, in: directory)
         let blackboardAddress = try await blackboard.address()
         return ServerProcesses(
             directory: directory, cuhk: cuhk, blackboard: blackboard, cuhkAddress: cuhkAddress,

@@ -58,7 +58,7 @@ struct SharedDatabaseProgramTests {
                 try FileManager.default.copyItem(
                     atPath: SecureFile.join(first, name), toPath: SecureFile.join(second, name))
             }
-            let serve = ["--port", "0", "--ocsp-port", "0", "--database", database]
+            let serve = Program.patientCUHK + ["--port", "0", "--ocsp-port", "0", "--database", database]
             let cuhks = [try Program.cuhk.start(serve, in: first), try Program.cuhk.start(serve, in: second)]
             defer { for process in cuhks { process.signal(SIGKILL) } }
             let cuhkAddresses = [try await cuhks[0].address(), try await cuhks[1].address()]
@@ -97,7 +97,7 @@ struct SharedDatabaseProgramTests {
             #expect(certificates.count == 1)
 
             // The other two students enroll, one at each CUHK, and upload, one through each Blackboard.
-            let boardServe = ["--port", "0", "--database", database]
+            let boardServe = Program.patientBlackboard + ["--port", "0", "--database", database]
             let boards = [
                 try Program.blackboard.start(boardServe, in: first),
                 try Program.blackboard.start(boardServe, in: second),
