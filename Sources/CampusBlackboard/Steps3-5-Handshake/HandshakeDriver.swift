@@ -30,7 +30,8 @@ struct HandshakeDriver {
     let limits: StorageLimits
     /// How long one OCSP request may take (the server's configuration; ``defaultOCSPTimeout`` by default).
     let ocspTimeout: TimeAmount
-    /// How many of this server's OCSP requests may be under way at once.
+    /// How many of this server's requests to CUHK may be under way at once: its OCSP requests and its timestamp
+    /// requests share it.
     let ocspGate: RequestGate
 
     /// How long one OCSP request may take, connecting included.
