@@ -86,6 +86,8 @@ ROWS = [
     ("issuing, certificates/s", "issuing.rate", "signing limit"),
     ("  same, against cfssl", "issuing.vs-cfssl", "cfssl serve"),
     ("  same, against cfssl + SQLite", "issuing.vs-cfssl-sqlite", "cfssl serve, SQLite certdb"),
+    ("  ceiling: CUHK at floor + clients", "issuing.ceiling", "signing limit"),
+    ("clients' CPU per certificate, µs", "issuing.client-cpu", "—"),
     ("CUHK CPU per certificate, µs", "issuing.cpu", "one RSA-2048 signature"),
     ("  same, against the issuing floor", "issuing.cpu-floor", "issuing crypto floor"),
     ("  same, against cfssl", "issuing.cpu-vs-cfssl", "cfssl serve CPU"),

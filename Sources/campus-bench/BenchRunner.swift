@@ -64,6 +64,10 @@ final class BenchRunner: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// This process's CPU so far, in seconds: the benchmark's clients, which share the machine's cores with the
+    /// server under test.
+    var ownCPUSeconds: Double { ChildServer.cpuSeconds(of: getpid()) }
+
     /// Where CUHK keeps its root and writes Blackboard's certificate.
     var cuhkDirectory: String { SecureFile.join(directory, "cuhk") }
 
@@ -152,8 +156,9 @@ final class BenchRunner: @unchecked Sendable {
                 for: studentID(index, base: 1_000_000_000), key: keys[index % keys.count])
         }
         let address = cuhk.address
-        let (samples, elapsed, cpu) = try await section("issuing", on: cuhk) {
+        let (samples, elapsed, cpu, clientCPU) = try await section("issuing", on: cuhk) {
             let cpuBefore = cuhk.cpuSeconds
+            let clientBefore = ownCPUSeconds
             let start = now()
             let samples = try await runConcurrently(count) { index in
                 // The whole enrollment channel: hello, CUHK's signed offer, the sealed CSR, the sealed certificate.
@@ -171,9 +176,10 @@ final class BenchRunner: @unchecked Sendable {
                     }
                 }
             }
-            return (samples, now() - start, cuhk.cpuSeconds - cpuBefore)
+            return (samples, now() - start, cuhk.cpuSeconds - cpuBefore, ownCPUSeconds - clientBefore)
         }
         let cpuPerCertificate = cpu / Double(count)
+        let clientCPUPerCertificate = clientCPU / Double(count)
         let signingRate = try CryptoLimits.signingRate(key: keys[0], seconds: settings.limitSeconds)
         let limit = signingRate * Double(cores)
         let floor = try CryptoLimits.issuingFloor(
@@ -193,6 +199,13 @@ final class BenchRunner: @unchecked Sendable {
             Figure(
                 "issuing", "CUHK CPU against the issuing floor", cpuPerCertificate * 1e6, "µs", limit: floor * 1e6,
                 key: "issuing.cpu-floor"),
+            Figure(
+                "issuing", "clients' CPU per certificate", clientCPUPerCertificate * 1e6, "µs",
+                key: "issuing.client-cpu"),
+            // What the cores could do if CUHK spent only the floor and its clients what they spent here.
+            Figure(
+                "issuing", "ceiling: CUHK at the floor, these clients",
+                Double(cores) / (floor + clientCPUPerCertificate), "1/s", limit: limit, key: "issuing.ceiling"),
         ]
     }
 
@@ -283,8 +296,9 @@ final class BenchRunner: @unchecked Sendable {
                 _ = try await client.handshake(on: frames, credentials: credential)
             }
         }
-        let (samples, elapsed, cpu) = try await section("handshake", on: blackboard) {
+        let (samples, elapsed, cpu, clientCPU) = try await section("handshake", on: blackboard) {
             let cpuBefore = blackboard.cpuSeconds
+            let clientBefore = ownCPUSeconds
             let start = now()
             let samples = try await runConcurrently(count) { index in
                 try await FramedClient.withConnection(to: blackboard.address) { frames in
@@ -292,9 +306,10 @@ final class BenchRunner: @unchecked Sendable {
                 }
             }
             let elapsed = now() - start
+            let clientCPU = ownCPUSeconds - clientBefore
             // Sessions that end right after the handshake are closed by the server asynchronously; let them finish.
             try await Task.sleep(for: .milliseconds(300))
-            return (samples, elapsed, blackboard.cpuSeconds - cpuBefore)
+            return (samples, elapsed, blackboard.cpuSeconds - cpuBefore, clientCPU)
         }
         let cpuPerHandshake = cpu / Double(count)
         let floor = try CryptoLimits.handshakeFloor(
@@ -315,6 +330,9 @@ final class BenchRunner: @unchecked Sendable {
                 target: "≤ 2", key: "handshake.cpu"),
             Figure("handshake", "crypto floor, version 2", floor * 1e6, "µs", key: "handshake.floor"),
             Figure("handshake", "crypto floor, version 1", versionOneFloor * 1e6, "µs", key: "handshake.floor-v1"),
+            Figure(
+                "handshake", "clients' CPU per handshake", clientCPU / Double(count) * 1e6, "µs",
+                key: "handshake.client-cpu"),
         ]
     }
 
@@ -358,14 +376,15 @@ final class BenchRunner: @unchecked Sendable {
         for size in settings.uploadSizes {
             let count = max(4, min(20_000, Int(settings.uploadMiB * 1024 * 1024) / size))
             let content = [UInt8](repeating: 0x61, count: size)
-            let (elapsed, cpu) = try await section("upload-\(size)", on: blackboard) {
+            let (elapsed, cpu, clientCPU) = try await section("upload-\(size)", on: blackboard) {
                 try await FramedClient.withConnection(to: blackboard.address) { frames in
                     let session = try await client.handshake(on: frames, credentials: credential)
                     let cpuBefore = blackboard.cpuSeconds
+                    let clientBefore = ownCPUSeconds
                     let start = now()
                     _ = try await client.send(
                         repeatElement(content, count: count), on: frames, session: session, credentials: credential)
-                    return (now() - start, blackboard.cpuSeconds - cpuBefore)
+                    return (now() - start, blackboard.cpuSeconds - cpuBefore, ownCPUSeconds - clientBefore)
                 }
             }
             let rate = Double(count) / elapsed
@@ -391,6 +410,15 @@ final class BenchRunner: @unchecked Sendable {
                 Figure(
                     "upload", "\(label): Blackboard CPU per message", cpu / Double(count) * 1e6, "µs",
                     key: "upload.\(size).cpu"))
+            figures.append(
+                Figure(
+                    "upload", "\(label): client's CPU per message",
+                    clientCPU / Double(count) * 1e6, "µs", key: "upload.\(size).client-cpu"))
+            figures.append(
+                Figure(
+                    "upload", "\(label): SHA-256 of one message, one side",
+                    1e6 / CryptoLimits.digestRate(size: size, seconds: settings.limitSeconds), "µs",
+                    key: "upload.\(size).digest"))
             if size == 64 * 1024 {
                 // Version 1 authenticated each message with HMAC-SHA256 and sent it in the clear.
                 figures.append(

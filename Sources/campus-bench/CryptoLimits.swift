@@ -139,6 +139,16 @@ enum CryptoLimits {
         }
     }
 
+    /// SHA-256 over messages of `size` bytes, in messages per second, one thread: the report's digest, which the
+    /// Student and Blackboard each take of every message's content.
+    static func digestRate(size: Int, seconds: Double) -> Double {
+        let content = [UInt8](repeating: 0x61, count: size)
+        var digest = SHA256()
+        let perSecond = rate(seconds: seconds) { digest.update(data: content) }
+        _ = digest.finalize()
+        return perSecond
+    }
+
     /// HMAC-SHA256 throughput over messages of `size` bytes, in messages per second, one thread.
     static func hmacRate(size: Int, seconds: Double) -> Double {
         let key = SymmetricKey(size: .bits256)
