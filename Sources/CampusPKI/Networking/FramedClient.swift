@@ -40,8 +40,12 @@ public enum FramedClient {
         } catch {
             throw ConnectError(address: address, reason: NetworkFailure.describe(error), detail: "\(error)")
         }
-        return try await channel.executeThenClose { inbound, outbound in
-            try await body(FrameChannel(inbound: inbound, outbound: outbound, channel: channel.channel))
+        // The conversation runs where the connection's events arrive, as a server's connections do (see
+        // EventLoopTaskExecutor): a frame received wakes no other thread, and a frame sent needs no hop.
+        return try await withTaskExecutorPreference(EventLoopTaskExecutor(channel.channel.eventLoop)) {
+            try await channel.executeThenClose { inbound, outbound in
+                try await body(FrameChannel(inbound: inbound, outbound: outbound, channel: channel.channel))
+            }
         }
     }
 }
