@@ -17,7 +17,7 @@ struct CampusBench: AsyncParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Flag(help: "A short run (about 20 seconds).")
+    @Flag(help: "A short run (about 15 seconds).")
     var quick = false
 
     @Flag(help: "A few requests of each kind, to check the benchmark still runs (CI).")
