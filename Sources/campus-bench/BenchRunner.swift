@@ -371,7 +371,8 @@ final class BenchRunner: @unchecked Sendable {
 
     func uploads(cuhk: ChildServer, blackboard: ChildServer) async throws -> [Figure] {
         let credential = try await enroll(1, base: 1_200_000_000, cuhk: cuhk.address)[0]
-        let client = UploadClient(configuration: .init(blackboard: blackboard.address, root: try root, window: 16))
+        let client = UploadClient(
+            configuration: .init(blackboard: blackboard.address, root: try root, window: settings.uploadWindow))
         var figures: [Figure] = []
         for size in settings.uploadSizes {
             let count = max(4, min(20_000, Int(settings.uploadMiB * 1024 * 1024) / size))

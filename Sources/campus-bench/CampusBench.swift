@@ -62,6 +62,9 @@ struct CampusBench: AsyncParsableCommand {
         transform: Self.sizes)
     var uploadSizes: [Int]?
 
+    @Option(help: "Messages the upload client keeps ahead of their acknowledgements (default: the Student's, 32).")
+    var uploadWindow: Int?
+
     @Option(
         help: """
             Profile the server under test during each measured section (CUHK issuing, Blackboard's handshakes and \
@@ -177,6 +180,7 @@ struct CampusBench: AsyncParsableCommand {
             concurrency: concurrency ?? 2 * cores,
             groups: groups,
             uploadSizes: uploadSizes ?? [64, 4 * 1024, 64 * 1024, 1024 * 1024],
+            uploadWindow: uploadWindow ?? ReportWindow.size,
             peers: peers,
             profile: profiler,
             scenario: scenario,
@@ -253,6 +257,8 @@ struct Settings {
     var concurrency: Int = 4
     var groups = Set(BenchRunner.Group.allCases)
     var uploadSizes = [64, 4 * 1024, 64 * 1024, 1024 * 1024]
+    /// Messages the upload client keeps ahead of their acknowledgements.
+    var uploadWindow = ReportWindow.size
     /// Run the peers (`--peers`).
     var peers = false
     var profile: ServerProfiler?

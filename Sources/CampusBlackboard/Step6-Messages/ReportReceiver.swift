@@ -32,7 +32,7 @@ struct ReportReceiver {
     let inFlight: ReportsInFlight
 
     /// How many verified messages of one session may wait for their commit.
-    static let maximumPendingMessages = 32
+    static let maximumPendingMessages = ReportWindow.size
 
     /// Receives the report whose first message is `first` (its caller waits for that, in a smaller async frame).
     @inline(never)

@@ -42,7 +42,7 @@ public struct UploadClient: Sendable {
             blackboardName: String = UploadClient.defaultBlackboardName,
             assignment: String = "",
             receiptDirectory: String? = nil,
-            window: Int = 8,
+            window: Int = ReportWindow.size,
             timeout: TimeAmount = .seconds(UploadClient.defaultTimeoutSeconds),
             maximumMessageSize: Int = 1024 * 1024,
             allowsEmptyReport: Bool = false,

@@ -180,7 +180,9 @@ struct LiveServers {
         get throws { try Certificate(pemEncoded: try SecureFile.readText(at: rootPath) ?? "") }
     }
 
-    func uploader(window: Int = 8, assignment: String = "", receipts: String? = nil) throws -> UploadClient {
+    func uploader(window: Int = ReportWindow.size, assignment: String = "", receipts: String? = nil) throws
+        -> UploadClient
+    {
         UploadClient(
             configuration: .init(
                 blackboard: blackboardAddress, root: try root, assignment: assignment, receiptDirectory: receipts,
