@@ -128,7 +128,7 @@ public struct CertificateAuthority: Sendable {
         }
         let paidWith: [UInt8]?
         // The proof covers the DER the PEM block holds, exactly as sent.
-        let csrDER = (try? PEMDocument(pemString: csrPEM).derBytes) ?? []
+        let csrDER = (try? PEMDocument.parse(csrPEM, expecting: "CERTIFICATE REQUEST").derBytes) ?? []
         switch try await admit(
             request, csrDER: csrDER, studentID: studentID, proof: proof, transcriptDigest: transcriptDigest,
             source: source, now: now)
@@ -272,7 +272,7 @@ public struct CertificateAuthority: Sendable {
     func parse(csrPEM: String) throws -> CertificateSigningRequest {
         let document: PEMDocument
         do {
-            document = try PEMDocument(pemString: csrPEM)
+            document = try PEMDocument.parse(csrPEM, expecting: "CERTIFICATE REQUEST")
         } catch {
             throw CampusError(.malformedCSR, "the CSR is not valid PEM")
         }

@@ -53,3 +53,26 @@ extension PEMDocument {
         }
     }
 }
+
+extension PEMDocument {
+    /// The PEM document in `pem`: through ``derBytes(ofCanonical:discriminator:)`` when it is one block labelled
+    /// `discriminator` in the form ``text`` writes, and through swift-asn1's parser otherwise (so any other text,
+    /// with any label, gets that parser's result and errors).
+    ///
+    /// - Throws: swift-asn1's error for text that is not PEM.
+    public static func parse(_ pem: String, expecting discriminator: String) throws -> PEMDocument {
+        if let der = derBytes(ofCanonical: pem, discriminator: discriminator) {
+            return PEMDocument(type: discriminator, derBytes: der)
+        }
+        return try PEMDocument(pemString: pem)
+    }
+}
+
+extension PEMParseable {
+    /// `init(pemEncoded:)`, reading the text with ``PEMDocument/parse(_:expecting:)``: certificates and requests
+    /// as CampusPKI writes them skip swift-asn1's search of the text, which costs more than the rest of their PEM
+    /// decoding.
+    public init(pemText: String) throws {
+        try self.init(pemDocument: PEMDocument.parse(pemText, expecting: Self.defaultPEMDiscriminator))
+    }
+}

@@ -26,13 +26,14 @@ public struct AuthorityCertificateVerifier: Sendable {
     {
         let leaf: Certificate
         do {
-            leaf = try Certificate(pemEncoded: certificatePEM)
+            leaf = try Certificate(pemText: certificatePEM)
         } catch {
             throw .init(.certificate, "CUHK's certificate is not a valid PEM X.509 certificate")
         }
-        let rootName = "the CUHK root \(root.subject) (SHA-256 fingerprint \(root.sha256Fingerprint))"
+        // Made only for an error: the name's text and the fingerprint cost more than the checks that pass.
+        func rootName() -> String { "the CUHK root \(root.subject) (SHA-256 fingerprint \(root.sha256Fingerprint))" }
         guard leaf.issuer == root.subject, root.publicKey.isValidSignature(leaf.signature, for: leaf) else {
-            throw .init(.issuer, "CUHK's certificate (issuer \(leaf.issuer)) was not issued by \(rootName)")
+            throw .init(.issuer, "CUHK's certificate (issuer \(leaf.issuer)) was not issued by \(rootName())")
         }
         guard leaf != root else {
             throw .init(.serverAuth, "the peer presented the CUHK root itself, not its enrollment certificate")
@@ -64,7 +65,7 @@ public struct AuthorityCertificateVerifier: Sendable {
             leaf: leaf, intermediates: CertificateStore())
         {
             let reason = failures.first.map { "\($0.policyFailureReason)" } ?? "no chain"
-            throw .init(.issuer, "CUHK's certificate does not verify to \(rootName): \(reason)")
+            throw .init(.issuer, "CUHK's certificate does not verify to \(rootName()): \(reason)")
         }
         return (leaf, key)
     }

@@ -54,9 +54,6 @@ public struct RootFingerprint: Sendable, Hashable, CustomStringConvertible {
 
     /// Upper-case hex pairs joined by colons, as ``X509/Certificate/sha256Fingerprint``.
     public var description: String {
-        bytes.map { byte in
-            let hex = String(byte, radix: 16, uppercase: true)
-            return byte < 0x10 ? "0" + hex : hex
-        }.joined(separator: ":")
+        Certificate.colonHex(bytes)
     }
 }

@@ -139,7 +139,7 @@ public struct StudentEnrollment {
         case (.awaitingOffer, .enrollmentOffer(let offer)):
             let sent: Certificate
             do {
-                sent = try Certificate(pemEncoded: offer.rootPEM)
+                sent = try Certificate(pemText: offer.rootPEM)
             } catch {
                 throw .notAuthenticated(.init(.root, "the root CUHK sent is not a valid PEM X.509 certificate"))
             }
@@ -179,7 +179,9 @@ public struct StudentEnrollment {
             }
             let digest = transcript.digest
             let schedule = EnrollmentKeySchedule(sharedSecret: shared, transcriptDigest: digest)
-            let csrDER = (try? PEMDocument(pemString: request.csrPEM).derBytes) ?? Array(request.csrPEM.utf8)
+            let csrDER =
+                (try? PEMDocument.parse(request.csrPEM, expecting: "CERTIFICATE REQUEST").derBytes)
+                ?? Array(request.csrPEM.utf8)
             let body: EnrollmentRequestBody
             switch request {
             case .enrollment(let csrPEM, let code):
@@ -276,7 +278,7 @@ public struct StudentEnrollment {
 
     /// Cert 2 must chain to the root, be for the CSR's student ID and hold the CSR's key.
     private func check(_ certificatePEM: String, root: Certificate) async throws(Failure) -> Certificate {
-        guard let csr = try? CertificateSigningRequest(pemEncoded: request.csrPEM),
+        guard let csr = try? CertificateSigningRequest(pemText: request.csrPEM),
             let studentID = csr.subject.studentID
         else {
             throw .invalidResponse("CUHK issued a certificate for a CSR this Student cannot read")

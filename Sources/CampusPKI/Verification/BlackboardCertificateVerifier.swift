@@ -50,15 +50,16 @@ public struct BlackboardCertificateVerifier: Sendable {
     {
         let leaf: Certificate
         do {
-            leaf = try Certificate(pemEncoded: certificatePEM)
+            leaf = try Certificate(pemText: certificatePEM)
         } catch {
             throw .init(.certificate, "Blackboard's certificate is not a valid PEM X.509 certificate")
         }
-        let rootName = "the CUHK root \(root.subject) (SHA-256 fingerprint \(root.sha256Fingerprint))"
+        // Made only for an error: the name's text and the fingerprint cost more than the checks that pass.
+        func rootName() -> String { "the CUHK root \(root.subject) (SHA-256 fingerprint \(root.sha256Fingerprint))" }
         guard leaf.issuer == root.subject, root.publicKey.isValidSignature(leaf.signature, for: leaf) else {
             throw .init(
                 .issuer,
-                "Blackboard's certificate (issuer \(leaf.issuer)) was not issued by \(rootName), "
+                "Blackboard's certificate (issuer \(leaf.issuer)) was not issued by \(rootName()), "
                     + "which this student trusts")
         }
         guard leaf != root else {
@@ -83,7 +84,7 @@ public struct BlackboardCertificateVerifier: Sendable {
             leaf: leaf, intermediates: CertificateStore())
         {
             let reason = failures.first.map { "\($0.policyFailureReason)" } ?? "no chain"
-            throw .init(.issuer, "Blackboard's certificate does not verify to \(rootName): \(reason)")
+            throw .init(.issuer, "Blackboard's certificate does not verify to \(rootName()): \(reason)")
         }
         return (leaf, key)
     }
