@@ -9,12 +9,24 @@ public struct StudentCredentials: Sendable {
     public let privateKey: _RSA.Signing.PrivateKey
     public let certificate: Certificate
     public let certificatePEM: String
+    /// The same key, for decrypting step 4's session key: made once with the credentials, not for each handshake
+    /// (swift-crypto makes it from the key's DER and checks it, and each new key sets up its decryption again).
+    var decryptionKey: _RSA.Encryption.PrivateKey { decryption.key }
+    private let decryption: DecryptionKey
+
+    /// swift-crypto's `_RSA.Encryption.PrivateKey` is not marked `Sendable`, though it holds the same immutable
+    /// BoringSSL key (`BoringSSLRSAPrivateKey`, `Sendable`) as the `_RSA.Signing.PrivateKey` beside it, which is.
+    private struct DecryptionKey: @unchecked Sendable {
+        let key: _RSA.Encryption.PrivateKey
+    }
 
     public init(studentID: StudentID, privateKey: _RSA.Signing.PrivateKey, certificatePEM: String) throws {
         self.studentID = studentID
         self.privateKey = privateKey
         self.certificatePEM = certificatePEM
-        self.certificate = try Certificate(pemEncoded: certificatePEM)
+        self.certificate = try Certificate(pemText: certificatePEM)
+        self.decryption = DecryptionKey(
+            key: try _RSA.Encryption.PrivateKey(derRepresentation: privateKey.derRepresentation))
     }
 
     public static func keyPath(for studentID: StudentID, in directory: String) -> String {
@@ -99,10 +111,5 @@ public struct StudentCredentials: Sendable {
             else { return nil }
         }
         return credentials
-    }
-
-    /// The key for decrypting step 4's session key.
-    var decryptionKey: _RSA.Encryption.PrivateKey {
-        get throws { try _RSA.Encryption.PrivateKey(derRepresentation: privateKey.derRepresentation) }
     }
 }
