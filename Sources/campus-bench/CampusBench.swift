@@ -62,7 +62,8 @@ struct CampusBench: AsyncParsableCommand {
         transform: Self.sizes)
     var uploadSizes: [Int]?
 
-    @Option(help: "Messages the upload client keeps ahead of their acknowledgements (default: the Student's, 32).")
+    @Option(
+        help: "Messages the upload client keeps ahead of their acknowledgements (default: the Student's, \(ReportWindow.size)).")
     var uploadWindow: Int?
 
     @Option(

@@ -37,7 +37,8 @@ struct Upload: AsyncParsableCommand {
     @Option(help: "Largest message content, in bytes (Blackboard's limit).")
     var maxMessageSize: Int = 1024 * 1024
 
-    @Option(help: "Messages sent ahead of their acknowledgements (Blackboard commits up to 32 together).")
+    @Option(
+        help: "Messages sent ahead of their acknowledgements (Blackboard commits up to \(ReportWindow.size) together).")
     var window: Int = ReportWindow.size
 
     @Flag(help: "Send a report with no message (otherwise an empty report is an error and nothing is sent).")

@@ -260,7 +260,12 @@ import _CryptoExtras
         let sentAll = Atomic<Bool>(false)
     }
 
-    @Test func aStudentThatNeverReadsIsHeldBackByABoundedWindow() async throws {
+    /// Small messages meet the bound on their number, large ones the bound on their bytes.
+    @Test(arguments: [
+        (size: 4096, bound: ReportWindow.size),
+        (size: 512 * 1024, bound: ReportWindow.pendingBytes / (512 * 1024)),
+    ])
+    func aStudentThatNeverReadsIsHeldBackByABoundedWindow(size: Int, bound: Int) async throws {
         let store = SlowStore()
         let observed = Observed()
         // Every time Blackboard verifies a message, at most the window's worth may be waiting for a commit.
@@ -272,29 +277,30 @@ import _CryptoExtras
         }
         try await LiveServers.with(blackboardStore: store, blackboardReporter: reporter) { servers in
             let credentials = try await servers.enroll(sid)
-            let total = 20_000
+            // Far more than 2 s allow at one commit of at most the window per 50 ms (bound × 40 messages).
+            let total = 100 * bound
             try await FramedClient.withConnection(to: servers.blackboardAddress) { frames in
                 let records = try await servers.uploader().handshake(on: frames, credentials: credentials).records
                 let writer = frames.writer
+                let content = [UInt8](repeating: 0x61, count: size)
                 let sender = Task {
                     // Sends as fast as the connection takes it and never reads an acknowledgement.
                     var records = records
                     for _ in 0..<total {
-                        try await writer.send(records.seal([UInt8](repeating: 0x61, count: 4096)).0)
+                        try await writer.send(records.seal(content).0)
                     }
                     observed.sentAll.store(true, ordering: .sequentiallyConsistent)
                 }
                 try await Task.sleep(for: .seconds(2))
                 sender.cancel()
             }
-            // 50 ms per commit of at most the window: far fewer than 20,000 (80 MB) in 2 s; the sender was held back.
             let finished = observed.sentAll.load(ordering: .sequentiallyConsistent)
             let verifiedCount = observed.verified.load(ordering: .sequentiallyConsistent)
             let waiting = observed.worst.load(ordering: .sequentiallyConsistent)
             #expect(!finished)
             #expect(verifiedCount < total)
-            // 32 in the queue, and the one the reading task holds while it waits for room.
-            #expect(waiting <= 33, "up to \(waiting) verified messages waited for a commit")
+            // The window's worth in the queue, and the one the reading task holds while it waits for room.
+            #expect(waiting <= bound + 1, "up to \(waiting) verified messages of \(size) bytes waited for a commit")
             #expect(waiting >= 1)
         }
     }

@@ -14,9 +14,10 @@ import Synchronization
 ///
 /// Reading and storing overlap: this task reads and verifies messages while a second task shows what has been
 /// verified so far (the batch's lines in one write), commits it in one transaction (group commit) and then
-/// acknowledges each of those messages. At most ``maximumPendingMessages`` verified messages wait for their commit:
-/// when the window is full, the reading task waits, stops reading the connection, and TCP holds the student back. A
-/// student that sends fast and never reads its acknowledgements therefore costs a bounded amount of memory.
+/// acknowledges each of those messages. At most ``maximumPendingMessages`` verified messages, holding less than
+/// ``maximumPendingBytes`` of content before the last, wait for their commit: when the window is full, the reading
+/// task waits, stops reading the connection, and TCP holds the student back. A student that sends fast and never
+/// reads its acknowledgements therefore costs a bounded amount of memory.
 struct ReportReceiver {
     let store: any ReportStore
     let maximumMessageSize: Int
@@ -33,6 +34,8 @@ struct ReportReceiver {
 
     /// How many verified messages of one session may wait for their commit.
     static let maximumPendingMessages = ReportWindow.size
+    /// While the messages waiting for their commit hold this much content, no more is read.
+    static let maximumPendingBytes = ReportWindow.pendingBytes
 
     /// Receives the report whose first message is `first` (its caller waits for that, in a smaller async frame).
     @inline(never)
@@ -60,7 +63,7 @@ struct ReportReceiver {
         logger: Logger
     ) async throws -> ReportSummary {
         // The committing task starts with the first message, so an idle session holds one task, not two.
-        let queue = VerifiedQueue(capacity: Self.maximumPendingMessages)
+        let queue = VerifiedQueue(capacity: Self.maximumPendingMessages, byteCapacity: Self.maximumPendingBytes)
         let writer = frames.writer
         let sealer = session.records.outgoing
         let signer = ReceiptSigner(credentials: credentials, session: session)
@@ -203,12 +206,9 @@ struct ReportReceiver {
                     messages: messages, report: complete, timestamp: stamp,
                     signReceipt: { try signer.sign($0, timestamp: stamp) })
             }
-            queue.committed(messages.count)
-            observer([
-                .committed(
-                    messages: messages.count, bytes: messages.reduce(0) { $0 + $1.content.count },
-                    duration: ContinuousClock.now - started)
-            ])
+            let bytes = messages.reduce(0) { $0 + $1.content.count }
+            queue.committed(messages.count, bytes: bytes)
+            observer([.committed(messages: messages.count, bytes: bytes, duration: ContinuousClock.now - started)])
             try await writer.send(contentsOf: messages.map { sealer.acknowledgement($0.sequence) })
             guard let report else { continue }
             try await writer.send(sealer.receipt(report.receipt, messageCount: report.messageCount))
@@ -351,8 +351,8 @@ final class LazySession: Sendable {
 
 /// Verified messages waiting for their commit, handed from the reading task to the committing task.
 ///
-/// Bounded: ``push(_:)`` waits while `capacity` messages are queued or being committed, so the reading task stops
-/// reading the connection until a commit makes room.
+/// Bounded: ``push(_:)`` waits while `capacity` messages, or messages holding `byteCapacity` bytes of content, are
+/// queued or being committed, so the reading task stops reading the connection until a commit makes room.
 final class VerifiedQueue: Sendable {
     enum Item: Sendable {
         /// A verified message, with its terminal line.
@@ -366,19 +366,28 @@ final class VerifiedQueue: Sendable {
         var items: [Item] = []
         /// Messages pushed and not yet committed (queued or in the batch being committed).
         var pending = 0
+        /// Their content's bytes.
+        var pendingBytes = 0
         var finished = false
         var cancelled = false
         var waiter: CheckedContinuation<[Item]?, Never>?
         var producer: CheckedContinuation<Bool, Never>?
         /// The most messages ever pending at once, for tests.
         var highWater = 0
+
+        /// Whether one more message may be pushed: fewer than `capacity` pending, holding less than `byteCapacity`.
+        func hasRoom(capacity: Int, byteCapacity: Int) -> Bool {
+            pending < capacity && pendingBytes < byteCapacity
+        }
     }
 
     let capacity: Int
+    let byteCapacity: Int
     private let state = Mutex(State())
 
-    init(capacity: Int) {
+    init(capacity: Int, byteCapacity: Int) {
         self.capacity = max(capacity, 1)
+        self.byteCapacity = max(byteCapacity, 1)
     }
 
     /// The most messages that were ever pending at once.
@@ -388,13 +397,13 @@ final class VerifiedQueue: Sendable {
     ///
     /// - Returns: `false` when the queue was cancelled (the committing task failed).
     func push(_ item: Item) async -> Bool {
-        let isMessage = if case .message = item { true } else { false }
-        if isMessage {
+        let size: Int? = if case .message(let message, _) = item { message.content.count } else { nil }
+        if size != nil {
             let hasRoom = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 state.withLock { state in
                     if state.cancelled {
                         continuation.resume(returning: false)
-                    } else if state.pending < capacity {
+                    } else if state.hasRoom(capacity: capacity, byteCapacity: byteCapacity) {
                         continuation.resume(returning: true)
                     } else {
                         state.producer = continuation
@@ -404,8 +413,9 @@ final class VerifiedQueue: Sendable {
             guard hasRoom else { return false }
         }
         state.withLock { state in
-            if isMessage {
+            if let size {
                 state.pending += 1
+                state.pendingBytes += size
                 state.highWater = max(state.highWater, state.pending)
             }
             state.items.append(item)
@@ -419,11 +429,12 @@ final class VerifiedQueue: Sendable {
         return true
     }
 
-    /// `count` messages were committed: their room is free again.
-    func committed(_ count: Int) {
+    /// `count` messages holding `bytes` of content were committed: their room is free again.
+    func committed(_ count: Int, bytes: Int) {
         state.withLock { state in
             state.pending -= count
-            if state.pending < capacity, let producer = state.producer {
+            state.pendingBytes -= bytes
+            if state.hasRoom(capacity: capacity, byteCapacity: byteCapacity), let producer = state.producer {
                 state.producer = nil
                 producer.resume(returning: true)
             }
