@@ -63,7 +63,9 @@ struct CampusBench: AsyncParsableCommand {
     var uploadSizes: [Int]?
 
     @Option(
-        help: "Messages the upload client keeps ahead of their acknowledgements (default: the Student's, \(ReportWindow.size)).")
+        help: ArgumentHelp(
+            "Messages the upload client keeps ahead of their acknowledgements "
+                + "(default: the Student's, \(ReportWindow.size))."))
     var uploadWindow: Int?
 
     @Option(
