@@ -14,8 +14,8 @@ public struct StudentCredentials: Sendable {
     var decryptionKey: _RSA.Encryption.PrivateKey { decryption.key }
     private let decryption: DecryptionKey
 
-    /// swift-crypto's `_RSA.Encryption.PrivateKey` is not marked `Sendable`, though it holds the same immutable
-    /// BoringSSL key (`BoringSSLRSAPrivateKey`, `Sendable`) as the `_RSA.Signing.PrivateKey` beside it, which is.
+    /// swift-crypto's `_RSA.Encryption.PrivateKey` is not marked `Sendable`, though it holds the same kind of
+    /// BoringSSL key (`BoringSSLRSAPrivateKey`, marked `Sendable`) as `_RSA.Signing.PrivateKey`, which is.
     private struct DecryptionKey: @unchecked Sendable {
         let key: _RSA.Encryption.PrivateKey
     }
