@@ -116,7 +116,8 @@ public struct CertificateAuthority: Sendable {
     private func issueUnobserved(
         csrPEM: String, proof: [UInt8], transcriptDigest: [UInt8], source: SourceAddress?, now: Date
     ) async throws -> (IssuedCertificate, Certificate) {
-        let request = try parse(csrPEM: csrPEM)
+        // The proof covers the DER the PEM block holds, exactly as sent.
+        let (request, csrDER) = try parse(csrPEM: csrPEM)
         // The policy looks only at what the request says, so it runs first: a SHA-1 request is told that its
         // algorithm is weak rather than that its signature cannot be checked.
         if let refusal = policy.evaluate(request) { throw refusal }
@@ -127,8 +128,6 @@ public struct CertificateAuthority: Sendable {
             throw CampusError(.invalidSubject, "the CSR does not name a student")  // the policy already checks
         }
         let paidWith: [UInt8]?
-        // The proof covers the DER the PEM block holds, exactly as sent.
-        let csrDER = (try? PEMDocument.parse(csrPEM, expecting: "CERTIFICATE REQUEST").derBytes) ?? []
         switch try await admit(
             request, csrDER: csrDER, studentID: studentID, proof: proof, transcriptDigest: transcriptDigest,
             source: source, now: now)
@@ -269,10 +268,12 @@ public struct CertificateAuthority: Sendable {
     static let absentCodeHash = [UInt8](repeating: 0, count: 32)
 
     /// Parses a PEM CSR, telling a too-small RSA key apart from other damage.
-    func parse(csrPEM: String) throws -> CertificateSigningRequest {
+    ///
+    /// - Returns: The request and the DER its PEM block holds.
+    func parse(csrPEM: String) throws -> (request: CertificateSigningRequest, der: [UInt8]) {
         let document: PEMDocument
         do {
-            document = try PEMDocument.parse(csrPEM, expecting: "CERTIFICATE REQUEST")
+            document = try PEMDocument.parse(csrPEM, expecting: CertificateSigningRequest.defaultPEMDiscriminator)
         } catch {
             throw CampusError(.malformedCSR, "the CSR is not valid PEM")
         }
@@ -288,7 +289,7 @@ public struct CertificateAuthority: Sendable {
             throw refusal
         }
         do {
-            return try CertificateSigningRequest(derEncoded: document.derBytes)
+            return (try CertificateSigningRequest(derEncoded: document.derBytes), document.derBytes)
         } catch {
             if let bits = RSAKeyInspector.keySize(inCSR: document.derBytes), bits < configuration.minimumKeyBits {
                 throw CampusError(

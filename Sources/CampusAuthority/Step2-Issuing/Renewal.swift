@@ -114,7 +114,7 @@ extension CertificateAuthority {
     ) async throws -> (IssuedCertificate, Certificate) {
         let document: PEMDocument
         do {
-            document = try PEMDocument(pemString: csrPEM)
+            document = try PEMDocument.parse(csrPEM, expecting: CertificateSigningRequest.defaultPEMDiscriminator)
         } catch {
             throw CampusError(.malformedCSR, "the CSR is not valid PEM")
         }
@@ -126,7 +126,7 @@ extension CertificateAuthority {
                 .renewalProofFailed,
                 "the renewal proof does not verify with the current certificate's key for this channel and CSR")
         }
-        let request = try parse(csrPEM: csrPEM)
+        let request = try parse(csrPEM: csrPEM).request
         if let refusal = policy.evaluate(request) { throw refusal }
         guard request.publicKey.isValidSignature(request.signature, for: request) else {
             throw CampusError(.invalidCSRSignature, "the CSR's signature does not verify with its own public key")

@@ -134,9 +134,11 @@ public struct AuthorityEnrollment: Sendable {
         }
         let body = try EnrollmentRequestBody.decode(plaintext, kind: message.kind)
         state = .awaitingDecision(schedule: schedule)
-        let csrDigest = (try? PEMDocument.parse(body.csrPEM, expecting: "CERTIFICATE REQUEST")).map {
-            Array(SHA256.hash(data: $0.derBytes))
-        }
+        let csrDigest =
+            (try? PEMDocument.parse(
+                body.csrPEM, expecting: CertificateSigningRequest.defaultPEMDiscriminator)).map {
+                Array(SHA256.hash(data: $0.derBytes))
+            }
         return (
             Request(body: body, transcriptDigest: digest),
             [.requestReceived(kind: message.kind, csrDigest: csrDigest, sealedSize: sealed.count)]

@@ -54,6 +54,6 @@ public struct RootFingerprint: Sendable, Hashable, CustomStringConvertible {
 
     /// Upper-case hex pairs joined by colons, as ``X509/Certificate/sha256Fingerprint``.
     public var description: String {
-        Certificate.colonHex(bytes)
+        bytes.colonSeparatedHex
     }
 }

@@ -180,7 +180,9 @@ public struct StudentEnrollment {
             let digest = transcript.digest
             let schedule = EnrollmentKeySchedule(sharedSecret: shared, transcriptDigest: digest)
             let csrDER =
-                (try? PEMDocument.parse(request.csrPEM, expecting: "CERTIFICATE REQUEST").derBytes)
+                (try? PEMDocument.parse(
+                    request.csrPEM, expecting: CertificateSigningRequest.defaultPEMDiscriminator
+                ).derBytes)
                 ?? Array(request.csrPEM.utf8)
             let body: EnrollmentRequestBody
             switch request {

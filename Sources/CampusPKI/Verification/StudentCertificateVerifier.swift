@@ -63,22 +63,16 @@ public struct StudentCertificateVerifier: Sendable {
     ///
     /// - Throws: ``CampusError`` with `malformedCertificate` or `keyTooSmall`.
     public static func parseCertificate(pem: String, minimumKeyBits: Int = 2048) throws -> Certificate {
-        let derBytes: [UInt8]
-        if let canonical = PEMDocument.derBytes(ofCanonical: pem, discriminator: "CERTIFICATE") {
-            derBytes = canonical
-        } else {
-            let document: PEMDocument
-            do {
-                document = try PEMDocument(pemString: pem)
-            } catch {
-                throw CampusError(.malformedCertificate, "the certificate is not valid PEM")
-            }
-            guard document.discriminator == "CERTIFICATE" else {
-                throw CampusError(
-                    .malformedCertificate, "expected a CERTIFICATE PEM block, got \(document.discriminator)")
-            }
-            derBytes = document.derBytes
+        let document: PEMDocument
+        do {
+            document = try PEMDocument.parse(pem, expecting: Certificate.defaultPEMDiscriminator)
+        } catch {
+            throw CampusError(.malformedCertificate, "the certificate is not valid PEM")
         }
+        guard document.discriminator == Certificate.defaultPEMDiscriminator else {
+            throw CampusError(.malformedCertificate, "expected a CERTIFICATE PEM block, got \(document.discriminator)")
+        }
+        let derBytes = document.derBytes
         do {
             return try Certificate(derEncoded: derBytes)
         } catch {
