@@ -177,6 +177,8 @@ public final class FramedServer: Service, Sendable {
     /// so that a program can find out that its port is taken before it creates anything.
     public struct Listener: Sendable {
         let channel: NIOAsyncChannel<Accepted?, Never>
+        /// The connections it accepted that the accept loop has not taken yet.
+        let unserved: UnservedConnections
 
         /// The bound address.
         public var address: SocketAddress? { channel.channel.localAddress }
@@ -191,6 +193,7 @@ public final class FramedServer: Service, Sendable {
         logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> Listener {
+        let unserved = UnservedConnections()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -227,6 +230,7 @@ public final class FramedServer: Service, Sendable {
                             timeout: configuration.timeout,
                             waitingFor: firstExpected
                         )
+                        unserved.hold(connection)
                         return Accepted(connection: connection, proxiedSource: proxiedSource)
                     } catch {
                         logger.warning("could not set up a connection; closed it", metadata: ["error": "\(error)"])
@@ -235,7 +239,7 @@ public final class FramedServer: Service, Sendable {
                     }
                 }
             }
-        return Listener(channel: channel)
+        return Listener(channel: channel, unserved: unserved)
     }
 
     /// How much each read asks of the socket: from 512 bytes, doubled after a read that fills it (up to 64 KiB),
@@ -245,19 +249,20 @@ public final class FramedServer: Service, Sendable {
 
     /// Listens (unless given a ``Listener``) and serves until cancelled or gracefully shut down.
     public func run() async throws {
-        let serverChannel: NIOAsyncChannel<Accepted?, Never>
+        let listener: Listener
         do {
-            if let listener {
-                serverChannel = listener.channel
+            if let given = self.listener {
+                listener = given
             } else {
-                serverChannel = try await Self.listen(
-                    configuration: configuration, firstExpected: firstExpected, logger: logger, group: group
-                ).channel
+                listener = try await Self.listen(
+                    configuration: configuration, firstExpected: firstExpected, logger: logger, group: group)
             }
         } catch {
             bound.fail(error)
             throw error
         }
+        let serverChannel = listener.channel
+        let unserved = listener.unserved
         if let address = serverChannel.channel.localAddress {
             bound.succeed(address)
         } else {
@@ -276,8 +281,12 @@ public final class FramedServer: Service, Sendable {
             try await withTaskExecutorPreference(executors[serverChannel.channel.eventLoop]) {
                 try await withThrowingDiscardingTaskGroup { group in
                     try await serverChannel.executeThenClose { connections in
+                        // A connection accepted while the listening socket closed may miss the loop: it is closed
+                        // when the loop ends, rather than dropped (see UnservedConnections).
+                        defer { unserved.end() }
                         for try await connection in connections {
                             guard let connection else { continue }
+                            unserved.take(connection.connection)
                             let executor = executors[connection.connection.channel.eventLoop]
                             group.addTask(executorPreference: executor) { await self.serve(connection) }
                         }

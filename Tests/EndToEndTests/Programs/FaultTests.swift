@@ -45,6 +45,38 @@ import Testing
         }
     }
 
+    /// NIO dropped a connection that the listening socket accepted while it closed, and the dropped connection's
+    /// writer trapped: Blackboard crashed in its grace period (apple/swift-nio#2813). Connections keep arriving
+    /// here while the signal closes the socket; the server must end by itself, with status 0, every time.
+    @Test func connectionsArrivingAsTheListeningSocketClosesAreNotDropped() async throws {
+        for round in 1...5 {
+            let servers = try await ServerProcesses.start(blackboardArguments: ["--shutdown-grace", "1"])
+            defer { servers.stop() }
+            let address = servers.blackboardAddress
+            // Four clients connecting one connection after another, until the socket refuses them.
+            let arriving = (0..<4).map { _ in
+                Task {
+                    var channels: [any Channel] = []
+                    while !Task.isCancelled, channels.count < 500 {
+                        guard let channel = try? await IdleConnections.open(1, to: address).first else { break }
+                        channels.append(channel)
+                    }
+                    for channel in channels { channel.close(promise: nil) }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            servers.blackboard.signal(SIGTERM)
+            let outcome = try await servers.blackboard.wait(limit: .seconds(60))
+            for task in arriving {
+                task.cancel()
+                await task.value
+            }
+            #expect(
+                outcome.status == 0 && !outcome.killed,
+                "round \(round): status \(outcome.status)\n\(servers.blackboard.errorOutput.suffix(2000))")
+        }
+    }
+
     @Test func aSecondSignalEndsSessionsAtOnce() async throws {
         let servers = try await ServerProcesses.start(blackboardArguments: ["--shutdown-grace", "60"])
         defer { servers.stop() }
