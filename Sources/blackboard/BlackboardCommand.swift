@@ -113,6 +113,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most bytes of content one student may store, in all reports and unfinished uploads.")
     var maxStudentStorage: Int64 = StorageLimits.defaultStudentBytes
 
+    @Option(
+        help: ArgumentHelp(
+            "Most sessions one student may have open at once.",
+            discussion: "A further one is refused (too-many-sessions) once the student has proven its key."))
+    var maxSessionsPerStudent: Int = OpenSessions.defaultMaximumPerStudent
+
     @Option(help: "Smallest RSA key accepted in cert 2, in bits.")
     var minKeySize: Int = 2048
 
@@ -164,7 +170,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--admin-port must differ from --port")
         }
         guard maxMessageSize > 0, handshakeTimeout > 0, idleTimeout > 0, maxConnections ?? 1 > 0,
-            maxReportsPerAssignment > 0, maxReportSize > 0, maxStudentStorage > 0, crlInterval > 0
+            maxReportsPerAssignment > 0, maxReportSize > 0, maxStudentStorage > 0, maxSessionsPerStudent > 0,
+            crlInterval > 0
         else {
             throw ValidationError("sizes, timeouts and limits must be positive")
         }
@@ -215,6 +222,7 @@ struct Serve: AsyncParsableCommand {
             limits: StorageLimits(
                 reportsPerAssignment: maxReportsPerAssignment, reportBytes: maxReportSize,
                 studentBytes: maxStudentStorage),
+            maximumSessionsPerStudent: maxSessionsPerStudent,
             revocationListInterval: .seconds(crlInterval),
             timestamps: timestamps,
             timestampAuthorityURL: tsaUrl

@@ -482,7 +482,8 @@ final class BenchRunner: @unchecked Sendable {
         let blackboard = try startBlackboard(
             "blackboard-memory", ["--idle-timeout", "600", "--handshake-timeout", "600"], profiled: false)
         defer { blackboard.stop() }
-        let credentials = try await enroll(8, base: 1_400_000_000, cuhk: cuhk.address)
+        // One student per session, as in a course (and one student may hold only a few sessions at once).
+        let credentials = try await enroll(max(1, settings.idle), base: 1_400_000_000, cuhk: cuhk.address)
         // Idle sessions end with an empty report.
         let client = UploadClient(
             configuration: .init(blackboard: blackboard.address, root: try root, allowsEmptyReport: true))

@@ -110,7 +110,7 @@ import Testing
         CampusError.Code.untrustedCertificate, .certificateRevoked, .sidMismatch, .keyConfirmationFailed,
         .storageQuotaExceeded, .reportLimitReached, .reportTooLarge, .messageTooLarge, .unknownAssignment,
         .deadlinePassed, .enrollmentDenied, .codeUsed, .codeExpired, .enrollmentThrottled, .renewalDenied,
-        .internalError, .storageFailed, .malformedMessage,
+        .internalError, .storageFailed, .malformedMessage, .tooManySessions,
     ])
     func refusalsAboutTheStudentOrTheRequestAreNotTransient(code: CampusError.Code) {
         #expect(TransientFailure.of(StudentError.refusedByBlackboard(CampusError(code, "no"))) == nil)

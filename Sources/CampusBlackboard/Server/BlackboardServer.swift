@@ -52,6 +52,8 @@ public final class BlackboardServer: FramedService, Sendable {
         public var httpLimits: HTTPLimits
         /// What one student may store.
         public var limits: StorageLimits
+        /// The most sessions one student may have open at once (`--max-sessions-per-student`).
+        public var maximumSessionsPerStudent: Int
         /// How often CUHK's revocation list is fetched.
         public var revocationListInterval: Duration
         /// What to do about CUHK's timestamps of reports: refuse a report without one (`hard`), sign its receipt
@@ -88,6 +90,7 @@ public final class BlackboardServer: FramedService, Sendable {
             revocation: RevocationPolicy.Mode = .hard,
             httpLimits: HTTPLimits = .init(),
             limits: StorageLimits = StorageLimits(),
+            maximumSessionsPerStudent: Int = OpenSessions.defaultMaximumPerStudent,
             revocationListInterval: Duration = .seconds(RevocationListDefaults.pollIntervalSeconds),
             timestamps: ReportTimestamper.Mode = .soft,
             timestampAuthorityURL: String? = nil,
@@ -118,6 +121,7 @@ public final class BlackboardServer: FramedService, Sendable {
             self.revocation = revocation
             self.httpLimits = httpLimits
             self.limits = limits
+            self.maximumSessionsPerStudent = maximumSessionsPerStudent
         }
 
         /// The listener's part of the configuration.
@@ -250,7 +254,7 @@ public final class BlackboardServer: FramedService, Sendable {
         self.failingResponders = failingResponders
         let revoked = RevokedCertificates()
         self.revoked = revoked
-        let openSessions = OpenSessions()
+        let openSessions = OpenSessions(maximumPerStudent: configuration.maximumSessionsPerStudent)
         self.openSessions = openSessions
         let revocationList = RevocationListPoller(
             interval: configuration.revocationListInterval, roots: roots, store: store, revoked: revoked,
@@ -336,11 +340,12 @@ public final class BlackboardServer: FramedService, Sendable {
             revocationList: revocationList,
             sessionFrameSize: configuration.sessionFrameSize,
             limits: configuration.limits,
+            openSessions: openSessions,
             ocspTimeout: configuration.ocspTimeout,
             ocspGate: requestGate
         )
         let opener = SessionOpener(
-            handshake: handshake, openSessions: openSessions, revoked: revoked, store: store,
+            handshake: handshake, revoked: revoked, store: store,
             maximumMessageSize: configuration.maximumMessageSize, limits: configuration.limits,
             idleTimeout: configuration.idleTimeout, timestamper: timestamper, reportsInFlight: reportsInFlight)
         self.server = FramedServer(

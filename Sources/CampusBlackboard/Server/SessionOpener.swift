@@ -12,7 +12,6 @@ import NIOCore
 /// small frames that wait for the next message.
 struct SessionOpener: Sendable {
     let handshake: HandshakeDriver
-    let openSessions: OpenSessions
     let revoked: RevokedCertificates
     let store: any ReportStore
     let maximumMessageSize: Int
@@ -42,8 +41,9 @@ struct SessionOpener: Sendable {
         let session = handshaken.established
         var logger = logger
         logger[metadataKey: "sid"] = "\(session.studentID)"
-        // A revocation learned from now on ends this session; one learned before its handshake ended refuses it.
-        let registration = openSessions.register(serial: session.certificateSerial, writer: frames.writer)
+        // The handshake registered the session: a revocation learned from now on ends it; one learned before the
+        // registration refuses it.
+        let registration = handshaken.registration
         if let revocation = revoked.revocation(of: session.certificateSerial) {
             registration.end()
             throw revocation.error(endingSession: true)

@@ -11,7 +11,8 @@ import X509
 ///    CUHK's OCSP responder) and the assignment is looked up in `blackboard.db`.
 /// 4. The machine sends Blackboard's certificate, key share and the session key encrypted to cert 2, and signs
 ///    the transcript.
-/// 5. The machine checks the student's key confirmation and answers with Blackboard's.
+/// 5. The machine checks the student's key confirmation; here the session is registered (at most
+///    ``OpenSessions/maximumPerStudent`` per student), and Blackboard's confirmation goes out.
 struct HandshakeDriver {
     let roots: TrustedRootStore
     let credentials: ServiceCredentialStore
@@ -28,6 +29,8 @@ struct HandshakeDriver {
     let sessionFrameSize: Int
     /// What one student may store.
     let limits: StorageLimits
+    /// The sessions open now: a revocation ends them, and they bound how many one student may have.
+    let openSessions: OpenSessions
     /// How long one OCSP request may take (the server's configuration; ``defaultOCSPTimeout`` by default).
     let ocspTimeout: TimeAmount
     /// How many of this server's requests to CUHK may be under way at once: its OCSP requests and its timestamp
@@ -45,6 +48,8 @@ struct HandshakeDriver {
         var credentials: BlackboardHandshake.Credentials
         /// What the student had stored when the session began.
         var usage: StudentUsage
+        /// The session's place among the open sessions, until it ends.
+        var registration: OpenSessions.Registration
     }
 
     /// Runs steps 3–5, or answers an assignments query.
@@ -94,15 +99,27 @@ struct HandshakeDriver {
         // Step 5.
         let confirmationPayload = try await frames.receivePayload()
         let confirmed = try machine.receiveConfirmation(confirmationPayload)
-        // The student is authenticated: report messages may be large. Raised before `sessionSecure` goes out, since
-        // the student's first message may follow it at once.
-        frames.raiseFrameLimit(to: sessionFrameSize)
-        try await frames.writer.send(contentsOf: confirmed.messages)
-        observer(confirmed.events)
         guard let established = confirmed.established else {
             throw CampusError(.internalError, "the handshake ended without a session")
         }
-        return Session(established: established, assignment: assignment, credentials: identity, usage: usage)
+        // The student is authenticated: its session counts from now on (not before, or anyone presenting a
+        // classmate's certificate could use up the classmate's sessions), and `too-many-sessions` goes out in place
+        // of `sessionSecure` when it has as many open as one student may.
+        let registration = try openSessions.register(
+            serial: established.certificateSerial, student: established.studentID, writer: frames.writer)
+        do {
+            // Report messages may be large now. Raised before `sessionSecure` goes out, since the student's first
+            // message may follow it at once.
+            frames.raiseFrameLimit(to: sessionFrameSize)
+            try await frames.writer.send(contentsOf: confirmed.messages)
+        } catch {
+            registration.end()
+            throw error
+        }
+        observer(confirmed.events)
+        return Session(
+            established: established, assignment: assignment, credentials: identity, usage: usage,
+            registration: registration)
     }
 
     /// The open assignments, oldest first, as an `assignmentList` carries them (at most

@@ -54,6 +54,8 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
         case assignmentClosed = 215
         case deadlinePassed = 216
         case serviceCertificateUnavailable = 217
+        /// The student already has as many sessions open at this Blackboard as one student may have at once.
+        case tooManySessions = 218
 
         // Report messages (300–399).
         case messageAuthenticationFailed = 300
@@ -113,6 +115,7 @@ public struct CampusError: Error, Sendable, Hashable, CustomStringConvertible {
             case .assignmentClosed: "assignment-closed"
             case .deadlinePassed: "deadline-passed"
             case .serviceCertificateUnavailable: "service-certificate-unavailable"
+            case .tooManySessions: "too-many-sessions"
             case .messageAuthenticationFailed: "message-authentication-failed"
             case .replayedMessage: "replayed-message"
             case .outOfOrderMessage: "out-of-order-message"
