@@ -483,7 +483,8 @@ final class BenchRunner: @unchecked Sendable {
             "blackboard-memory", ["--idle-timeout", "600", "--handshake-timeout", "600"], profiled: false)
         defer { blackboard.stop() }
         // One student per session, as in a course (and one student may hold only a few sessions at once).
-        let credentials = try await enroll(max(1, settings.idle), base: 1_400_000_000, cuhk: cuhk.address)
+        let sessions = max(2, settings.idle)
+        let credentials = try await enroll(sessions, base: 1_400_000_000, cuhk: cuhk.address)
         // Idle sessions end with an empty report.
         let client = UploadClient(
             configuration: .init(blackboard: blackboard.address, root: try root, allowsEmptyReport: true))
@@ -492,7 +493,6 @@ final class BenchRunner: @unchecked Sendable {
         try await Task.sleep(for: .milliseconds(200))
         let baseline = blackboard.residentBytes
 
-        let sessions = max(2, settings.idle)
         let established = WorkQueue()
         let (release, releaseContinuation) = AsyncStream<Void>.makeStream()
         // The sessions open in two halves. What the first half brings once (Blackboard's connections to CUHK's OCSP
@@ -504,7 +504,7 @@ final class BenchRunner: @unchecked Sendable {
                     group.addTask {
                         try await FramedClient.withConnection(to: blackboard.address, timeout: .seconds(600)) {
                             frames in
-                            let credential = credentials[index % credentials.count]
+                            let credential = credentials[index]
                             let session = try await client.handshake(on: frames, credentials: credential)
                             _ = established.take()
                             for await _ in release { break }
