@@ -494,6 +494,14 @@ final class BenchRunner: @unchecked Sendable {
         let baseline = blackboard.residentBytes
 
         let established = WorkQueue()
+        // A session that fails ends the run with its error, rather than leaving it waiting for the session.
+        let failure = FirstFailure()
+        func waitUntilEstablished(_ count: Int, every interval: Duration) async throws {
+            while established.taken < count {
+                if let error = failure.error { throw error }
+                try await Task.sleep(for: interval)
+            }
+        }
         let (release, releaseContinuation) = AsyncStream<Void>.makeStream()
         // The sessions open in two halves. What the first half brings once (Blackboard's connections to CUHK's OCSP
         // responder, up to 64 at once, and the growth of its tables) is not a cost of each session: the figure is
@@ -502,21 +510,24 @@ final class BenchRunner: @unchecked Sendable {
             func open(_ indexes: Range<Int>) async throws {
                 for index in indexes {
                     group.addTask {
-                        try await FramedClient.withConnection(to: blackboard.address, timeout: .seconds(600)) {
-                            frames in
-                            let credential = credentials[index]
-                            let session = try await client.handshake(on: frames, credentials: credential)
-                            _ = established.take()
-                            for await _ in release { break }
-                            _ = try await client.send(
-                                [[UInt8]](), on: frames, session: session, credentials: credential)
+                        do {
+                            try await FramedClient.withConnection(to: blackboard.address, timeout: .seconds(600)) {
+                                frames in
+                                let credential = credentials[index]
+                                let session = try await client.handshake(on: frames, credentials: credential)
+                                _ = established.take()
+                                for await _ in release { break }
+                                _ = try await client.send(
+                                    [[UInt8]](), on: frames, session: session, credentials: credential)
+                            }
+                        } catch {
+                            failure.record(error)
+                            throw error
                         }
                     }
-                    if index % 64 == 63 {
-                        while established.taken < index - 32 { try await Task.sleep(for: .milliseconds(5)) }
-                    }
+                    if index % 64 == 63 { try await waitUntilEstablished(index - 32, every: .milliseconds(5)) }
                 }
-                while established.taken < indexes.upperBound { try await Task.sleep(for: .milliseconds(20)) }
+                try await waitUntilEstablished(indexes.upperBound, every: .milliseconds(20))
                 try await Task.sleep(for: .milliseconds(500))
             }
             try await open(0..<sessions / 2)
@@ -546,6 +557,15 @@ final class BenchRunner: @unchecked Sendable {
                 "KiB", key: "memory.per-session-all"),
         ]
     }
+}
+
+/// The first error of concurrent tasks, for a loop that waits on them to throw.
+final class FirstFailure: Sendable {
+    private let first = Mutex<(any Error)?>(nil)
+
+    func record(_ error: any Error) { first.withLock { $0 = $0 ?? error } }
+
+    var error: (any Error)? { first.withLock { $0 } }
 }
 
 /// Hands out indexes to concurrent workers and collects their latencies.
