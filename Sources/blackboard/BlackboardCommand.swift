@@ -101,6 +101,14 @@ struct Serve: AsyncParsableCommand {
         ))
     var maxConnections: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "Most connections one address (an IPv6 /64) may have in the handshake at once; 0: no limit.",
+            discussion: "A further one is refused (server-busy) until one of them completes its handshake (step 5) "
+                + "or ends; established sessions do not count. Behind a load balancer, the address is the one its "
+                + "PROXY header names (--proxy-protocol-from); without it every student has the balancer's."))
+    var maxHandshakesPerAddress: Int = BlackboardServer.defaultHandshakesPerAddress
+
     @Option(help: "Seconds that sessions in flight may go on after SIGINT or SIGTERM; a second signal ends them.")
     var shutdownGrace: Int = ConnectionLimit.defaultShutdownGraceSeconds
 
@@ -176,6 +184,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("sizes, timeouts and limits must be positive")
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more") }
+        guard maxHandshakesPerAddress >= 0 else {
+            throw ValidationError("--max-handshakes-per-address must be 0 (no limit) or more")
+        }
         guard (1...Int(BlackboardServer.maximumOCSPTimeoutSeconds)).contains(ocspTimeout) else {
             throw ValidationError(
                 "--ocsp-timeout must be from 1 to \(BlackboardServer.maximumOCSPTimeoutSeconds) s, so that a student "
@@ -228,6 +239,7 @@ struct Serve: AsyncParsableCommand {
             timestampAuthorityURL: tsaUrl
         )
         configuration.proxyProtocolPeers = try proxyProtocol.peers
+        configuration.maximumHandshakesPerAddress = maxHandshakesPerAddress
         configuration.ocspTimeout = .seconds(Int64(ocspTimeout))
         // The ports first, as cuhk does: a port that is taken leaves no new blackboard.db behind.
         let listener = try await ServerLauncher.bind(program: "blackboard", host: host, port: port) {

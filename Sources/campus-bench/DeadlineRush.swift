@@ -45,7 +45,12 @@ extension BenchRunner {
     /// --database` makes them first, with a public URL on a port chosen now.
     func startCUHK() throws -> ChildServer {
         guard settings.deployment.database != nil else {
-            return try start("cuhk", ["--dir", cuhkDirectory, "--open-enrollment", "--ocsp-port", "0"])
+            return try start(
+                "cuhk",
+                [
+                    "--dir", cuhkDirectory, "--open-enrollment", "--ocsp-port", "0", "--max-connections-per-address",
+                    Self.perAddressLimit,
+                ])
         }
         let http = try FreePort.make()
         let publicURL = "http://127.0.0.1:\(http)/"
@@ -59,7 +64,7 @@ extension BenchRunner {
             "cuhk",
             [
                 "serve", "--dir", directory, "--open-enrollment", "--ocsp-port", "\(ocspPort)", "--public-url",
-                publicURL,
+                publicURL, "--max-connections-per-address", Self.perAddressLimit,
             ])
     }
 

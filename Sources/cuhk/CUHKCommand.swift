@@ -129,6 +129,14 @@ struct Serve: AsyncParsableCommand {
         ))
     var maxConnections: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "Most connections one address (an IPv6 /64) may have at once; 0: no limit.",
+            discussion: "A further one is refused (server-busy) until one of them ends. Behind a load balancer, the "
+                + "address is the one its PROXY header names (--proxy-protocol-from); without it every student has "
+                + "the balancer's."))
+    var maxConnectionsPerAddress: Int = CUHKServer.defaultConnectionsPerAddress
+
     @Option(help: "Seconds that enrollments in flight may go on after SIGINT or SIGTERM; a second signal ends them.")
     var shutdownGrace: Int = ConnectionLimit.defaultShutdownGraceSeconds
 
@@ -226,6 +234,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--timeout, --max-frame-size and --max-connections must be positive")
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be 0 or more") }
+        guard maxConnectionsPerAddress >= 0 else {
+            throw ValidationError("--max-connections-per-address must be 0 (no limit) or more")
+        }
         guard throttleAttempts > 0 else { throw ValidationError("--throttle-attempts must be positive") }
     }
 
@@ -273,6 +284,7 @@ struct Serve: AsyncParsableCommand {
             explain: explain
         )
         configuration.proxyProtocolPeers = try proxyProtocol.peers
+        configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
         // The port first: a port that is taken must not leave a new root behind.
         let listener = try await ServerLauncher.bind(program: "cuhk", host: host, port: port) {
             try await CUHKServer.listen(configuration: configuration, logger: logger)

@@ -33,6 +33,9 @@ public final class CUHKServer: FramedService, Sendable {
         /// How long a client may stay silent.
         public var timeout: TimeAmount
         public var maximumConnections: Int
+        /// How many connections one address (an IPv6 /64) may have at once (`--max-connections-per-address`);
+        /// 0: no limit.
+        public var maximumConnectionsPerAddress = CUHKServer.defaultConnectionsPerAddress
         /// How long connections in flight may go on after a graceful shutdown begins.
         public var shutdownGrace: TimeAmount
         /// The OCSP responder's port on ``host`` (0 picks a free port); `nil` runs no responder, and certificates
@@ -128,6 +131,7 @@ public final class CUHKServer: FramedService, Sendable {
                 maximumFrameSize: maximumFrameSize,
                 timeout: timeout,
                 maximumConnections: maximumConnections,
+                maximumUnprovenPerAddress: maximumConnectionsPerAddress,
                 shutdownGrace: shutdownGrace,
                 proxyProtocolPeers: proxyProtocolPeers
             )
@@ -136,6 +140,8 @@ public final class CUHKServer: FramedService, Sendable {
 
     /// The most connections CUHK serves at once by default; enrollments are short.
     public static let defaultMaximumConnections = 1024
+    /// The most connections one address may have at once, by default: an eighth of the default cap.
+    public static let defaultConnectionsPerAddress = 128
     /// 9337, after the OCSP responder's 9336: `cuhk serve --admin-port`'s default.
     public static let defaultAdminPort = 9337
 

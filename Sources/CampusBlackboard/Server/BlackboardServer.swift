@@ -38,6 +38,9 @@ public final class BlackboardServer: FramedService, Sendable {
         public var idleTimeout: TimeAmount
         /// How many connections are served at once.
         public var maximumConnections: Int
+        /// How many connections one address (an IPv6 /64) may have before step 5 at once
+        /// (`--max-handshakes-per-address`); 0: no limit.
+        public var maximumHandshakesPerAddress = BlackboardServer.defaultHandshakesPerAddress
         /// How long connections in flight may go on after a graceful shutdown begins.
         public var shutdownGrace: TimeAmount
         /// The load balancers whose connections begin with a PROXY protocol header naming the student
@@ -133,6 +136,7 @@ public final class BlackboardServer: FramedService, Sendable {
                 initialFrameLimits: BlackboardServer.handshakeFrameLimits,
                 timeout: handshakeTimeout,
                 maximumConnections: maximumConnections,
+                maximumUnprovenPerAddress: maximumHandshakesPerAddress,
                 shutdownGrace: shutdownGrace,
                 proxyProtocolPeers: proxyProtocolPeers
             )
@@ -214,6 +218,9 @@ public final class BlackboardServer: FramedService, Sendable {
 
     /// Seconds an established session may stay silent, by default (`--idle-timeout`).
     public static let defaultIdleTimeoutSeconds = 60
+    /// The most connections one address may have in the handshake at once, by default: more than the students of a
+    /// lab behind one NAT open at the same moment, a sixteenth of the default connection cap.
+    public static let defaultHandshakesPerAddress = 256
 
     /// What Blackboard's clients send first, named in a timeout.
     static let firstExpected = "the handshake"

@@ -36,6 +36,11 @@ public final class FramedServer: Service, Sendable {
         public var timeout: TimeAmount
         /// How many connections are served at once; a peer beyond that gets `server-busy`.
         public var maximumConnections: Int
+        /// How many connections one client address (an IPv4 address, or an IPv6 /64) may have that have proven
+        /// nothing yet: an ``Serving/opened(_:)`` connection until its opener returns, a ``Serving/whole(_:)`` one
+        /// as long as it is served. A further one gets `server-busy`. The address is the one a trusted load balancer
+        /// names, if any. 0: no limit.
+        public var maximumUnprovenPerAddress: Int
         /// The listen backlog.
         public var backlog: Int32
         /// How long connections in flight may go on after a graceful shutdown begins.
@@ -51,6 +56,7 @@ public final class FramedServer: Service, Sendable {
             initialFrameLimits: FramePipeline.InitialLimits? = nil,
             timeout: TimeAmount = .seconds(10),
             maximumConnections: Int = ConnectionLimit.defaultMaximumConnections,
+            maximumUnprovenPerAddress: Int = 0,
             backlog: Int32 = 1024,
             shutdownGrace: TimeAmount = .seconds(Int64(ConnectionLimit.defaultShutdownGraceSeconds)),
             proxyProtocolPeers: ProxyProtocol.TrustedPeers = .none
@@ -61,6 +67,7 @@ public final class FramedServer: Service, Sendable {
             self.initialFrameLimits = initialFrameLimits
             self.timeout = timeout
             self.maximumConnections = maximumConnections
+            self.maximumUnprovenPerAddress = maximumUnprovenPerAddress
             self.backlog = backlog
             self.shutdownGrace = shutdownGrace
             self.proxyProtocolPeers = proxyProtocolPeers
@@ -114,6 +121,7 @@ public final class FramedServer: Service, Sendable {
     private let bound: EventLoopPromise<SocketAddress>
     private let state = Mutex(State())
     private let listener: Listener?
+    private let unproven: UnprovenConnections
 
     /// A server that serves each connection whole with `handler`, in the connection's task; the other parameters
     /// are those of ``init(configuration:firstExpected:logger:group:listener:serving:)``.
@@ -153,6 +161,7 @@ public final class FramedServer: Service, Sendable {
         self.serving = serving
         self.group = group
         self.bound = group.next().makePromise(of: SocketAddress.self)
+        self.unproven = UnprovenConnections(limit: max(0, configuration.maximumUnprovenPerAddress))
     }
 
     /// The address the server listens on, once it does.
@@ -418,7 +427,25 @@ public final class FramedServer: Service, Sendable {
 
     @inline(never)
     private func serve(_ frames: FrameChannel, by handler: Handler) async throws {
+        let source = try admitUnproven(frames)
+        defer { if let source { unproven.release(source) } }
         try await handler(frames, connectionLogger(frames.remoteSocketAddress))
+    }
+
+    /// Counts the connection in among its address's unproven ones: its address, or `nil` when nothing is counted.
+    ///
+    /// - Throws: `server-busy` when the address has as many as ``Configuration/maximumUnprovenPerAddress``.
+    private func admitUnproven(_ frames: FrameChannel) throws(CampusError) -> SourceAddress? {
+        guard unproven.limit > 0, let address = frames.remoteSocketAddress, let source = SourceAddress(address) else {
+            return nil
+        }
+        guard unproven.admit(source) else {
+            throw CampusError(
+                .serverBusy,
+                "the server is at its limit of \(Count.of(unproven.limit, "unfinished connection")) from \(source); "
+                    + "try again when one has finished")
+        }
+        return source
     }
 
     /// Counts the connection in; why it is not served, if it is not.
@@ -465,9 +492,12 @@ public final class FramedServer: Service, Sendable {
             error, on: frames, channel: frames.channel, logger: connectionLogger(frames.remoteSocketAddress))
     }
 
-    /// Runs `opener` in a child task, which reads the connection until it returns.
+    /// Runs `opener` in a child task, which reads the connection until it returns; until then the connection counts
+    /// among its address's unproven ones.
     @inline(never)
     private func open(_ frames: FrameChannel, with opener: @escaping Opener) async throws -> (any OpenedConnection)? {
+        let source = try admitUnproven(frames)
+        defer { if let source { unproven.release(source) } }
         let lent = FrameChannel.Lent(frames)
         let logger = connectionLogger(frames.remoteSocketAddress)
         return try await withThrowingTaskGroup(of: (any OpenedConnection)?.self) { group in

@@ -6,15 +6,21 @@ import NIOPosix
 enum RawClient {
     /// Sends `bytes`, optionally half-closes, and returns everything the server sends until it closes.
     ///
-    /// - Parameter limit: Gives up after this long (the server should have closed by then).
+    /// - Parameters:
+    ///   - limit: Gives up after this long (the server should have closed by then).
+    ///   - source: The local address to connect from (another loopback address, say); `nil`: the system's choice.
     static func exchange(
         _ address: ServerAddress,
         sending bytes: [UInt8],
         halfClose: Bool = false,
-        limit: Duration = .seconds(30)
+        limit: Duration = .seconds(30),
+        from source: String? = nil
     ) async throws -> [UInt8] {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.allowRemoteHalfClosure, value: true)
+        if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+        let channel =
+            try await bootstrap
             .connect(host: address.host, port: address.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
@@ -58,12 +64,19 @@ enum RawClient {
     }
 
     /// The code of the error frame the server answered with, if it did.
-    static func errorCode(_ address: ServerAddress, sending bytes: [UInt8], halfClose: Bool = false) async throws
-        -> CampusError.Code?
-    {
-        let messages = try messages(in: try await exchange(address, sending: bytes, halfClose: halfClose))
+    static func errorCode(
+        _ address: ServerAddress, sending bytes: [UInt8], halfClose: Bool = false, from source: String? = nil
+    ) async throws -> CampusError.Code? {
+        try await error(address, sending: bytes, halfClose: halfClose, from: source)?.code
+    }
+
+    /// The error frame the server answered with, if it did.
+    static func error(
+        _ address: ServerAddress, sending bytes: [UInt8], halfClose: Bool = false, from source: String? = nil
+    ) async throws -> CampusError? {
+        let messages = try messages(in: try await exchange(address, sending: bytes, halfClose: halfClose, from: source))
         guard messages.count == 1, case .error(let error) = messages[0] else { return nil }
-        return error.code
+        return error
     }
 
     /// One frame around a payload.
