@@ -434,17 +434,13 @@ public final class FramedServer: Service, Sendable {
 
     /// Counts the connection in among its address's unproven ones: its address, or `nil` when nothing is counted.
     ///
-    /// - Throws: `server-busy` when the address has as many as ``Configuration/maximumUnprovenPerAddress``.
-    private func admitUnproven(_ frames: FrameChannel) throws(CampusError) -> SourceAddress? {
+    /// - Throws: ``UnprovenConnections/Refused`` (`server-busy`) when the address has as many as
+    ///   ``Configuration/maximumUnprovenPerAddress``.
+    private func admitUnproven(_ frames: FrameChannel) throws -> SourceAddress? {
         guard unproven.limit > 0, let address = frames.remoteSocketAddress, let source = SourceAddress(address) else {
             return nil
         }
-        guard unproven.admit(source) else {
-            throw CampusError(
-                .serverBusy,
-                "the server is at its limit of \(Count.of(unproven.limit, "unfinished connection")) from \(source); "
-                    + "try again when one has finished")
-        }
+        try unproven.admit(source, logger: logger)
         return source
     }
 
@@ -520,6 +516,9 @@ public final class FramedServer: Service, Sendable {
     {
         let refusal: CampusError
         switch error {
+        case let refused as UnprovenConnections.Refused:
+            // Logged where it was counted, once per burst.
+            refusal = refused.error
         case let error as CampusError:
             if error.code == .connectionClosed {
                 logger.info("connection ended early", metadata: ["error": "\(error)"])

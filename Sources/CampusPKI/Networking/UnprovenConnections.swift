@@ -1,3 +1,5 @@
+import Logging
+import NIOCore
 import Synchronization
 
 /// The connections of each client address that have not finished what proves them yet, so that one client cannot
@@ -6,10 +8,27 @@ import Synchronization
 /// A client is its ``SourceAddress``: an IPv4 address, or an IPv6 /64. What "finished" means is the server's: a
 /// ``FramedServer/Serving/opened(_:)`` connection counts until its opener returns (Blackboard: until the handshake
 /// is complete), a ``FramedServer/Serving/whole(_:)`` connection as long as it is served (CUHK).
+///
+/// Refusals are logged once per burst, then at most every ``reportInterval``, with their number: a client that
+/// reconnects as fast as it is refused cannot fill the log.
 final class UnprovenConnections: Sendable {
+    /// A connection refused because its address is at the limit; the error its peer is sent.
+    struct Refused: Error {
+        let error: CampusError
+    }
+
+    private struct State {
+        var counts: [SourceAddress: Int] = [:]
+        var refusedSinceReport = 0
+        var lastReport: NIODeadline?
+    }
+
+    /// A burst of refusals is logged once, then at most this often.
+    static let reportInterval = TimeAmount.seconds(10)
+
     /// The most connections one address may have counted at once; 0: no limit, and nothing is counted.
     let limit: Int
-    private let counts = Mutex<[SourceAddress: Int]>([:])
+    private let state = Mutex(State())
 
     init(limit: Int) {
         self.limit = limit
@@ -17,26 +36,47 @@ final class UnprovenConnections: Sendable {
 
     /// Counts a connection from `address` in, unless that address has ``limit`` already.
     ///
-    /// - Returns: `false`, and nothing counted, when the address is at the limit.
-    func admit(_ address: SourceAddress) -> Bool {
-        counts.withLock { counts in
-            let count = counts[address, default: 0]
-            guard count < limit else { return false }
-            counts[address] = count + 1
-            return true
+    /// - Throws: ``Refused``, with nothing counted, when the address is at the limit.
+    func admit(_ address: SourceAddress, logger: Logger) throws(Refused) {
+        let now = NIODeadline.now()
+        let (admitted, report) = state.withLock { state -> (Bool, Int?) in
+            let count = state.counts[address, default: 0]
+            if count < limit {
+                state.counts[address] = count + 1
+                return (true, nil)
+            }
+            state.refusedSinceReport += 1
+            if let last = state.lastReport, now - last < Self.reportInterval { return (false, nil) }
+            state.lastReport = now
+            defer { state.refusedSinceReport = 0 }
+            return (false, state.refusedSinceReport)
         }
+        guard !admitted else { return }
+        let error = CampusError(
+            .serverBusy,
+            "the server is at its limit of \(Count.of(limit, "unfinished connection")) from \(address); "
+                + "try again when one has finished")
+        if let report {
+            logger.warning(
+                "refusing connections from an address at its limit",
+                metadata: [
+                    "address": "\(address)", "limit": "\(limit)", "refused-since-last-report": "\(report)",
+                    "hint": "one client holds this many connections that have proven nothing",
+                ])
+        }
+        throw Refused(error: error)
     }
 
-    /// Counts out a connection that ``admit(_:)`` counted in.
+    /// Counts out a connection that ``admit(_:logger:)`` counted in.
     func release(_ address: SourceAddress) {
-        counts.withLock { counts in
-            guard let count = counts[address] else { return }
-            counts[address] = count > 1 ? count - 1 : nil
+        state.withLock { state in
+            guard let count = state.counts[address] else { return }
+            state.counts[address] = count > 1 ? count - 1 : nil
         }
     }
 
     /// How many connections `address` has counted now.
     func count(of address: SourceAddress) -> Int {
-        counts.withLock { $0[address, default: 0] }
+        state.withLock { $0.counts[address, default: 0] }
     }
 }
