@@ -170,7 +170,7 @@ start_cuhk() {
     local index=$1 port=$2 http=$3 admin=$4
     "$bin_dir/cuhk" serve --dir "$work/cuhk-$index" --database "$database" --port "$port" --ocsp-port "$http" \
         --admin-port "$admin" --public-url "$public_url" --proxy-protocol-from "$balancer_source" \
-        --log-level warning >>"$work/logs/cuhk-$index.log" 2>&1 &
+        --http-max-connections-per-address 0 --log-level warning >>"$work/logs/cuhk-$index.log" 2>&1 &
     echo $! >"$work/run/cuhk-$index.pid"
     disown $!
 }

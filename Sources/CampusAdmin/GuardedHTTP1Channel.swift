@@ -1,11 +1,13 @@
+import CampusPKI
 import HummingbirdCore
 import Logging
 import NIOCore
 
 /// Hummingbird's HTTP/1.1 channel with CampusPKI's limits in front: an ``HTTPConnectionGuard`` before the decoder,
-/// NIO's decoder limited to the same sizes, and ``HTTPConnectionGate``'s cap on the connections served.
+/// NIO's decoder limited to the same sizes, and ``HTTPConnectionGate``'s caps on the connections served, in all and
+/// from one address.
 ///
-/// A connection over the cap is answered `503 Service Unavailable` and closed without reaching Hummingbird.
+/// A connection over a cap is answered `503 Service Unavailable` and closed without reaching Hummingbird.
 public struct GuardedHTTP1Channel: ServerChildChannel {
     /// One accepted connection: served over HTTP, or refused.
     public enum Value: ServerChildChannelValue {
@@ -49,16 +51,16 @@ public struct GuardedHTTP1Channel: ServerChildChannel {
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let limits = limits
         let gate = gate
-        guard gate.admit() else {
-            return channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(
-                    HTTPConnectionGuard(
-                        limits: limits, gate: gate, logger: logger,
-                        refusing: .busy(limit: gate.maximumConnections)))
-                return .refused(channel)
-            }
+        let source: SourceAddress?
+        switch gate.admit(from: channel.remoteAddress) {
+        case .admitted(let admitted):
+            source = admitted
+        case .atLimit:
+            return refuse(channel, .busy(limit: gate.maximumConnections), logger: logger)
+        case .addressAtLimit(let address):
+            return refuse(channel, .busy(limit: gate.maximumPerAddress, from: address), logger: logger)
         }
-        channel.closeFuture.whenComplete { _ in gate.release() }
+        channel.closeFuture.whenComplete { _ in gate.release(source) }
         let responder = http.responder
         return channel.eventLoop.makeCompletedFuture {
             let connectionGuard = HTTPConnectionGuard(limits: limits, gate: gate, logger: logger)
@@ -68,6 +70,16 @@ public struct GuardedHTTP1Channel: ServerChildChannel {
             HTTP1Channel(responder: responder, configuration: Self.configuration(limits: limits, observer: observer))
                 .setup(channel: channel, logger: logger)
         }.map { .served($0) }
+    }
+
+    /// Answers `refusal` on `channel` and closes it, without Hummingbird.
+    private func refuse(_ channel: any Channel, _ refusal: HTTPRefusal, logger: Logger) -> EventLoopFuture<Value> {
+        let (limits, gate) = (limits, gate)
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(
+                HTTPConnectionGuard(limits: limits, gate: gate, logger: logger, refusing: refusal))
+            return .refused(channel)
+        }
     }
 
     public func handle(value: Value, logger: Logger) async {

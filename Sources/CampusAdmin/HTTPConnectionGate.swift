@@ -1,16 +1,29 @@
+import CampusPKI
 import Logging
 import NIOCore
 import Synchronization
 
 /// Counts the connections one HTTP port serves, and the refused ones still waiting to close, so that a flood of
 /// connections costs a bounded number of descriptors: at most ``HTTPLimits/maximumConnections`` served and
-/// ``HTTPLimits/maximumLingeringRefusals`` refused.
+/// ``HTTPLimits/maximumLingeringRefusals`` refused; and the connections of each client address (an IPv4 address, or
+/// an IPv6 /64), so that one client cannot take every place: at most ``HTTPLimits/maximumConnectionsPerAddress``.
 public final class HTTPConnectionGate: Sendable {
     private struct State {
         var open = 0
+        var perAddress: [SourceAddress: Int] = [:]
         var lingering = 0
         var refusedSinceReport = 0
         var lastReport: NIODeadline?
+    }
+
+    /// A new connection's place, or why it has none.
+    enum Admission: Equatable {
+        /// Served; its address is counted (`nil` when addresses are not counted).
+        case admitted(SourceAddress?)
+        /// Every place of the port is taken.
+        case atLimit
+        /// Its address has ``HTTPConnectionGate/maximumPerAddress`` connections already.
+        case addressAtLimit(SourceAddress)
     }
 
     /// A burst of refusals is logged once, then at most this often.
@@ -18,13 +31,18 @@ public final class HTTPConnectionGate: Sendable {
 
     /// Connections served at once.
     public let maximumConnections: Int
+    /// Connections served at once from one address; 0: not counted.
+    public let maximumPerAddress: Int
     private let what: String
     private let logger: Logger
     private let state = Mutex(State())
 
-    /// - Parameter what: The port's purpose, named in the log (`the OCSP responder`).
-    public init(maximumConnections: Int, what: String, logger: Logger) {
+    /// - Parameters:
+    ///   - maximumPerAddress: Connections served at once from one address; 0: no limit.
+    ///   - what: The port's purpose, named in the log (`the OCSP responder`).
+    public init(maximumConnections: Int, maximumPerAddress: Int = 0, what: String, logger: Logger) {
         self.maximumConnections = maximumConnections
+        self.maximumPerAddress = max(0, maximumPerAddress)
         self.what = what
         self.logger = logger
     }
@@ -32,34 +50,56 @@ public final class HTTPConnectionGate: Sendable {
     /// Connections served now.
     public var openConnections: Int { state.withLock { $0.open } }
 
-    /// Takes a place for a new connection; `false` when every place is taken (the connection is to be refused).
-    func admit() -> Bool {
+    /// Takes a place for a new connection from `peer`, unless every place of the port is taken or its address has
+    /// as many as it may (the connection is then to be refused).
+    func admit(from peer: SocketAddress?) -> Admission {
         let now = NIODeadline.now()
-        let (admitted, report) = state.withLock { state -> (Bool, Int?) in
-            if state.open < maximumConnections {
+        let source = maximumPerAddress > 0 ? peer.flatMap(SourceAddress.init) : nil
+        let (admission, report) = state.withLock { state -> (Admission, Int?) in
+            let admission: Admission
+            if state.open >= maximumConnections {
+                admission = .atLimit
+            } else if let source, state.perAddress[source, default: 0] >= maximumPerAddress {
+                admission = .addressAtLimit(source)
+            } else {
                 state.open += 1
-                return (true, nil)
+                if let source { state.perAddress[source, default: 0] += 1 }
+                return (.admitted(source), nil)
             }
             state.refusedSinceReport += 1
-            if let last = state.lastReport, now - last < Self.reportInterval { return (false, nil) }
+            if let last = state.lastReport, now - last < Self.reportInterval { return (admission, nil) }
             state.lastReport = now
             defer { state.refusedSinceReport = 0 }
-            return (false, state.refusedSinceReport)
+            return (admission, state.refusedSinceReport)
         }
         if let report {
-            logger.warning(
-                "refusing HTTP connections: \(what) serves \(maximumConnections) already",
-                metadata: [
-                    "refused": "\(report)",
-                    "hint": "lower the clients' connection count, or raise --http-max-connections",
-                ])
+            switch admission {
+            case .addressAtLimit(let source):
+                logger.warning(
+                    "refusing HTTP connections: \(what) serves \(maximumPerAddress) from \(source) already",
+                    metadata: [
+                        "refused": "\(report)",
+                        "hint": "a proxy in front of many clients needs --http-max-connections-per-address",
+                    ])
+            default:
+                logger.warning(
+                    "refusing HTTP connections: \(what) serves \(maximumConnections) already",
+                    metadata: [
+                        "refused": "\(report)",
+                        "hint": "lower the clients' connection count, or raise --http-max-connections",
+                    ])
+            }
         }
-        return admitted
+        return admission
     }
 
-    /// Gives back the place of a connection that has closed.
-    func release() {
-        state.withLock { $0.open = max(0, $0.open - 1) }
+    /// Gives back the place of a connection that has closed, which ``admit(from:)`` admitted with `source`.
+    func release(_ source: SourceAddress?) {
+        state.withLock { state in
+            state.open = max(0, state.open - 1)
+            guard let source, let count = state.perAddress[source] else { return }
+            state.perAddress[source] = count > 1 ? count - 1 : nil
+        }
     }
 
     /// Whether a refused connection may wait for its client to read the answer; `false` when too many do already.

@@ -15,6 +15,10 @@ public struct HTTPLimits: Sendable, Equatable {
     public static let defaultHeaderTimeoutSeconds = 20
     /// Connections one HTTP port serves at once (`--http-max-connections`).
     public static let defaultMaximumConnections = 256
+    /// Connections one HTTP port serves at once from one address, an IPv4 address or an IPv6 /64
+    /// (`--http-max-connections-per-address`): half the port, and more than the 64 one Blackboard opens to CUHK's
+    /// OCSP responder at most.
+    public static let defaultMaximumConnectionsPerAddress = 128
     /// The longest request line (method, target and version, without its line end), in bytes; a longer one gets
     /// 414.
     public static let defaultMaximumRequestLineBytes = 8 * 1024
@@ -35,6 +39,8 @@ public struct HTTPLimits: Sendable, Equatable {
     public var headerTimeout: TimeAmount
     /// Connections served at once; a connection beyond them gets 503 and is closed.
     public var maximumConnections: Int
+    /// Connections served at once from one address; one more from it gets 503 and is closed. 0: no limit.
+    public var maximumConnectionsPerAddress: Int
     /// The longest request line, in bytes.
     public var maximumRequestLineBytes: Int
     /// The most bytes of header fields.
@@ -46,6 +52,7 @@ public struct HTTPLimits: Sendable, Equatable {
         idleTimeout: TimeAmount = .seconds(Int64(HTTPLimits.defaultIdleTimeoutSeconds)),
         headerTimeout: TimeAmount = .seconds(Int64(HTTPLimits.defaultHeaderTimeoutSeconds)),
         maximumConnections: Int = HTTPLimits.defaultMaximumConnections,
+        maximumConnectionsPerAddress: Int = HTTPLimits.defaultMaximumConnectionsPerAddress,
         maximumRequestLineBytes: Int = HTTPLimits.defaultMaximumRequestLineBytes,
         maximumHeaderBytes: Int = HTTPLimits.defaultMaximumHeaderBytes,
         maximumHeaderFields: Int = HTTPLimits.defaultMaximumHeaderFields
@@ -53,6 +60,7 @@ public struct HTTPLimits: Sendable, Equatable {
         self.idleTimeout = idleTimeout
         self.headerTimeout = headerTimeout
         self.maximumConnections = maximumConnections
+        self.maximumConnectionsPerAddress = maximumConnectionsPerAddress
         self.maximumRequestLineBytes = maximumRequestLineBytes
         self.maximumHeaderBytes = maximumHeaderBytes
         self.maximumHeaderFields = maximumHeaderFields

@@ -1,3 +1,4 @@
+import CampusPKI
 import Hummingbird
 import NIOCore
 
@@ -34,6 +35,14 @@ public struct HTTPRefusal: Sendable, Equatable {
         .init(
             status: .serviceUnavailable,
             reason: "the server is at its limit of \(limit) connections on this port; try again")
+    }
+
+    /// The port serves `limit` connections from `address` already.
+    public static func busy(limit: Int, from address: SourceAddress) -> Self {
+        .init(
+            status: .serviceUnavailable,
+            reason: "the server is at its limit of \(limit) connections from \(address) on this port; try again when "
+                + "one has closed")
     }
 
     /// The whole HTTP/1.1 response, with `Connection: close`.

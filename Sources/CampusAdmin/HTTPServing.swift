@@ -28,7 +28,9 @@ public enum HTTPServing {
         _ router: Router<Context>, host: String, port: Int, limits: HTTPLimits, bound: BoundAddress, what: String,
         logger: Logger
     ) async throws where Context.Source == ApplicationRequestContextSource {
-        let gate = HTTPConnectionGate(maximumConnections: limits.maximumConnections, what: what, logger: logger)
+        let gate = HTTPConnectionGate(
+            maximumConnections: limits.maximumConnections, maximumPerAddress: limits.maximumConnectionsPerAddress,
+            what: what, logger: logger)
         let app = Application(
             router: router,
             server: HTTPServerBuilder { responder in

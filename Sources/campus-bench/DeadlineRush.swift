@@ -49,7 +49,7 @@ extension BenchRunner {
                 "cuhk",
                 [
                     "--dir", cuhkDirectory, "--open-enrollment", "--ocsp-port", "0", "--max-connections-per-address",
-                    Self.perAddressLimit,
+                    Self.perAddressLimit, "--http-max-connections-per-address", Self.perAddressLimit,
                 ])
         }
         let http = try FreePort.make()
@@ -64,7 +64,8 @@ extension BenchRunner {
             "cuhk",
             [
                 "serve", "--dir", directory, "--open-enrollment", "--ocsp-port", "\(ocspPort)", "--public-url",
-                publicURL, "--max-connections-per-address", Self.perAddressLimit,
+                publicURL, "--max-connections-per-address", Self.perAddressLimit, "--http-max-connections-per-address",
+                Self.perAddressLimit,
             ])
     }
 

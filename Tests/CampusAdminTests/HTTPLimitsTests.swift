@@ -177,6 +177,52 @@ enum TestSite {
         }
     }
 
+    /// One address may hold only its share of the port: its next connection is refused, another address's served.
+    @Test func aConnectionOverItsAddresssShareIsRefusedWhileOtherAddressesAreServed() async throws {
+        let limits = HTTPLimits(maximumConnections: 8, maximumConnectionsPerAddress: 2)
+        try await TestSite.with(limits: limits) { port in
+            let first = try await RawHTTPConnection.open(port: port)
+            let second = try await RawHTTPConnection.open(port: port)
+            try await first.talk { one in
+                try await one.send(TestSite.request)
+                #expect(try await one.answer()?.status == 200)
+                try await second.talk { two in
+                    try await two.send(TestSite.request)
+                    #expect(try await two.answer()?.status == 200)
+                    // 127.0.0.1 has both of its places; its third connection is answered 503 at once and closed.
+                    let third = try await RawHTTPConnection.open(port: port)
+                    let refused = try await third.talk { three -> RawHTTPConnection.Answer? in
+                        let answer = try await three.answer()
+                        _ = try await three.untilClosed()
+                        return answer
+                    }
+                    let expected = HTTPRefusal.busy(
+                        limit: 2, from: try #require(SourceAddress(try SocketAddress(ipAddress: "127.0.0.1", port: 0))))
+                    #expect(refused?.status == 503)
+                    #expect(refused?.body == expected.reason + "\n")
+                    #expect(refused?.body.contains("from 127.0.0.1 on this port") == true)
+                    // Another address (Linux routes all of 127/8 to the loopback interface) is served.
+                    let other = try await RawHTTPConnection.open(port: port, from: "127.0.0.2")
+                    try await other.talk { conversation in
+                        try await conversation.send(TestSite.request)
+                        #expect(try await conversation.answer()?.body == TestSite.greeting)
+                    }
+                }
+                // The second has closed: 127.0.0.1 has a place again.
+                let started = ContinuousClock.now
+                var answer: RawHTTPConnection.Answer?
+                repeat {
+                    let again = try await RawHTTPConnection.open(port: port)
+                    answer = try await again.talk { conversation in
+                        try await conversation.send(TestSite.request)
+                        return try await conversation.answer()
+                    }
+                } while answer?.status != 200 && ContinuousClock.now - started < .seconds(60)
+                #expect(answer?.status == 200)
+            }
+        }
+    }
+
     @Test func headAnswersAsGetWithoutABody() async throws {
         try await TestSite.with(limits: .init()) { port in
             let connection = try await RawHTTPConnection.open(port: port)
@@ -218,6 +264,8 @@ enum TestSite {
                 + "| `--http-header-timeout` | 408",
             "| connections served at once, per port | \(HTTPLimits.defaultMaximumConnections) | `--http-max-connections` "
                 + "| 503",
+            "| connections served at once from one address (IPv4, or IPv6 /64), per port | "
+                + "\(HTTPLimits.defaultMaximumConnectionsPerAddress) | `--http-max-connections-per-address` | 503",
             "(\(Self.grouped(HTTPLimits.defaultMaximumRequestLineBytes)) bytes) | fixed | 414",
             "(\(Self.grouped(HTTPLimits.defaultMaximumHeaderBytes)) bytes), at most "
                 + "\(HTTPLimits.defaultMaximumHeaderFields) fields | fixed | 431",

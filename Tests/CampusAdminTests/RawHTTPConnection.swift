@@ -37,10 +37,13 @@ struct RawHTTPConnection {
         let fired = Atomic(false)
     }
 
-    /// Connects to `127.0.0.1:port`.
-    static func open(port: Int) async throws -> RawHTTPConnection {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    /// Connects to `127.0.0.1:port`, from `source` when given (another loopback address, say).
+    static func open(port: Int, from source: String? = nil) async throws -> RawHTTPConnection {
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.allowRemoteHalfClosure, value: true)
+        if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+        let channel =
+            try await bootstrap
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
