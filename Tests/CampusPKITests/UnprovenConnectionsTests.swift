@@ -133,6 +133,79 @@ import Testing
         }
     }
 
+    /// A client that opens connections faster than refusals wait holds no more than ``FramedServer/maximumLingeringRefusals``
+    /// of them open: the others are closed as soon as their error frames are written.
+    @Test func refusedConnectionsThatWaitForTheirPeersAreFew() async throws {
+        let seen = Mutex<Int>(0)
+        var configuration = FramedServer.Configuration(port: 0, timeout: .seconds(120))
+        configuration.maximumUnprovenPerAddress = 1
+        // Long enough that every refused connection would still be waiting when the test looks.
+        configuration.refusalLinger = .seconds(120)
+        let server = FramedServer(configuration: configuration, firstExpected: "a frame", logger: Self.quiet) {
+            frames, _ in
+            seen.withLock { $0 += 1 }
+            _ = try await frames.receive()
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            defer { group.cancelAll() }
+            let port = try await server.listeningAddress().port ?? 0
+            let held = try await Self.connect(port)
+            let started = ContinuousClock.now
+            while seen.withLock({ $0 }) == 0 && ContinuousClock.now - started < .seconds(60) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            // Refused connections that stay open on the client's side, each told it was refused.
+            let count = FramedServer.maximumLingeringRefusals + 100
+            var refused: [any Channel] = []
+            var told: [EventLoopFuture<Void>] = []
+            for _ in 0..<count {
+                let answered = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
+                refused.append(
+                    try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                        // The server's end of stream leaves the client's side open, as a client that never reads.
+                        .channelOption(.allowRemoteHalfClosure, value: true)
+                        .channelInitializer { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(FirstBytes(answered))
+                            }
+                        }
+                        .connect(host: "127.0.0.1", port: port).get())
+                told.append(answered.futureResult)
+            }
+            for answer in told { try await answer.get() }
+            let waited = ContinuousClock.now
+            while server.openConnections > 1 + FramedServer.maximumLingeringRefusals
+                && ContinuousClock.now - waited < .seconds(60)
+            {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(server.openConnections <= 1 + FramedServer.maximumLingeringRefusals)
+            #expect(seen.withLock { $0 } == 1)
+            for channel in refused { try? await channel.close() }
+            try await held.close()
+        }
+    }
+
+    /// Succeeds its promise at the first bytes received, or when the connection closes first.
+    final class FirstBytes: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let promise: EventLoopPromise<Void>
+
+        init(_ promise: EventLoopPromise<Void>) {
+            self.promise = promise
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            promise.succeed()
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            promise.succeed()
+            context.fireChannelInactive()
+        }
+    }
+
     static func connect(_ port: Int) async throws -> any Channel {
         try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port)
             .get()

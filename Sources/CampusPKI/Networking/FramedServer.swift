@@ -48,6 +48,9 @@ public final class FramedServer: Service, Sendable {
         /// The load balancers whose connections begin with a PROXY protocol version 2 header naming the client
         /// (``ProxyProtocol``); empty: none.
         public var proxyProtocolPeers: ProxyProtocol.TrustedPeers
+        /// How long a connection refused at a limit may wait for its peer to read the error frame and close, while
+        /// no more than ``FramedServer/maximumLingeringRefusals`` wait so.
+        public var refusalLinger = FramedServer.defaultLinger
 
         public init(
             host: String = "127.0.0.1",
@@ -122,6 +125,15 @@ public final class FramedServer: Service, Sendable {
     private let state = Mutex(State())
     private let listener: Listener?
     private let unproven: UnprovenConnections
+    private let lingeringRefusals = Atomic<Int>(0)
+
+    /// How long a connection ended by an error frame waits for its peer to read it and close.
+    public static let defaultLinger = TimeAmount.seconds(1)
+    /// How many connections refused at a limit (``Configuration/maximumConnections``, or their address's) may wait
+    /// for their peers at once; a further one is closed as soon as its error frame is written. Otherwise a client
+    /// opening connections faster than they linger would hold a second's worth of them, every place of the cap
+    /// included, in refused connections alone.
+    public static let maximumLingeringRefusals = 64
 
     /// A server that serves each connection whole with `handler`, in the connection's task; the other parameters
     /// are those of ``init(configuration:firstExpected:logger:group:listener:serving:)``.
@@ -478,12 +490,28 @@ public final class FramedServer: Service, Sendable {
                 )
             }
         connectionLogger(frames.remoteSocketAddress).warning("refused connection", metadata: ["error": "\(refusal)"])
+        await sendRefusal(refusal, on: frames)
+    }
+
+    /// Sends a refused connection its error frame, and waits for the peer to read it if few others wait so.
+    private func sendRefusal(_ refusal: CampusError, on frames: FrameChannel) async {
         _ = try? await frames.send(.error(refusal))
-        await Self.lingerBeforeClose(frames.channel)
+        let waiting = lingeringRefusals.wrappingAdd(1, ordering: .relaxed).newValue
+        defer { lingeringRefusals.wrappingSubtract(1, ordering: .relaxed) }
+        guard waiting <= Self.maximumLingeringRefusals else {
+            try? await frames.channel.close()
+            return
+        }
+        await Self.lingerBeforeClose(frames.channel, for: configuration.refusalLinger)
     }
 
     @inline(never)
     private func answer(_ error: any Error, on frames: FrameChannel) async {
+        if let refused = error as? UnprovenConnections.Refused {
+            // Logged where it was counted, once per burst.
+            await sendRefusal(refused.error, on: frames)
+            return
+        }
         await Self.answer(
             error, on: frames, channel: frames.channel, logger: connectionLogger(frames.remoteSocketAddress))
     }
@@ -516,9 +544,6 @@ public final class FramedServer: Service, Sendable {
     {
         let refusal: CampusError
         switch error {
-        case let refused as UnprovenConnections.Refused:
-            // Logged where it was counted, once per burst.
-            refusal = refused.error
         case let error as CampusError:
             if error.code == .connectionClosed {
                 logger.info("connection ended early", metadata: ["error": "\(error)"])
@@ -542,9 +567,9 @@ public final class FramedServer: Service, Sendable {
     ///
     /// Closing at once while the peer's unread bytes sit in the socket would make the kernel send a TCP reset,
     /// which can destroy the error frame before the peer reads it.
-    static func lingerBeforeClose(_ channel: any Channel) async {
+    static func lingerBeforeClose(_ channel: any Channel, for linger: TimeAmount = defaultLinger) async {
         try? await channel.close(mode: .output)
-        let timer = channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+        let timer = channel.eventLoop.scheduleTask(in: linger) { channel.close(promise: nil) }
         try? await channel.closeFuture.get()
         timer.cancel()
     }
