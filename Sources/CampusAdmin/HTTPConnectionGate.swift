@@ -12,8 +12,7 @@ public final class HTTPConnectionGate: Sendable {
         var open = 0
         var perAddress: [SourceAddress: Int] = [:]
         var lingering = 0
-        var refusedSinceReport = 0
-        var lastReport: NIODeadline?
+        var reports = RefusalReports()
     }
 
     /// A new connection's place, or why it has none.
@@ -25,9 +24,6 @@ public final class HTTPConnectionGate: Sendable {
         /// Its address has ``HTTPConnectionGate/maximumPerAddress`` connections already.
         case addressAtLimit(SourceAddress)
     }
-
-    /// A burst of refusals is logged once, then at most this often.
-    static let reportInterval = TimeAmount.seconds(10)
 
     /// Connections served at once.
     public let maximumConnections: Int
@@ -66,11 +62,7 @@ public final class HTTPConnectionGate: Sendable {
                 if let source { state.perAddress[source, default: 0] += 1 }
                 return (.admitted(source), nil)
             }
-            state.refusedSinceReport += 1
-            if let last = state.lastReport, now - last < Self.reportInterval { return (admission, nil) }
-            state.lastReport = now
-            defer { state.refusedSinceReport = 0 }
-            return (admission, state.refusedSinceReport)
+            return (admission, state.reports.refused(at: now))
         }
         if let report {
             switch admission {

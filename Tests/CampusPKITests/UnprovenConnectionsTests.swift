@@ -6,7 +6,8 @@ import Testing
 
 @testable import CampusPKI
 
-/// The count behind each server's limit per address, and the limit in a server behind a load balancer.
+/// The count behind each server's limit per address, the limit in a server behind a load balancer, and how refused
+/// connections are logged and closed.
 @Suite struct UnprovenConnectionsTests {
     /// Records what is logged, for the test of the refusals' lines.
     final class Recorder: LogHandler, @unchecked Sendable {
@@ -93,6 +94,38 @@ import Testing
         let lines = recorder.lines.withLock { $0 }
         #expect(lines.count == 1, "\(lines)")
         #expect(lines.first?.contains("198.51.100.7") == true)
+    }
+
+    /// Connections refused at the server's own cap are logged once per burst as well.
+    @Test func refusalsAtTheCapAreLoggedOncePerBurst() async throws {
+        let recorder = Recorder()
+        let seen = Mutex<Int>(0)
+        let server = FramedServer(
+            configuration: .init(port: 0, timeout: .seconds(60), maximumConnections: 1), firstExpected: "a frame",
+            logger: Logger(label: "test", factory: { _ in recorder })
+        ) { frames, _ in
+            seen.withLock { $0 += 1 }
+            _ = try await frames.receive()
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            defer { group.cancelAll() }
+            let port = try await server.listeningAddress().port ?? 0
+            let held = try await Self.connect(port)
+            let started = ContinuousClock.now
+            while seen.withLock({ $0 }) == 0 && ContinuousClock.now - started < .seconds(60) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            for _ in 0..<20 {
+                let error = try ProxyProtocolTests.error(
+                    in: try await Self.exchange(port, ProxyProtocolTests.keepAliveFrame))
+                #expect(error.code == .serverBusy)
+                #expect(error.reason == "the server is at its limit of 1 connection; try again")
+            }
+            let lines = recorder.lines.withLock { $0 }.filter { $0.contains("refusing connections") }
+            #expect(lines.count == 1, "\(lines)")
+            try await held.close()
+        }
     }
 
     /// Behind a trusted load balancer each client is the address its PROXY header names.

@@ -114,6 +114,7 @@ public final class FramedServer: Service, Sendable {
         var connections: [ObjectIdentifier: any Channel] = [:]
         var shuttingDown = false
         var ending = false
+        var refusals = RefusalReports()
     }
 
     private let configuration: Configuration
@@ -489,7 +490,12 @@ public final class FramedServer: Service, Sendable {
                     "the server is at its limit of \(Count.of(configuration.maximumConnections, "connection")); try again"
                 )
             }
-        connectionLogger(frames.remoteSocketAddress).warning("refused connection", metadata: ["error": "\(refusal)"])
+        // Logged once per burst, with the number refused: a flood of connections does not fill the log.
+        let now = NIODeadline.now()
+        if let count = state.withLock({ $0.refusals.refused(at: now) }) {
+            connectionLogger(frames.remoteSocketAddress).warning(
+                "refusing connections", metadata: ["error": "\(refusal)", "refused-since-last-report": "\(count)"])
+        }
         await sendRefusal(refusal, on: frames)
     }
 

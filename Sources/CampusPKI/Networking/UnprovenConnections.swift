@@ -9,8 +9,8 @@ import Synchronization
 /// ``FramedServer/Serving/opened(_:)`` connection counts until its opener returns (Blackboard: until the handshake
 /// is complete), a ``FramedServer/Serving/whole(_:)`` connection as long as it is served (CUHK).
 ///
-/// Refusals are logged once per burst, then at most every ``reportInterval``, with their number: a client that
-/// reconnects as fast as it is refused cannot fill the log.
+/// Refusals are logged once per burst, then at most every ``RefusalReports/interval``, with their number: a client
+/// that reconnects as fast as it is refused cannot fill the log.
 final class UnprovenConnections: Sendable {
     /// A connection refused because its address is at the limit; the error its peer is sent.
     struct Refused: Error {
@@ -19,12 +19,8 @@ final class UnprovenConnections: Sendable {
 
     private struct State {
         var counts: [SourceAddress: Int] = [:]
-        var refusedSinceReport = 0
-        var lastReport: NIODeadline?
+        var reports = RefusalReports()
     }
-
-    /// A burst of refusals is logged once, then at most this often.
-    static let reportInterval = TimeAmount.seconds(10)
 
     /// The most connections one address may have counted at once; 0: no limit, and nothing is counted.
     let limit: Int
@@ -45,11 +41,7 @@ final class UnprovenConnections: Sendable {
                 state.counts[address] = count + 1
                 return (true, nil)
             }
-            state.refusedSinceReport += 1
-            if let last = state.lastReport, now - last < Self.reportInterval { return (false, nil) }
-            state.lastReport = now
-            defer { state.refusedSinceReport = 0 }
-            return (false, state.refusedSinceReport)
+            return (false, state.reports.refused(at: now))
         }
         guard !admitted else { return }
         let error = CampusError(
