@@ -99,11 +99,28 @@ import Testing
     /// Connections refused at the server's own cap are logged once per burst as well.
     @Test func refusalsAtTheCapAreLoggedOncePerBurst() async throws {
         let recorder = Recorder()
+        let configuration = FramedServer.Configuration(port: 0, timeout: .seconds(60), maximumConnections: 1)
+        try await Self.withOneHeld(configuration, logger: Logger(label: "test", factory: { _ in recorder })) {
+            _, port in
+            for _ in 0..<20 {
+                let error = try ProxyProtocolTests.error(
+                    in: try await Self.exchange(port, ProxyProtocolTests.keepAliveFrame))
+                #expect(error.code == .serverBusy)
+                #expect(error.reason == "the server is at its limit of 1 connection; try again")
+            }
+            let lines = recorder.lines.withLock { $0 }.filter { $0.contains("refusing connections") }
+            #expect(lines.count == 1, "\(lines)")
+        }
+    }
+
+    /// Runs a server whose handler waits for a frame, with one connection that it serves (and that sends nothing)
+    /// for as long as `body` runs.
+    static func withOneHeld(
+        _ configuration: FramedServer.Configuration, logger: Logger = quiet,
+        _ body: (FramedServer, Int) async throws -> Void
+    ) async throws {
         let seen = Mutex<Int>(0)
-        let server = FramedServer(
-            configuration: .init(port: 0, timeout: .seconds(60), maximumConnections: 1), firstExpected: "a frame",
-            logger: Logger(label: "test", factory: { _ in recorder })
-        ) { frames, _ in
+        let server = FramedServer(configuration: configuration, firstExpected: "a frame", logger: logger) { frames, _ in
             seen.withLock { $0 += 1 }
             _ = try await frames.receive()
         }
@@ -116,14 +133,9 @@ import Testing
             while seen.withLock({ $0 }) == 0 && ContinuousClock.now - started < .seconds(60) {
                 try await Task.sleep(for: .milliseconds(10))
             }
-            for _ in 0..<20 {
-                let error = try ProxyProtocolTests.error(
-                    in: try await Self.exchange(port, ProxyProtocolTests.keepAliveFrame))
-                #expect(error.code == .serverBusy)
-                #expect(error.reason == "the server is at its limit of 1 connection; try again")
-            }
-            let lines = recorder.lines.withLock { $0 }.filter { $0.contains("refusing connections") }
-            #expect(lines.count == 1, "\(lines)")
+            try #require(seen.withLock { $0 } == 1, "the held connection was not served")
+            try await body(server, port)
+            #expect(seen.withLock { $0 } == 1)
             try await held.close()
         }
     }
@@ -169,25 +181,11 @@ import Testing
     /// A client that opens connections faster than refusals wait holds no more than ``FramedServer/maximumLingeringRefusals``
     /// of them open: the others are closed as soon as their error frames are written.
     @Test func refusedConnectionsThatWaitForTheirPeersAreFew() async throws {
-        let seen = Mutex<Int>(0)
         var configuration = FramedServer.Configuration(port: 0, timeout: .seconds(120))
         configuration.maximumUnprovenPerAddress = 1
         // Long enough that every refused connection would still be waiting when the test looks.
         configuration.refusalLinger = .seconds(120)
-        let server = FramedServer(configuration: configuration, firstExpected: "a frame", logger: Self.quiet) {
-            frames, _ in
-            seen.withLock { $0 += 1 }
-            _ = try await frames.receive()
-        }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
-            defer { group.cancelAll() }
-            let port = try await server.listeningAddress().port ?? 0
-            let held = try await Self.connect(port)
-            let started = ContinuousClock.now
-            while seen.withLock({ $0 }) == 0 && ContinuousClock.now - started < .seconds(60) {
-                try await Task.sleep(for: .milliseconds(10))
-            }
+        try await Self.withOneHeld(configuration) { server, port in
             // Refused connections that stay open on the client's side, each told it was refused.
             let count = FramedServer.maximumLingeringRefusals + 100
             var refused: [any Channel] = []
@@ -214,9 +212,7 @@ import Testing
                 try await Task.sleep(for: .milliseconds(10))
             }
             #expect(server.openConnections <= 1 + FramedServer.maximumLingeringRefusals)
-            #expect(seen.withLock { $0 } == 1)
             for channel in refused { try? await channel.close() }
-            try await held.close()
         }
     }
 
