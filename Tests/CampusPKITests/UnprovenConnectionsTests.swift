@@ -90,31 +90,41 @@ import Testing
         let counts = UnprovenConnections(limit: 1)
         let one = try Self.source("198.51.100.7")
         #expect(Self.admits(counts, one, logger: logger))
+        let started = ContinuousClock.now
         for _ in 0..<1000 { #expect(!Self.admits(counts, one, logger: logger)) }
         let lines = recorder.lines.withLock { $0 }
-        #expect(lines.count == 1, "\(lines)")
+        #expect(lines.count >= 1 && lines.count <= Self.linesAllowed(since: started), "\(lines)")
         #expect(lines.first?.contains("198.51.100.7") == true)
+    }
+
+    /// The most lines refusals may make from `start` until now: the first of the burst, then one per interval.
+    static func linesAllowed(since start: ContinuousClock.Instant) -> Int {
+        let elapsed = ContinuousClock.now - start
+        let interval = Duration.nanoseconds(RefusalReports.interval.nanoseconds)
+        return 1 + Int(elapsed / interval)
     }
 
     /// Connections refused at the server's own cap are logged once per burst as well.
     @Test func refusalsAtTheCapAreLoggedOncePerBurst() async throws {
         let recorder = Recorder()
-        let configuration = FramedServer.Configuration(port: 0, timeout: .seconds(60), maximumConnections: 1)
+        let configuration = FramedServer.Configuration(port: 0, timeout: .seconds(600), maximumConnections: 1)
         try await Self.withOneHeld(configuration, logger: Logger(label: "test", factory: { _ in recorder })) {
             _, port in
+            let started = ContinuousClock.now
             for _ in 0..<20 {
                 let error = try ProxyProtocolTests.error(
                     in: try await Self.exchange(port, ProxyProtocolTests.keepAliveFrame))
                 #expect(error.code == .serverBusy)
                 #expect(error.reason == "the server is at its limit of 1 connection; try again")
             }
+            // One line for the 20 (more only when a busy machine took more than 10 s over them).
             let lines = recorder.lines.withLock { $0 }.filter { $0.contains("refusing connections") }
-            #expect(lines.count == 1, "\(lines)")
+            #expect(lines.count >= 1 && lines.count <= Self.linesAllowed(since: started), "\(lines)")
         }
     }
 
     /// Runs a server whose handler waits for a frame, with one connection that it serves (and that sends nothing)
-    /// for as long as `body` runs.
+    /// for as long as `body` runs: the configuration's timeout must outlast the test on a busy machine.
     static func withOneHeld(
         _ configuration: FramedServer.Configuration, logger: Logger = quiet,
         _ body: (FramedServer, Int) async throws -> Void
@@ -143,7 +153,7 @@ import Testing
     /// Behind a trusted load balancer each client is the address its PROXY header names.
     @Test func behindATrustedBalancerEachHeadersAddressHasItsOwnPlaces() async throws {
         let seen = Mutex<[String]>([])
-        var configuration = FramedServer.Configuration(port: 0, timeout: .seconds(60))
+        var configuration = FramedServer.Configuration(port: 0, timeout: .seconds(600))
         configuration.proxyProtocolPeers = try .init(parsing: ["127.0.0.1"])
         configuration.maximumUnprovenPerAddress = 1
         let server = FramedServer(configuration: configuration, firstExpected: "a frame", logger: Self.quiet) {
@@ -181,7 +191,7 @@ import Testing
     /// A client that opens connections faster than refusals wait holds no more than ``FramedServer/maximumLingeringRefusals``
     /// of them open: the others are closed as soon as their error frames are written.
     @Test func refusedConnectionsThatWaitForTheirPeersAreFew() async throws {
-        var configuration = FramedServer.Configuration(port: 0, timeout: .seconds(120))
+        var configuration = FramedServer.Configuration(port: 0, timeout: .seconds(600))
         configuration.maximumUnprovenPerAddress = 1
         // Long enough that every refused connection would still be waiting when the test looks.
         configuration.refusalLinger = .seconds(120)
