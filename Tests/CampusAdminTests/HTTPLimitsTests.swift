@@ -145,34 +145,50 @@ enum TestSite {
         }
     }
 
+    /// Opens two connections and has each served a request; with both open, runs `body` with the second's
+    /// conversation; then has the first served again.
+    static func whileTwoAreServed(port: Int, _ body: (inout RawHTTPConnection.Conversation) async throws -> Void)
+        async throws
+    {
+        let first = try await RawHTTPConnection.open(port: port)
+        let second = try await RawHTTPConnection.open(port: port)
+        try await first.talk { one in
+            try await one.send(TestSite.request)
+            #expect(try await one.answer()?.status == 200)
+            try await second.talk { two in
+                try await two.send(TestSite.request)
+                #expect(try await two.answer()?.status == 200)
+                try await body(&two)
+            }
+            try await one.send(TestSite.request)
+            #expect(try await one.answer()?.body == TestSite.greeting)
+        }
+    }
+
+    /// What a new connection from 127.0.0.1 is answered, read until the server closes it.
+    static func answerOfAnother(port: Int) async throws -> RawHTTPConnection.Answer? {
+        let another = try await RawHTTPConnection.open(port: port)
+        let answer = try await another.talk { conversation -> RawHTTPConnection.Answer? in
+            let answer = try await conversation.answer()
+            _ = try await conversation.untilClosed()
+            return answer
+        }
+        #expect(!another.gaveUp)
+        return answer
+    }
+
     @Test func aConnectionOverTheCapIsRefusedWhileTheOthersWork() async throws {
         let limits = HTTPLimits(maximumConnections: 2)
         try await TestSite.with(limits: limits) { port in
-            let first = try await RawHTTPConnection.open(port: port)
-            let second = try await RawHTTPConnection.open(port: port)
-            try await first.talk { one in
-                try await one.send(TestSite.request)
-                #expect(try await one.answer()?.status == 200)
-                try await second.talk { two in
-                    try await two.send(TestSite.request)
-                    #expect(try await two.answer()?.status == 200)
-                    // Both places are taken: the third is answered 503 at once and closed.
-                    let third = try await RawHTTPConnection.open(port: port)
-                    let refused = try await third.talk { three -> RawHTTPConnection.Answer? in
-                        let answer = try await three.answer()
-                        _ = try await three.untilClosed()
-                        return answer
-                    }
-                    let expected = HTTPRefusal.busy(limit: limits.maximumConnections)
-                    #expect(refused?.status == Int(expected.status.code))
-                    #expect(refused?.body == expected.reason + "\n")
-                    #expect(!third.gaveUp)
-                    // The connections served go on.
-                    try await two.send(TestSite.request)
-                    #expect(try await two.answer()?.body == TestSite.greeting)
-                }
-                try await one.send(TestSite.request)
-                #expect(try await one.answer()?.body == TestSite.greeting)
+            try await Self.whileTwoAreServed(port: port) { two in
+                // Both places are taken: the third is answered 503 at once and closed.
+                let refused = try await Self.answerOfAnother(port: port)
+                let expected = HTTPRefusal.busy(limit: limits.maximumConnections)
+                #expect(refused?.status == Int(expected.status.code))
+                #expect(refused?.body == expected.reason + "\n")
+                // The connections served go on.
+                try await two.send(TestSite.request)
+                #expect(try await two.answer()?.body == TestSite.greeting)
             }
         }
     }
@@ -181,45 +197,32 @@ enum TestSite {
     @Test func aConnectionOverItsAddresssShareIsRefusedWhileOtherAddressesAreServed() async throws {
         let limits = HTTPLimits(maximumConnections: 8, maximumConnectionsPerAddress: 2)
         try await TestSite.with(limits: limits) { port in
-            let first = try await RawHTTPConnection.open(port: port)
-            let second = try await RawHTTPConnection.open(port: port)
-            try await first.talk { one in
-                try await one.send(TestSite.request)
-                #expect(try await one.answer()?.status == 200)
-                try await second.talk { two in
-                    try await two.send(TestSite.request)
-                    #expect(try await two.answer()?.status == 200)
-                    // 127.0.0.1 has both of its places; its third connection is answered 503 at once and closed.
-                    let third = try await RawHTTPConnection.open(port: port)
-                    let refused = try await third.talk { three -> RawHTTPConnection.Answer? in
-                        let answer = try await three.answer()
-                        _ = try await three.untilClosed()
-                        return answer
-                    }
-                    let expected = HTTPRefusal.busy(
-                        limit: 2, from: try #require(SourceAddress(try SocketAddress(ipAddress: "127.0.0.1", port: 0))))
-                    #expect(refused?.status == 503)
-                    #expect(refused?.body == expected.reason + "\n")
-                    #expect(refused?.body.contains("from 127.0.0.1 on this port") == true)
-                    // Another address (Linux routes all of 127/8 to the loopback interface) is served.
-                    let other = try await RawHTTPConnection.open(port: port, from: "127.0.0.2")
-                    try await other.talk { conversation in
-                        try await conversation.send(TestSite.request)
-                        #expect(try await conversation.answer()?.body == TestSite.greeting)
-                    }
+            try await Self.whileTwoAreServed(port: port) { _ in
+                // 127.0.0.1 has both of its places; its third connection is answered 503 at once and closed.
+                let refused = try await Self.answerOfAnother(port: port)
+                let expected = HTTPRefusal.busy(
+                    limit: 2, from: try #require(SourceAddress(try SocketAddress(ipAddress: "127.0.0.1", port: 0))))
+                #expect(refused?.status == 503)
+                #expect(refused?.body == expected.reason + "\n")
+                #expect(refused?.body.contains("from 127.0.0.1 on this port") == true)
+                // Another address (Linux routes all of 127/8 to the loopback interface) is served.
+                let other = try await RawHTTPConnection.open(port: port, from: "127.0.0.2")
+                try await other.talk { conversation in
+                    try await conversation.send(TestSite.request)
+                    #expect(try await conversation.answer()?.body == TestSite.greeting)
                 }
-                // The second has closed: 127.0.0.1 has a place again.
-                let started = ContinuousClock.now
-                var answer: RawHTTPConnection.Answer?
-                repeat {
-                    let again = try await RawHTTPConnection.open(port: port)
-                    answer = try await again.talk { conversation in
-                        try await conversation.send(TestSite.request)
-                        return try await conversation.answer()
-                    }
-                } while answer?.status != 200 && ContinuousClock.now - started < .seconds(60)
-                #expect(answer?.status == 200)
             }
+            // Both have closed: 127.0.0.1 has its places again.
+            let started = ContinuousClock.now
+            var answer: RawHTTPConnection.Answer?
+            repeat {
+                let again = try await RawHTTPConnection.open(port: port)
+                answer = try await again.talk { conversation in
+                    try await conversation.send(TestSite.request)
+                    return try await conversation.answer()
+                }
+            } while answer?.status != 200 && ContinuousClock.now - started < .seconds(60)
+            #expect(answer?.status == 200)
         }
     }
 
